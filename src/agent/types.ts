@@ -1,0 +1,125 @@
+// The contract between the agent's core (connectivity, sessions, streams) and its
+// surface (session file, CLI, control socket, port-layout listeners). Both sides code
+// against these types; change them only by agreement.
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+
+/** An X25519 key pair, 32 bytes each (same shape as src/noise's KeyPair). */
+export interface AgentKeyPair {
+  publicKey: Uint8Array;
+  privateKey: Uint8Array;
+}
+
+/** A relay as written in the session file: `KEY@host:udpPort/httpPort`. */
+export interface RelayAddress {
+  /** base64 X25519 public key of the relay (44 chars) */
+  publicKey: string;
+  host: string;
+  udpPort: number;
+  /** HTTP port carrying the WebSocket fallback; absent means no WebSocket fallback */
+  httpPort?: number;
+}
+
+/** One party of the computation, in MPyC index order. */
+export interface PartyEntry {
+  index: number;
+  /** base64 X25519 public key (44 chars) */
+  publicKey: string;
+  name?: string;
+}
+
+/** Where a stream opened by a peer should be delivered on the receiving side. */
+export type StreamTarget =
+  /** MPyC mode: "party j's own listener", i.e. 127.0.0.1:localBase+j on party j's machine */
+  | { kind: 'mpyc'; party: number }
+  /** generic mode: a loopback port on the peer that the peer's agent allows */
+  | { kind: 'port'; port: number };
+
+/** Generic forward: a local loopback port carried to a port on one peer. */
+export interface GenericForward {
+  localPort: number;
+  peerIndex: number;
+  remotePort: number;
+}
+
+export type RelayTransportChoice = 'auto' | 'udp' | 'ws';
+
+export interface AgentConfig {
+  keyPair: AgentKeyPair;
+  /** this party's index, found by its public key in the session file */
+  ownIndex: number;
+  /** every party including this one, ordered by index */
+  parties: PartyEntry[];
+  /** relays in preference order: the first is the home relay, the rest are failovers */
+  relays: RelayAddress[];
+  /** MPyC's base port from the session file (MPyC -B; default 11365) */
+  basePort: number;
+  /**
+   * This agent's own base: its listeners use localBase+j and incoming MPyC streams are
+   * delivered to 127.0.0.1:localBase+ownIndex. Equals basePort unless overridden so that
+   * several parties can share one machine.
+   */
+  localBase: number;
+  /** never reveal this host's addresses to peers; all traffic via the relay */
+  relayOnly: boolean;
+  relayTransport: RelayTransportChoice;
+  /** UDP socket bind address for relay, STUN and direct paths (default 0.0.0.0, port 0) */
+  udpBind: { host: string; port: number };
+  /** loopback ports a peer may reach in generic mode (besides MPyC's own port) */
+  allowedPorts: number[];
+  logger: Logger;
+}
+
+export type PathInfo =
+  | { kind: 'relay'; relay: string; transport: 'udp' | 'ws' }
+  | { kind: 'direct'; address: string; lan: boolean };
+
+export type PeerState = 'connecting' | 'relay' | 'direct' | 'down';
+
+export interface PeerStatus {
+  index: number;
+  name?: string;
+  publicKey: string;
+  state: PeerState;
+  path: PathInfo | null;
+  /** smoothed RTT of the transport on the current path */
+  rttMs?: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** time since the current Noise session's handshake completed */
+  handshakeAgeMs?: number;
+  lastError?: string;
+  /** open streams (TCP connections) with this peer */
+  streams: number;
+  /** ms since this peer's path last changed */
+  pathAgeMs?: number;
+}
+
+export interface AgentStatus {
+  ownIndex: number;
+  publicKey: string;
+  /** e.g. "python demo.py -M3 -I 1" (with -B when localBase ≠ 11365) */
+  mpycCommand: string;
+  relay: { address: string; transport: 'udp' | 'ws' | null; registered: boolean };
+  /** our reflexive address as learned by STUN, if any */
+  reflexiveAddress?: string;
+  localAddresses: string[];
+  udpPort: number;
+  peers: PeerStatus[];
+  uptimeMs: number;
+}
+
+export interface AgentHandle {
+  /** bind the UDP socket, register with the relay, begin connecting to every peer */
+  start(): Promise<void>;
+  /** close every stream and socket; resolves when all are closed */
+  stop(): Promise<void>;
+  status(): AgentStatus;
+  /**
+   * Carry an accepted local TCP connection to a peer as a new stream. The core owns the
+   * socket from here: back-pressure, half-close and reset map to the stream.
+   */
+  attachLocalSocket(peerIndex: number, target: StreamTarget, socket: Socket): void;
+  /** Prometheus text exposition of the agent's metrics */
+  metrics(): Promise<string>;
+}
