@@ -1,0 +1,79 @@
+// Stateless registration cookies (return routability + freshness) and the bounded
+// record of cookies already spent (replay protection).
+//
+// cookie (24 bytes) = time u32 BE (whole seconds since the relay started) | random (4)
+//                     | MAC (16) = BLAKE2s-128(key = relay secret, time | random | source)
+// `source` is "u<address>|<port>" for UDP (so a REGISTER must come from the address the
+// CHALLENGE went to) and "w<connection id>" for a WebSocket connection.
+// A cookie is accepted for `lifetimeS` seconds and at most once.
+import { blake2s } from '@noble/hashes/blake2.js';
+import { timingSafeEqual, randomBytes } from 'node:crypto';
+import { COOKIE_SIZE } from './wire.js';
+
+export type CookieCheck = 'ok' | 'bad_cookie' | 'stale_cookie' | 'replay';
+
+export class CookieJar {
+  private readonly secret = new Uint8Array(randomBytes(32));
+  private readonly epoch = performance.now();
+  /** spent cookies (MAC as latin1) -> relay second when they stop being valid anyway */
+  private readonly spent = new Map<string, number>();
+
+  constructor(private readonly lifetimeS = 10, private readonly maxSpent = 500_000) {}
+
+  private seconds(now: number): number {
+    return Math.floor((now - this.epoch) / 1000);
+  }
+
+  private mac(time: Uint8Array, rand: Uint8Array, source: string): Uint8Array {
+    const src = new TextEncoder().encode(source);
+    const input = new Uint8Array(8 + src.length);
+    input.set(time, 0);
+    input.set(rand, 4);
+    input.set(src, 8);
+    return blake2s(input, { key: this.secret, dkLen: 16 });
+  }
+
+  issue(source: string, now = performance.now()): Uint8Array {
+    const c = new Uint8Array(COOKIE_SIZE);
+    const t = this.seconds(now);
+    c[0] = t >>> 24; c[1] = (t >>> 16) & 0xff; c[2] = (t >>> 8) & 0xff; c[3] = t & 0xff;
+    c.set(randomBytes(4), 4);
+    c.set(this.mac(c.subarray(0, 4), c.subarray(4, 8), source), 8);
+    return c;
+  }
+
+  /** Cheap check before any DH: MAC, age, not spent. Does not spend it. */
+  check(cookie: Uint8Array, source: string, now = performance.now()): CookieCheck {
+    if (cookie.length !== COOKIE_SIZE) return 'bad_cookie';
+    const want = this.mac(cookie.subarray(0, 4), cookie.subarray(4, 8), source);
+    if (!timingSafeEqual(want, cookie.subarray(8, 24))) return 'bad_cookie';
+    const t = ((cookie[0]! << 24) | (cookie[1]! << 16) | (cookie[2]! << 8) | cookie[3]!) >>> 0;
+    const age = this.seconds(now) - t;
+    if (age < 0 || age > this.lifetimeS) return 'stale_cookie';
+    if (this.spent.has(Buffer.from(cookie.subarray(8, 24)).toString('latin1'))) return 'replay';
+    return 'ok';
+  }
+
+  /** Mark a verified cookie used (after the handshake succeeded). */
+  spend(cookie: Uint8Array, now = performance.now()): void {
+    if (this.spent.size >= this.maxSpent) this.prune(now);
+    if (this.spent.size >= this.maxSpent) {
+      // still full of live cookies: a registration flood. Refusing to remember would
+      // allow replays, so forget the oldest (Map keeps insertion order).
+      const first = this.spent.keys().next();
+      if (!first.done) this.spent.delete(first.value);
+    }
+    this.spent.set(Buffer.from(cookie.subarray(8, 24)).toString('latin1'), this.seconds(now) + this.lifetimeS + 1);
+  }
+
+  /** Forget cookies that are too old to be accepted anyway. */
+  prune(now = performance.now()): void {
+    const s = this.seconds(now);
+    for (const [k, exp] of this.spent) {
+      if (exp >= s) break; // insertion order == expiry order
+      this.spent.delete(k);
+    }
+  }
+
+  get spentCount(): number { return this.spent.size; }
+}

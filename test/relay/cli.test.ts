@@ -1,0 +1,109 @@
+// The mpyc-relay CLI as users run it (built dist/ JS; `npm test` builds first).
+import { describe, it, expect, afterAll } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, chmodSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as dgram from 'node:dgram';
+import { RelayClient } from '../../src/relay/client.js';
+import { generateKeyPair } from '../../src/relay/handshake.js';
+import { keyToBase64 } from '../../src/relay/keycache.js';
+import { waitFor } from './helpers.js';
+
+const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/relay/cli.js');
+const dir = mkdtempSync(join(tmpdir(), 'mpyc-relay-cli-'));
+const procs: ChildProcess[] = [];
+afterAll(() => { for (const p of procs) p.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); });
+
+function run(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 15_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function serve(args: string[]): Promise<{ p: ChildProcess; listening: Record<string, unknown>; out: () => string }> {
+  const p = spawn(process.execPath, [CLI, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(p);
+  let out = '';
+  return new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error(`no listening line:\n${out}`)), 10_000);
+    const onData = (d: Buffer): void => {
+      out += String(d);
+      for (const line of out.split('\n')) {
+        try { const j = JSON.parse(line); if (j.msg === 'listening') { clearTimeout(t); res({ p, listening: j, out: () => out }); return; } } catch { /* partial */ }
+      }
+    };
+    p.stdout!.on('data', onData);
+    p.stderr!.on('data', (d) => { out += String(d); });
+    p.once('exit', (c) => { clearTimeout(t); rej(new Error(`exited ${c}:\n${out}`)); });
+  });
+}
+
+describe('mpyc-relay CLI', () => {
+  it('requires a built dist/', () => {
+    expect(existsSync(CLI), `${CLI} missing: run npx tsc -p . (npm test builds first)`).toBe(true);
+  });
+
+  it('--help explains the commands and every serve flag', () => {
+    const r = run(['--help']);
+    expect(r.code).toBe(0);
+    for (const f of ['keygen', 'serve', '--key', '--udp', '--http', '--allow', '--rate', '--burst', '--max-payload', '--max-agents', '--keepalive', '--expiry', '--log-level', '--public-host']) expect(r.stdout).toContain(f);
+  });
+
+  it('keygen writes a 0600 key, refuses to overwrite, pubkey matches', () => {
+    const f = join(dir, 'k1');
+    const r = run(['keygen', '--out', f]);
+    expect(r.code).toBe(0);
+    const pub = r.stdout.trim();
+    expect(pub).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(run(['pubkey', '--key', f]).stdout.trim()).toBe(pub);
+    const again = run(['keygen', '--out', f]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already exists/);
+  });
+
+  it('clear errors: unknown flag, bad address, missing key, world-readable key', () => {
+    expect(run(['serve', '--bogus']).code).toBe(2);
+    const bad = run(['serve', '--key', join(dir, 'none'), '--udp', 'nope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--udp: expected HOST:PORT/);
+    const missing = run(['serve', '--key', join(dir, 'none'), '--udp', '127.0.0.1:0', '--http', 'off']);
+    expect(missing.stderr).toMatch(/cannot read key file/);
+    const f = join(dir, 'k2');
+    run(['keygen', '--out', f]);
+    chmodSync(f, 0o644);
+    const open = run(['serve', '--key', f, '--udp', '127.0.0.1:0', '--http', 'off']);
+    expect(open.code).toBe(2);
+    expect(open.stderr).toMatch(/chmod 600/);
+  });
+
+  it('serve prints the relay address, agents register, SIGTERM sends RESTARTING and exits 0', async () => {
+    const f = join(dir, 'k3');
+    const pub = run(['keygen', '--out', f]).stdout.trim();
+    const allow = join(dir, 'allow');
+    const agentKey = generateKeyPair();
+    writeFileSync(allow, `# test\n${keyToBase64(agentKey.publicKey)}\n`);
+    const { p, listening } = await serve(['--key', f, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--allow', allow, '--log-level', 'info']);
+    const udpPort = listening.udpPort as number;
+    expect(listening.relayAddress).toBe(`${pub}@127.0.0.1:${udpPort}/${listening.httpPort as number}`);
+    // port in use
+    const clash = run(['serve', '--key', f, '--udp', `127.0.0.1:${udpPort}`, '--http', 'off']);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(/in use/);
+
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const client = new RelayClient({ relayKey: pub, keyPair: agentKey, transport: 'udp', sendUdp: (b) => sock.send(b, udpPort, '127.0.0.1') });
+    sock.on('message', (m) => client.handleDatagram(m));
+    const states: string[] = [];
+    client.on('state', (s) => states.push(s));
+    try {
+      client.start();
+      await waitFor(() => client.state === 'registered', 5000, 'registration with the CLI relay');
+      const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+      p.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await waitFor(() => client.state === 'registering', 2000, 'client saw RESTARTING');
+    } finally { client.close(); sock.close(); }
+  });
+});
