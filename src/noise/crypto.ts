@@ -5,10 +5,9 @@
 // cached per private key because importing a raw private key costs ~1 ms (OpenSSL
 // re-derives the public key), about 20x one DH.
 import {
-  createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync,
+  createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { NoiseError } from './errors.js';
 
 export interface KeyPair { publicKey: Uint8Array; privateKey: Uint8Array }
@@ -76,15 +75,30 @@ export function aeadNonce(n: bigint): Uint8Array {
   return nonce;
 }
 
+// ChaCha20-Poly1305 through OpenSSL: bench/crypto.ts measured it 1.6x (64 B) to 2.8x
+// (1200 B) faster than @noble/ciphers for encrypt+decrypt on this machine class.
 export function aeadEncrypt(key: Uint8Array, n: bigint, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-  return chacha20poly1305(key, aeadNonce(n), ad).encrypt(plaintext);
+  const cipher = createCipheriv('chacha20-poly1305', key, aeadNonce(n), { authTagLength: TAGLEN });
+  if (ad.length > 0) cipher.setAAD(ad, { plaintextLength: plaintext.length });
+  const body = cipher.update(plaintext);
+  cipher.final();
+  const out = new Uint8Array(body.length + TAGLEN);
+  out.set(body, 0);
+  out.set(cipher.getAuthTag(), body.length);
+  return out;
 }
 
-/** Returns null when authentication fails. */
+/** Returns null when authentication fails (or the input is shorter than a tag). */
 export function aeadDecrypt(key: Uint8Array, n: bigint, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
   if (ciphertext.length < TAGLEN) return null;
   try {
-    return chacha20poly1305(key, aeadNonce(n), ad).decrypt(ciphertext);
+    const decipher = createDecipheriv('chacha20-poly1305', key, aeadNonce(n), { authTagLength: TAGLEN });
+    const bodyLength = ciphertext.length - TAGLEN;
+    decipher.setAuthTag(ciphertext.subarray(bodyLength));
+    if (ad.length > 0) decipher.setAAD(ad, { plaintextLength: bodyLength });
+    const body = decipher.update(ciphertext.subarray(0, bodyLength));
+    decipher.final(); // throws when the tag does not verify
+    return new Uint8Array(body.buffer, body.byteOffset, body.length);
   } catch {
     return null;
   }
