@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { RelayServer, type HostPort } from './server.js';
-import { readKeyFile, writeKeyFile } from './keyfile.js';
+import { readKeyFile, writeKeyFile } from '../common/keys.js';
 import { keyFromBase64, keyToBase64 } from './keycache.js';
 
 const HELP = `mpyc-relay — STUN server and authenticated packet relay for mpyc-agent

@@ -1,11 +1,8 @@
-// Key files for mpyc-relay: the base64 private key and a newline, mode 0600
-// (ARCHITECTURE.md "Keys and identities").
-//
-// Interim: src/common/keys.ts (H1) was not there when the relay CLI was written. This
-// implements the same contract (writeKeyFile(path, {force}), readKeyFile(path)) so the
-// CLI can switch to the shared module by changing one import.
+// Key files shared by mpyc-agent and mpyc-relay: the base64 private key and a newline,
+// mode 0600 (ARCHITECTURE.md "Keys and identities"). Created with O_EXCL so an existing
+// key is never overwritten by accident; refused when group or others can read it.
 import { readFileSync, writeFileSync, statSync, openSync, closeSync, constants as fsc } from 'node:fs';
-import { generateKeyPair, publicKeyOf, type KeyPair } from './handshake.js';
+import { generateKeyPair, publicKeyOf, type KeyPair } from '../noise/index.js';
 
 export function writeKeyFile(path: string, opts: { force?: boolean } = {}): KeyPair {
   const kp = generateKeyPair();

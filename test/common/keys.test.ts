@@ -1,0 +1,63 @@
+// Key files and key text: mode 0600, never overwritten by accident, clear refusals.
+import { describe, it, expect, afterAll } from 'vitest';
+import { mkdtempSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readKeyFile, writeKeyFile } from '../../src/common/keys.js';
+import { decodeKey, encodeKey } from '../../src/common/base64.js';
+import { publicKeyOf } from '../../src/noise/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keys-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const agentCli = join(import.meta.dirname, '../../dist/src/agent/cli.js');
+
+describe('key files', () => {
+  it('writeKeyFile creates mode 0600, refuses to overwrite, and readKeyFile gets the same pair back', () => {
+    const path = join(dir, 'a.key');
+    const kp = writeKeyFile(path);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(() => writeKeyFile(path)).toThrow(/already exists/);
+    const back = readKeyFile(path);
+    expect(encodeKey(back.privateKey)).toBe(encodeKey(kp.privateKey));
+    expect(encodeKey(back.publicKey)).toBe(encodeKey(publicKeyOf(kp.privateKey)));
+    const replaced = writeKeyFile(path, { force: true });
+    expect(encodeKey(readKeyFile(path).publicKey)).toBe(encodeKey(replaced.publicKey));
+  });
+
+  it('refuses group/world-readable, malformed and missing files with the path and the fix', () => {
+    const path = join(dir, 'b.key');
+    writeKeyFile(path);
+    chmodSync(path, 0o644);
+    expect(() => readKeyFile(path)).toThrow(/readable by group or others.*chmod 600/);
+    const bad = join(dir, 'bad.key');
+    writeFileSync(bad, 'not a key\n', { mode: 0o600 });
+    expect(() => readKeyFile(bad)).toThrow(/bad\.key: not a key file/);
+    expect(() => readKeyFile(join(dir, 'missing.key'))).toThrow(/missing\.key: cannot read key file \(ENOENT\)/);
+  });
+
+  it('decodeKey names what was wrong', () => {
+    const k = new Uint8Array(32).fill(3);
+    expect(Array.from(decodeKey(encodeKey(k), 'peer key'))).toEqual(Array.from(k));
+    expect(() => decodeKey('abc', 'party 2 key')).toThrow(/party 2 key: a key is 44 base64 characters, got 3/);
+    expect(() => decodeKey('!'.repeat(43) + '=', 'relay key')).toThrow(/relay key: not base64/);
+  });
+
+  it('mpyc-agent keygen/pubkey: 0600 file, 44-char public key, clear error on a world-readable key', () => {
+    const path = join(dir, 'agent.key');
+    const pub = execFileSync(process.execPath, [agentCli, 'keygen', '--out', path], { encoding: 'utf8' }).trim();
+    expect(pub).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(execFileSync(process.execPath, [agentCli, 'pubkey', '--key', path], { encoding: 'utf8' }).trim()).toBe(pub);
+    const again = spawnSync(process.execPath, [agentCli, 'keygen', '--out', path], { encoding: 'utf8' });
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/already exists/);
+    chmodSync(path, 0o604);
+    const loose = spawnSync(process.execPath, [agentCli, 'pubkey', '--key', path], { encoding: 'utf8' });
+    expect(loose.status).toBe(2);
+    expect(loose.stderr).toMatch(/chmod 600/);
+    const bad = spawnSync(process.execPath, [agentCli, 'frobnicate'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/unknown command.*Try: mpyc-agent --help/s);
+  });
+});
