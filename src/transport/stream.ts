@@ -1,0 +1,175 @@
+// Per-stream state: send buffer (unacked bytes kept by reference, no copy), lost and
+// acknowledged byte ranges, receive reassembly and flow-control credit.
+import { RangeSet } from './ranges.js';
+
+/** initial credit both sides assume before any MAX_* frame (protocol constants) */
+export const INITIAL_STREAM_CREDIT = 256 * 1024;
+export const INITIAL_CONNECTION_CREDIT = 1024 * 1024;
+
+export class SendSide {
+  /** unacknowledged (or unsent) bytes, contiguous from `base` */
+  chunks: Uint8Array[] = [];
+  base = 0;
+  written = 0;
+  /** next offset never sent before */
+  sent = 0;
+  acked = new RangeSet();
+  lost = new RangeSet();
+  finRequested = false;
+  finSent = false;
+  finAcked = false;
+  finLost = false;
+  /** credit granted by the peer for this stream */
+  maxData = INITIAL_STREAM_CREDIT;
+  /** write() returned short: emit 'writable' when room frees up */
+  blocked = false;
+  resetCode: number | null = null;
+  resetPending = false;
+  resetAcked = false;
+  target: Uint8Array | null;
+
+  constructor(target: Uint8Array | null) {
+    this.target = target;
+  }
+
+  get buffered(): number {
+    return this.written - this.base;
+  }
+
+  /** all bytes (and the FIN) acknowledged, or the reset acknowledged */
+  get done(): boolean {
+    if (this.resetCode !== null) return this.resetAcked;
+    return this.finAcked && this.base === this.written;
+  }
+
+  push(data: Uint8Array): void {
+    this.chunks.push(data);
+    this.written += data.length;
+  }
+
+  /** copies bytes [start, end) into dst at off */
+  copy(start: number, end: number, dst: Uint8Array, off: number): void {
+    let pos = this.base;
+    for (const c of this.chunks) {
+      const cEnd = pos + c.length;
+      if (cEnd > start) {
+        const s = Math.max(start, pos) - pos;
+        const e = Math.min(end, cEnd) - pos;
+        dst.set(c.subarray(s, e), off);
+        off += e - s;
+        if (cEnd >= end) return;
+      }
+      pos = cEnd;
+    }
+  }
+
+  onAcked(start: number, end: number): void {
+    this.acked.add(start, end);
+    const first = this.acked.r[0];
+    if (first && first[0] <= this.base && first[1] > this.base) {
+      let drop = first[1] - this.base;
+      this.base = first[1];
+      while (drop > 0 && this.chunks.length) {
+        const c = this.chunks[0]!;
+        if (c.length <= drop) {
+          drop -= c.length;
+          this.chunks.shift();
+        } else {
+          this.chunks[0] = c.subarray(drop);
+          drop = 0;
+        }
+      }
+      this.acked.trimBelow(this.base);
+      this.lost.trimBelow(this.base);
+    }
+  }
+
+  onLost(start: number, end: number): void {
+    // only what is not acknowledged yet needs resending
+    let cur = Math.max(start, this.base);
+    while (cur < end) {
+      const gap = this.acked.firstGap(cur, end);
+      if (!gap) break;
+      this.lost.add(gap[0], gap[1]);
+      cur = gap[1];
+    }
+  }
+}
+
+export class RecvSide {
+  ready: Uint8Array[] = [];
+  readyBytes = 0;
+  pending: Array<{ off: number; data: Uint8Array }> = [];
+  /** next offset expected in order */
+  contig = 0;
+  /** highest offset seen (flow control accounting) */
+  highest = 0;
+  finalSize = -1;
+  finDelivered = false;
+  consumed = 0;
+  window = INITIAL_STREAM_CREDIT;
+  advertised = INITIAL_STREAM_CREDIT;
+  lastCreditTime = -Infinity;
+  needCredit = false;
+  resetReceived = false;
+
+  /** inserts a segment; returns true when new in-order bytes became readable */
+  insert(off: number, data: Uint8Array): boolean {
+    const end = off + data.length;
+    if (end <= this.contig) return false;
+    if (off < this.contig) {
+      data = data.subarray(this.contig - off);
+      off = this.contig;
+    }
+    if (off > this.contig) {
+      // keep sorted by offset; overlaps are trimmed when the segment becomes in-order
+      const p = this.pending;
+      let i = p.length;
+      while (i > 0 && p[i - 1]!.off > off) i--;
+      p.splice(i, 0, { off, data });
+      return false;
+    }
+    this.ready.push(data);
+    this.readyBytes += data.length;
+    this.contig = end;
+    const p = this.pending;
+    while (p.length && p[0]!.off <= this.contig) {
+      const seg = p.shift()!;
+      const segEnd = seg.off + seg.data.length;
+      if (segEnd <= this.contig) continue;
+      const d = seg.data.subarray(this.contig - seg.off);
+      this.ready.push(d);
+      this.readyBytes += d.length;
+      this.contig = segEnd;
+    }
+    return true;
+  }
+
+  get finReadable(): boolean {
+    return this.finalSize >= 0 && this.contig === this.finalSize && this.readyBytes === 0;
+  }
+}
+
+export class Stream {
+  send: SendSide;
+  recv = new RecvSide();
+  /** the peer's opening target arrived (peer-opened streams) */
+  opened: boolean;
+  /** 'open' event emitted */
+  announced = false;
+
+  constructor(
+    readonly id: number,
+    readonly local: boolean,
+    target: Uint8Array | null,
+  ) {
+    this.send = new SendSide(local ? target : null);
+    this.opened = local;
+  }
+
+  /** both directions finished */
+  get done(): boolean {
+    const recvDone = this.recv.resetReceived || this.recv.finDelivered;
+    return recvDone && this.send.done;
+  }
+}

@@ -1,0 +1,86 @@
+// Public types of the transport core (stable API; the agent codes against these).
+
+export interface ConnectionOptions {
+  /** 0 or 1: the low bit of the stream ids this side opens (e.g. 0 = smaller static key) */
+  side: 0 | 1;
+  /** max datagram payload the core emits (default 1200) */
+  maxPacketSize?: number;
+  /** our random non-zero 32-bit connection epoch (default: random from `random`) */
+  epoch?: number;
+  /** close the connection when nothing was received for this long (default 30000 ms) */
+  idleTimeoutMs?: number;
+  /** send a PING when nothing ack-eliciting was sent for this long (default min(10000, idle/3)) */
+  keepAliveMs?: number;
+  /** bytes a stream buffers unacknowledged before write() accepts less (default 1 MiB) */
+  sendBufferBytes?: number;
+  /** largest per-stream receive window after auto-tuning (default 16 MiB) */
+  maxStreamWindow?: number;
+  /** largest connection receive window after auto-tuning (default 64 MiB) */
+  maxConnectionWindow?: number;
+  /** max concurrent streams the peer may open (default 4096) */
+  maxPeerStreams?: number;
+  /** random source in [0,1) (default Math.random); the simulator passes a seeded PRNG */
+  random?: () => number;
+}
+
+export type TransportEvent =
+  /** the peer opened a stream; `target` is the opaque bytes it gave to openStream */
+  | { type: 'open'; id: number; target: Uint8Array }
+  /** stream has data to read() */
+  | { type: 'readable'; id: number }
+  /** the peer finished its side (all bytes before it were delivered by read()) */
+  | { type: 'fin'; id: number }
+  /** the peer reset the stream (or the connection reset it: peer restart/close) */
+  | { type: 'reset'; id: number; code: number }
+  /** write() may accept more bytes again */
+  | { type: 'writable'; id: number }
+  /** both directions of the stream are done; its id is forgotten */
+  | { type: 'closed'; id: number }
+  /** the peer's agent restarted (new epoch): every old stream was reset */
+  | { type: 'peerRestarted'; oldEpoch: number; newEpoch: number }
+  /** the connection is dead (idle timeout, CLOSE received, close() called); make a new one */
+  | { type: 'connectionClosed'; reason: string; code: number };
+
+export interface ConnectionStats {
+  smoothedRttMs: number;
+  minRttMs: number;
+  rttVarMs: number;
+  cwnd: number;
+  bytesInFlight: number;
+  packetsSent: number;
+  packetsReceived: number;
+  packetsLost: number;
+  packetsRetransmitted: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** application stream bytes delivered to read() */
+  streamBytesReceived: number;
+  /** malformed packets dropped */
+  malformed: number;
+  /** non-probe packets sent beyond the congestion window (must stay 0: tests check it) */
+  cwndViolations: number;
+  ptoCount: number;
+  openStreams: number;
+}
+
+/** Reset codes used by the core itself; application codes are free above 0x100. */
+export const RESET_CODE = {
+  /** the peer agent restarted */
+  PEER_RESTART: 1,
+  /** the connection closed */
+  CONNECTION_CLOSED: 2,
+  /** too many streams */
+  STREAM_LIMIT: 3,
+  /** TCP connection reset / error on the far side */
+  TCP_RESET: 0x10,
+  /** the far side could not connect the target */
+  CONNECT_FAILED: 0x11,
+} as const;
+
+export const CLOSE_CODE = {
+  NONE: 0,
+  IDLE: 1,
+  PROTOCOL: 2,
+  FLOW_CONTROL: 3,
+  APPLICATION: 0x100,
+} as const;
