@@ -116,6 +116,7 @@ export class PeerStreams {
         this.opts.logger.info({ oldEpoch: e.oldEpoch, newEpoch: e.newEpoch }, 'peer agent restarted: its old streams were reset');
         break;
       case 'connectionClosed':
+        if (this.stopped) break;
         this.opts.logger.warn({ reason: e.reason, code: e.code }, 'stream connection closed; starting a new one');
         for (const id of [...this.pending.keys()]) this.cancelPending(id);
         if (!this.stopped) { this.driver.stop(); this.newConnection(); }
