@@ -122,8 +122,17 @@ function isObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+export interface ParseOptions {
+  /**
+   * Fewest parties accepted (default 2, what a computation needs). The `mpyc-agent session`
+   * editing commands pass 0 so a file can be created first and parties added one by one.
+   */
+  minParties?: number;
+}
+
 /** Parses and validates a session file; throws SessionFileError saying what and where. */
-export function parseSessionFile(text: string, sourceName: string): Session {
+export function parseSessionFile(text: string, sourceName: string, opts: ParseOptions = {}): Session {
+  const minParties = opts.minParties ?? 2;
   if (text.length > MAX_SESSION_BYTES) throw new SessionFileError(sourceName, '', `larger than ${MAX_SESSION_BYTES} bytes; not a session file`);
   const parsed = parseStrictJson(text);
   if (!parsed.ok) throw new SessionFileError(sourceName, '', `JSON syntax error: ${parsed.message}`, { line: parsed.line, col: parsed.col });
@@ -159,9 +168,9 @@ export function parseSessionFile(text: string, sourceName: string): Session {
   const partiesV = doc.parties;
   if (partiesV === undefined) fail('parties', 'missing (the parties in MPyC index order)');
   if (!Array.isArray(partiesV)) return fail('parties', `expected an array, found ${typeName(partiesV!)}`);
-  if (partiesV.length < 2) fail('parties', `at least 2 parties are required, found ${partiesV.length}`);
+  if (partiesV.length < minParties) fail('parties', `at least ${minParties} parties are required, found ${partiesV.length}${minParties === 2 ? ' (add them with: mpyc-agent session add)' : ''}`);
   if (partiesV.length > MAX_PARTIES) fail('parties', `at most ${MAX_PARTIES} parties, found ${partiesV.length}`);
-  if (basePort + partiesV.length - 1 > 65535) {
+  if (basePort + Math.max(partiesV.length, 1) - 1 > 65535) {
     fail('basePort', `basePort ${basePort} + ${partiesV.length} parties - 1 = ${basePort + partiesV.length - 1} exceeds 65535`);
   }
   const parties: PartyEntry[] = [];
@@ -224,7 +233,7 @@ function parseRelayEntry(v: JsonValue, path: string, fail: (path: string, detail
 }
 
 /** Reads and validates a session file from disk. */
-export function loadSessionFile(path: string): Session {
+export function loadSessionFile(path: string, opts: ParseOptions = {}): Session {
   let text: string;
   try {
     const st = statSync(path);
@@ -235,7 +244,7 @@ export function loadSessionFile(path: string): Session {
     if (e instanceof SessionFileError) throw e;
     throw new SessionFileError(path, '', `cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  return parseSessionFile(text, path);
+  return parseSessionFile(text, path, opts);
 }
 
 /** This party's index, found by its own public key; throws if the key is not a party's. */

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -8,6 +8,8 @@ import {
   parseRelayAddress, formatRelayAddress, mpycCommand, keyProblem,
 } from '../../src/agent/session-file.js';
 import { parseStrictJson } from '../../src/tools/strict-json.js';
+import { runSessionCommand, type SessionCmdIO } from '../../src/agent/session-cmd.js';
+import { writeKeyFile } from '../../src/common/keys.js';
 
 const key = (n: number): string => Buffer.alloc(32, n).toString('base64');
 const K1 = key(1);
@@ -182,6 +184,70 @@ describe('loadSessionFile', () => {
       expect(() => loadSessionFile(join(dir, 'nope.json'))).toThrow(/nope\.json: cannot read \(ENOENT\)/);
       mkdirSync(join(dir, 'd.json'));
       expect(() => loadSessionFile(join(dir, 'd.json'))).toThrow(/not a regular file/);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+});
+
+describe('mpyc-agent session create/add/show', () => {
+  function io(): { io: SessionCmdIO; out: () => string; err: () => string } {
+    let o = '';
+    let e = '';
+    return { io: { out: (s) => { o += s; }, err: (s) => { e += s; } }, out: () => o, err: () => e };
+  }
+
+  it('create, add by --pubkey and --key, show; the result is a valid session file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sesscmd-'));
+    try {
+      const f = join(dir, 'session.json');
+      let c = io();
+      expect(await runSessionCommand(['create', f, '--relay', relay, '--relay', `${key(8)}@[::1]:3478`, '--base-port', '20000'], c.io)).toBe(0);
+      expect(await runSessionCommand(['create', f, '--relay', relay], (c = io()).io)).toBe(1);
+      expect(c.err()).toMatch(/already exists; refusing to overwrite \(use --force\)/);
+      expect(await runSessionCommand(['add', f, '--pubkey', K1, '--name', 'alice'], (c = io()).io)).toBe(0);
+      expect(c.out()).toMatch(/added party 0 \(alice\)/);
+      const keyFile = join(dir, 'bob.key');
+      const kp = writeKeyFile(keyFile);
+      expect(await runSessionCommand(['add', f, '--key', keyFile, '--name', 'bob'], (c = io()).io)).toBe(0);
+      expect(await runSessionCommand(['add', f, '--pubkey', K1], (c = io()).io)).toBe(1);
+      expect(c.err()).toMatch(/parties\[0\]: this key is already party 0 \(alice\)/);
+      expect(await runSessionCommand(['add', f, '--pubkey', K3, '--name', 'bob'], (c = io()).io)).toBe(1);
+      expect(c.err()).toMatch(/parties\[2\]\.name: duplicate name "bob"/);
+      const s = loadSessionFile(f);
+      expect(s.basePort).toBe(20000);
+      expect(s.parties.map((p) => p.publicKey)).toEqual([K1, Buffer.from(kp.publicKey).toString('base64')]);
+      expect(s.relays[1]).toEqual({ publicKey: key(8), host: '::1', udpPort: 3478 });
+      expect(await runSessionCommand(['show', f], (c = io()).io)).toBe(0);
+      expect(c.out()).toContain('party 0  alice  ' + K1 + '  python demo.py -M2 -I 0 -B 20000');
+      expect(c.out()).toContain('python demo.py -M2 -I 1 -B 20000');
+      expect(c.out()).toMatch(/relay 1 \(failover\): .*@\[::1\]:3478 {2}\(no WebSocket fallback\)/);
+      expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]); // atomic writes leave nothing behind
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+
+  it('usage errors exit 2 and point to --help; show of an incomplete file exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sesscmd-'));
+    try {
+      const f = join(dir, 's.json');
+      let c = io();
+      expect(await runSessionCommand(['create', f], c.io)).toBe(2);
+      expect(c.err()).toMatch(/at least one --relay[\s\S]*Try: mpyc-agent session create --help/);
+      expect(await runSessionCommand(['create', f, '--relay', 'nope'], (c = io()).io)).toBe(2);
+      expect(c.err()).toMatch(/--relay #1 "nope": relay address must be KEY@host/);
+      expect(await runSessionCommand(['create', f, '--relay', relay, '--base-port', '70000'], (c = io()).io)).toBe(2);
+      expect(await runSessionCommand(['frob'], (c = io()).io)).toBe(2);
+      expect(await runSessionCommand(['add', f, '--pubkey', 'short'], (c = io()).io)).toBe(2);
+      expect(c.err()).toMatch(/--pubkey: not a public key/);
+      expect(await runSessionCommand(['add', f, '--pubkey', K1, '--key', 'x'], (c = io()).io)).toBe(2);
+      expect(await runSessionCommand(['add', f, '--pubkey', K1], (c = io()).io)).toBe(1);
+      expect(c.err()).toMatch(/s\.json: cannot read \(ENOENT\)/);
+      expect(await runSessionCommand(['create', f, '--relay', relay], (c = io()).io)).toBe(0);
+      expect(await runSessionCommand(['show', f], (c = io()).io)).toBe(1);
+      expect(c.out()).toMatch(/incomplete: 0 parties/);
+      expect(() => loadSessionFile(f)).toThrow(/parties: at least 2 parties are required, found 0/);
+      for (const sub of ['create', 'add', 'show']) {
+        expect(await runSessionCommand([sub, '--help'], (c = io()).io)).toBe(0);
+        expect(c.out()).toContain(`mpyc-agent session ${sub}`);
+      }
     } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
