@@ -1,0 +1,204 @@
+// The agent's local control socket: a Unix domain socket that `mpyc-agent status` asks.
+//
+// Protocol: newline-delimited JSON, any number of requests per connection.
+//   request  = {"method": "status" | "metrics", "id"?: any}\n
+//   response = {"id"?: any, "ok": true, "result": ...}\n  |  {"id"?: any, "ok": false, "error": "..."}\n
+// Requests are bounded (MAX_REQUEST_BYTES per line, else an error and the connection is
+// closed); malformed input is answered with an error, never crashes the agent.
+//
+// Security: the socket gives out peer addresses and keys' traffic figures, so it lives in
+// a directory only this user can enter ($XDG_RUNTIME_DIR/mpyc-agent or
+// /tmp/mpyc-agent-$UID, mode 0700, checked to be ours) and is itself mode 0600.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { AgentStatus } from './types.js';
+
+export const MAX_REQUEST_BYTES = 64 * 1024;
+export const MAX_CONNECTIONS = 32;
+export const IDLE_TIMEOUT_MS = 30_000;
+/** sun_path is 108 bytes on Linux including the terminating NUL */
+export const MAX_SOCKET_PATH = 107;
+
+export interface ControlHandlers {
+  status(): AgentStatus;
+  metrics?(): Promise<string>;
+}
+
+export class ControlError extends Error {
+  override name = 'ControlError';
+}
+
+/** `$XDG_RUNTIME_DIR/mpyc-agent` if set, else `/tmp/mpyc-agent-$UID`. */
+export function defaultControlDir(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0): string {
+  const xdg = env.XDG_RUNTIME_DIR;
+  return xdg && xdg.startsWith('/') ? join(xdg, 'mpyc-agent') : `/tmp/mpyc-agent-${uid}`;
+}
+
+/** The socket of the agent with this public key: a short hash, so several agents (parties) can share a machine. */
+export function controlSocketPath(publicKeyB64: string, dir: string = defaultControlDir()): string {
+  const id = createHash('sha256').update(publicKeyB64).digest('hex').slice(0, 16);
+  return join(dir, `agent-${id}.sock`);
+}
+
+/** Creates the directory 0700 if needed and refuses one that others could enter or that is not ours. */
+export function ensureControlDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new ControlError(`${dir}: cannot create control directory (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const st = lstatSync(dir);
+  if (!st.isDirectory()) throw new ControlError(`${dir}: not a directory (a symlink or file is in the way)`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) throw new ControlError(`${dir}: owned by uid ${st.uid}, not by us (${uid}); refusing to put the control socket there`);
+  if ((st.mode & 0o077) !== 0) throw new ControlError(`${dir}: mode ${(st.mode & 0o777).toString(8)} lets others in; fix with: chmod 700 ${dir}`);
+}
+
+/** Control sockets in a directory (for `mpyc-agent status` without --key or --control). */
+export function listControlSockets(dir: string = defaultControlDir()): string[] {
+  try {
+    return readdirSync(dir).filter((n) => /^agent-[0-9a-f]{16}\.sock$/.test(n)).sort().map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+export interface ControlServer {
+  readonly path: string;
+  close(): Promise<void>;
+}
+
+function probe(path: string): Promise<'live' | 'dead'> {
+  return new Promise((resolve) => {
+    const s = connect({ path });
+    const t = setTimeout(() => { s.destroy(); resolve('live'); }, 1000); // accepted but silent: something listens
+    s.once('connect', () => { clearTimeout(t); s.destroy(); resolve('live'); });
+    s.once('error', () => { clearTimeout(t); resolve('dead'); });
+  });
+}
+
+/**
+ * Listens on `path`. A stale socket file (nothing listening) is removed first; a live one
+ * means another agent runs with the same key, which is an error, as is a non-socket file.
+ */
+export async function startControlServer(path: string, handlers: ControlHandlers): Promise<ControlServer> {
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+    throw new ControlError(`${path}: control socket path longer than ${MAX_SOCKET_PATH} bytes; choose a shorter --control path`);
+  }
+  let st;
+  try { st = lstatSync(path); } catch { st = undefined; }
+  if (st) {
+    if (!st.isSocket()) throw new ControlError(`${path}: exists and is not a socket; refusing to remove it`);
+    if ((await probe(path)) === 'live') throw new ControlError(`${path}: another agent is already listening on this control socket (same key running twice?)`);
+    try { unlinkSync(path); } catch (e) { throw new ControlError(`${path}: cannot remove stale control socket (${(e as NodeJS.ErrnoException).code})`); }
+  }
+  const conns = new Set<Socket>();
+  const server: Server = createServer({ allowHalfOpen: false }, (sock) => {
+    if (conns.size >= MAX_CONNECTIONS) { sock.end(reply(undefined, { error: 'too many control connections' })); return; }
+    conns.add(sock);
+    sock.on('close', () => conns.delete(sock));
+    serveConnection(sock, handlers);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new ControlError(`${path}: cannot listen (${e.code ?? e.message})`)));
+    server.listen({ path }, () => { server.removeAllListeners('error'); resolve(); });
+  });
+  server.on('error', () => { /* accept errors (EMFILE) must not crash the agent */ });
+  try { chmodSync(path, 0o600); } catch (e) {
+    server.close();
+    throw new ControlError(`${path}: cannot set mode 0600 (${(e as NodeJS.ErrnoException).code})`);
+  }
+  let closed = false;
+  return {
+    path,
+    close: () => new Promise<void>((resolve) => {
+      if (closed) { resolve(); return; }
+      closed = true;
+      for (const c of conns) c.destroy();
+      server.close(() => resolve());
+      // remove our socket file only if it is still ours (not replaced by a newer agent)
+      try { if (lstatSync(path).isSocket()) unlinkSync(path); } catch { /* already gone */ }
+    }),
+  };
+}
+
+function reply(id: unknown, r: { result: unknown } | { error: string }): string {
+  const base = id === undefined ? {} : { id };
+  return JSON.stringify('error' in r ? { ...base, ok: false, error: r.error } : { ...base, ok: true, result: r.result }) + '\n';
+}
+
+function serveConnection(sock: Socket, handlers: ControlHandlers): void {
+  sock.setTimeout(IDLE_TIMEOUT_MS, () => sock.destroy());
+  sock.on('error', () => { /* client went away */ });
+  let buf = '';
+  let dead = false;
+  let queue = Promise.resolve();
+  sock.setEncoding('utf8');
+  sock.on('data', (chunk: string) => {
+    if (dead) return;
+    buf += chunk;
+    for (;;) {
+      const nl = buf.indexOf('\n');
+      if (nl < 0) break;
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      // answer in order even when a handler is asynchronous
+      queue = queue.then(() => handleLine(line, handlers)).then((out) => { if (!sock.destroyed) sock.write(out); });
+    }
+    if (Buffer.byteLength(buf) > MAX_REQUEST_BYTES) {
+      buf = '';
+      dead = true;
+      queue = queue.then(() => { if (!sock.destroyed) sock.end(reply(undefined, { error: `request longer than ${MAX_REQUEST_BYTES} bytes` })); });
+    }
+  });
+}
+
+async function handleLine(line: string, handlers: ControlHandlers): Promise<string> {
+  if (Buffer.byteLength(line) > MAX_REQUEST_BYTES) return reply(undefined, { error: `request longer than ${MAX_REQUEST_BYTES} bytes` });
+  let req: unknown;
+  try { req = JSON.parse(line); } catch { return reply(undefined, { error: 'request is not JSON (send {"method":"status"} and a newline)' }); }
+  if (typeof req !== 'object' || req === null || Array.isArray(req)) return reply(undefined, { error: 'request must be a JSON object' });
+  const { id, method } = req as { id?: unknown; method?: unknown };
+  try {
+    if (method === 'status') return reply(id, { result: handlers.status() });
+    if (method === 'metrics' && handlers.metrics) return reply(id, { result: await handlers.metrics() });
+    return reply(id, { error: `unknown method ${JSON.stringify(method)} (known: status${handlers.metrics ? ', metrics' : ''})` });
+  } catch (e) {
+    return reply(id, { error: `${String(method)} failed: ${(e as Error).message}` });
+  }
+}
+
+/** Sends one request and returns its result; rejects with the agent's error or a connection problem. */
+export function controlRequest(path: string, method: string, timeoutMs = 3000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ path });
+    let buf = '';
+    const done = (err: Error | null, v?: unknown): void => { clearTimeout(t); s.destroy(); if (err) reject(err); else resolve(v); };
+    const t = setTimeout(() => done(new ControlError(`${path}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    s.setEncoding('utf8');
+    s.once('connect', () => s.write(JSON.stringify({ method }) + '\n'));
+    s.on('data', (d: string) => {
+      buf += d;
+      if (buf.length > 64 * 1024 * 1024) return done(new ControlError(`${path}: answer too large`));
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return undefined;
+      let r: { ok?: boolean; result?: unknown; error?: string };
+      try { r = JSON.parse(buf.slice(0, nl)) as typeof r; } catch { return done(new ControlError(`${path}: answer is not JSON`)); }
+      return r.ok === true ? done(null, r.result) : done(new ControlError(`agent: ${r.error ?? 'unknown error'}`));
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      const hint = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? ' (is the agent running? start it with: mpyc-agent up SESSION --key FILE)'
+        : e.code === 'EACCES' ? ' (the agent runs as another user)' : '';
+      done(new ControlError(`${path}: cannot connect (${e.code ?? e.message})${hint}`));
+    });
+    s.once('end', () => { if (!buf.includes('\n')) done(new ControlError(`${path}: connection closed without an answer`)); });
+  });
+}
+
+export async function queryStatus(path: string, timeoutMs = 3000): Promise<AgentStatus> {
+  const r = await controlRequest(path, 'status', timeoutMs);
+  if (typeof r !== 'object' || r === null || !Array.isArray((r as AgentStatus).peers)) throw new ControlError(`${path}: status answer has no peers list`);
+  return r as AgentStatus;
+}

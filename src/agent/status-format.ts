@@ -1,0 +1,89 @@
+// Human view of AgentStatus for `mpyc-agent status` (the --json view is the object itself).
+//
+//   party 1 (bob) key jR5NH58m…  up 2m05s  run: python demo.py -M3 -I 1
+//   relay  sLtEnRnF…@relay.example.org:3478/8080  udp, registered
+//   addresses  reflexive 203.0.113.7:41641  local 192.168.1.20, 10.0.0.5  udp port 41641
+//
+//   PEER       STATE   PATH                        RTT      SENT    RECEIVED  HANDSHAKE  STREAMS  LAST ERROR
+//   0 alice    direct  direct 198.51.100.4:41641   1.2 ms   1.5 MiB 2.0 MiB   45s        1        -
+import type { AgentStatus, PathInfo, PeerStatus } from './types.js';
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return '-';
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
+export function formatDuration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return '-';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
+}
+
+export function formatRtt(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return '-';
+  if (ms < 1) return `${Math.round(ms * 1000)} µs`;
+  return ms < 100 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}
+
+export function formatPath(p: PathInfo | null): string {
+  if (!p) return '-';
+  if (p.kind === 'direct') return `direct ${p.address}${p.lan ? ' (LAN)' : ''}`;
+  return `relay ${p.transport}`;
+}
+
+function shortKey(k: string): string {
+  return k.length > 8 ? `${k.slice(0, 8)}…` : k;
+}
+
+/** Strip control characters so a peer-influenced string (an error text) cannot rewrite the terminal. */
+function clean(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+}
+
+function peerRow(p: PeerStatus): string[] {
+  return [
+    `${p.index}${p.name ? ` ${clean(p.name)}` : ''}`,
+    p.state,
+    formatPath(p.path),
+    formatRtt(p.rttMs),
+    formatBytes(p.bytesSent),
+    formatBytes(p.bytesReceived),
+    formatDuration(p.handshakeAgeMs),
+    String(p.streams),
+    p.lastError ? clean(p.lastError) : '-',
+  ];
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]): string => cells.map((x, c) => (c === cells.length - 1 ? x : x.padEnd(widths[c]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function formatStatus(s: AgentStatus): string {
+  const own = s.peers.length + 1;
+  const out: string[] = [];
+  out.push(`party ${s.ownIndex} of ${own}  key ${shortKey(s.publicKey)}  up ${formatDuration(s.uptimeMs)}  run: ${clean(s.mpycCommand)}`);
+  out.push(`relay  ${clean(s.relay.address)}  ${s.relay.transport ?? 'no transport'}, ${s.relay.registered ? 'registered' : 'NOT registered'}`);
+  const addr = [
+    s.reflexiveAddress ? `reflexive ${s.reflexiveAddress}` : 'reflexive -',
+    `local ${s.localAddresses.length ? s.localAddresses.join(', ') : '-'}`,
+    `udp port ${s.udpPort}`,
+  ];
+  out.push(`addresses  ${addr.join('  ')}`);
+  out.push('');
+  const peers = [...s.peers].sort((a, b) => a.index - b.index);
+  out.push(table(['PEER', 'STATE', 'PATH', 'RTT', 'SENT', 'RECEIVED', 'HANDSHAKE', 'STREAMS', 'LAST ERROR'], peers.map(peerRow)));
+  return out.join('\n') + '\n';
+}

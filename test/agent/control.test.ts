@@ -1,0 +1,161 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import { connect } from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync, chmodSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  startControlServer, queryStatus, controlRequest, controlSocketPath, defaultControlDir, ensureControlDir,
+  listControlSockets, ControlError, MAX_REQUEST_BYTES, type ControlServer,
+} from '../../src/agent/control.js';
+import { formatStatus, formatBytes, formatDuration, formatRtt, formatPath } from '../../src/agent/status-format.js';
+import type { AgentStatus } from '../../src/agent/types.js';
+
+const KEY = Buffer.alloc(32, 5).toString('base64');
+
+function sampleStatus(): AgentStatus {
+  return {
+    ownIndex: 1, publicKey: KEY, mpycCommand: 'python demo.py -M3 -I 1',
+    relay: { address: `${KEY}@relay.example.org:3478/8080`, transport: 'udp', registered: true },
+    reflexiveAddress: '203.0.113.7:41641', localAddresses: ['192.168.1.20'], udpPort: 41641, uptimeMs: 125_000,
+    peers: [
+      { index: 2, publicKey: KEY, state: 'relay', path: { kind: 'relay', relay: 'r', transport: 'ws' }, bytesSent: 0, bytesReceived: 10, streams: 0, lastError: 'probe timeout\x1b[2J' },
+      { index: 0, name: 'alice', publicKey: KEY, state: 'direct', path: { kind: 'direct', address: '198.51.100.4:41641', lan: false }, rttMs: 1.23,
+        bytesSent: 1_572_864, bytesReceived: 2048, handshakeAgeMs: 45_000, streams: 1 },
+    ],
+  };
+}
+
+const dirs: string[] = [];
+const servers: ControlServer[] = [];
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ctl-'));
+  chmodSync(d, 0o700);
+  dirs.push(d);
+  return d;
+}
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function rawExchange(path: string, send: string | Buffer, lines = 1): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ path });
+    let buf = '';
+    const t = setTimeout(() => { s.destroy(); reject(new Error(`timeout, got ${JSON.stringify(buf)}`)); }, 3000);
+    s.on('data', (d) => {
+      buf += String(d);
+      const got = buf.split('\n').filter(Boolean);
+      if (got.length >= lines) { clearTimeout(t); s.destroy(); resolve(got); }
+    });
+    s.on('error', reject);
+    s.write(send);
+  });
+}
+
+describe('control socket', () => {
+  it('answers status over newline-delimited JSON; socket is mode 0600', async () => {
+    const dir = tmp();
+    const path = controlSocketPath(KEY, dir);
+    servers.push(await startControlServer(path, { status: sampleStatus }));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const st = await queryStatus(path);
+    expect(st).toEqual(JSON.parse(JSON.stringify(sampleStatus())));
+    expect(listControlSockets(dir)).toEqual([path]);
+  });
+
+  it('answers bad input with errors, keeps the connection and never crashes', async () => {
+    const path = join(tmp(), 'a.sock');
+    servers.push(await startControlServer(path, { status: () => { throw new Error('core not started'); } }));
+    const r = await rawExchange(path, 'not json\n[1]\n{"method":"nope","id":7}\n{"method":"status","id":8}\n', 4);
+    expect(JSON.parse(r[0]!)).toEqual({ ok: false, error: expect.stringMatching(/not JSON/) });
+    expect(JSON.parse(r[1]!)).toEqual({ ok: false, error: 'request must be a JSON object' });
+    expect(JSON.parse(r[2]!)).toEqual({ id: 7, ok: false, error: expect.stringMatching(/unknown method "nope"/) });
+    expect(JSON.parse(r[3]!)).toEqual({ id: 8, ok: false, error: 'status failed: core not started' });
+    await expect(controlRequest(path, 'status')).rejects.toThrow(/agent: status failed: core not started/);
+  });
+
+  it('bounds the request size: an oversized line gets an error and the connection is closed', async () => {
+    const path = join(tmp(), 'b.sock');
+    servers.push(await startControlServer(path, { status: sampleStatus }));
+    const r = await rawExchange(path, Buffer.alloc(MAX_REQUEST_BYTES + 10, 0x61));
+    expect(JSON.parse(r[0]!).error).toMatch(/request longer than 65536 bytes/);
+    // the server is still fine
+    expect((await queryStatus(path)).ownIndex).toBe(1);
+  });
+
+  it('serves metrics when the handler exists', async () => {
+    const path = join(tmp(), 'm.sock');
+    servers.push(await startControlServer(path, { status: sampleStatus, metrics: async () => 'x_total 1\n' }));
+    expect(await controlRequest(path, 'metrics')).toBe('x_total 1\n');
+  });
+
+  it('removes a stale socket file at start, but refuses a live one or a non-socket', async () => {
+    const dir = tmp();
+    const path = join(dir, 'stale.sock');
+    // a socket file nobody listens on: left behind by an agent that was killed
+    const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((r) => child.stdout!.once('data', () => r()));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(existsSync(path)).toBe(true);
+    const srv = await startControlServer(path, { status: sampleStatus });
+    servers.push(srv);
+    expect((await queryStatus(path)).ownIndex).toBe(1);
+    await expect(startControlServer(path, { status: sampleStatus })).rejects.toThrow(/another agent is already listening/);
+    const file = join(dir, 'plain');
+    writeFileSync(file, 'x');
+    await expect(startControlServer(file, { status: sampleStatus })).rejects.toThrow(/exists and is not a socket/);
+    await srv.close();
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('client errors say what to do', async () => {
+    const dir = tmp();
+    await expect(queryStatus(join(dir, 'none.sock'))).rejects.toThrow(/cannot connect \(ENOENT\) \(is the agent running\?/);
+    await expect(startControlServer(join(dir, 'x'.repeat(120)), { status: sampleStatus })).rejects.toThrow(ControlError);
+  });
+
+  it('control directory: default location, created 0700, refused when others can enter', () => {
+    expect(defaultControlDir({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000)).toBe('/run/user/1000/mpyc-agent');
+    expect(defaultControlDir({}, 1000)).toBe('/tmp/mpyc-agent-1000');
+    const base = tmp();
+    const d = join(base, 'sub', 'mpyc-agent');
+    ensureControlDir(d);
+    expect(statSync(d).mode & 0o777).toBe(0o700);
+    const open = join(base, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o755);
+    expect(() => ensureControlDir(open)).toThrow(/lets others in; fix with: chmod 700/);
+    expect(controlSocketPath(KEY, '/x')).toMatch(/^\/x\/agent-[0-9a-f]{16}\.sock$/);
+    expect(controlSocketPath(KEY, '/x')).not.toBe(controlSocketPath(Buffer.alloc(32, 6).toString('base64'), '/x'));
+  });
+});
+
+describe('status format', () => {
+  it('prints a table per peer in index order with path, RTT, bytes, handshake age and last error', () => {
+    const text = formatStatus(sampleStatus());
+    const lines = text.trimEnd().split('\n');
+    expect(lines[0]).toBe(`party 1 of 3  key ${KEY.slice(0, 8)}…  up 2m05s  run: python demo.py -M3 -I 1`);
+    expect(lines[1]).toMatch(/^relay {2}.*@relay\.example\.org:3478\/8080 {2}udp, registered$/);
+    expect(lines[2]).toBe('addresses  reflexive 203.0.113.7:41641  local 192.168.1.20  udp port 41641');
+    expect(lines[4]).toMatch(/^PEER +STATE +PATH +RTT +SENT +RECEIVED +HANDSHAKE +STREAMS +LAST ERROR$/);
+    expect(lines[5]).toMatch(/^0 alice +direct +direct 198\.51\.100\.4:41641 +1\.2 ms +1\.5 MiB +2\.0 KiB +45s +1 +-$/);
+    expect(lines[6]).toMatch(/^2 +relay +relay ws +- +0 B +10 B +- +0 +probe timeout \[2J$/);
+    expect(text).not.toContain('\x1b');
+  });
+
+  it('formats units', () => {
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1536)).toBe('1.5 KiB');
+    expect(formatBytes(200 * 1024 * 1024)).toBe('200 MiB');
+    expect(formatDuration(3_725_000)).toBe('1h02m');
+    expect(formatDuration(undefined)).toBe('-');
+    expect(formatRtt(0.25)).toBe('250 µs');
+    expect(formatRtt(250)).toBe('250 ms');
+    expect(formatPath({ kind: 'direct', address: '10.0.0.2:5000', lan: true })).toBe('direct 10.0.0.2:5000 (LAN)');
+    expect(formatPath({ kind: 'relay', relay: 'x', transport: 'udp' })).toBe('relay udp');
+    expect(formatPath(null)).toBe('-');
+  });
+});
