@@ -67,6 +67,12 @@ export interface AgentConfig {
   udpBind: { host: string; port: number };
   /** loopback ports a peer may reach in generic mode (besides MPyC's own port) */
   allowedPorts: number[];
+  /** generic mode: local loopback ports carried to a port on a peer */
+  forwards?: GenericForward[];
+  /** where the port-layout listeners bind (default 127.0.0.1 and ::1) */
+  listenHosts?: string[];
+  /** a peer's stream connection is declared dead after this long without any packet (default 10 min) */
+  streamIdleTimeoutMs?: number;
   logger: Logger;
 }
 

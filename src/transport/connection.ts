@@ -30,6 +30,8 @@ const PACKET_THRESHOLD = 3;
 const TIME_THRESHOLD = 9 / 8;
 const PERSISTENT_CONGESTION_THRESHOLD = 3;
 const MAX_ACK_RANGES = 32;
+/** longest PTO period after backoff (unless 2 × the base PTO is longer) */
+const MAX_PTO_PERIOD_MS = 2000;
 /** ack at once after this many ack-eliciting packets */
 const ACK_EVERY = 2;
 
@@ -289,6 +291,41 @@ export class Connection {
     };
   }
 
+  /**
+   * Internal consistency check for tests and the simulator (cheap enough to run after every
+   * poll there; production code never calls it). Returns a description of the first broken
+   * invariant, or null: bytes in flight equal the sizes of the tracked in-flight packets and
+   * never go negative; no non-probe packet went beyond cwnd; no stream or the connection
+   * sent beyond the credit the peer granted or received beyond the credit we granted; every
+   * stream's acknowledged/lost ranges lie at or above its send base.
+   */
+  checkInvariants(): string | null {
+    let inFlight = 0;
+    let elicitingInFlight = 0;
+    for (const p of this.sent) {
+      if (!p || !p.inFlight) continue;
+      inFlight += p.size;
+      if (p.ackEliciting) elicitingInFlight++;
+    }
+    if (inFlight !== this.cc.bytesInFlight) return `bytesInFlight ${this.cc.bytesInFlight} ≠ tracked ${inFlight}`;
+    if (elicitingInFlight !== this.ackElicitingInFlight) return `ackElicitingInFlight ${this.ackElicitingInFlight} ≠ tracked ${elicitingInFlight}`;
+    if (this.st.cwndViolations > 0) return `${this.st.cwndViolations} packet(s) sent beyond cwnd`;
+    if (this.connSent > this.connMaxData) return `connection sent ${this.connSent} > credit ${this.connMaxData}`;
+    if (this.connRecvHighest > this.connAdvertised) return `connection received ${this.connRecvHighest} > credit ${this.connAdvertised}`;
+    for (const s of this.streams.values()) {
+      const snd = s.send;
+      if (snd.sent > snd.maxData) return `stream ${s.id} sent ${snd.sent} > credit ${snd.maxData}`;
+      if (s.recv.highest > s.recv.advertised) return `stream ${s.id} received ${s.recv.highest} > credit ${s.recv.advertised}`;
+      if (snd.resetCode !== null) continue;
+      const a0 = snd.acked.r[0];
+      if (a0 && a0[0] <= snd.base) return `stream ${s.id} acked range [${a0[0]},${a0[1]}) not above base ${snd.base}`;
+      const l0 = snd.lost.r[0];
+      if (l0 && l0[0] < snd.base) return `stream ${s.id} lost range below base ${snd.base}`;
+      if (snd.base > snd.sent || snd.sent > snd.written) return `stream ${s.id} base/sent/written out of order`;
+    }
+    return null;
+  }
+
   // ───────────────────────────── receive ─────────────────────────────
 
   /** Processes one datagram. Never throws; malformed packets are counted and dropped. */
@@ -487,7 +524,9 @@ export class Connection {
     const hadReady = r.readyBytes > 0;
     // copy out of the datagram: the caller may reuse its receive buffer
     const grew = f.data.length > 0 && r.insert(f.offset, f.data.slice());
-    if (!s.announced) return; // data before the open: held until the target arrives
+    // a peer stream's data before its open is held until the target arrives ('announced'
+    // means something else on our own streams: they are always readable)
+    if (!s.local && !s.announced) return;
     if (grew && !hadReady) this.events.push({ type: 'readable', id: s.id });
     if (r.finReadable && !r.finDelivered) {
       r.finDelivered = true;
@@ -707,7 +746,11 @@ export class Connection {
     if (this.ackElicitingInFlight <= 0) return Infinity;
     const pto =
       this.rtt.smoothed + Math.max(4 * this.rtt.variance, GRANULARITY_MS) + MAX_ACK_DELAY_MS;
-    return this.lastAckElicitingSent + pto * 2 ** Math.min(this.ptoCount, 16);
+    // Exponential backoff, capped: after a long outage (blackhole, bursty loss eating the
+    // ACKs of the probes) the next probe must not be tens of seconds away — MPC parties wait
+    // on every message. Two probes per period at the cap are a negligible load.
+    const period = Math.min(pto * 2 ** Math.min(this.ptoCount, 16), Math.max(MAX_PTO_PERIOD_MS, 2 * pto));
+    return this.lastAckElicitingSent + period;
   }
 
   private runTimers(now: number): void {

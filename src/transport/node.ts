@@ -125,11 +125,16 @@ export class ConnectionDriver {
  * Carries one stream over a TCP socket both ways. Call after openStream() (local side) or
  * on the 'open' event (remote side, once the target's socket connected).
  */
-export function bindStreamToSocket(driver: ConnectionDriver, id: number, socket: Socket): void {
+export function bindStreamToSocket(
+  driver: ConnectionDriver, id: number, socket: Socket,
+  /** finReceived: the peer's FIN already arrived before this binding (its 'fin' event went elsewhere) */
+  opts: { finReceived?: boolean } = {},
+): void {
   const conn = driver.conn;
   let pendingChunk: Uint8Array | null = null;
   let ended = false;
-  let sawFin = false;
+  let sawFin = opts.finReceived ?? false;
+  let endedSocket = false;
 
   const pushToConn = (chunk: Uint8Array): boolean => {
     const n = conn.write(id, chunk);
@@ -175,6 +180,11 @@ export function bindStreamToSocket(driver: ConnectionDriver, id: number, socket:
         return;
       }
     }
+    // the peer's FIN goes to the socket only after every byte before it was written
+    if (sawFin && !endedSocket) {
+      endedSocket = true;
+      socket.end();
+    }
   };
 
   driver.bind(id, {
@@ -182,7 +192,6 @@ export function bindStreamToSocket(driver: ConnectionDriver, id: number, socket:
     onFin: () => {
       sawFin = true;
       drainToSocket();
-      socket.end();
     },
     onReset: () => socket.resetAndDestroy(),
     onWritable: () => {

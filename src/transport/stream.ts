@@ -64,6 +64,11 @@ export class SendSide {
   }
 
   onAcked(start: number, end: number): void {
+    // A late ACK for bytes below `base` (e.g. for the original of a spuriously retransmitted
+    // range) must not re-enter `acked`: a stale range below base would sit in front of the
+    // range that starts at base and block the advance below forever (the ≥ 2 MB stall).
+    if (start < this.base) start = this.base;
+    if (end <= start) return;
     this.acked.add(start, end);
     const first = this.acked.r[0];
     if (first && first[0] <= this.base && first[1] > this.base) {

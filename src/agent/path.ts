@@ -1,0 +1,231 @@
+// Path selection for one peer (sans-I/O: explicit `now`, actions returned to the caller).
+//
+// The relay path is always there as the fallback. Direct paths are found by probing every
+// candidate address of the peer (what it told us inside the session, plus any address an
+// authenticated packet of the peer came from) with authenticated PROBEs; a PROBE_ACK
+// confirms a candidate. Rules (docs/protocol/paths.md):
+//  - relay → direct: the first confirmed candidate; a candidate we fell back from must be
+//    confirmed HOLD_DOWN_ACKS times in a row first (never flap on a lossy path);
+//  - direct → better direct: only for a strictly preferred class (loopback > LAN > public),
+//    or when the active one has gone quiet (NAT rebinding: the peer moved);
+//  - direct → relay: when nothing authenticated arrived over the direct path for SILENT_MS
+//    although we kept sending heartbeats; then keep re-probing.
+import { randomBytes } from 'node:crypto';
+import { candidateKey, preference } from './candidates.js';
+import type { Candidate } from './inner.js';
+
+/** heartbeat (probe) interval on an active direct path: keeps NAT mappings alive (< 25 s) and detects loss */
+export const HEARTBEAT_MS = 1_000;
+/** fall back to the relay after this long without an authenticated packet over the direct path */
+export const SILENT_MS = 3_500;
+/** probe rounds while no direct path: fast at first, then slower */
+export const PROBE_FAST_MS = 500;
+export const PROBE_SLOW_MS = 5_000;
+/** fast probe rounds after new candidates or a fallback */
+export const FAST_ROUNDS = 20;
+/** consecutive acks a candidate needs after we fell back from it */
+export const HOLD_DOWN_ACKS = 3;
+/** candidates kept per peer */
+export const MAX_REMOTE_CANDIDATES = 24;
+/** a probe unanswered for this long counts as lost */
+const PROBE_TIMEOUT_MS = 2_000;
+
+export type ActivePath = { kind: 'relay' } | { kind: 'direct'; address: string; port: number; since: number };
+
+export interface PathAction {
+  type: 'probe';
+  to: Candidate;
+  id: Uint8Array;
+}
+
+export interface PathChange {
+  from: ActivePath;
+  to: ActivePath;
+  reason: string;
+}
+
+interface RemoteCandidate {
+  c: Candidate;
+  key: string;
+  pref: number;
+  /** consecutive acknowledged probes */
+  streak: number;
+  /** acks needed before this candidate may become active */
+  needAcks: number;
+  lastAckAt: number;
+  rttMs?: number;
+  learned: 'signalled' | 'observed';
+}
+
+export class PeerPaths {
+  private readonly candidates = new Map<string, RemoteCandidate>();
+  private readonly probes = new Map<string, { key: string; sentAt: number }>();
+  private activePath: ActivePath = { kind: 'relay' };
+  private lastDirectRecvAt = -Infinity;
+  private nextProbeAt = Infinity;
+  private fastRoundsLeft = FAST_ROUNDS;
+  private nextHeartbeatAt = Infinity;
+  readonly changes: PathChange[] = [];
+
+  constructor(private readonly relayOnly: boolean) {}
+
+  get active(): ActivePath { return this.activePath; }
+  get candidateCount(): number { return this.candidates.size; }
+  directRttMs(): number | undefined {
+    const a = this.activePath;
+    return a.kind === 'direct' ? this.candidates.get(`${a.address}:${a.port}`)?.rttMs : undefined;
+  }
+
+  /** Candidates the peer signalled inside the session. */
+  addSignalled(list: Candidate[], now: number): void {
+    if (this.relayOnly) return;
+    let added = false;
+    for (const c of list) added = this.add(c, 'signalled') || added;
+    if (added) this.speedUp(now);
+  }
+
+  /** An authenticated packet of this peer arrived directly from `from`. */
+  onDirectPacket(from: Candidate, now: number): void {
+    if (this.relayOnly) return;
+    const key = candidateKey(from);
+    const a = this.activePath;
+    if (a.kind === 'direct' && a.address === from.address && a.port === from.port) {
+      this.lastDirectRecvAt = now;
+      return;
+    }
+    // a new address (peer-reflexive, or the peer's NAT rebound): probe it at once
+    if (this.add(from, 'observed') || !this.candidates.get(key)?.streak) this.speedUp(now);
+  }
+
+  /** A PROBE_ACK came back. `from` is where it arrived from (direct only). */
+  onProbeAck(id: Uint8Array, from: Candidate, now: number): void {
+    const idKey = Buffer.from(id).toString('hex');
+    const p = this.probes.get(idKey);
+    if (!p) return;
+    this.probes.delete(idKey);
+    const cand = this.candidates.get(p.key);
+    if (!cand) return;
+    // the ack must come from the address probed (a symmetric NAT answers from elsewhere)
+    if (candidateKey(from) !== p.key) return;
+    cand.streak++;
+    cand.lastAckAt = now;
+    const sample = now - p.sentAt;
+    cand.rttMs = cand.rttMs === undefined ? sample : 0.875 * cand.rttMs + 0.125 * sample;
+    const a = this.activePath;
+    if (a.kind === 'direct' && `${a.address}:${a.port}` === p.key) {
+      this.lastDirectRecvAt = now;
+      return;
+    }
+    if (cand.streak < cand.needAcks) return;
+    if (a.kind === 'relay') {
+      this.switchTo({ kind: 'direct', address: cand.c.address, port: cand.c.port, since: now }, 'probe confirmed', now);
+      return;
+    }
+    const activePref = preference(a.address);
+    const quiet = now - this.lastDirectRecvAt > 1.5 * HEARTBEAT_MS;
+    if (cand.pref > activePref || quiet) {
+      this.switchTo({ kind: 'direct', address: cand.c.address, port: cand.c.port, since: now },
+        cand.pref > activePref ? 'preferred path confirmed' : 'active path quiet, peer answers elsewhere', now);
+    }
+  }
+
+  /** Timer work: returns the probes to send now. */
+  poll(now: number): PathAction[] {
+    if (this.relayOnly) return [];
+    const out: PathAction[] = [];
+    for (const [id, p] of this.probes) {
+      if (now - p.sentAt > PROBE_TIMEOUT_MS) {
+        this.probes.delete(id);
+        const c = this.candidates.get(p.key);
+        if (c) c.streak = 0;
+      }
+    }
+    const a = this.activePath;
+    if (a.kind === 'direct' && now - Math.max(this.lastDirectRecvAt, a.since) > SILENT_MS) {
+      const c = this.candidates.get(`${a.address}:${a.port}`);
+      if (c) { c.needAcks = HOLD_DOWN_ACKS; c.streak = 0; }
+      this.switchTo({ kind: 'relay' }, `no packet over the direct path for ${SILENT_MS} ms`, now);
+      this.speedUp(now);
+    }
+    const act = this.activePath;
+    if (act.kind === 'direct') {
+      if (now >= this.nextHeartbeatAt) {
+        this.nextHeartbeatAt = now + HEARTBEAT_MS;
+        out.push(this.probe({ address: act.address, port: act.port }, now));
+        // keep looking for a better class of path, slowly
+        if (now >= this.nextProbeAt) {
+          for (const c of this.candidates.values()) if (c.pref > preference(act.address)) out.push(this.probe(c.c, now));
+          this.nextProbeAt = now + PROBE_SLOW_MS;
+        }
+      }
+    } else if (now >= this.nextProbeAt && this.candidates.size > 0) {
+      for (const c of this.candidates.values()) out.push(this.probe(c.c, now));
+      this.nextProbeAt = now + (this.fastRoundsLeft-- > 0 ? PROBE_FAST_MS : PROBE_SLOW_MS);
+    }
+    return out;
+  }
+
+  nextDeadline(): number {
+    if (this.relayOnly) return Infinity;
+    let t = Infinity;
+    if (this.activePath.kind === 'direct') {
+      t = Math.min(this.nextHeartbeatAt, Math.max(this.lastDirectRecvAt, this.activePath.since) + SILENT_MS + 1);
+    } else if (this.candidates.size > 0) {
+      t = this.nextProbeAt;
+    }
+    for (const p of this.probes.values()) t = Math.min(t, p.sentAt + PROBE_TIMEOUT_MS + 1);
+    return t;
+  }
+
+  /** Forget all direct knowledge (e.g. the peer restarted with new addresses). */
+  reset(now: number, reason: string): void {
+    this.candidates.clear();
+    this.probes.clear();
+    if (this.activePath.kind === 'direct') this.switchTo({ kind: 'relay' }, reason, now);
+  }
+
+  private probe(c: Candidate, now: number): PathAction {
+    const id = new Uint8Array(randomBytes(8));
+    this.probes.set(Buffer.from(id).toString('hex'), { key: candidateKey(c), sentAt: now });
+    // bound the outstanding probes: the oldest are forgotten first
+    if (this.probes.size > 4 * MAX_REMOTE_CANDIDATES) this.probes.delete(this.probes.keys().next().value!);
+    return { type: 'probe', to: c, id };
+  }
+
+  private add(c: Candidate, learned: RemoteCandidate['learned']): boolean {
+    const key = candidateKey(c);
+    if (this.candidates.has(key) || !(c.port > 0 && c.port < 65536)) return false;
+    if (this.candidates.size >= MAX_REMOTE_CANDIDATES) {
+      // make room: drop the oldest observed candidate that is not active
+      const a = this.activePath;
+      const victim = [...this.candidates.values()].find((x) => x.learned === 'observed' && !(a.kind === 'direct' && x.key === `${a.address}:${a.port}`));
+      if (!victim) return false;
+      this.candidates.delete(victim.key);
+    }
+    this.candidates.set(key, { c, key, pref: preference(c.address), streak: 0, needAcks: 1, lastAckAt: -Infinity, learned });
+    return true;
+  }
+
+  private speedUp(now: number): void {
+    this.fastRoundsLeft = FAST_ROUNDS;
+    this.nextProbeAt = Math.min(this.nextProbeAt, now);
+  }
+
+  private switchTo(to: ActivePath, reason: string, now: number): void {
+    const from = this.activePath;
+    this.activePath = to;
+    if (to.kind === 'direct') {
+      this.lastDirectRecvAt = now;
+      this.nextHeartbeatAt = now + HEARTBEAT_MS;
+      this.nextProbeAt = now + PROBE_SLOW_MS;
+      const c = this.candidates.get(`${to.address}:${to.port}`);
+      if (c) c.needAcks = 1;
+    }
+    this.changes.push({ from, to, reason });
+  }
+
+  /** Path changes since the last call (for logs and the transport's pathChanged). */
+  takeChanges(): PathChange[] {
+    return this.changes.splice(0);
+  }
+}

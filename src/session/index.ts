@@ -1,0 +1,6 @@
+// The agent↔agent session layer (WireGuard-style framing of Noise IK over UDP).
+export { SessionManager, type SessionManagerOptions, type SessionEvent, type ReceiveResult, type PeerSessionInfo } from './manager.js';
+export { SessionKeys } from './session-keys.js';
+export { ReplayWindow, REPLAY_WINDOW_SIZE } from './replay-window.js';
+export * as sessionWire from './wire.js';
+export * as sessionConstants from './constants.js';

@@ -1,0 +1,485 @@
+// The agent↔agent session layer: turns Noise IK handshakes and transport messages into an
+// authenticated, encrypted datagram channel per peer, the way WireGuard does for UDP.
+// Sans-I/O: datagrams come in through receive(), go out through the `transmit` callback;
+// time comes from `clock` (monotonic ms) and timers are exposed as nextDeadline()/tick().
+//
+// Per peer there are up to three sets of keys (WireGuard's keypair slots):
+//   current  — used to send; the newest confirmed session
+//   previous — the one `current` replaced; still accepted so in-flight packets land
+//   next     — we answered the peer's initiation; we may not SEND with it until the peer
+//              proves it completed the handshake by sending us a transport message
+//              (otherwise a replayed initiation could make us send to nobody)
+// and at most one pending initiation of our own.
+//
+// Simultaneous initiation (both sides send an initiation before either sees the other's):
+// the side with the bytewise smaller static public key keeps its own initiation and ignores
+// the peer's; the other side abandons its own and answers. Both end on ONE session.
+import { HandshakeState, NoiseError, PROTOCOL_NAME, type KeyPair } from '../noise/index.js';
+import { encodeKey } from '../common/base64.js';
+import {
+  HANDSHAKE_RETRY_FIRST_MS, HANDSHAKE_RETRY_MAX_MS, MAX_QUEUED_PACKETS, MIN_INITIATION_INTERVAL_MS,
+  PROLOGUE, REJECT_AFTER_MESSAGES, REJECT_AFTER_MS, REKEY_AFTER_MESSAGES, REKEY_AFTER_MS,
+  REKEY_ATTEMPT_MS, RESPONDER_REKEY_AFTER_MS,
+} from './constants.js';
+import { computeMac1, mac1Key, verifyMac1 } from './mac.js';
+import { SessionKeys } from './session-keys.js';
+import { MonotonicTai64n, compareTimestamps } from './timestamp.js';
+import {
+  INITIATION_LEN, MAC_LEN, RESPONSE_LEN, TIMESTAMP_LEN, decodeSessionMessage, encodeInitiation,
+  encodeResponse, type Initiation, type Response, type Transport,
+} from './wire.js';
+
+export interface SessionManagerOptions {
+  staticKey: KeyPair;
+  /** the only static keys we talk to (the other parties of the session file) */
+  peers: Uint8Array[];
+  /** put this datagram on the wire towards `peer` (the caller picks the path) */
+  transmit: (peer: Uint8Array, packet: Uint8Array) => void;
+  /** an authenticated, non-empty plaintext from `peer` */
+  deliver: (peer: Uint8Array, plaintext: Uint8Array) => void;
+  /** monotonic milliseconds (default performance.now) */
+  clock?: () => number;
+  /** wall-clock milliseconds for initiation timestamps (default Date.now) */
+  wallClock?: () => number;
+  /** random 32-bit values for session indices (default crypto-strong) */
+  randomIndex?: () => number;
+  onEvent?: (e: SessionEvent) => void;
+}
+
+export type SessionEvent =
+  | { type: 'established'; peer: Uint8Array; initiator: boolean }
+  | { type: 'handshakeTimeout'; peer: Uint8Array; droppedPackets: number };
+
+export type ReceiveResult =
+  | { kind: 'data'; peer: Uint8Array; keepalive: boolean }
+  | { kind: 'handshake'; peer: Uint8Array }
+  | { kind: 'dropped'; reason: string; peer?: Uint8Array };
+
+export interface PeerSessionInfo {
+  established: boolean;
+  handshakePending: boolean;
+  /** ms since the current session's handshake completed */
+  handshakeAgeMs?: number;
+  lastError?: string;
+  queued: number;
+}
+
+interface PendingInitiation {
+  hs: HandshakeState;
+  localIndex: number;
+  sentAt: number;
+}
+
+interface PeerState {
+  key: Uint8Array;
+  keyB64: string;
+  /** mac1 key for messages WE send to this peer (derived from its public key) */
+  sendMac1Key: Uint8Array;
+  /** whether we keep our initiation when both sides initiate at once */
+  winsSimultaneous: boolean;
+  current?: SessionKeys;
+  previous?: SessionKeys;
+  next?: SessionKeys;
+  pending?: PendingInitiation;
+  /** when the current attempt (series of retries) began; undefined when none */
+  attemptStartedAt?: number;
+  retryDelayMs: number;
+  /** an initiation wanted but postponed by the 20 ms limit */
+  deferredInitiationAt?: number;
+  lastInitiationSentAt: number;
+  lastInitiationAcceptedAt: number;
+  lastTimestamp?: Uint8Array;
+  queue: Uint8Array[];
+  lastError?: string;
+}
+
+interface IndexEntry {
+  peer: PeerState;
+  /** undefined while the index names our pending initiation */
+  keys?: SessionKeys;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class SessionManager {
+  private readonly peers = new Map<string, PeerState>();
+  private readonly indices = new Map<number, IndexEntry>();
+  private readonly receiveMac1Key: Uint8Array;
+  private readonly timestamps: MonotonicTai64n;
+  private readonly clock: () => number;
+  private readonly randomIndex: () => number;
+  private closed = false;
+  /** drops by reason (the label of the agent's drop counter) */
+  readonly drops = new Map<string, number>();
+  readonly counters = { sent: 0, received: 0, initiationsSent: 0, handshakesCompleted: 0 };
+
+  constructor(private readonly opts: SessionManagerOptions) {
+    this.clock = opts.clock ?? (() => performance.now());
+    this.randomIndex = opts.randomIndex ?? defaultRandomIndex;
+    this.timestamps = new MonotonicTai64n(opts.wallClock ?? Date.now);
+    this.receiveMac1Key = mac1Key(opts.staticKey.publicKey);
+    const own = encodeKey(opts.staticKey.publicKey);
+    for (const key of opts.peers) {
+      if (key.length !== 32) throw new RangeError('peer keys must be 32 bytes');
+      const keyB64 = encodeKey(key);
+      if (keyB64 === own) throw new RangeError('own key given as a peer');
+      this.peers.set(keyB64, {
+        key: new Uint8Array(key), keyB64, sendMac1Key: mac1Key(key),
+        winsSimultaneous: compareBytes(opts.staticKey.publicKey, key) < 0,
+        retryDelayMs: HANDSHAKE_RETRY_FIRST_MS,
+        lastInitiationSentAt: -Infinity, lastInitiationAcceptedAt: -Infinity, queue: [],
+      });
+    }
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /**
+   * Encrypts and transmits `plaintext` to `peer` (empty = keepalive). Without a usable
+   * session it is queued (bounded, oldest dropped) and a handshake starts. Returns whether
+   * it went out now.
+   */
+  send(peer: Uint8Array, plaintext: Uint8Array): boolean {
+    if (this.closed) return false;
+    const p = this.peerOf(peer);
+    const now = this.clock();
+    const s = this.sendableSession(p, now);
+    if (s) {
+      this.sealAndTransmit(p, s, plaintext);
+      if (!p.pending && !p.deferredInitiationAt && this.needsRekey(s, now)) this.initiate(p, now);
+      return true;
+    }
+    if (p.queue.length >= MAX_QUEUED_PACKETS) {
+      p.queue.shift();
+      this.drop('queue_full');
+    }
+    p.queue.push(plaintext);
+    // a fresh unconfirmed responder session will be confirmed by the initiator's first
+    // packet within a round trip: wait for that instead of racing it with a new handshake
+    const waitForConfirmation = p.next && now - p.next.createdAt < HANDSHAKE_RETRY_FIRST_MS;
+    if (!p.pending && !waitForConfirmation) this.initiate(p, now);
+    return false;
+  }
+
+  /** Starts a handshake now (subject to the 20 ms limit) unless one is in flight. */
+  connect(peer: Uint8Array): void {
+    const p = this.peerOf(peer);
+    if (!p.pending && !this.closed) this.initiate(p, this.clock());
+  }
+
+  private sendableSession(p: PeerState, now: number): SessionKeys | undefined {
+    const s = p.current;
+    if (!s || now - s.createdAt >= REJECT_AFTER_MS || s.messagesSent >= REJECT_AFTER_MESSAGES) return undefined;
+    return s;
+  }
+
+  private needsRekey(s: SessionKeys, now: number): boolean {
+    if (s.messagesSent >= REKEY_AFTER_MESSAGES) return true;
+    const age = now - s.createdAt;
+    return s.initiator ? age >= REKEY_AFTER_MS : age >= RESPONDER_REKEY_AFTER_MS;
+  }
+
+  private sealAndTransmit(p: PeerState, s: SessionKeys, plaintext: Uint8Array): void {
+    const packet = s.seal(plaintext);
+    this.counters.sent++;
+    this.opts.transmit(p.key, packet);
+  }
+
+  private initiate(p: PeerState, now: number): void {
+    const earliest = p.lastInitiationSentAt + MIN_INITIATION_INTERVAL_MS;
+    if (now < earliest) {
+      p.deferredInitiationAt = earliest;
+      return;
+    }
+    p.deferredInitiationAt = undefined;
+    this.abandonPending(p);
+    const hs = new HandshakeState({
+      protocolName: PROTOCOL_NAME, initiator: true, prologue: PROLOGUE,
+      staticKey: this.opts.staticKey, remoteStaticKey: p.key,
+    });
+    const noise = hs.writeMessage(this.timestamps.next());
+    const localIndex = this.allocateIndex({ peer: p });
+    const zeroMac = new Uint8Array(MAC_LEN);
+    const packet = encodeInitiation({ senderIndex: localIndex, noise, mac1: zeroMac, mac2: zeroMac });
+    const macAt = INITIATION_LEN - 2 * MAC_LEN;
+    packet.set(computeMac1(p.sendMac1Key, packet.subarray(0, macAt)), macAt);
+    p.pending = { hs, localIndex, sentAt: now };
+    p.attemptStartedAt ??= now;
+    p.lastInitiationSentAt = now;
+    this.counters.initiationsSent++;
+    this.opts.transmit(p.key, packet);
+  }
+
+  private abandonPending(p: PeerState): void {
+    if (!p.pending) return;
+    this.indices.delete(p.pending.localIndex);
+    p.pending.hs.destroy();
+    p.pending = undefined;
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  /** One datagram of type 0x10–0x1F. Never throws on bad input: drops and counts it. */
+  receive(datagram: Uint8Array): ReceiveResult {
+    if (this.closed) return this.drop('closed');
+    const d = decodeSessionMessage(datagram);
+    switch (d.type) {
+      case 'invalid': return this.drop(d.reason);
+      case 'initiation': return this.onInitiation(d.msg, datagram);
+      case 'response': return this.onResponse(d.msg, datagram);
+      // v1 never sends cookie replies (mac2 stays zero): see docs/protocol/session.md
+      case 'cookie': return this.drop('cookie_unsupported');
+      case 'transport': return this.onTransport(d.msg);
+    }
+  }
+
+  private onInitiation(msg: Initiation, raw: Uint8Array): ReceiveResult {
+    const macAt = INITIATION_LEN - 2 * MAC_LEN;
+    if (!verifyMac1(this.receiveMac1Key, raw.subarray(0, macAt), msg.mac1)) return this.drop('bad_mac1');
+    if (!isZero(msg.mac2)) return this.drop('bad_mac2');
+    const hs = new HandshakeState({
+      protocolName: PROTOCOL_NAME, initiator: false, prologue: PROLOGUE, staticKey: this.opts.staticKey,
+    });
+    let timestamp: Uint8Array;
+    try {
+      timestamp = hs.readMessage(msg.noise);
+    } catch (err) {
+      hs.destroy();
+      if (err instanceof NoiseError) return this.drop('handshake_failed');
+      throw err;
+    }
+    const rs = hs.remoteStaticKey();
+    const p = rs ? this.peers.get(encodeKey(rs)) : undefined;
+    if (!p) {
+      hs.destroy();
+      return this.drop('unknown_peer');
+    }
+    const now = this.clock();
+    const refuse = (reason: string): ReceiveResult => {
+      hs.destroy();
+      return this.drop(reason, p.key);
+    };
+    if (timestamp.length !== TIMESTAMP_LEN) return refuse('bad_timestamp');
+    if (p.lastTimestamp && compareTimestamps(timestamp, p.lastTimestamp) <= 0) return refuse('replayed_initiation');
+    if (now - p.lastInitiationAcceptedAt < MIN_INITIATION_INTERVAL_MS) return refuse('initiation_flood');
+    if (p.pending && p.winsSimultaneous) return refuse('simultaneous_initiation_lost');
+    // we answer: if we had an initiation in flight, the peer's takes its place
+    if (p.pending) {
+      this.abandonPending(p);
+      p.attemptStartedAt = undefined;
+      p.retryDelayMs = HANDSHAKE_RETRY_FIRST_MS;
+    }
+    p.lastTimestamp = new Uint8Array(timestamp);
+    p.lastInitiationAcceptedAt = now;
+
+    const noise = hs.writeMessage(EMPTY);
+    const { send, receive } = hs.split();
+    hs.destroy();
+    const entry: IndexEntry = { peer: p };
+    const localIndex = this.allocateIndex(entry);
+    entry.keys = new SessionKeys(send, receive, localIndex, msg.senderIndex, false, now);
+    this.retire(p.next);
+    p.next = entry.keys;
+
+    const zeroMac = new Uint8Array(MAC_LEN);
+    const packet = encodeResponse({ senderIndex: localIndex, receiverIndex: msg.senderIndex, noise, mac1: zeroMac, mac2: zeroMac });
+    const macAt2 = RESPONSE_LEN - 2 * MAC_LEN;
+    packet.set(computeMac1(p.sendMac1Key, packet.subarray(0, macAt2)), macAt2);
+    this.opts.transmit(p.key, packet);
+    return { kind: 'handshake', peer: p.key };
+  }
+
+  private onResponse(msg: Response, raw: Uint8Array): ReceiveResult {
+    const macAt = RESPONSE_LEN - 2 * MAC_LEN;
+    if (!verifyMac1(this.receiveMac1Key, raw.subarray(0, macAt), msg.mac1)) return this.drop('bad_mac1');
+    if (!isZero(msg.mac2)) return this.drop('bad_mac2');
+    const entry = this.indices.get(msg.receiverIndex);
+    const p = entry?.peer;
+    if (!entry || entry.keys || !p?.pending || p.pending.localIndex !== msg.receiverIndex) return this.drop('unknown_index');
+    const pending = p.pending;
+    try {
+      pending.hs.readMessage(msg.noise); // rolled back on failure: the genuine response may still come
+    } catch (err) {
+      if (err instanceof NoiseError) return this.drop('handshake_failed', p.key);
+      throw err;
+    }
+    const now = this.clock();
+    const { send, receive } = pending.hs.split();
+    pending.hs.destroy();
+    p.pending = undefined;
+    p.attemptStartedAt = undefined;
+    p.retryDelayMs = HANDSHAKE_RETRY_FIRST_MS;
+    p.lastError = undefined;
+    entry.keys = new SessionKeys(send, receive, pending.localIndex, msg.senderIndex, true, now);
+    this.promote(p, entry.keys);
+    this.counters.handshakesCompleted++;
+    this.opts.onEvent?.({ type: 'established', peer: p.key, initiator: true });
+    // the responder may not send until it hears from us on the new session: if nothing is
+    // queued, confirm with an empty transport message (a keepalive)
+    if (p.queue.length === 0) this.sealAndTransmit(p, entry.keys, EMPTY);
+    else this.flushQueue(p, entry.keys);
+    return { kind: 'handshake', peer: p.key };
+  }
+
+  private onTransport(msg: Transport): ReceiveResult {
+    const entry = this.indices.get(msg.receiverIndex);
+    const keys = entry?.keys;
+    if (!entry || !keys) return this.drop('unknown_index');
+    const p = entry.peer;
+    const now = this.clock();
+    if (now - keys.createdAt >= REJECT_AFTER_MS) return this.drop('expired_session', p.key);
+    const opened = keys.open(msg.counter, msg.ciphertext);
+    if (!opened) return this.drop('decrypt_failed', p.key);
+    if (opened.verdict !== 'ok') return this.drop(opened.verdict === 'replayed' ? 'replayed' : opened.verdict, p.key);
+    this.counters.received++;
+    if (keys === p.next) {
+      // the initiator used the session we answered: it is confirmed
+      p.next = undefined;
+      this.promote(p, keys);
+      this.counters.handshakesCompleted++;
+      this.opts.onEvent?.({ type: 'established', peer: p.key, initiator: false });
+      this.flushQueue(p, keys);
+    } else if (keys === p.current && keys.initiator && !p.pending && now - keys.createdAt >= RESPONDER_REKEY_AFTER_MS) {
+      // we initiated this session but have been quiet senders: rekey before it expires
+      this.initiate(p, now);
+    }
+    if (opened.plaintext.length > 0) this.opts.deliver(p.key, opened.plaintext);
+    return { kind: 'data', peer: p.key, keepalive: opened.plaintext.length === 0 };
+  }
+
+  /** `keys` becomes current; the old current stays receivable as previous. */
+  private promote(p: PeerState, keys: SessionKeys): void {
+    if (p.current && p.current !== keys) {
+      this.retire(p.previous);
+      p.previous = p.current;
+    }
+    p.current = keys;
+  }
+
+  private flushQueue(p: PeerState, keys: SessionKeys): void {
+    const queued = p.queue;
+    p.queue = [];
+    for (const pt of queued) this.sealAndTransmit(p, keys, pt);
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  /** Earliest monotonic time at which tick() has work (Infinity if none). */
+  nextDeadline(): number {
+    let t = Infinity;
+    for (const p of this.peers.values()) {
+      if (p.pending) t = Math.min(t, p.pending.sentAt + p.retryDelayMs);
+      if (p.deferredInitiationAt !== undefined) t = Math.min(t, p.deferredInitiationAt);
+      for (const s of [p.current, p.previous, p.next]) if (s) t = Math.min(t, s.createdAt + REJECT_AFTER_MS);
+      if (p.queue.length > 0 && !p.pending && p.next) t = Math.min(t, p.next.createdAt + HANDSHAKE_RETRY_FIRST_MS);
+    }
+    return t;
+  }
+
+  /** Runs due timers: handshake retries and give-ups, postponed initiations, key expiry. */
+  tick(now: number = this.clock()): void {
+    if (this.closed) return;
+    for (const p of this.peers.values()) {
+      for (const slot of ['current', 'previous', 'next'] as const) {
+        const s = p[slot];
+        if (s && now - s.createdAt >= REJECT_AFTER_MS) {
+          this.retire(s);
+          p[slot] = undefined;
+        }
+      }
+      if (p.deferredInitiationAt !== undefined && now >= p.deferredInitiationAt) this.initiate(p, now);
+      // packets wait for a responder session the initiator never confirmed: start our own
+      if (p.queue.length > 0 && !p.pending && p.deferredInitiationAt === undefined && !this.sendableSession(p, now)
+          && (!p.next || now - p.next.createdAt >= HANDSHAKE_RETRY_FIRST_MS)) this.initiate(p, now);
+      if (p.pending && now >= p.pending.sentAt + p.retryDelayMs) {
+        if (now - (p.attemptStartedAt ?? now) >= REKEY_ATTEMPT_MS) {
+          const dropped = p.queue.length;
+          this.abandonPending(p);
+          p.attemptStartedAt = undefined;
+          p.retryDelayMs = HANDSHAKE_RETRY_FIRST_MS;
+          p.queue = [];
+          p.lastError = `no handshake response for ${REKEY_ATTEMPT_MS / 1000} s`;
+          if (dropped) this.bump('handshake_timeout_queue', dropped);
+          this.opts.onEvent?.({ type: 'handshakeTimeout', peer: p.key, droppedPackets: dropped });
+        } else {
+          p.retryDelayMs = Math.min(p.retryDelayMs * 2, HANDSHAKE_RETRY_MAX_MS);
+          this.initiate(p, now);
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- bookkeeping
+
+  info(peer: Uint8Array): PeerSessionInfo {
+    const p = this.peerOf(peer);
+    const now = this.clock();
+    const s = this.sendableSession(p, now);
+    return {
+      established: s !== undefined,
+      handshakePending: p.pending !== undefined,
+      handshakeAgeMs: s ? now - s.createdAt : undefined,
+      lastError: p.lastError,
+      queued: p.queue.length,
+    };
+  }
+
+  /** Zeroes every key and forgets every session. */
+  close(): void {
+    this.closed = true;
+    for (const p of this.peers.values()) {
+      this.abandonPending(p);
+      for (const s of [p.current, p.previous, p.next]) this.retire(s);
+      p.current = p.previous = p.next = undefined;
+      p.queue = [];
+    }
+    this.indices.clear();
+  }
+
+  private retire(s: SessionKeys | undefined): void {
+    if (!s) return;
+    this.indices.delete(s.localIndex);
+    s.destroy();
+  }
+
+  private allocateIndex(entry: IndexEntry): number {
+    for (;;) {
+      const i = this.randomIndex() >>> 0;
+      if (i !== 0 && !this.indices.has(i)) {
+        this.indices.set(i, entry);
+        return i;
+      }
+    }
+  }
+
+  private peerOf(peer: Uint8Array): PeerState {
+    const p = this.peers.get(encodeKey(peer));
+    if (!p) throw new RangeError(`not a peer of this session: ${encodeKey(peer)}`);
+    return p;
+  }
+
+  private drop(reason: string, peer?: Uint8Array): ReceiveResult {
+    this.bump(reason, 1);
+    return { kind: 'dropped', reason, peer };
+  }
+
+  private bump(reason: string, n: number): void {
+    this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);
+  }
+}
+
+function defaultRandomIndex(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}
+
+/** v1 never issues cookies, so mac2 must be all zero (see docs/protocol/session.md). */
+function isZero(b: Uint8Array): boolean {
+  let acc = 0;
+  for (const x of b) acc |= x;
+  return acc === 0;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  return a.length - b.length;
+}

@@ -1,0 +1,51 @@
+// Regression: transfers ≥ 2 MB at 2 % loss used to stall for good. A late ACK for the
+// original copy of a spuriously retransmitted range re-added bytes below SendSide.base to
+// its `acked` set; that stale range sat in front of the one starting at base, so base
+// never advanced again, the send buffer stayed full and write() never got room back.
+import { describe, it, expect } from 'vitest';
+import { runScenario } from './scenario.js';
+import { SendSide } from '../../src/transport/stream.js';
+
+describe('large transfer at 2 % loss with reordering (stall regression)', () => {
+  // seeds 1, 2 and 5 stalled at ~2.1 MB before the fix; 3 and 4 completed
+  for (const seed of [1, 2, 3, 4, 5]) {
+    it(`3 MB, 2 % loss, 5 ms jitter, seed ${seed}: all bytes, in order, in bounded time`, () => {
+      const r = runScenario(seed, { delayMs: 10, jitterMs: 5, loss: 0.02 }, [{ sizes: [3_000_000], finAfter: true }]);
+      expect(r.allDone).toBe(true);
+      for (const [id, d] of r.expected) expect(Buffer.from(Uint8Array.from(r.received.get(id) ?? [])).equals(Buffer.from(d))).toBe(true);
+      // ~16 s of virtual time at this loss rate; a stall would run into the 120 s limit
+      expect(r.end).toBeLessThan(40_000);
+      expect(r.sim.a.conn.stats().packetsLost).toBeGreaterThan(20);
+    });
+  }
+});
+
+describe('SendSide acknowledgement bookkeeping', () => {
+  it('a late ACK below base does not block base from advancing', () => {
+    const s = new SendSide(null);
+    s.push(new Uint8Array(3000));
+    s.sent = 3000;
+    s.onAcked(0, 1000);
+    expect(s.base).toBe(1000);
+    s.onAcked(200, 900); // late duplicate ACK, entirely below base and not touching it
+    s.onAcked(1000, 1200); // the range that starts exactly at base
+    expect(s.base).toBe(1200);
+    s.onAcked(900, 1500); // overlaps base
+    expect(s.base).toBe(1500);
+    s.onAcked(2000, 3000);
+    expect(s.base).toBe(1500);
+    s.onAcked(1500, 2000);
+    expect(s.base).toBe(3000);
+    expect(s.acked.length).toBe(0);
+    expect(s.buffered).toBe(0);
+  });
+
+  it('onLost only records unacknowledged bytes at or above base', () => {
+    const s = new SendSide(null);
+    s.push(new Uint8Array(5000));
+    s.onAcked(0, 1000);
+    s.onAcked(2000, 3000);
+    s.onLost(0, 4000);
+    expect(s.lost.r).toEqual([[1000, 2000], [3000, 4000]]);
+  });
+});
