@@ -115,7 +115,8 @@ class Party {
   private t0 = 0;
   private phase = 'starting';
   private failure: MpycSimError | null = null;
-  private failWaiters: ((e: MpycSimError) => void)[] = [];
+  /** the one wait in progress (phases are sequential), rejected when the run fails */
+  private pendingReject: ((e: MpycSimError) => void) | null = null;
   private finished = false;
   private connectedWaiter: (() => void) | null = null;
   private closedWaiter: (() => void) | null = null;
@@ -396,14 +397,18 @@ class Party {
 
   private race<T>(p: Promise<T>): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
-    return Promise.race([p, new Promise<never>((_, reject) => this.failWaiters.push(reject))]);
+    return new Promise<T>((resolve, reject) => {
+      this.pendingReject = reject;
+      p.then((v) => { this.pendingReject = null; resolve(v); });
+    });
   }
 
   private fail(msg: string): void {
     if (this.failure) return;
     this.failure = new MpycSimError(`party ${this.pid}: ${msg}`);
-    for (const r of this.failWaiters) r(this.failure);
-    this.failWaiters = [];
+    const r = this.pendingReject;
+    this.pendingReject = null;
+    r?.(this.failure);
   }
 
   private missing(): string {
