@@ -56,6 +56,12 @@ interface SentPacket {
   ackEliciting: boolean;
   inFlight: boolean;
   frames: SentFrame[];
+  /**
+   * Sent on a path we have since left: no longer counted in flight, still acknowledgeable,
+   * declared lost only by this deadline (never by packet threshold: packets on the new,
+   * faster path overtake it legitimately), never a congestion or RTT signal.
+   */
+  oldPathLostAt?: number;
 }
 
 export class Connection {
@@ -255,24 +261,28 @@ export class Connection {
 
   /**
    * The datagram path changed (relay ↔ direct, new address): RTT and congestion state
-   * restart; everything in flight on the old path is re-sent on the new one without
-   * counting as congestion.
+   * restart. Packets in flight on the old path leave the congestion window at once (no
+   * congestion signal) but stay acknowledgeable: when the old path still works (relay →
+   * direct) they arrive and are acked, so nothing is sent twice and new data flows on the
+   * new path immediately; whatever is not acked within the old path's loss delay (a dead
+   * path, a lost packet) is re-sent then.
    */
   pathChanged(now: number): void {
+    const oldLossDelay =
+      this.rtt.hasSample ? TIME_THRESHOLD * Math.max(this.rtt.latest, this.rtt.smoothed) + MAX_ACK_DELAY_MS : 0;
     this.rtt.reset();
     this.cc.reset();
-    for (let i = 0; i < this.sent.length; i++) {
-      const p = this.sent[i];
+    this.lossTime = Infinity;
+    for (const p of this.sent) {
       if (!p) continue;
-      this.sent[i] = undefined;
       if (p.inFlight) {
         this.cc.onRemovedNoCongestion(p.size);
         if (p.ackEliciting) this.ackElicitingInFlight--;
+        p.inFlight = false;
       }
-      this.requeueFrames(p);
+      p.oldPathLostAt = Math.max(now, p.time + oldLossDelay);
+      this.lossTime = Math.min(this.lossTime, p.oldPathLostAt);
     }
-    this.compactSent();
-    this.lossTime = Infinity;
     this.ptoCount = 0;
     this.lastAckElicitingSent = now;
     this.ackNow = this.recvRanges.length > 0;
@@ -608,7 +618,7 @@ export class Connection {
     }
     if (!newlyAcked) return;
     if (f.largest > this.largestAcked) this.largestAcked = f.largest;
-    if (largestNewly && largestNewly.pn === f.largest && anyAckEliciting) {
+    if (largestNewly && largestNewly.pn === f.largest && anyAckEliciting && largestNewly.oldPathLostAt === undefined) {
       this.rtt.update(now - largestNewly.time, Math.min(f.ackDelayUs / 1000, MAX_ACK_DELAY_MS));
     }
     this.detectLoss(now);
@@ -657,9 +667,17 @@ export class Connection {
     this.lossTime = Infinity;
     const lost: SentPacket[] = [];
     const end = Math.min(this.sent.length, this.largestAcked - this.sentBase);
-    for (let i = 0; i < end; i++) {
+    for (let i = 0; i < this.sent.length; i++) {
       const p = this.sent[i];
       if (!p) continue;
+      if (p.oldPathLostAt !== undefined) {
+        if (p.oldPathLostAt <= now) {
+          this.sent[i] = undefined;
+          lost.push(p);
+        } else this.lossTime = Math.min(this.lossTime, p.oldPathLostAt);
+        continue;
+      }
+      if (i >= end) break;
       if (p.time <= lostSendTime || this.largestAcked >= p.pn + PACKET_THRESHOLD) {
         this.sent[i] = undefined;
         lost.push(p);
@@ -683,7 +701,7 @@ export class Connection {
         if (p.ackEliciting) this.ackElicitingInFlight--;
         if (!latestLost || p.time > latestLost.time) latestLost = p;
       }
-      if (p.ackEliciting) {
+      if (p.ackEliciting && p.oldPathLostAt === undefined) {
         if (!firstAE) firstAE = p;
         lastAE = p;
       }
@@ -794,7 +812,7 @@ export class Connection {
     let d = this.lastReceived + this.idleTimeoutMs;
     d = Math.min(d, Math.max(this.lastAckElicitingSent, this.lastSent) + this.keepAliveMs);
     if (this.ackNow || this.probesPending > 0) return 0;
-    d = Math.min(d, this.ackDeadline, this.lossTime === Infinity ? this.ptoDeadline() : this.lossTime);
+    d = Math.min(d, this.ackDeadline, this.lossTime, this.ptoDeadline());
     // pacing only matters when the window is open and something is waiting to go
     if (this.cc.canSend(this.maxPacketSize) && this.hasSendable()) {
       this.pruneSendQueue();
