@@ -1168,6 +1168,7 @@ export class Connection {
       snd.finSent = false;
       snd.finLost = false;
       snd.maxData = INITIAL_STREAM_CREDIT;
+      st.announced = false; // on our own streams: "bare open sent" — it must go out again
       this.streams.set(st.id, st);
       this.queueSend(st.id);
     }
