@@ -437,8 +437,10 @@ export class Connection {
     if (pn > largest) this.largestRecvTime = now;
     if (!ackEliciting) return;
     this.ackPendingCount++;
-    // a gap (or a packet filling one) is acknowledged at once so the sender detects loss fast
-    if (outOfOrder || rr.length > 1 || this.ackPendingCount >= ACK_EVERY) this.ackNow = true;
+    // a new gap (or a late packet) is acknowledged at once so the sender detects loss fast
+    // (RFC 9000 §13.2.1). Old gaps stay in the ranges for good (retransmissions use new
+    // packet numbers), so "has a gap" would mean "ack every packet" after the first loss.
+    if (outOfOrder || this.ackPendingCount >= ACK_EVERY) this.ackNow = true;
     else if (this.ackDeadline === Infinity) this.ackDeadline = now + MAX_ACK_DELAY_MS;
   }
 
