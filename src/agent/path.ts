@@ -19,10 +19,10 @@ export const HEARTBEAT_MS = 1_000;
 /** fall back to the relay after this long without an authenticated packet over the direct path */
 export const SILENT_MS = 3_500;
 /** probe rounds while no direct path: fast at first, then slower */
-export const PROBE_FAST_MS = 500;
+export const PROBE_FAST_MS = 200;
 export const PROBE_SLOW_MS = 5_000;
 /** fast probe rounds after new candidates or a fallback */
-export const FAST_ROUNDS = 20;
+export const FAST_ROUNDS = 40;
 /** consecutive acks a candidate needs after we fell back from it */
 export const HOLD_DOWN_ACKS = 3;
 /** candidates kept per peer */
