@@ -42,6 +42,12 @@ const MAX_ACK_RANGES = 32;
 const MAX_PTO_PERIOD_MS = 2000;
 /** ack at once after this many ack-eliciting packets */
 const ACK_EVERY = 2;
+/**
+ * The pacer lets a packet go up to this much before its ideal time. Real timers cannot wait
+ * less than about a millisecond, so finer pacing would only turn every gap into a 1 ms+
+ * sleep and cap throughput at ~10 packets per timer tick; this keeps bursts within one tick.
+ */
+const PACING_SLACK_MS = 1;
 
 const enum SF {
   Stream,
@@ -897,7 +903,7 @@ export class Connection {
     // pacing only matters when the window is open and something is waiting to go
     if (this.cc.canSend(this.maxPacketSize) && this.hasSendable()) {
       this.pruneSendQueue();
-      if (this.hasSendable()) d = Math.min(d, Math.max(this.cc.pacingTime(), 0));
+      if (this.hasSendable()) d = Math.min(d, Math.max(this.cc.pacingTime() - PACING_SLACK_MS, 0));
     }
     return d;
   }
@@ -976,7 +982,7 @@ export class Connection {
       const wantData = this.hasSendable();
       const wantAck = this.ackNow || (this.ackDeadline <= now && this.ackPendingCount > 0);
       if (!probe && !wantData && !wantAck) break;
-      const ccOk = probe || (this.cc.canSend(this.maxPacketSize) && this.cc.pacingTime() <= now);
+      const ccOk = probe || (this.cc.canSend(this.maxPacketSize) && this.cc.pacingTime() <= now + PACING_SLACK_MS);
       if (!ccOk && !wantAck) break;
       const pkt = this.buildPacket(now, ccOk, probe);
       if (!pkt) break;
