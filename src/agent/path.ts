@@ -187,6 +187,17 @@ export class PeerPaths {
     return t;
   }
 
+  /**
+   * Go back to the relay now and re-probe quickly (no hold-down): e.g. the peer just
+   * re-handshook through the relay, which it does only when it has no direct path to us
+   * (it restarted, or lost its mapping), so our direct path is most likely dead.
+   */
+  fallBack(now: number, reason: string): void {
+    if (this.relayOnly || this.activePath.kind !== 'direct') return;
+    this.switchTo({ kind: 'relay' }, reason, now);
+    this.speedUp(now);
+  }
+
   /** Forget all direct knowledge (e.g. the peer restarted with new addresses). */
   reset(now: number, reason: string): void {
     this.candidates.clear();
