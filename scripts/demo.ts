@@ -1,25 +1,44 @@
-// The local demo (`npm run demo`): a real mpyc-relay process on loopback and two parties,
-// alice (relay over UDP) and bob (relay over WebSocket). Each learns its public address by
-// STUN, registers with the relay by proving its key, completes an end-to-end Noise IK
-// handshake with the other THROUGH the relay, and exchanges encrypted messages the relay
-// can only forward. Everything binds 127.0.0.1 on ephemeral ports; all of it is torn down
-// on exit. (The full agent — MPyC port layout, streams, hole punching — is issue #5.)
+// The local demo (`npm run demo`): the whole product on one machine, as real processes.
+//   1. mpyc-relay (STUN + relay) on loopback;
+//   2. three parties: `mpyc-agent keygen`, one shared session file (`mpyc-agent session`);
+//   3. three `mpyc-agent up` daemons (each with its own --local-base, since they share
+//      this machine; on real machines every party uses MPyC's default ports);
+//   4. three MPyC-like parties (dist/scripts/mpyc-sim.js, MPyC's exact connection pattern
+//      and framing, every byte verified) talking only to their own agent on loopback;
+//   5. `mpyc-agent status --json` of every agent: the path each pair ended on.
+// Options: --relay-only I  (party I runs with --relay-only: its pairs stay on the relay)
+//          --rounds N --bulk BYTES (the MPyC-like workload)
+// Everything binds 127.0.0.1 and is torn down on exit, also on failure and Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { RelayClient, relayWsUrl } from '../src/relay/index.js';
-import { stunBindingOverSocket } from '../src/stun/client.js';
-import { HandshakeState, PROTOCOL_NAME, generateKeyPair, type CipherState, type KeyPair } from '../src/noise/index.js';
+import { parseArgs } from 'node:util';
+import type { AgentStatus } from '../src/agent/types.js';
 
 const distRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const relayCli = join(distRoot, 'src/relay/cli.js');
-const PROLOGUE = new TextEncoder().encode('mpyc-agent demo v1');
-const b64 = (k: Uint8Array): string => Buffer.from(k).toString('base64');
-const say = (who: string, msg: string): void => { console.log(`${(performance.now() / 1000).toFixed(3).padStart(7)}s  ${who.padEnd(6)} ${msg}`); };
+const agentCli = join(distRoot, 'src/agent/cli.js');
+const mpycSim = join(distRoot, 'scripts/mpyc-sim.js');
+const M = 3;
+const t0 = performance.now();
+const say = (who: string, msg: string): void => { console.log(`${((performance.now() - t0) / 1000).toFixed(2).padStart(6)}s  ${who.padEnd(8)} ${msg}`); };
+
+const children: ChildProcess[] = [];
+
+function run(args: string[], what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${what} failed (exit ${code}): ${err.trim() || out.trim()}`))));
+  });
+}
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -28,107 +47,114 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-async function startRelay(dir: string): Promise<{ child: ChildProcess; key: Uint8Array; udpPort: number; httpPort: number; address: string }> {
-  const keyFile = join(dir, 'relay.key');
-  const keygen = spawn(process.execPath, [relayCli, 'keygen', '--out', keyFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => keygen.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`relay keygen exited ${c}`)))));
-  const child = spawn(process.execPath, [relayCli, 'serve', '--key', keyFile, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--log-level', 'info'],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! });
-  const listening = await withTimeout(new Promise<{ udpPort: number; httpPort: number; relayAddress: string }>((resolve, reject) => {
-    child.on('exit', (c) => reject(new Error(`relay exited early (code ${c})`)));
-    lines.on('line', (line) => {
-      try {
-        const rec = JSON.parse(line) as { msg?: string; udpPort?: number; httpPort?: number; relayAddress?: string };
-        if (rec.msg === 'listening' && rec.udpPort && rec.httpPort && rec.relayAddress) resolve(rec as never);
-      } catch { /* not JSON */ }
-    });
-  }), 10_000, 'relay to listen');
-  const key = new Uint8Array(Buffer.from(listening.relayAddress.split('@')[0]!, 'base64'));
-  return { child, key, udpPort: listening.udpPort, httpPort: listening.httpPort, address: listening.relayAddress };
+/** Spawns a daemon and resolves once a JSON log line with this msg appears (on stdout or stderr). */
+function daemon(args: string[], readyMsg: string, name: string, echo: (rec: Record<string, unknown>) => void): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  return withTimeout(new Promise((resolve, reject) => {
+    child.on('exit', (code) => reject(new Error(`${name} exited early (code ${code})`)));
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        let rec: Record<string, unknown>;
+        try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
+        echo(rec);
+        if (rec.msg === readyMsg) resolve({ child, ready: rec });
+      });
+    }
+  }), 15_000, `${name} to start`);
 }
 
-interface Party { name: string; key: KeyPair; client: RelayClient; socket?: dgram.Socket; inbox: Array<{ from: string; data: Uint8Array }>; wake?: () => void }
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ host: '127.0.0.1', port }, () => s.close(() => resolve(true)));
+  });
+}
+
+/** Disjoint ranges of M free loopback ports, one per party. */
+async function freeBases(n: number): Promise<number[]> {
+  const bases: number[] = [];
+  for (let attempt = 0; attempt < 200 && bases.length < n; attempt++) {
+    const base = 20000 + 10 * Math.floor(Math.random() * 3000);
+    if (bases.some((b) => Math.abs(b - base) < M)) continue;
+    let ok = true;
+    for (let k = 0; k < M && ok; k++) ok = await canListen(base + k);
+    if (ok) bases.push(base);
+  }
+  if (bases.length < n) throw new Error('no free port ranges on 127.0.0.1');
+  return bases;
+}
 
 async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { 'relay-only': { type: 'string' }, rounds: { type: 'string' }, bulk: { type: 'string' } } });
+  const relayOnly = values['relay-only'] !== undefined ? Number(values['relay-only']) : -1;
   const dir = mkdtempSync(join(tmpdir(), 'mpyc-demo-'));
-  const cleanups: Array<() => void> = [() => rmSync(dir, { recursive: true, force: true })];
-  const cleanup = (): void => { while (cleanups.length) { try { cleanups.pop()!(); } catch { /* best effort */ } } };
+  const cleanup = (): void => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
   try {
-    const relay = await startRelay(dir);
-    cleanups.push(() => relay.child.kill('SIGTERM'));
-    say('relay', `listening: ${relay.address}`);
+    await run([relayCli, 'keygen', '--out', join(dir, 'relay.key')], 'relay keygen');
+    const relay = await daemon([relayCli, 'serve', '--key', join(dir, 'relay.key'), '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0'],
+      'listening', 'relay', () => {});
+    const relayAddress = String(relay.ready.relayAddress);
+    say('relay', `listening; address for the session file: ${relayAddress}`);
 
-    const mk = async (name: string, transport: 'udp' | 'ws'): Promise<Party> => {
-      const key = generateKeyPair();
-      let socket: dgram.Socket | undefined;
-      if (transport === 'udp') {
-        socket = dgram.createSocket('udp4');
-        await new Promise<void>((r) => socket!.bind(0, '127.0.0.1', () => r()));
-        const reflexive = await stunBindingOverSocket(socket, '127.0.0.1', relay.udpPort);
-        say(name, `STUN says my address is ${reflexive.address}:${reflexive.port}`);
-      }
-      const client = new RelayClient({
-        relayKey: relay.key, keyPair: key, transport,
-        sendUdp: socket ? (f) => socket!.send(f, relay.udpPort, '127.0.0.1') : undefined,
-        wsUrl: relayWsUrl('127.0.0.1', relay.httpPort),
-      });
-      const party: Party = { name, key, client, socket, inbox: [] };
-      socket?.on('message', (m) => { if (m[0]! >= 0x20 && m[0]! <= 0x3f) client.handleDatagram(m); });
-      client.on('packet', (from, payload) => { party.inbox.push({ from, data: new Uint8Array(payload) }); party.wake?.(); });
-      cleanups.push(() => { client.close(); socket?.close(); });
-      const t0 = performance.now();
-      client.start();
-      await withTimeout(new Promise<void>((resolve) => {
-        const check = (): void => { if (client.state === 'registered') resolve(); };
-        client.on('state', check);
-        check();
-      }), 10_000, `${name} to register`);
-      say(name, `registered with the relay over ${client.transport} in ${(performance.now() - t0).toFixed(1)} ms as ${b64(key.publicKey)}`);
-      return party;
-    };
-    const next = (p: Party): Promise<{ from: string; data: Uint8Array }> => withTimeout(new Promise((resolve) => {
-      const take = (): void => { const m = p.inbox.shift(); if (m) { p.wake = undefined; resolve(m); } else p.wake = take; };
-      take();
-    }), 5000, `${p.name} to receive`);
-
-    const alice = await mk('alice', 'udp');
-    const bob = await mk('bob', 'ws');
-
-    // End-to-end Noise IK: alice knows bob's public key; the relay only forwards bytes.
-    const t0 = performance.now();
-    const hsA = new HandshakeState({ protocolName: PROTOCOL_NAME, initiator: true, prologue: PROLOGUE, staticKey: alice.key, remoteStaticKey: bob.key.publicKey });
-    const hsB = new HandshakeState({ protocolName: PROTOCOL_NAME, initiator: false, prologue: PROLOGUE, staticKey: bob.key });
-    alice.client.send(b64(bob.key.publicKey), hsA.writeMessage(new Uint8Array(0)));
-    const m1 = await next(bob);
-    hsB.readMessage(m1.data);
-    if (b64(hsB.remoteStaticKey()!) !== m1.from) throw new Error('initiator key does not match the relay-authenticated sender');
-    say('bob', `handshake initiation from ${m1.from} authenticated (${m1.data.length} bytes via relay)`);
-    bob.client.send(m1.from, hsB.writeMessage(new Uint8Array(0)));
-    hsA.readMessage((await next(alice)).data);
-    say('alice', `handshake complete in ${(performance.now() - t0).toFixed(1)} ms; handshake hash ${Buffer.from(hsA.handshakeHash()).toString('hex').slice(0, 16)}…`);
-
-    const a = hsA.split();
-    const b = hsB.split();
-    const exchange = async (from: Party, fromCs: { send: CipherState }, to: Party, toCs: { receive: CipherState }, text: string): Promise<void> => {
-      from.client.send(b64(to.key.publicKey), fromCs.send.encryptWithAd(new Uint8Array(0), new TextEncoder().encode(text)));
-      const got = await next(to);
-      const plain = new TextDecoder().decode(toCs.receive.decryptWithAd(new Uint8Array(0), got.data));
-      if (plain !== text) throw new Error(`message corrupted: ${plain}`);
-      say(to.name, `received "${plain}" (${got.data.length} encrypted bytes)`);
-    };
-    for (let round = 1; round <= 3; round++) {
-      await exchange(alice, a, bob, b, `round ${round}: share from alice`);
-      await exchange(bob, b, alice, a, `round ${round}: share from bob`);
+    const sessionFile = join(dir, 'session.json');
+    await run([agentCli, 'session', 'create', sessionFile, '--relay', relayAddress], 'session create');
+    const keys: string[] = [];
+    for (let i = 0; i < M; i++) {
+      const keyFile = join(dir, `party${i}.key`);
+      const pub = (await run([agentCli, 'keygen', '--out', keyFile], 'keygen')).trim();
+      keys.push(pub);
+      await run([agentCli, 'session', 'add', sessionFile, '--pubkey', pub, '--name', `party${i}`], 'session add');
+      say(`party ${i}`, `key ${pub}`);
     }
-    console.log('demo: OK — STUN, registration (UDP and WebSocket), end-to-end Noise IK and 6 encrypted messages through the relay');
+    say('session', `${sessionFile}: relay + ${M} public keys (the only file the parties share)`);
+
+    const bases = await freeBases(M);
+    const agentStart = performance.now();
+    for (let i = 0; i < M; i++) {
+      const args = [agentCli, 'up', sessionFile, '--key', join(dir, `party${i}.key`), '--bind', '127.0.0.1',
+        '--local-base', String(bases[i]), '--control', join(dir, `agent${i}.sock`)];
+      if (i === relayOnly) args.push('--relay-only');
+      await daemon(args, 'ready', `agent ${i}`, (rec) => {
+        if (rec.msg === 'path change') say(`agent ${i}`, `peer ${String(rec.peer)}: ${String(rec.from)} → ${String(rec.to)} (${String(rec.reason)})`);
+      });
+      say(`agent ${i}`, `up${i === relayOnly ? ' (--relay-only)' : ''}: MPyC party ${i} runs "python demo.py -M${M} -I ${i} -B ${bases[i]}"`);
+    }
+
+    const rounds = values.rounds ?? '50';
+    const bulk = values.bulk ?? String(1 << 20);
+    say('mpyc', `3 MPyC-like parties: ${rounds} rounds of small messages + ${bulk} bytes bulk per pair, every byte verified`);
+    const results = await Promise.all(keys.map((_, i) => run([mpycSim, '-M', String(M), '-I', String(i), '-B', String(bases[i]),
+      '--rounds', rounds, '--bulk', bulk, '--json', '--timeout', '60'], `mpyc-sim party ${i}`)));
+    for (const [i, out] of results.entries()) {
+      const s = JSON.parse(out.trim().split('\n').at(-1)!) as { totalMs: number; firstByteMs: number; messagesVerified: number; roundLatenciesMs: number[] };
+      const lat = [...s.roundLatenciesMs].sort((a, b) => a - b);
+      say(`mpyc ${i}`, `done: ${s.messagesVerified} messages verified, first byte at ${s.firstByteMs.toFixed(0)} ms, round p50 ${lat[Math.floor(lat.length / 2)]?.toFixed(2)} ms, total ${s.totalMs.toFixed(0)} ms`);
+    }
+
+    // the paths each pair ended on, from the agents' own status
+    console.log('\npair        path (from mpyc-agent status)');
+    for (let i = 0; i < M; i++) {
+      const st = JSON.parse(await run([agentCli, 'status', '--json', '--control', join(dir, `agent${i}.sock`)], 'status')) as AgentStatus;
+      for (const p of st.peers) {
+        if (p.index < i) continue;
+        const path = p.path?.kind === 'direct' ? `direct ${p.path.address}` : p.path ? `relay (${p.path.transport})` : 'none';
+        console.log(`${i} ↔ ${p.index}       ${path.padEnd(24)} rtt ${p.rttMs?.toFixed(2) ?? '-'} ms, ${p.bytesSent} B sent, ${p.bytesReceived} B received`);
+      }
+    }
+    say('demo', `complete (agents up → end: ${((performance.now() - agentStart) / 1000).toFixed(1)} s)`);
   } finally {
     cleanup();
   }
 }
 
 main().catch((err: unknown) => {
-  console.error(`demo: FAILED: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  console.error(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  process.exitCode = 1;
 });

@@ -127,8 +127,8 @@ export class Agent implements AgentHandle {
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     this.log.info({ index: this.cfg.ownIndex, publicKey: own.publicKey, udpPort: this.udpPort,
       candidates: this.localCandidates.map(candidateKey), relayOnly: this.cfg.relayOnly }, 'agent started');
-    // handshake with every peer through the relay at once so traffic can flow immediately
-    for (const p of this.peers.values()) this.sessions.connect(p.key);
+    // handshakes with every peer start as soon as the relay registration completes
+    // (onRelayState), so traffic can flow within one relay round trip
   }
 
   private bindUdp(): Promise<void> {
@@ -193,7 +193,7 @@ export class Agent implements AgentHandle {
       this.metrics_.relayRegistered.set(1);
       if (t === 'udp') this.runStun();
       // sessions to peers on the relay path may have lost packets meanwhile: nudge them
-      for (const p of this.peers.values()) if (!this.sessions.info(p.key).established) this.sessions.connect(p.key);
+      for (const p of this.peers.values()) if (!this.sessions.info(p.key).established) this.sessions.connect(p.key, true);
     } else if (this.relayUnregisteredSince === Infinity) {
       this.relayUnregisteredSince = performance.now();
       this.metrics_.relayRegistered.set(0);

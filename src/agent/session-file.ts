@@ -255,15 +255,17 @@ export function findOwnIndex(session: Pick<Session, 'parties'>, publicKeyB64: st
     `own key ${publicKeyB64} is not in the session file; add it with: mpyc-agent session add ${sourceName === 'session file' ? 'FILE' : sourceName} --pubkey ${publicKeyB64}`);
 }
 
-/** The canonical text of a session: relays as address strings, 2-space indent, final newline. */
+/**
+ * The canonical text of a session: relays as address strings, one relay or party per line
+ * (easy to read and to diff when parties are added), final newline.
+ */
 export function serializeSession(s: { basePort: number; relays: RelayAddress[]; parties: Pick<PartyEntry, 'publicKey' | 'name'>[] }): string {
-  const doc = {
-    version: SESSION_VERSION,
-    basePort: s.basePort,
-    relays: s.relays.map(formatRelayAddress),
-    parties: s.parties.map((p) => (p.name !== undefined ? { publicKey: p.publicKey, name: p.name } : { publicKey: p.publicKey })),
-  };
-  return JSON.stringify(doc, null, 2) + '\n';
+  const list = (items: string[]): string => (items.length === 0 ? '[]' : `[\n${items.map((x) => `    ${x}`).join(',\n')}\n  ]`);
+  const party = (p: Pick<PartyEntry, 'publicKey' | 'name'>): string =>
+    `{ "publicKey": ${JSON.stringify(p.publicKey)}${p.name !== undefined ? `, "name": ${JSON.stringify(p.name)}` : ''} }`;
+  return `{\n  "version": ${SESSION_VERSION},\n  "basePort": ${s.basePort},\n` +
+    `  "relays": ${list(s.relays.map((r) => JSON.stringify(formatRelayAddress(r))))},\n` +
+    `  "parties": ${list(s.parties.map(party))}\n}\n`;
 }
 
 /** The MPyC command line party `index` runs (with -B only when the base is not MPyC's default). */

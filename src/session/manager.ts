@@ -161,10 +161,15 @@ export class SessionManager {
     return false;
   }
 
-  /** Starts a handshake now (subject to the 20 ms limit) unless one is in flight. */
-  connect(peer: Uint8Array): void {
+  /**
+   * Starts a handshake now (subject to the 20 ms limit) unless one is in flight; with
+   * `restart`, an unanswered one is replaced by a fresh one at once (e.g. the path to the
+   * peer just became usable, so waiting for the retry timer would only add latency).
+   */
+  connect(peer: Uint8Array, restart = false): void {
     const p = this.peerOf(peer);
-    if (!p.pending && !this.closed) this.initiate(p, this.clock());
+    if (this.closed || (p.pending && !restart)) return;
+    this.initiate(p, this.clock());
   }
 
   private sendableSession(p: PeerState, now: number): SessionKeys | undefined {

@@ -40,9 +40,16 @@ export class SimPair {
     this.ba = new Link(path.ba, this.rand, this.q);
   }
 
-  /** replaces both links at time t and tells both connections the path changed */
-  switchPath(t: number, path: PathConfig): void {
+  /**
+   * Replaces both links at time t and tells both connections the path changed. Packets on
+   * the old links still arrive unless `oldPathDies` (e.g. a NAT rebinding): then they are lost.
+   */
+  switchPath(t: number, path: PathConfig, opts: { oldPathDies?: boolean } = {}): void {
     this.q.push(t, () => {
+      if (opts.oldPathDies) {
+        this.ab.cut(t);
+        this.ba.cut(t);
+      }
       this.ab = new Link(path.ab, this.rand, this.q);
       this.ba = new Link(path.ba, this.rand, this.q);
       this.a.conn.pathChanged(this.now);

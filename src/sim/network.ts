@@ -94,6 +94,8 @@ export class Link {
   private bad = false;
   private queueFreeAt = 0; // time the bottleneck finishes serialising what is queued
   private blackholeUntil = -Infinity;
+  /** packets that would arrive at or after this time are dropped (the path died) */
+  private cutAt = Infinity;
 
   constructor(
     public cfg: LinkConfig,
@@ -107,10 +109,15 @@ export class Link {
     });
   }
 
+  /** the path dies at `t`: packets still travelling then never arrive, later sends are dropped */
+  cut(t: number): void {
+    this.cutAt = Math.min(this.cutAt, t);
+  }
+
   /** sends a packet at `now`; `deliver` runs at arrival time */
   send(now: number, pkt: Uint8Array, deliver: (pkt: Uint8Array, t: number) => void): void {
     this.stats.sent++;
-    if (now < this.blackholeUntil) {
+    if (now < this.blackholeUntil || now >= this.cutAt) {
       this.stats.blackholed++;
       return;
     }
@@ -144,6 +151,10 @@ export class Link {
       const at = depart + c.delayMs + jitter;
       const copy = pkt.slice();
       this.q.push(at, () => {
+        if (at >= this.cutAt) {
+          this.stats.blackholed++;
+          return;
+        }
         this.stats.delivered++;
         deliver(copy, at);
       });

@@ -67,11 +67,14 @@ export interface PartyStats {
   unidentifiedConnections: number;
 }
 
+/** precompute round payloads up to this many bytes in total */
+const PRECOMPUTE_BYTES = 32 << 20;
+
 export class MpycSimError extends Error {
   override name = 'MpycSimError';
 }
 
-interface Label { kind: MessageKind; round: number; idx: number; size: number }
+interface Label { kind: MessageKind; round: number; idx: number; size: number; pc: bigint }
 
 type Stage = 'pid' | 'keys' | 'header' | 'payload';
 
@@ -115,11 +118,14 @@ class Party {
   private t0 = 0;
   private phase = 'starting';
   private failure: MpycSimError | null = null;
-  private failWaiters: ((e: MpycSimError) => void)[] = [];
+  /** the one wait in progress (phases are sequential), rejected when the run fails */
+  private pendingReject: ((e: MpycSimError) => void) | null = null;
   private finished = false;
   private connectedWaiter: (() => void) | null = null;
   private closedWaiter: (() => void) | null = null;
   private readonly stats: PartyStats;
+  /** (from*m + to) → payload per round, for the pairs involving this party */
+  private roundCache: Map<number, Buffer[]> | null = null;
 
   constructor(o: PartyOptions) {
     if (!Number.isInteger(o.m) || o.m < 1 || o.m > 65536) throw new MpycSimError(`m must be an integer 1..65536, got ${o.m}`);
@@ -149,7 +155,7 @@ class Party {
     const add = (kind: MessageKind, round: number, size: number): void => {
       const pc = programCounter(this.seed, kind, round);
       if (this.labels.has(pc)) throw new MpycSimError(`program counter collision for ${kind} ${round}; use another seed`);
-      const l: Label = { kind, round, idx: this.labelList.length, size };
+      const l: Label = { kind, round, idx: this.labelList.length, size, pc };
       this.labels.set(pc, l);
       this.labelList.push(l);
     };
@@ -157,6 +163,14 @@ class Party {
     if (this.bulkBytes > 0) add('bulk', 0, this.bulkBytes);
     add('shutdown', 0, picklePid(0).length); // size checked per sender below
     this.arrivals = new Array<number>(this.labelList.length).fill(0);
+    if (2 * (this.m - 1) * this.rounds * this.msgSize <= PRECOMPUTE_BYTES) {
+      this.roundCache = new Map();
+      for (const j of this.others()) {
+        for (const [from, to] of [[this.pid, j], [j, this.pid]] as const) {
+          this.roundCache.set(from * this.m + to, Array.from({ length: this.rounds }, (_, r) => roundPayload(this.seed, from, to, r, this.msgSize)));
+        }
+      }
+    }
     this.peers = new Array<Conn | undefined>(this.m);
     this.stats = {
       pid: this.pid, m: this.m, connectedMs: 0, firstByteMs: null, firstMessageMs: null, roundLatenciesMs: [],
@@ -173,7 +187,7 @@ class Party {
       for (let r = 0; r < this.rounds; r++) {
         this.phase = `round ${r}`;
         const s = performance.now();
-        for (const j of this.others()) this.send(j, this.labelList[r]!, roundPayload(this.seed, this.pid, j, r, this.msgSize));
+        for (const j of this.others()) this.send(j, this.labelList[r]!, this.roundBytes(this.pid, j, r));
         await this.waitAll(r);
         this.stats.roundLatenciesMs.push(performance.now() - s);
       }
@@ -324,7 +338,7 @@ class Party {
         const size = l.kind === 'shutdown' ? picklePid(peer).length : l.size;
         const b = c.queue.read(size);
         if (!b) return;
-        const want = l.kind === 'round' ? roundPayload(this.seed, peer, this.pid, l.round, size)
+        const want = l.kind === 'round' ? this.roundBytes(peer, this.pid, l.round)
           : l.kind === 'bulk' ? bulkPayload(this.seed, peer, this.pid, size) : picklePid(peer);
         const off = diffAt(b, want);
         if (off >= 0) return this.fail(`${describe(l)} from party ${peer}: payload byte ${off} is 0x${b[off]!.toString(16)}, expected 0x${want[off]!.toString(16)}`);
@@ -361,7 +375,7 @@ class Party {
   private send(j: number, l: Label, payload: Buffer): void {
     const c = this.peers[j]!;
     c.socket.cork();
-    this.write(c, encodeHeader(this.pcOf(l), payload.length));
+    this.write(c, encodeHeader(l.pc, payload.length));
     this.write(c, payload);
     c.socket.uncork();
   }
@@ -371,8 +385,13 @@ class Party {
     c.socket.write(b);
   }
 
-  private pcOf(l: Label): bigint {
-    return programCounter(this.seed, l.kind, l.round);
+  /**
+   * Round payload from `from` to `to`. Precomputed when they fit in PRECOMPUTE_BYTES, so
+   * that round latencies measure the network and not the hashing (~4 µs per message).
+   */
+  private roundBytes(from: number, to: number, r: number): Buffer {
+    const cached = this.roundCache?.get(from * this.m + to)?.[r];
+    return cached ?? roundPayload(this.seed, from, to, r, this.msgSize);
   }
 
   private others(): number[] {
@@ -396,14 +415,18 @@ class Party {
 
   private race<T>(p: Promise<T>): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
-    return Promise.race([p, new Promise<never>((_, reject) => this.failWaiters.push(reject))]);
+    return new Promise<T>((resolve, reject) => {
+      this.pendingReject = reject;
+      p.then((v) => { this.pendingReject = null; resolve(v); });
+    });
   }
 
   private fail(msg: string): void {
     if (this.failure) return;
     this.failure = new MpycSimError(`party ${this.pid}: ${msg}`);
-    for (const r of this.failWaiters) r(this.failure);
-    this.failWaiters = [];
+    const r = this.pendingReject;
+    this.pendingReject = null;
+    r?.(this.failure);
   }
 
   private missing(): string {

@@ -53,12 +53,16 @@ export function encodeHeader(pc: bigint, payloadSize: number): Buffer {
 }
 
 /**
- * `pickle.dumps(pid)` for 0 <= pid < 65536 as Python ≥ 3.8 writes it (protocol 4):
- * PROTO 4, BININT1 n (n < 256) or BININT2 n:u16le, STOP. MPyC's shutdown sends this.
+ * `pickle.dumps(pid)` for 0 <= pid < 65536 exactly as CPython 3.8–3.13 writes it
+ * (protocol 4; 3.14 writes protocol 5, byte 1 = 0x05, otherwise the same); MPyC's shutdown
+ * sends this. PROTO 4, then BININT1 n (n < 256) or BININT2 n:u16le, then STOP. Pickles
+ * whose opcodes after PROTO take 4 bytes or more are framed: FRAME (0x95) + length:u64le.
+ *   pickle.dumps(1)   = 80 04 4b 01 2e
+ *   pickle.dumps(300) = 80 04 95 04 00 00 00 00 00 00 00 4d 2c 01 2e
  */
 export function picklePid(pid: number): Buffer {
   if (pid < 256) return Buffer.from([0x80, 0x04, 0x4b, pid, 0x2e]);
-  return Buffer.from([0x80, 0x04, 0x4d, pid & 0xff, pid >> 8, 0x2e]);
+  return Buffer.from([0x80, 0x04, 0x95, 0x04, 0, 0, 0, 0, 0, 0, 0, 0x4d, pid & 0xff, pid >> 8, 0x2e]);
 }
 
 /**

@@ -3,7 +3,8 @@
 // timer that is due (loss detection, PTO, ACK delay, keepalive, idle), so the owner only
 // ever calls receive(), poll() and reads nextDeadline().
 import { NewReno, RttEstimator, GRANULARITY_MS } from './congestion.js';
-import { INITIAL_CONNECTION_CREDIT, Stream } from './stream.js';
+import { INITIAL_CONNECTION_CREDIT, INITIAL_STREAM_CREDIT, Stream } from './stream.js';
+import { RangeSet } from './ranges.js';
 import {
   FT_ACK,
   FT_STREAM,
@@ -56,6 +57,12 @@ interface SentPacket {
   ackEliciting: boolean;
   inFlight: boolean;
   frames: SentFrame[];
+  /**
+   * Sent on a path we have since left: no longer counted in flight, still acknowledgeable,
+   * declared lost only by this deadline (never by packet threshold: packets on the new,
+   * faster path overtake it legitimately), never a congestion or RTT signal.
+   */
+  oldPathLostAt?: number;
 }
 
 export class Connection {
@@ -98,6 +105,8 @@ export class Connection {
   private ptoCount = 0;
   private lastAckElicitingSent = -Infinity;
   private probesPending = 0;
+  /** when we last answered a packet addressed to an earlier incarnation of us */
+  private lastStaleAnswer = -Infinity;
   private ackElicitingInFlight = 0;
 
   // receive side of the packet number space
@@ -255,24 +264,28 @@ export class Connection {
 
   /**
    * The datagram path changed (relay ↔ direct, new address): RTT and congestion state
-   * restart; everything in flight on the old path is re-sent on the new one without
-   * counting as congestion.
+   * restart. Packets in flight on the old path leave the congestion window at once (no
+   * congestion signal) but stay acknowledgeable: when the old path still works (relay →
+   * direct) they arrive and are acked, so nothing is sent twice and new data flows on the
+   * new path immediately; whatever is not acked within the old path's loss delay (a dead
+   * path, a lost packet) is re-sent then.
    */
   pathChanged(now: number): void {
+    const oldLossDelay =
+      this.rtt.hasSample ? TIME_THRESHOLD * Math.max(this.rtt.latest, this.rtt.smoothed) + MAX_ACK_DELAY_MS : 0;
     this.rtt.reset();
     this.cc.reset();
-    for (let i = 0; i < this.sent.length; i++) {
-      const p = this.sent[i];
+    this.lossTime = Infinity;
+    for (const p of this.sent) {
       if (!p) continue;
-      this.sent[i] = undefined;
       if (p.inFlight) {
         this.cc.onRemovedNoCongestion(p.size);
         if (p.ackEliciting) this.ackElicitingInFlight--;
+        p.inFlight = false;
       }
-      this.requeueFrames(p);
+      p.oldPathLostAt = Math.max(now, p.time + oldLossDelay);
+      this.lossTime = Math.min(this.lossTime, p.oldPathLostAt);
     }
-    this.compactSent();
-    this.lossTime = Infinity;
     this.ptoCount = 0;
     this.lastAckElicitingSent = now;
     this.ackNow = this.recvRanges.length > 0;
@@ -345,7 +358,15 @@ export class Connection {
       this.st.malformed++;
       return;
     }
-    if (h.dstEpoch !== 0 && h.dstEpoch !== this.epoch) return; // for an earlier incarnation of us
+    if (h.dstEpoch !== 0 && h.dstEpoch !== this.epoch) {
+      // for an earlier incarnation of us: answer with a PING (at most every 50 ms) so the
+      // peer learns our new epoch now rather than at the next keepalive
+      if (!this.closed && now - this.lastStaleAnswer >= 50) {
+        this.lastStaleAnswer = now;
+        this.probesPending = Math.max(this.probesPending, 1);
+      }
+      return;
+    }
     if (this.retiredPeerEpochs.has(h.srcEpoch)) return; // from the peer's earlier incarnation
     // parse every frame before acting on any, so a malformed packet changes nothing
     const frames: Frame[] = [];
@@ -608,7 +629,7 @@ export class Connection {
     }
     if (!newlyAcked) return;
     if (f.largest > this.largestAcked) this.largestAcked = f.largest;
-    if (largestNewly && largestNewly.pn === f.largest && anyAckEliciting) {
+    if (largestNewly && largestNewly.pn === f.largest && anyAckEliciting && largestNewly.oldPathLostAt === undefined) {
       this.rtt.update(now - largestNewly.time, Math.min(f.ackDelayUs / 1000, MAX_ACK_DELAY_MS));
     }
     this.detectLoss(now);
@@ -657,9 +678,17 @@ export class Connection {
     this.lossTime = Infinity;
     const lost: SentPacket[] = [];
     const end = Math.min(this.sent.length, this.largestAcked - this.sentBase);
-    for (let i = 0; i < end; i++) {
+    for (let i = 0; i < this.sent.length; i++) {
       const p = this.sent[i];
       if (!p) continue;
+      if (p.oldPathLostAt !== undefined) {
+        if (p.oldPathLostAt <= now) {
+          this.sent[i] = undefined;
+          lost.push(p);
+        } else this.lossTime = Math.min(this.lossTime, p.oldPathLostAt);
+        continue;
+      }
+      if (i >= end) break;
       if (p.time <= lostSendTime || this.largestAcked >= p.pn + PACKET_THRESHOLD) {
         this.sent[i] = undefined;
         lost.push(p);
@@ -683,7 +712,7 @@ export class Connection {
         if (p.ackEliciting) this.ackElicitingInFlight--;
         if (!latestLost || p.time > latestLost.time) latestLost = p;
       }
-      if (p.ackEliciting) {
+      if (p.ackEliciting && p.oldPathLostAt === undefined) {
         if (!firstAE) firstAE = p;
         lastAE = p;
       }
@@ -794,7 +823,7 @@ export class Connection {
     let d = this.lastReceived + this.idleTimeoutMs;
     d = Math.min(d, Math.max(this.lastAckElicitingSent, this.lastSent) + this.keepAliveMs);
     if (this.ackNow || this.probesPending > 0) return 0;
-    d = Math.min(d, this.ackDeadline, this.lossTime === Infinity ? this.ptoDeadline() : this.lossTime);
+    d = Math.min(d, this.ackDeadline, this.lossTime, this.ptoDeadline());
     // pacing only matters when the window is open and something is waiting to go
     if (this.cc.canSend(this.maxPacketSize) && this.hasSendable()) {
       this.pruneSendQueue();
@@ -1090,8 +1119,17 @@ export class Connection {
   private peerRestarted(newEpoch: number): void {
     const old = this.peerEpoch;
     this.retiredPeerEpochs.add(old);
+    // Streams we opened that the old incarnation never acknowledged or answered may be
+    // carried over: nothing of them reached a live peer application, so re-sending them
+    // from offset 0 to the new incarnation is indistinguishable from opening them now. This
+    // closes the race of a local connection accepted just as the peer agent restarted.
+    const carried: Stream[] = [];
     for (const s of this.streams.values()) {
-      if (s.local || s.announced) this.events.push({ type: 'reset', id: s.id, code: RESET_CODE.PEER_RESTART });
+      const snd = s.send;
+      const untouched = s.local && snd.base === 0 && snd.acked.length === 0 && !snd.finAcked && snd.resetCode === null
+        && s.recv.highest === 0 && !s.recv.resetReceived && s.recv.finalSize < 0;
+      if (untouched) carried.push(s);
+      else if (s.local || s.announced) this.events.push({ type: 'reset', id: s.id, code: RESET_CODE.PEER_RESTART });
     }
     this.streams.clear();
     this.sendQueue = [];
@@ -1120,6 +1158,17 @@ export class Connection {
     this.connWindow = INITIAL_CONNECTION_CREDIT;
     this.connAdvertised = INITIAL_CONNECTION_CREDIT;
     this.connCreditPending = false;
+    for (const st of carried) {
+      const snd = st.send;
+      snd.sent = 0;
+      snd.acked = new RangeSet();
+      snd.lost = new RangeSet();
+      snd.finSent = false;
+      snd.finLost = false;
+      snd.maxData = INITIAL_STREAM_CREDIT;
+      this.streams.set(st.id, st);
+      this.queueSend(st.id);
+    }
     this.events.push({ type: 'peerRestarted', oldEpoch: old, newEpoch });
   }
 }

@@ -36,9 +36,10 @@ describe('MPyC wire format', () => {
     expect(parseHeader(h.subarray(0, 11))).toBeNull();
   });
 
-  it('pickles a pid as Python does (protocol 4)', () => {
-    expect([...picklePid(1)]).toEqual([0x80, 0x04, 0x4b, 0x01, 0x2e]);
-    expect([...picklePid(300)]).toEqual([0x80, 0x04, 0x4d, 0x2c, 0x01, 0x2e]);
+  it('pickles a pid as CPython 3.11 does (protocol 4, framed from 4 opcode bytes on)', () => {
+    // reference bytes from python3.11 -c "import pickle; print(pickle.dumps(1).hex(), pickle.dumps(300).hex())"
+    expect(picklePid(1).toString('hex')).toBe('80044b012e');
+    expect(picklePid(300).toString('hex')).toBe('80049504000000000000004d2c012e');
   });
 
   it('ByteQueue returns exact pieces across chunk boundaries', () => {
@@ -153,6 +154,40 @@ describe('mpyc-sim parties over loopback TCP', () => {
       if (waiter) expect(waiter.connectAttempts).toBeGreaterThanOrEqual(10);
       if (late === 0) expect(stats[0]!.connectedMs).toBeLessThan(1000); // the others were already listening
     }
+  });
+
+  it('five parties (threshold 2: up to 3 PRSS keys per greeting) and --no-prss both verify', async () => {
+    const base = await freeBase(5);
+    const stats = await Promise.all(parties(5, base, { rounds: 3, bulkBytes: 10_000 }).map(runParty));
+    // party 4 receives one greeting from each lower party: pid + 16 bytes per PRSS key (MPyC: C(5-c-2, 1) keys from party c)
+    expect(stats[4]!.bytesReceived - 4 * (3 * 44 + 10_012 + 17)).toBe([0, 1, 2, 3].reduce((a, c) => a + 2 + 16 * prssKeyCount(5, 2, c, 4), 0));
+    expect(prssKeyCount(5, 2, 0, 4)).toBe(3);
+    const base2 = await freeBase(3);
+    const s2 = await Promise.all(parties(3, base2, { prss: false, rounds: 2, bulkBytes: 0 }).map(runParty));
+    expect(s2[2]!.bytesReceived).toBe(2 * (2 * 44 + 17) + 2 * 2); // greetings are the bare pid
+  });
+
+  it('a connection closed in the middle of the run is reported', async () => {
+    const base = await freeBase(3);
+    let server: Server | undefined;
+    // a proxy that forwards party 0 -> party 1 and then kills both sides after 100 bytes
+    const port = await new Promise<number>((resolve) => {
+      server = createServer((down) => {
+        const up = connect({ host: '127.0.0.1', port: base + 1 });
+        let n = 0;
+        down.on('data', (d: Buffer) => { n += d.length; up.write(d); if (n > 100) { up.end(); down.end(); } });
+        up.on('data', (d) => down.write(d));
+        down.on('error', () => up.destroy());
+        up.on('error', () => down.destroy());
+      });
+      server.listen({ host: '127.0.0.1', port: 0 }, () => resolve((server!.address() as { port: number }).port));
+    });
+    try {
+      const opts = parties(3, base, { timeoutMs: 4000 });
+      const r = await Promise.allSettled([runParty({ ...opts[0]!, ports: [base, port, base + 2] }), runParty(opts[1]!), runParty(opts[2]!)]);
+      expect(r[1]!.status).toBe('rejected');
+      expect(((r[1] as PromiseRejectedResult).reason as Error).message).toMatch(/party 0 closed the connection before shutdown|connection with party 0/);
+    } finally { server?.close(); }
   });
 
   it('a party that never arrives gives a timeout naming what it waited for', async () => {
