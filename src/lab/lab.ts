@@ -120,7 +120,7 @@ export class LabProcess {
         partial = parts.pop() ?? '';
         for (const l of parts) {
           if (target.length < 50_000) target.push(l);
-          if (tag === 'out') this.notify(l);
+          this.notify(l);
         }
       };
     };
@@ -143,9 +143,9 @@ export class LabProcess {
     this.waiters = this.waiters.filter((w) => { if (w.pred(line)) { w.resolve(line); return false; } return true; });
   }
 
-  /** Resolves with the first stdout line (past or future) matching pred. */
+  /** Resolves with the first stdout or stderr line (past or future) matching pred. */
   waitForLine(pred: (line: string) => boolean, ms: number, what = 'line'): Promise<string> {
-    const seen = this.lines.find(pred);
+    const seen = this.lines.find(pred) ?? this.stderrLines.find(pred);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`${this.name}: no ${what} within ${ms} ms (log ${this.logPath})`)), ms);
@@ -155,10 +155,10 @@ export class LabProcess {
     });
   }
 
-  /** Parsed JSON stdout lines (pino logs), skipping anything else. */
+  /** Parsed JSON lines of stdout and stderr (pino logs), skipping anything else. */
   jsonLines(): Record<string, unknown>[] {
     const out: Record<string, unknown>[] = [];
-    for (const l of this.lines) {
+    for (const l of [...this.lines, ...this.stderrLines]) {
       if (!l.startsWith('{')) continue;
       try { const v: unknown = JSON.parse(l); if (v && typeof v === 'object') out.push(v as Record<string, unknown>); } catch { /* not JSON */ }
     }
