@@ -48,6 +48,12 @@ const ROWS: Row[] = [
     parties: ['a', 'b', 'c'], expect: (i, j) => (i < 2 && j < 2 ? { kind: 'direct', lan: true } : DIRECT),
   },
   {
+    title: 'EIM NAT ↔ EIM NAT over a slow lossy Internet (10 ms ±2 ms and 1 % loss on each WAN and on the relay)', expected: 'direct',
+    spec: { routers: [{ name: 'ra', nat: 'eim', wan: { delayMs: 10, jitterMs: 2, lossPct: 1 } }, { name: 'rb', nat: 'eim', wan: { delayMs: 10, jitterMs: 2, lossPct: 1 } }],
+      hosts: [{ ...relayHost, link: { delayMs: 10, jitterMs: 2, lossPct: 1 } }, { name: 'a', attach: 'ra' }, { name: 'b', attach: 'rb' }] },
+    parties: ['a', 'b'], expect: () => DIRECT,
+  },
+  {
     title: 'EIM NAT ↔ symmetric NAT', expected: 'relay',
     spec: { routers: [{ name: 'ra', nat: 'eim' }, { name: 'rs', nat: 'symmetric' }], hosts: [relayHost, { name: 'a', attach: 'ra' }, { name: 's', attach: 'rs' }] },
     parties: ['a', 's'], expect: () => RELAY_UDP,

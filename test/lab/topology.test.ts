@@ -102,12 +102,24 @@ describe.skipIf(skip !== undefined)('lab topology on the real kernel', () => {
     expect(y.json.ok).toBe(false);
   });
 
-  it('unsolicited inbound is dropped by a home router, even to a mapped port from a new source', async () => {
-    // a's mapping to srv exists; srv2 (never contacted) pinging that public port gets nothing
-    const [x] = await Promise.all([probe('a', ['punch', srv, 'a4', 'nobody', '1500'])]);
-    expect(x.json.ok).toBe(false);
-    const r = await probe('srv2', ['ping', `${lab.publicAddress('a')}:40000`, '3', '0', '200']);
-    expect(r.json.received).toBe(0);
+  it('inbound filtering: a mapped port answers only the address and port it was opened to', async () => {
+    const other = lab.spawn('srv', [NODE, PROBE, 'reflector', '3479', '30000'], { name: 'srv-reflector-3479' });
+    await other.waitForLine((l) => l.includes('"ready"'), 10_000);
+    const held = lab.spawn('a', [NODE, PROBE, 'reflector', '41000', '30000', `${lab.address('srv')}:3479`], { name: 'a-held-reflector' });
+    const line = await held.waitForLine((l) => l.includes('"announced"'), 10_000, 'mapping announced');
+    const mapped = (JSON.parse(line) as { mapped: string }).mapped;
+    expect(mapped).toBe(`${lab.publicAddress('a')}:41000`);
+    await other.stop();
+    // from srv:3479, the endpoint a contacted: "established", reaches a's reflector
+    const fromContacted = await probe('srv', ['ping', mapped, '3', '0', '500', '3479']);
+    expect(fromContacted.json.received).toBe(3);
+    // same address, another port: dropped (port-dependent filtering)
+    const otherPort = await probe('srv', ['ping', mapped, '3', '0', '300', '3480']);
+    expect(otherPort.json).toMatchObject({ sent: 3, received: 0 });
+    // another host: dropped
+    const otherHost = await probe('srv2', ['ping', mapped, '3', '0', '300', '3479']);
+    expect(otherHost.json).toMatchObject({ sent: 3, received: 0 });
+    held.kill();
   });
 
   it('UDP blocked: no UDP crosses the router, TCP does', async () => {
