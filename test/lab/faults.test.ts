@@ -9,9 +9,12 @@ import { MpycLab } from '../../src/lab/mpyc-lab.js';
 import { blackholeRuleset } from '../../src/lab/plan.js';
 import type { LabSpec } from '../../src/lab/spec.js';
 import { writeResults, type ResultRow } from '../../src/lab/results.js';
-import { DIST, labSkipReason, sleep, waitUntil } from './helpers.js';
+import { DIST, labRequired, labSkipReason, sleep, waitUntil } from './helpers.js';
 
 const skip = labSkipReason([join(DIST, 'src', 'agent', 'cli.js'), join(DIST, 'scripts', 'mpyc-sim.js')]);
+if (skip !== undefined && labRequired()) {
+  describe('NAT lab required here (CI as root or LAB_REQUIRED=1)', () => { it('can run', () => { expect.fail(`the lab cannot run: ${skip}`); }); });
+}
 
 const results: ResultRow[] = [];
 

@@ -2,12 +2,16 @@
 // filtering behaviour of each router kind, hole punching, UDP blocking, carrier NAT,
 // one LAN, delay, loss, and teardown. Needs root (skipped loudly otherwise).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Lab, sweepStale } from '../../src/lab/lab.js';
 import type { LabSpec } from '../../src/lab/spec.js';
-import { NODE, PROBE, labSkipReason } from './helpers.js';
+import { DIST, NODE, PROBE, labRequired, labSkipReason, waitUntil } from './helpers.js';
 
 const skip = labSkipReason();
+if (skip !== undefined && labRequired()) {
+  describe('NAT lab required here (CI as root or LAB_REQUIRED=1)', () => { it('can run', () => { expect.fail(`the lab cannot run: ${skip}`); }); });
+}
 
 const SPEC: LabSpec = {
   routers: [
@@ -171,6 +175,44 @@ describe.skipIf(skip !== undefined)('lab teardown', () => {
     expect(p.running).toBe(false);
     expect(lab.existingNamespaces()).toEqual([]);
   });
+
+  // A child process builds a lab with a process inside, then ends in one of four ways;
+  // nothing of the lab may survive it.
+  const LAB_JS = join(DIST, 'src', 'lab', 'lab.js');
+  const childScript = (how: string): string => `
+    import { Lab } from ${JSON.stringify(LAB_JS)};
+    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'eim' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }] });
+    const p = lab.spawn('h', ['sleep', '600']);
+    await new Promise((r) => setTimeout(r, 200));
+    console.log(JSON.stringify({ namespaces: lab.plan.namespaces, pid: p.pid }));
+    await new Promise((r) => setTimeout(r, 1000)); // the test looks at the lab meanwhile
+    if (${JSON.stringify(how)} === 'exit') process.exit(3);
+    if (${JSON.stringify(how)} === 'throw') throw new Error('boom');
+    setTimeout(() => undefined, 60_000);`;
+  const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  const listNs = (): string => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+
+  for (const how of ['exit', 'throw', 'SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+    it(`nothing survives the owner process ending by ${how}${how === 'SIGKILL' ? ' (the next run sweeps it)' : ''}`, async () => {
+      const child = spawn(NODE, ['--input-type=module', '-e', childScript(how)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      const info = await waitUntil(() => (out.includes('\n') ? JSON.parse(out.split('\n')[0]!) as { namespaces: string[]; pid: number } : undefined), 20_000, 'child lab up', 50);
+      expect(info.namespaces).toHaveLength(4);
+      for (const ns of info.namespaces) expect(listNs()).toContain(ns);
+      expect(alive(info.pid)).toBe(true);
+      const exited = new Promise<void>((r) => child.on('close', () => r()));
+      if (how === 'SIGINT' || how === 'SIGTERM' || how === 'SIGKILL') child.kill(how);
+      await exited;
+      if (how === 'SIGKILL') {
+        // no handler can run: the namespaces are left behind until a sweep
+        expect(listNs()).toContain(info.namespaces[0]);
+        expect(sweepStale()).toEqual(expect.arrayContaining(info.namespaces));
+      }
+      await waitUntil(() => !alive(info.pid) || undefined, 5000, 'sleep killed');
+      for (const ns of info.namespaces) expect(listNs()).not.toContain(ns);
+    }, 30_000);
+  }
 
   it('a sweep removes namespaces whose owner process is gone', () => {
     let dead = 999_999;
