@@ -11,7 +11,7 @@ import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dg
 import { lookup } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
 import type { Socket } from 'node:net';
-import { SessionManager, type SessionEvent } from '../session/index.js';
+import { SessionManager, sessionWire, type ReceiveResult, type SessionEvent } from '../session/index.js';
 import { RelayClient, relayWsUrl, type RelayClientState } from '../relay/client.js';
 import { StunClient } from '../stun/client.js';
 import { looksLikeStun } from '../stun/codec.js';
@@ -25,10 +25,11 @@ import { PortLayoutListeners } from './listeners.js';
 import { AgentMetrics } from './metrics.js';
 import type { AgentConfig, AgentHandle, AgentStatus, PeerStatus, StreamTarget } from './types.js';
 
+const { MSG_INITIATION, MSG_RESPONSE } = sessionWire;
 /** tick for path probes and session timers */
 const TICK_MS = 50;
 /** give up on a relay (and try the next in the session file) after this long unregistered */
-const RELAY_FAILOVER_MS = 8_000;
+const RELAY_FAILOVER_MS = 4_000;
 /** re-send our candidates this often while a peer has no direct path */
 const CANDIDATE_RESEND_MS = 3_000;
 /** re-run STUN this often (the NAT mapping may change) */
@@ -68,6 +69,8 @@ export class Agent implements AgentHandle {
   private stunTimer?: NodeJS.Timeout;
   /** where the datagram being processed came from (set around sessions.receive) */
   private source: Source = { kind: 'relay' };
+  /** set while the session layer processes a received datagram (its replies go back by the same path) */
+  private replyViaSource = false;
   /** a forced destination for the next transmit (probes go to one candidate, never the relay) */
   private forced?: Candidate;
   private readonly startedAt = performance.now();
@@ -168,7 +171,8 @@ export class Agent implements AgentHandle {
       transport,
       sendUdp: udpAllowed ? (f) => this.udp?.send(f, r.udpPort, host) : undefined,
       wsUrl: wsAllowed ? relayWsUrl(r.host, r.httpPort!) : undefined,
-      keepaliveMs: 2_500,
+      keepaliveMs: 2_000,
+      udpFallbackMs: 1_000,
       logger: this.log.child({ relay: `${r.host}:${r.udpPort}` }),
     });
     client.on('packet', (fromKey, payload) => this.onRelayPacket(fromKey, payload));
@@ -232,7 +236,7 @@ export class Agent implements AgentHandle {
     } else if (first >= 0x10 && first <= 0x1f) {
       if (this.cfg.relayOnly) { this.metrics_.drop('direct_in_relay_only'); return; }
       this.source = { kind: 'direct', address: rinfo.address, port: rinfo.port };
-      const r = this.sessions.receive(b);
+      const r = this.receiveSession(b);
       this.source = { kind: 'relay' };
       if (r.kind === 'dropped') this.metrics_.drop(`session_${r.reason}`);
     } else if (first >= 0x20 && first <= 0x3f) {
@@ -247,16 +251,43 @@ export class Agent implements AgentHandle {
   private onRelayPacket(fromKey: string, payload: Uint8Array): void {
     if (!this.peers.has(fromKey)) { this.metrics_.drop('relay_from_unknown_key'); return; }
     this.source = { kind: 'relay' };
-    const r = this.sessions.receive(new Uint8Array(payload));
+    const r = this.receiveSession(new Uint8Array(payload));
     if (r.kind === 'dropped') this.metrics_.drop(`session_${r.reason}`);
+    else if (r.kind === 'handshake' && payload[0] === MSG_INITIATION) {
+      const p = this.peers.get(fromKey)!;
+      p.paths.fallBack(performance.now(), 'peer re-handshook through the relay (restarted or lost its path)');
+      this.applyPathChanges(p);
+    }
+  }
+
+  /** sessions.receive, remembering that a reply it sends belongs on the path the datagram came by */
+  private receiveSession(b: Uint8Array): ReceiveResult {
+    this.replyViaSource = true;
+    try {
+      return this.sessions.receive(b);
+    } finally {
+      this.replyViaSource = false;
+    }
   }
 
   /** The session layer's output: a probe's forced address, the direct path, or the relay. */
   private transmit(peerKey: Uint8Array, packet: Uint8Array): void {
     const p = this.peers.get(encodeKey(peerKey));
     if (!p) return;
-    const forced = this.forced;
+    let forced = this.forced;
     const a = p.paths.active;
+    // a handshake response goes back the way its initiation came: the initiator may not
+    // (or no longer) be reachable on our active path, e.g. it restarted on a new port
+    if (!forced && this.replyViaSource && packet[0] === MSG_RESPONSE) {
+      const src = this.source;
+      if (src.kind === 'direct') forced = src;
+      else {
+        if (!this.relay?.send(peerKey, packet)) this.metrics_.drop('relay_not_ready');
+        this.metrics_.bytes('relay', 'out', packet.length);
+        p.bytesSent += packet.length;
+        return;
+      }
+    }
     if (forced) {
       this.udp?.send(packet, forced.port, forced.address);
       this.metrics_.bytes('direct', 'out', packet.length);

@@ -19,10 +19,10 @@ export const HEARTBEAT_MS = 1_000;
 /** fall back to the relay after this long without an authenticated packet over the direct path */
 export const SILENT_MS = 3_500;
 /** probe rounds while no direct path: fast at first, then slower */
-export const PROBE_FAST_MS = 500;
+export const PROBE_FAST_MS = 200;
 export const PROBE_SLOW_MS = 5_000;
 /** fast probe rounds after new candidates or a fallback */
-export const FAST_ROUNDS = 20;
+export const FAST_ROUNDS = 40;
 /** consecutive acks a candidate needs after we fell back from it */
 export const HOLD_DOWN_ACKS = 3;
 /** candidates kept per peer */
@@ -93,8 +93,11 @@ export class PeerPaths {
       this.lastDirectRecvAt = now;
       return;
     }
-    // a new address (peer-reflexive, or the peer's NAT rebound): probe it at once
-    if (this.add(from, 'observed') || !this.candidates.get(key)?.streak) this.speedUp(now);
+    // a new address (peer-reflexive, or the peer's NAT rebound): probe it soon
+    if (this.add(from, 'observed') || !this.candidates.get(key)?.streak) {
+      if (a.kind === 'relay') this.speedUp(now);
+      else this.nextProbeAt = Math.min(this.nextProbeAt, now + PROBE_FAST_MS);
+    }
   }
 
   /** A PROBE_ACK came back. `from` is where it arrived from (direct only). */
@@ -152,11 +155,17 @@ export class PeerPaths {
       if (now >= this.nextHeartbeatAt) {
         this.nextHeartbeatAt = now + HEARTBEAT_MS;
         out.push(this.probe({ address: act.address, port: act.port }, now));
-        // keep looking for a better class of path, slowly
-        if (now >= this.nextProbeAt) {
-          for (const c of this.candidates.values()) if (c.pref > preference(act.address)) out.push(this.probe(c.c, now));
-          this.nextProbeAt = now + PROBE_SLOW_MS;
+      }
+      const activeKey = `${act.address}:${act.port}`;
+      const quiet = now - Math.max(this.lastDirectRecvAt, act.since) > 1.5 * HEARTBEAT_MS;
+      if (quiet && this.nextProbeAt > now + PROBE_FAST_MS) this.nextProbeAt = now;
+      if (now >= this.nextProbeAt) {
+        // keep looking for a better class of path, slowly; when the active path has gone
+        // quiet, probe every other candidate fast: the peer may have moved (NAT rebinding)
+        for (const c of this.candidates.values()) {
+          if (c.key !== activeKey && (quiet || c.pref > preference(act.address))) out.push(this.probe(c.c, now));
         }
+        this.nextProbeAt = now + (quiet ? PROBE_FAST_MS : PROBE_SLOW_MS);
       }
     } else if (now >= this.nextProbeAt && this.candidates.size > 0) {
       for (const c of this.candidates.values()) out.push(this.probe(c.c, now));
@@ -169,12 +178,24 @@ export class PeerPaths {
     if (this.relayOnly) return Infinity;
     let t = Infinity;
     if (this.activePath.kind === 'direct') {
-      t = Math.min(this.nextHeartbeatAt, Math.max(this.lastDirectRecvAt, this.activePath.since) + SILENT_MS + 1);
+      const lastHeard = Math.max(this.lastDirectRecvAt, this.activePath.since);
+      t = Math.min(this.nextHeartbeatAt, lastHeard + SILENT_MS + 1, Math.max(this.nextProbeAt, lastHeard + 1.5 * HEARTBEAT_MS + 1));
     } else if (this.candidates.size > 0) {
       t = this.nextProbeAt;
     }
     for (const p of this.probes.values()) t = Math.min(t, p.sentAt + PROBE_TIMEOUT_MS + 1);
     return t;
+  }
+
+  /**
+   * Go back to the relay now and re-probe quickly (no hold-down): e.g. the peer just
+   * re-handshook through the relay, which it does only when it has no direct path to us
+   * (it restarted, or lost its mapping), so our direct path is most likely dead.
+   */
+  fallBack(now: number, reason: string): void {
+    if (this.relayOnly || this.activePath.kind !== 'direct') return;
+    this.switchTo({ kind: 'relay' }, reason, now);
+    this.speedUp(now);
   }
 
   /** Forget all direct knowledge (e.g. the peer restarted with new addresses). */

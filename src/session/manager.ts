@@ -66,6 +66,8 @@ export interface PeerSessionInfo {
 
 interface PendingInitiation {
   hs: HandshakeState;
+  /** the initiation as sent, for an immediate repeat */
+  packet: Uint8Array;
   localIndex: number;
   sentAt: number;
 }
@@ -208,7 +210,7 @@ export class SessionManager {
     const packet = encodeInitiation({ senderIndex: localIndex, noise, mac1: zeroMac, mac2: zeroMac });
     const macAt = INITIATION_LEN - 2 * MAC_LEN;
     packet.set(computeMac1(p.sendMac1Key, packet.subarray(0, macAt)), macAt);
-    p.pending = { hs, localIndex, sentAt: now };
+    p.pending = { hs, packet, localIndex, sentAt: now };
     p.attemptStartedAt ??= now;
     p.lastInitiationSentAt = now;
     this.counters.initiationsSent++;
@@ -267,7 +269,16 @@ export class SessionManager {
     if (timestamp.length !== TIMESTAMP_LEN) return refuse('bad_timestamp');
     if (p.lastTimestamp && compareTimestamps(timestamp, p.lastTimestamp) <= 0) return refuse('replayed_initiation');
     if (now - p.lastInitiationAcceptedAt < MIN_INITIATION_INTERVAL_MS) return refuse('initiation_flood');
-    if (p.pending && p.winsSimultaneous) return refuse('simultaneous_initiation_lost');
+    if (p.pending && p.winsSimultaneous) {
+      // The peer is alive and reachable now, but our own initiation may have been lost
+      // (e.g. sent before the peer had registered with the relay): rather than leave both
+      // sides waiting for the retry timer, repeat it at once.
+      const result = refuse('simultaneous_initiation_lost');
+      // re-send the same bytes: if the peer already has them it drops the copy as a replay;
+      // if they were lost, the handshake completes now, with no extra handshake either way
+      this.opts.transmit(p.key, p.pending.packet);
+      return result;
+    }
     // we answer: if we had an initiation in flight, the peer's takes its place
     if (p.pending) {
       this.abandonPending(p);

@@ -42,6 +42,14 @@ export class NewReno {
   bytesInFlight = 0;
   recoveryStart = -Infinity; // send time of the packet that started the recovery period
   private nextSendTime = 0;
+  /**
+   * The window before the current recovery episode, and how many of the episode's lost
+   * packets have not (yet) turned out to be spurious. When all of them were only reordered,
+   * the reduction is undone (like TCP's undo, RFC 4015 in spirit).
+   */
+  private undo: { cwnd: number; ssthresh: number; pending: number; episode: number } | null = null;
+  /** numbers the recovery episodes, so a late spurious loss only undoes its own episode */
+  episode = 0;
 
   constructor(
     readonly maxDatagram: number,
@@ -62,6 +70,7 @@ export class NewReno {
     this.ssthresh = Infinity;
     this.recoveryStart = -Infinity;
     this.nextSendTime = 0;
+    this.undo = null;
   }
 
   canSend(bytes: number): boolean {
@@ -92,15 +101,36 @@ export class NewReno {
     this.bytesInFlight -= bytes;
   }
 
-  onCongestion(sentTime: number, now: number): void {
-    if (sentTime <= this.recoveryStart) return;
+  /**
+   * `lost` packets (the latest sent at `sentTime`) were declared lost at `now`; returns the
+   * number of the recovery episode they belong to
+   */
+  onCongestion(sentTime: number, now: number, lost = 1): number {
+    if (sentTime <= this.recoveryStart) {
+      if (this.undo) this.undo.pending += lost;
+      return this.episode;
+    }
+    this.episode++;
+    this.undo = { cwnd: this.cwnd, ssthresh: this.ssthresh, pending: lost, episode: this.episode };
     this.recoveryStart = now;
     this.ssthresh = Math.max(this.cwnd / 2, this.minWindow);
     this.cwnd = this.ssthresh;
+    return this.episode;
   }
 
   onPersistentCongestion(): void {
     this.cwnd = this.minWindow;
     this.recoveryStart = -Infinity;
+    this.undo = null;
+  }
+
+  /** a packet declared lost in recovery episode `episode` was acknowledged after all */
+  onSpuriousLoss(episode: number): void {
+    if (!this.undo || this.undo.episode !== episode) return;
+    if (--this.undo.pending > 0) return;
+    this.cwnd = Math.max(this.cwnd, this.undo.cwnd);
+    this.ssthresh = this.undo.ssthresh;
+    this.recoveryStart = -Infinity;
+    this.undo = null;
   }
 }

@@ -27,14 +27,27 @@ import { CLOSE_CODE, RESET_CODE, type ConnectionOptions, type ConnectionStats, t
 
 /** advertised (protocol constant) maximum ACK delay: the receiver acks within this */
 export const MAX_ACK_DELAY_MS = 2;
+/** initial packet reordering threshold (RFC 9002 kPacketThreshold); raised on spurious loss */
 const PACKET_THRESHOLD = 3;
+/** the packet threshold never grows beyond this (loss is then found by the time threshold) */
+const MAX_PACKET_THRESHOLD = 256;
 const TIME_THRESHOLD = 9 / 8;
+/** the time threshold never grows beyond this multiple of the RTT */
+const MAX_TIME_THRESHOLD = 2;
+/** how many packets declared lost we remember to recognise a late ACK (spurious loss) */
+const MAX_REMEMBERED_LOST = 1024;
 const PERSISTENT_CONGESTION_THRESHOLD = 3;
 const MAX_ACK_RANGES = 32;
 /** longest PTO period after backoff (unless 2 × the base PTO is longer) */
 const MAX_PTO_PERIOD_MS = 2000;
 /** ack at once after this many ack-eliciting packets */
 const ACK_EVERY = 2;
+/**
+ * The pacer lets a packet go up to this much before its ideal time. Real timers cannot wait
+ * less than about a millisecond, so finer pacing would only turn every gap into a 1 ms+
+ * sleep and cap throughput at ~10 packets per timer tick; this keeps bursts within one tick.
+ */
+const PACING_SLACK_MS = 1;
 
 const enum SF {
   Stream,
@@ -108,6 +121,17 @@ export class Connection {
   /** when we last answered a packet addressed to an earlier incarnation of us */
   private lastStaleAnswer = -Infinity;
   private ackElicitingInFlight = 0;
+  /**
+   * Adaptive reordering threshold (RFC 9002 §6.1.1 allows it): starts at 3; when a packet we
+   * declared lost is acknowledged after all (it was only reordered), it grows to the observed
+   * reordering distance, so a path that reorders stops costing spurious retransmissions and
+   * window reductions. Reset on a path change.
+   */
+  private packetThreshold = PACKET_THRESHOLD;
+  /** likewise for the time threshold (× RTT): grows when a packet lost by time was only late */
+  private timeThreshold = TIME_THRESHOLD;
+  /** packets declared lost: pn → the largest acknowledged pn then, and the recovery episode */
+  private recentlyLost = new Map<number, { largestAcked: number; episode: number; sentTime: number }>();
 
   // receive side of the packet number space
   private recvRanges: Array<[number, number]> = []; // descending, inclusive
@@ -138,6 +162,7 @@ export class Connection {
     streamBytesReceived: 0,
     malformed: 0,
     cwndViolations: 0,
+    spuriousLosses: 0,
   };
 
   constructor(opts: ConnectionOptions, now = 0) {
@@ -272,9 +297,12 @@ export class Connection {
    */
   pathChanged(now: number): void {
     const oldLossDelay =
-      this.rtt.hasSample ? TIME_THRESHOLD * Math.max(this.rtt.latest, this.rtt.smoothed) + MAX_ACK_DELAY_MS : 0;
+      this.rtt.hasSample ? this.timeThreshold * Math.max(this.rtt.latest, this.rtt.smoothed) + MAX_ACK_DELAY_MS : 0;
     this.rtt.reset();
     this.cc.reset();
+    this.packetThreshold = PACKET_THRESHOLD;
+    this.timeThreshold = TIME_THRESHOLD;
+    this.recentlyLost.clear();
     this.lossTime = Infinity;
     for (const p of this.sent) {
       if (!p) continue;
@@ -437,8 +465,10 @@ export class Connection {
     if (pn > largest) this.largestRecvTime = now;
     if (!ackEliciting) return;
     this.ackPendingCount++;
-    // a gap (or a packet filling one) is acknowledged at once so the sender detects loss fast
-    if (outOfOrder || rr.length > 1 || this.ackPendingCount >= ACK_EVERY) this.ackNow = true;
+    // a new gap (or a late packet) is acknowledged at once so the sender detects loss fast
+    // (RFC 9000 §13.2.1). Old gaps stay in the ranges for good (retransmissions use new
+    // packet numbers), so "has a gap" would mean "ack every packet" after the first loss.
+    if (outOfOrder || this.ackPendingCount >= ACK_EVERY) this.ackNow = true;
     else if (this.ackDeadline === Infinity) this.ackDeadline = now + MAX_ACK_DELAY_MS;
   }
 
@@ -627,6 +657,7 @@ export class Connection {
         this.onPacketAcked(p);
       }
     }
+    if (this.recentlyLost.size > 0) this.detectSpuriousLoss(f.ranges, now);
     if (!newlyAcked) return;
     if (f.largest > this.largestAcked) this.largestAcked = f.largest;
     if (largestNewly && largestNewly.pn === f.largest && anyAckEliciting && largestNewly.oldPathLostAt === undefined) {
@@ -672,8 +703,44 @@ export class Connection {
     }
   }
 
+  /**
+   * A packet we declared lost is acknowledged after all: it was reordered, not lost. Raise
+   * the packet threshold to the reordering distance seen, and let congestion control undo
+   * the window reduction when every loss of that recovery episode was spurious.
+   */
+  private detectSpuriousLoss(ranges: Array<[number, number]>, now: number): void {
+    const lowest = ranges[ranges.length - 1]![0];
+    for (const [pn, info] of this.recentlyLost) {
+      if (pn < lowest) {
+        // below every range the receiver still reports: we will never learn more
+        this.recentlyLost.delete(pn);
+        continue;
+      }
+      let acked = false;
+      for (const [lo, hi] of ranges) {
+        if (pn > hi) break;
+        if (pn >= lo) {
+          acked = true;
+          break;
+        }
+      }
+      if (!acked) continue;
+      this.recentlyLost.delete(pn);
+      this.st.spuriousLosses++;
+      const distance = info.largestAcked - pn + 1;
+      if (distance > this.packetThreshold) this.packetThreshold = Math.min(MAX_PACKET_THRESHOLD, distance);
+      else {
+        // declared lost by the time threshold: allow the delay this packet really took
+        const rtt = Math.max(this.rtt.latest, this.rtt.smoothed);
+        const needed = (now - info.sentTime) / Math.max(rtt, GRANULARITY_MS);
+        if (needed > this.timeThreshold) this.timeThreshold = Math.min(MAX_TIME_THRESHOLD, needed * 1.05);
+      }
+      this.cc.onSpuriousLoss(info.episode);
+    }
+  }
+
   private detectLoss(now: number): void {
-    const lossDelay = Math.max(TIME_THRESHOLD * Math.max(this.rtt.latest, this.rtt.smoothed), GRANULARITY_MS);
+    const lossDelay = Math.max(this.timeThreshold * Math.max(this.rtt.latest, this.rtt.smoothed), GRANULARITY_MS);
     const lostSendTime = now - lossDelay;
     this.lossTime = Infinity;
     const lost: SentPacket[] = [];
@@ -689,7 +756,7 @@ export class Connection {
         continue;
       }
       if (i >= end) break;
-      if (p.time <= lostSendTime || this.largestAcked >= p.pn + PACKET_THRESHOLD) {
+      if (p.time <= lostSendTime || this.largestAcked >= p.pn + this.packetThreshold) {
         this.sent[i] = undefined;
         lost.push(p);
       } else {
@@ -705,12 +772,14 @@ export class Connection {
     let lastAE: SentPacket | null = null;
     let contiguous = true;
     let prevPn = -2;
+    let congestionLost = 0;
     for (const p of lost) {
       this.st.packetsLost++;
       if (p.inFlight) {
         this.cc.onRemovedNoCongestion(p.size);
         if (p.ackEliciting) this.ackElicitingInFlight--;
         if (!latestLost || p.time > latestLost.time) latestLost = p;
+        congestionLost++;
       }
       if (p.ackEliciting && p.oldPathLostAt === undefined) {
         if (!firstAE) firstAE = p;
@@ -720,7 +789,14 @@ export class Connection {
       prevPn = p.pn;
       this.requeueFrames(p);
     }
-    if (latestLost) this.cc.onCongestion(latestLost.time, now);
+    if (latestLost) {
+      const episode = this.cc.onCongestion(latestLost.time, now, congestionLost);
+      for (const p of lost) {
+        if (!p.inFlight) continue;
+        this.recentlyLost.set(p.pn, { largestAcked: this.largestAcked, episode, sentTime: p.time });
+        if (this.recentlyLost.size > MAX_REMEMBERED_LOST) this.recentlyLost.delete(this.recentlyLost.keys().next().value!);
+      }
+    }
     if (firstAE && lastAE && contiguous && this.rtt.hasSample) {
       const pcDuration =
         (this.rtt.smoothed + Math.max(4 * this.rtt.variance, GRANULARITY_MS) + MAX_ACK_DELAY_MS) *
@@ -827,7 +903,7 @@ export class Connection {
     // pacing only matters when the window is open and something is waiting to go
     if (this.cc.canSend(this.maxPacketSize) && this.hasSendable()) {
       this.pruneSendQueue();
-      if (this.hasSendable()) d = Math.min(d, Math.max(this.cc.pacingTime(), 0));
+      if (this.hasSendable()) d = Math.min(d, Math.max(this.cc.pacingTime() - PACING_SLACK_MS, 0));
     }
     return d;
   }
@@ -906,7 +982,7 @@ export class Connection {
       const wantData = this.hasSendable();
       const wantAck = this.ackNow || (this.ackDeadline <= now && this.ackPendingCount > 0);
       if (!probe && !wantData && !wantAck) break;
-      const ccOk = probe || (this.cc.canSend(this.maxPacketSize) && this.cc.pacingTime() <= now);
+      const ccOk = probe || (this.cc.canSend(this.maxPacketSize) && this.cc.pacingTime() <= now + PACING_SLACK_MS);
       if (!ccOk && !wantAck) break;
       const pkt = this.buildPacket(now, ccOk, probe);
       if (!pkt) break;
@@ -1138,6 +1214,7 @@ export class Connection {
     this.pendingCredit.clear();
     for (const p of this.sent) if (p && p.inFlight) this.cc.onRemovedNoCongestion(p.size);
     this.sent = [];
+    this.recentlyLost.clear();
     this.sentBase = this.nextPn;
     this.largestAcked = -1;
     this.lossTime = Infinity;
@@ -1166,6 +1243,7 @@ export class Connection {
       snd.finSent = false;
       snd.finLost = false;
       snd.maxData = INITIAL_STREAM_CREDIT;
+      st.announced = false; // on our own streams: "bare open sent" — it must go out again
       this.streams.set(st.id, st);
       this.queueSend(st.id);
     }

@@ -51,6 +51,8 @@ export interface ConnectionStats {
   packetsReceived: number;
   packetsLost: number;
   packetsRetransmitted: number;
+  /** packets declared lost that were acknowledged later (reordering, not loss) */
+  spuriousLosses: number;
   bytesSent: number;
   bytesReceived: number;
   /** application stream bytes delivered to read() */

@@ -7,6 +7,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startRelay, type Relay } from '../relay/helpers.js';
 import { encodeKey } from '../../src/common/base64.js';
+import { createServer } from 'node:net';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
+  });
+}
 
 const cli = join(import.meta.dirname, '../../dist/src/agent/cli.js');
 let dir: string;
@@ -89,7 +97,9 @@ describe('mpyc-agent CLI', () => {
   it('up prints the MPyC command line, answers status over the control socket, and exits 0 on SIGTERM', async () => {
     const { session, keys } = await makeSession('good', 2);
     const control = join(dir, 'good.sock');
-    const child = spawn(process.execPath, [cli, 'up', session, '--key', keys[1]!, '--bind', '127.0.0.1', '--local-base', '31000', '--control', control, '--log-level', 'warn'],
+    const metricsPort = await freePort();
+    const child = spawn(process.execPath, [cli, 'up', session, '--key', keys[1]!, '--bind', '127.0.0.1', '--local-base', '31000', '--control', control, '--log-level', 'warn',
+      '--metrics', `127.0.0.1:${metricsPort}`],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = createInterface({ input: child.stdout! });
     const firstLines: string[] = [];
@@ -107,6 +117,9 @@ describe('mpyc-agent CLI', () => {
     const human = await run(['status', '--control', control]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/connecting|relay|direct/);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/# TYPE mpyc_agent_bytes_total counter/);
+    expect(metrics).toMatch(/mpyc_agent_relay_registered [01]/);
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

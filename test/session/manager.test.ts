@@ -189,6 +189,25 @@ describe('SessionManager simultaneous initiation', () => {
   });
 });
 
+describe('SessionManager: a lost initiation of the winning side', () => {
+  it('when the peer initiates meanwhile, the winner answers with a fresh initiation at once, not after the retry timer', () => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const net = new Net(['a', 'b']);
+      const winner = (Buffer.compare(Buffer.from(net.pub('a')), Buffer.from(net.pub('b'))) < 0 ? 'a' : 'b');
+      const loser = winner === 'a' ? 'b' : 'a';
+      net.send(winner, loser, text('w'));
+      net.wire.length = 0; // the winner's initiation is lost (peer not at the relay yet)
+      net.clock.advance(100);
+      net.send(loser, winner, text('l'));
+      net.flush(); // loser's initiation → refused, winner re-initiates → loser answers → done
+      expect(net.node(winner).m.drops.get('simultaneous_initiation_lost')).toBe(1);
+      expect(net.node(loser).delivered.map((d) => str(d.data))).toEqual(['w']);
+      expect(net.node(winner).delivered.map((d) => str(d.data))).toEqual(['l']);
+      expect(net.clock.now).toBe(1100); // no timer had to fire
+    }
+  });
+});
+
 describe('SessionManager timers: retries, rekey, expiry, key zeroing', () => {
   it('retries a lost initiation after 1 s, backs off to 5 s, and gives up after 90 s', () => {
     const net = new Net(['a', 'b']);
