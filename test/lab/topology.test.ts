@@ -142,13 +142,17 @@ describe.skipIf(skip !== undefined)('lab topology on the real kernel', () => {
     expect(r.json.received).toBe(5);
   });
 
-  it('delay bridge: 20 ms one way (+ up to 2 ms jitter) gives a 40–50 ms round trip', async () => {
+  it('delay bridge: 20 ms one way (+ up to 2 ms jitter) gives round trips of at least 40 ms, median under 50 ms', async () => {
     const r = await probe('pub', ['ping', srv, '20', '10', '1000']);
     const rtts = r.json.rttsMs as number[];
     expect(rtts).toHaveLength(20);
     // the first round trip also carries ARP resolution across the bridge (one more RTT)
     expect(rtts[0]!).toBeGreaterThanOrEqual(40);
-    for (const t of rtts.slice(1)) { expect(t).toBeGreaterThanOrEqual(40); expect(t).toBeLessThan(60); }
+    // the bridge never releases early; late only by scheduling (a loaded 2-core machine)
+    for (const t of rtts) expect(t).toBeGreaterThanOrEqual(40);
+    const sorted = rtts.slice(1).sort((x, y) => x - y);
+    expect(sorted[Math.floor(sorted.length / 2)]!).toBeLessThan(50); // median: 40 + E[2 jitters] = 42 ms, plus processing
+    expect(sorted.filter((t) => t >= 60).length).toBeLessThanOrEqual(2);
   });
 
   it('loss: 10 % per direction loses about 19 % of round trips', async () => {
