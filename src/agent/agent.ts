@@ -57,6 +57,7 @@ export class Agent implements AgentHandle {
   private sessions!: SessionManager;
   private readonly peers = new Map<string, Peer>();
   private readonly byIndex = new Map<number, Peer>();
+  private readonly peerByObject = new WeakMap<Uint8Array, Peer>();
   private relay?: RelayClient;
   private relayIndex = 0;
   private relayHost?: string; // resolved IPv4 of the current relay
@@ -272,7 +273,7 @@ export class Agent implements AgentHandle {
 
   /** The session layer's output: a probe's forced address, the direct path, or the relay. */
   private transmit(peerKey: Uint8Array, packet: Uint8Array): void {
-    const p = this.peers.get(encodeKey(peerKey));
+    const p = this.peerOf(peerKey);
     if (!p) return;
     let forced = this.forced;
     const a = p.paths.active;
@@ -302,7 +303,7 @@ export class Agent implements AgentHandle {
   }
 
   private deliver(peerKey: Uint8Array, plaintext: Uint8Array): void {
-    const p = this.peers.get(encodeKey(peerKey));
+    const p = this.peerOf(peerKey);
     if (!p) return;
     const src = this.source;
     const now = performance.now();
@@ -349,7 +350,7 @@ export class Agent implements AgentHandle {
   }
 
   private onSessionEvent(e: SessionEvent): void {
-    const p = this.peers.get(encodeKey(e.peer));
+    const p = this.peerOf(e.peer);
     if (!p) return;
     if (e.type === 'established') {
       this.log.debug({ peer: p.index, initiator: e.initiator }, 'session established');
@@ -394,6 +395,16 @@ export class Agent implements AgentHandle {
   }
 
   // ------------------------------------------------------------------ surface
+
+  /** the session layer hands back its own key objects: look them up without base64 */
+  private peerOf(key: Uint8Array): Peer | undefined {
+    let p = this.peerByObject.get(key);
+    if (!p) {
+      p = this.peers.get(encodeKey(key));
+      if (p) this.peerByObject.set(key, p);
+    }
+    return p;
+  }
 
   private resolveTarget(p: Peer, t: StreamTarget): { host: string; port: number } | string {
     if (t.kind === 'mpyc') {

@@ -105,6 +105,7 @@ const EMPTY = new Uint8Array(0);
 
 export class SessionManager {
   private readonly peers = new Map<string, PeerState>();
+  private readonly peerByObject = new WeakMap<Uint8Array, PeerState>();
   private readonly indices = new Map<number, IndexEntry>();
   private readonly receiveMac1Key: Uint8Array;
   private readonly timestamps: MonotonicTai64n;
@@ -469,8 +470,12 @@ export class SessionManager {
   }
 
   private peerOf(peer: Uint8Array): PeerState {
+    // callers pass the same key object on every packet: remember it, skip the base64
+    const cached = this.peerByObject.get(peer);
+    if (cached) return cached;
     const p = this.peers.get(encodeKey(peer));
     if (!p) throw new RangeError(`not a peer of this session: ${encodeKey(peer)}`);
+    this.peerByObject.set(peer, p);
     return p;
   }
 

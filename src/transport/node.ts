@@ -103,7 +103,10 @@ export class ConnectionDriver {
       this.timerAt = Infinity;
       return;
     }
-    if (this.timer && d >= this.timerAt - 0.5 && d <= this.timerAt) return;
+    // a deadline that moved later (the PTO after every send, the idle timer) keeps the
+    // armed timer: it fires early, flush() finds little to do and re-arms; far cheaper
+    // than clearing and setting a timer for every packet
+    if (this.timer && d >= this.timerAt - 0.5) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = d;
     const delay = Math.max(0, d - this.clock());
