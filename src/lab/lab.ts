@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { planLab, publicAddressOf, planToShell, type Plan } from './plan.js';
 import { INTERNET, type LabSpec } from './spec.js';
 import { buildDelayBridge } from './bridge-build.js';
@@ -14,6 +15,7 @@ export const NS_PREFIX = 'mlab';
 const PREFIX_RE = /^mlab(\d+)x\d+-/;
 
 const STEP_TIMEOUT_MS = 10_000;
+const MAX_KEPT_LINES = 200_000;
 
 export interface Capability { ok: boolean; reason?: string }
 
@@ -111,21 +113,24 @@ export class LabProcess {
   constructor(readonly name: string, readonly node: string, readonly child: ChildProcess, readonly logPath: string, log: WriteStream, timeoutMs: number) {
     this.timer = setTimeout(() => this.kill('SIGKILL'), timeoutMs);
     this.timer.unref();
-    const onData = (target: string[], tag: string) => {
+    // Lines are kept for waitForLine/jsonLines up to a cap (a debug-level agent log of a
+    // 20 MB run is a few hundred lines; the cap only guards against a runaway process).
+    const onData = (target: string[]) => {
+      const decoder = new StringDecoder('utf8'); // a chunk may end inside a multi-byte character
       let partial = '';
       return (buf: Buffer): void => {
         log.write(buf);
-        partial += buf.toString('utf8');
+        partial += decoder.write(buf);
         const parts = partial.split('\n');
         partial = parts.pop() ?? '';
         for (const l of parts) {
-          if (target.length < 50_000) target.push(l);
+          if (target.length < MAX_KEPT_LINES) target.push(l);
           this.notify(l);
         }
       };
     };
-    child.stdout!.on('data', onData(this.lines, 'out'));
-    child.stderr!.on('data', onData(this.stderrLines, 'err'));
+    child.stdout!.on('data', onData(this.lines));
+    child.stderr!.on('data', onData(this.stderrLines));
     this.exited = new Promise((resolve) => {
       child.on('close', (code, signal) => {
         clearTimeout(this.timer);

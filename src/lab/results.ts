@@ -1,9 +1,11 @@
 // Lab results: each lab test file records rows and writes them as JSON to
-// $LAB_RESULTS_DIR (default $TMPDIR/mpyc-lab-results); scripts/lab-report.ts turns the
-// directory into docs/lab-results.md.
+// $LAB_RESULTS_DIR (default $TMPDIR/mpyc-lab-results-<hash of the working directory>, so
+// two checkouts running the lab at once do not overwrite each other's rows);
+// scripts/lab-report.ts, run from the same directory, turns it into docs/lab-results.md.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 
 export interface ResultRow {
   section: 'matrix' | 'faults';
@@ -21,7 +23,8 @@ export interface ResultRow {
 }
 
 export function resultsDir(): string {
-  return process.env.LAB_RESULTS_DIR ?? join(tmpdir(), 'mpyc-lab-results');
+  const cwdHash = createHash('sha256').update(process.cwd()).digest('hex').slice(0, 12);
+  return process.env.LAB_RESULTS_DIR ?? join(tmpdir(), `mpyc-lab-results-${cwdHash}`);
 }
 
 export function writeResults(file: string, rows: ResultRow[]): string {

@@ -38,8 +38,16 @@ function request(s: Socket, to: { host: string; port: number }, text: string, ms
   });
 }
 
-async function reflector(port: number, lifetimeMs: number): Promise<void> {
+/** Answer the protocol above on PORT. With `announce`, first send one "map" to that
+ * server from PORT, which opens a NAT mapping (and conntrack entry) towards it only. */
+async function reflector(port: number, lifetimeMs: number, announce?: string): Promise<void> {
   const s = await bind(port);
+  if (announce) {
+    const a = parseHostPort(announce);
+    let got: string | null = null;
+    for (let i = 0; i < 5 && got === null; i++) got = await request(s, a, 'map', 300);
+    out({ announced: announce, mapped: got ? (JSON.parse(got) as { mapped: string }).mapped : null });
+  }
   const names = new Map<string, string>();
   s.on('message', (msg, r) => {
     const text = msg.toString('utf8');
@@ -112,9 +120,9 @@ async function punch(server: string, me: string, peer: string, timeoutMs: number
 }
 
 /** Sequential pings to a reflector: RTT of each answered one, count of the lost. */
-async function ping(server: string, count: number, intervalMs: number, timeoutMs: number): Promise<void> {
+async function ping(server: string, count: number, intervalMs: number, timeoutMs: number, localPort: number): Promise<void> {
   const srv = parseHostPort(server);
-  const s = await bind(0);
+  const s = await bind(localPort);
   const rtts: number[] = [];
   let lost = 0;
   for (let i = 0; i < count; i++) {
@@ -151,14 +159,14 @@ async function tcpPing(server: string, timeoutMs: number): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   const [mode, ...a] = argv;
   switch (mode) {
-    case 'reflector': return reflector(Number(a[0]), Number(a[1] ?? 120_000));
+    case 'reflector': return reflector(Number(a[0]), Number(a[1] ?? 120_000), a[2]);
     case 'map': return map(Number(a[0]), a.slice(1));
     case 'punch': return punch(a[0]!, a[1]!, a[2]!, Number(a[3] ?? 5000));
-    case 'ping': return ping(a[0]!, Number(a[1] ?? 10), Number(a[2] ?? 0), Number(a[3] ?? 1000));
+    case 'ping': return ping(a[0]!, Number(a[1] ?? 10), Number(a[2] ?? 0), Number(a[3] ?? 1000), Number(a[4] ?? 0));
     case 'tcp-echo': return tcpEcho(Number(a[0]), Number(a[1] ?? 120_000));
     case 'tcp-ping': return tcpPing(a[0]!, Number(a[1] ?? 3000));
     default:
-      process.stderr.write('usage: udp-probe reflector PORT [LIFETIME_MS] | map LOCALPORT SRV... | punch SRV ME PEER [MS] | ping SRV [N] [INTERVAL_MS] [TIMEOUT_MS] | tcp-echo PORT [LIFETIME_MS] | tcp-ping HOST:PORT [MS]\n');
+      process.stderr.write('usage: udp-probe reflector PORT [LIFETIME_MS [ANNOUNCE_SRV]] | map LOCALPORT SRV... | punch SRV ME PEER [MS] | ping SRV [N [INTERVAL_MS [TIMEOUT_MS [LOCALPORT]]]] | tcp-echo PORT [LIFETIME_MS] | tcp-ping HOST:PORT [MS]\n');
       process.exit(2);
   }
 }

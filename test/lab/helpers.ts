@@ -18,6 +18,12 @@ export function labSkipReason(needs: string[] = [PROBE]): string | undefined {
   return reason;
 }
 
+/** In CI as root (or with LAB_REQUIRED=1) a lab that cannot run is a failure, not a skip. */
+export function labRequired(): boolean {
+  if (process.env.LAB_REQUIRED === '1') return true;
+  return process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false' && typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
 export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
 export async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefined, ms: number, what: string, everyMs = 200): Promise<T> {

@@ -2,12 +2,16 @@
 // filtering behaviour of each router kind, hole punching, UDP blocking, carrier NAT,
 // one LAN, delay, loss, and teardown. Needs root (skipped loudly otherwise).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Lab, sweepStale } from '../../src/lab/lab.js';
 import type { LabSpec } from '../../src/lab/spec.js';
-import { NODE, PROBE, labSkipReason } from './helpers.js';
+import { DIST, NODE, PROBE, labRequired, labSkipReason, waitUntil } from './helpers.js';
 
 const skip = labSkipReason();
+if (skip !== undefined && labRequired()) {
+  describe('NAT lab required here (CI as root or LAB_REQUIRED=1)', () => { it('can run', () => { expect.fail(`the lab cannot run: ${skip}`); }); });
+}
 
 const SPEC: LabSpec = {
   routers: [
@@ -102,12 +106,24 @@ describe.skipIf(skip !== undefined)('lab topology on the real kernel', () => {
     expect(y.json.ok).toBe(false);
   });
 
-  it('unsolicited inbound is dropped by a home router, even to a mapped port from a new source', async () => {
-    // a's mapping to srv exists; srv2 (never contacted) pinging that public port gets nothing
-    const [x] = await Promise.all([probe('a', ['punch', srv, 'a4', 'nobody', '1500'])]);
-    expect(x.json.ok).toBe(false);
-    const r = await probe('srv2', ['ping', `${lab.publicAddress('a')}:40000`, '3', '0', '200']);
-    expect(r.json.received).toBe(0);
+  it('inbound filtering: a mapped port answers only the address and port it was opened to', async () => {
+    const other = lab.spawn('srv', [NODE, PROBE, 'reflector', '3479', '30000'], { name: 'srv-reflector-3479' });
+    await other.waitForLine((l) => l.includes('"ready"'), 10_000);
+    const held = lab.spawn('a', [NODE, PROBE, 'reflector', '41000', '30000', `${lab.address('srv')}:3479`], { name: 'a-held-reflector' });
+    const line = await held.waitForLine((l) => l.includes('"announced"'), 10_000, 'mapping announced');
+    const mapped = (JSON.parse(line) as { mapped: string }).mapped;
+    expect(mapped).toBe(`${lab.publicAddress('a')}:41000`);
+    await other.stop();
+    // from srv:3479, the endpoint a contacted: "established", reaches a's reflector
+    const fromContacted = await probe('srv', ['ping', mapped, '3', '0', '500', '3479']);
+    expect(fromContacted.json.received).toBe(3);
+    // same address, another port: dropped (port-dependent filtering)
+    const otherPort = await probe('srv', ['ping', mapped, '3', '0', '300', '3480']);
+    expect(otherPort.json).toMatchObject({ sent: 3, received: 0 });
+    // another host: dropped
+    const otherHost = await probe('srv2', ['ping', mapped, '3', '0', '300', '3479']);
+    expect(otherHost.json).toMatchObject({ sent: 3, received: 0 });
+    held.kill();
   });
 
   it('UDP blocked: no UDP crosses the router, TCP does', async () => {
@@ -126,13 +142,17 @@ describe.skipIf(skip !== undefined)('lab topology on the real kernel', () => {
     expect(r.json.received).toBe(5);
   });
 
-  it('delay bridge: 20 ms one way (+ up to 2 ms jitter) gives a 40–50 ms round trip', async () => {
+  it('delay bridge: 20 ms one way (+ up to 2 ms jitter) gives round trips of at least 40 ms, median under 50 ms', async () => {
     const r = await probe('pub', ['ping', srv, '20', '10', '1000']);
     const rtts = r.json.rttsMs as number[];
     expect(rtts).toHaveLength(20);
     // the first round trip also carries ARP resolution across the bridge (one more RTT)
     expect(rtts[0]!).toBeGreaterThanOrEqual(40);
-    for (const t of rtts.slice(1)) { expect(t).toBeGreaterThanOrEqual(40); expect(t).toBeLessThan(60); }
+    // the bridge never releases early; late only by scheduling (a loaded 2-core machine)
+    for (const t of rtts) expect(t).toBeGreaterThanOrEqual(40);
+    const sorted = rtts.slice(1).sort((x, y) => x - y);
+    expect(sorted[Math.floor(sorted.length / 2)]!).toBeLessThan(50); // median: 40 + E[2 jitters] = 42 ms, plus processing
+    expect(sorted.filter((t) => t >= 60).length).toBeLessThanOrEqual(2);
   });
 
   it('loss: 10 % per direction loses about 19 % of round trips', async () => {
@@ -159,6 +179,44 @@ describe.skipIf(skip !== undefined)('lab teardown', () => {
     expect(p.running).toBe(false);
     expect(lab.existingNamespaces()).toEqual([]);
   });
+
+  // A child process builds a lab with a process inside, then ends in one of four ways;
+  // nothing of the lab may survive it.
+  const LAB_JS = join(DIST, 'src', 'lab', 'lab.js');
+  const childScript = (how: string): string => `
+    import { Lab } from ${JSON.stringify(LAB_JS)};
+    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'eim' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }] });
+    const p = lab.spawn('h', ['sleep', '600']);
+    await new Promise((r) => setTimeout(r, 200));
+    console.log(JSON.stringify({ namespaces: lab.plan.namespaces, pid: p.pid }));
+    await new Promise((r) => setTimeout(r, 1000)); // the test looks at the lab meanwhile
+    if (${JSON.stringify(how)} === 'exit') process.exit(3);
+    if (${JSON.stringify(how)} === 'throw') throw new Error('boom');
+    setTimeout(() => undefined, 60_000);`;
+  const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  const listNs = (): string => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout;
+
+  for (const how of ['exit', 'throw', 'SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
+    it(`nothing survives the owner process ending by ${how}${how === 'SIGKILL' ? ' (the next run sweeps it)' : ''}`, async () => {
+      const child = spawn(NODE, ['--input-type=module', '-e', childScript(how)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      const info = await waitUntil(() => (out.includes('\n') ? JSON.parse(out.split('\n')[0]!) as { namespaces: string[]; pid: number } : undefined), 20_000, 'child lab up', 50);
+      expect(info.namespaces).toHaveLength(4);
+      for (const ns of info.namespaces) expect(listNs()).toContain(ns);
+      expect(alive(info.pid)).toBe(true);
+      const exited = new Promise<void>((r) => child.on('close', () => r()));
+      if (how === 'SIGINT' || how === 'SIGTERM' || how === 'SIGKILL') child.kill(how);
+      await exited;
+      if (how === 'SIGKILL') {
+        // no handler can run: the namespaces are left behind until a sweep
+        expect(listNs()).toContain(info.namespaces[0]);
+        expect(sweepStale()).toEqual(expect.arrayContaining(info.namespaces));
+      }
+      await waitUntil(() => !alive(info.pid) || undefined, 5000, 'sleep killed');
+      for (const ns of info.namespaces) expect(listNs()).not.toContain(ns);
+    }, 30_000);
+  }
 
   it('a sweep removes namespaces whose owner process is gone', () => {
     let dead = 999_999;
