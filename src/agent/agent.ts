@@ -30,6 +30,8 @@ const { MSG_INITIATION, MSG_RESPONSE } = sessionWire;
 const TICK_MS = 50;
 /** give up on a relay (and try the next in the session file) after this long unregistered */
 const RELAY_FAILOVER_MS = 4_000;
+/** the same once we had been registered: the relay was then already silent for 2.5 keepalives */
+const RELAY_LOST_FAILOVER_MS = 1_500;
 /** re-send our candidates this often while a peer has no direct path */
 const CANDIDATE_RESEND_MS = 3_000;
 /** re-run STUN this often (the NAT mapping may change) */
@@ -62,6 +64,8 @@ export class Agent implements AgentHandle {
   private relayIndex = 0;
   private relayHost?: string; // resolved IPv4 of the current relay
   private relayUnregisteredSince = 0;
+  /** the current relay client has been registered at least once */
+  private relayWasRegistered = false;
   private stun?: StunClient;
   private reflexive?: Candidate;
   private localCandidates: Candidate[] = [];
@@ -184,6 +188,7 @@ export class Agent implements AgentHandle {
     });
     this.relay = client;
     this.relayUnregisteredSince = performance.now();
+    this.relayWasRegistered = false;
     client.start();
     if (host) {
       this.stun?.close();
@@ -195,6 +200,7 @@ export class Agent implements AgentHandle {
     this.log.info({ state: s, transport: t, relay: this.relayAddress() }, 'relay state');
     if (s === 'registered') {
       this.relayUnregisteredSince = Infinity;
+      this.relayWasRegistered = true;
       this.metrics_.relayRegistered.set(1);
       if (t === 'udp') this.runStun();
       // sessions to peers on the relay path may have lost packets meanwhile: nudge them
@@ -387,7 +393,8 @@ export class Agent implements AgentHandle {
       this.applyPathChanges(p);
       if (p.paths.active.kind === 'relay') this.sendCandidates(p);
     }
-    if (this.cfg.relays.length > 1 && now - this.relayUnregisteredSince > RELAY_FAILOVER_MS) {
+    const failoverAfter = this.relayWasRegistered ? RELAY_LOST_FAILOVER_MS : RELAY_FAILOVER_MS;
+    if (this.cfg.relays.length > 1 && now - this.relayUnregisteredSince > failoverAfter) {
       const next = (this.relayIndex + 1) % this.cfg.relays.length;
       this.log.warn({ from: this.relayAddress(), to: this.cfg.relays[next]!.host }, 'relay unreachable; failing over');
       void this.useRelay(next);
