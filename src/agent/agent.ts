@@ -106,7 +106,7 @@ export class Agent implements AgentHandle {
         sendDatagram: (d) => this.sessions.send(key, encodeTransportInner(d)),
         resolveTarget: (t) => this.resolveTarget(peer, t),
         logger: this.log.child({ peer: p.index }),
-        idleTimeoutMs: this.cfg.streamIdleTimeoutMs ?? 600_000,
+        idleTimeoutMs: this.cfg.streamIdleTimeoutMs ?? 3_600_000,
       });
       this.peers.set(p.publicKey, peer);
       this.byIndex.set(p.index, peer);

@@ -71,7 +71,7 @@ export interface AgentConfig {
   forwards?: GenericForward[];
   /** where the port-layout listeners bind (default 127.0.0.1 and ::1) */
   listenHosts?: string[];
-  /** a peer's stream connection is declared dead after this long without any packet (default 10 min) */
+  /** a peer's stream connection is declared dead after this long without any packet (default 1 h: parties may start far apart) */
   streamIdleTimeoutMs?: number;
   logger: Logger;
 }

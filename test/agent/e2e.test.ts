@@ -47,16 +47,16 @@ describe('agent end to end on loopback', () => {
     }
   }, 60_000);
 
-  it('start order does not matter: one agent and its party start 5 s late', async () => {
+  it('start order does not matter: one agent and its party start 20 s late (MPyC parties 0 and 1 wait meanwhile)', async () => {
     c = await cluster(3);
     await c.startAgent(0);
     await c.startAgent(1);
     const cl = c;
-    const early = [0, 1].map((i) => runParty({ m: 3, pid: i, basePort: cl.parties[i]!.localBase, host: 'localhost', rounds: 5, bulkBytes: 10_000, seed: 's', timeoutMs: 40_000 }));
-    await new Promise((r) => setTimeout(r, 5000));
+    const early = [0, 1].map((i) => runParty({ m: 3, pid: i, basePort: cl.parties[i]!.localBase, host: 'localhost', rounds: 5, bulkBytes: 10_000, seed: 's', timeoutMs: 60_000 }));
+    await new Promise((r) => setTimeout(r, 20_000));
     await cl.startAgent(2);
     const late = runParty({ m: 3, pid: 2, basePort: cl.parties[2]!.localBase, host: 'localhost', rounds: 5, bulkBytes: 10_000, seed: 's', timeoutMs: 40_000 });
     const stats = await Promise.all([...early, late]);
     expect(stats.every((s) => s.messagesVerified > 0)).toBe(true);
-  }, 60_000);
+  }, 90_000);
 });
