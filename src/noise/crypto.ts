@@ -77,8 +77,17 @@ export function aeadNonce(n: bigint): Uint8Array {
 
 // ChaCha20-Poly1305 through OpenSSL: bench/crypto.ts measured it 1.6x (64 B) to 2.8x
 // (1200 B) faster than @noble/ciphers for encrypt+decrypt on this machine class.
+// One nonce buffer for the hot path: createCipheriv copies the IV, so reusing it is safe
+// and saves an allocation per packet.
+const NONCE_SCRATCH = new Uint8Array(12);
+const NONCE_VIEW = new DataView(NONCE_SCRATCH.buffer);
+function scratchNonce(n: bigint): Uint8Array {
+  NONCE_VIEW.setBigUint64(4, n, true);
+  return NONCE_SCRATCH;
+}
+
 export function aeadEncrypt(key: Uint8Array, n: bigint, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-  const cipher = createCipheriv('chacha20-poly1305', key, aeadNonce(n), { authTagLength: TAGLEN });
+  const cipher = createCipheriv('chacha20-poly1305', key, scratchNonce(n), { authTagLength: TAGLEN });
   if (ad.length > 0) cipher.setAAD(ad, { plaintextLength: plaintext.length });
   const body = cipher.update(plaintext);
   cipher.final();
@@ -92,7 +101,7 @@ export function aeadEncrypt(key: Uint8Array, n: bigint, ad: Uint8Array, plaintex
 export function aeadDecrypt(key: Uint8Array, n: bigint, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
   if (ciphertext.length < TAGLEN) return null;
   try {
-    const decipher = createDecipheriv('chacha20-poly1305', key, aeadNonce(n), { authTagLength: TAGLEN });
+    const decipher = createDecipheriv('chacha20-poly1305', key, scratchNonce(n), { authTagLength: TAGLEN });
     const bodyLength = ciphertext.length - TAGLEN;
     decipher.setAuthTag(ciphertext.subarray(bodyLength));
     if (ad.length > 0) decipher.setAAD(ad, { plaintextLength: bodyLength });

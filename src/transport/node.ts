@@ -16,6 +16,9 @@ export interface StreamHandlers {
 export class ConnectionDriver {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
+  private immediate: NodeJS.Immediate | null = null;
+  /** consecutive flushes scheduled with setImmediate (bounded: see arm()) */
+  private immediateRuns = 0;
   private handlers = new Map<number, StreamHandlers>();
   private flushing = false;
   private flushQueued = false;
@@ -108,8 +111,22 @@ export class ConnectionDriver {
     // than clearing and setting a timer for every packet
     if (this.timer && d >= this.timerAt - 0.5) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timerAt = d;
+    this.timer = null;
     const delay = Math.max(0, d - this.clock());
+    // setTimeout cannot wait less than ~1 ms: a deadline closer than that (an ACK or a
+    // paced packet due now) runs on the next loop turn instead, but only a few times in a
+    // row, so a deadline that flush() cannot retire never becomes a busy loop
+    if (delay < 1 && this.immediateRuns < 4) {
+      if (this.immediate) return;
+      this.immediateRuns++;
+      this.immediate = setImmediate(() => {
+        this.immediate = null;
+        this.flush();
+      });
+      return;
+    }
+    this.immediateRuns = 0;
+    this.timerAt = d;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerAt = Infinity;
@@ -121,6 +138,8 @@ export class ConnectionDriver {
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = null;
   }
 }
 
@@ -173,15 +192,21 @@ export function bindStreamToSocket(
 
   const drainToSocket = (): void => {
     let c: Uint8Array | null;
-    while ((c = conn.read(id))) {
-      if (!socket.write(c)) {
-        // reading more would only buffer in the socket: wait for 'drain'
-        socket.once('drain', () => {
-          drainToSocket();
-          driver.scheduleFlush();
-        });
-        return;
+    // everything readable now goes out in one writev: one system call per flush, not per packet
+    socket.cork();
+    try {
+      while ((c = conn.read(id))) {
+        if (!socket.write(c)) {
+          // reading more would only buffer in the socket: wait for 'drain'
+          socket.once('drain', () => {
+            drainToSocket();
+            driver.scheduleFlush();
+          });
+          return;
+        }
       }
+    } finally {
+      socket.uncork();
     }
     // the peer's FIN goes to the socket only after every byte before it was written
     if (sawFin && !endedSocket) {
