@@ -29,7 +29,7 @@ export class PortLayoutListeners {
     try {
       for (const item of plan) {
         for (const host of this.o.listenHosts) {
-          const server = createServer({ noDelay: true }, (sock) => this.o.onConnection(item.peer, item.target, sock));
+          const server = createServer({ noDelay: true, allowHalfOpen: true }, (sock) => this.o.onConnection(item.peer, item.target, sock));
           try {
             await listen(server, item.port, host);
             this.servers.push(server);

@@ -141,7 +141,7 @@ export class PeerStreams {
     const tryConnect = (): void => {
       if (p.cancelled || this.stopped) return;
       p.attempts++;
-      const s = connect({ host: resolved.host, port: resolved.port });
+      const s = connect({ host: resolved.host, port: resolved.port, allowHalfOpen: true });
       p.socket = s;
       s.setNoDelay(true);
       const onError = (err: NodeJS.ErrnoException): void => {

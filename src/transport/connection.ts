@@ -3,7 +3,8 @@
 // timer that is due (loss detection, PTO, ACK delay, keepalive, idle), so the owner only
 // ever calls receive(), poll() and reads nextDeadline().
 import { NewReno, RttEstimator, GRANULARITY_MS } from './congestion.js';
-import { INITIAL_CONNECTION_CREDIT, Stream } from './stream.js';
+import { INITIAL_CONNECTION_CREDIT, INITIAL_STREAM_CREDIT, Stream } from './stream.js';
+import { RangeSet } from './ranges.js';
 import {
   FT_ACK,
   FT_STREAM,
@@ -104,6 +105,8 @@ export class Connection {
   private ptoCount = 0;
   private lastAckElicitingSent = -Infinity;
   private probesPending = 0;
+  /** when we last answered a packet addressed to an earlier incarnation of us */
+  private lastStaleAnswer = -Infinity;
   private ackElicitingInFlight = 0;
 
   // receive side of the packet number space
@@ -355,7 +358,15 @@ export class Connection {
       this.st.malformed++;
       return;
     }
-    if (h.dstEpoch !== 0 && h.dstEpoch !== this.epoch) return; // for an earlier incarnation of us
+    if (h.dstEpoch !== 0 && h.dstEpoch !== this.epoch) {
+      // for an earlier incarnation of us: answer with a PING (at most every 50 ms) so the
+      // peer learns our new epoch now rather than at the next keepalive
+      if (!this.closed && now - this.lastStaleAnswer >= 50) {
+        this.lastStaleAnswer = now;
+        this.probesPending = Math.max(this.probesPending, 1);
+      }
+      return;
+    }
     if (this.retiredPeerEpochs.has(h.srcEpoch)) return; // from the peer's earlier incarnation
     // parse every frame before acting on any, so a malformed packet changes nothing
     const frames: Frame[] = [];
@@ -1108,8 +1119,17 @@ export class Connection {
   private peerRestarted(newEpoch: number): void {
     const old = this.peerEpoch;
     this.retiredPeerEpochs.add(old);
+    // Streams we opened that the old incarnation never acknowledged or answered may be
+    // carried over: nothing of them reached a live peer application, so re-sending them
+    // from offset 0 to the new incarnation is indistinguishable from opening them now. This
+    // closes the race of a local connection accepted just as the peer agent restarted.
+    const carried: Stream[] = [];
     for (const s of this.streams.values()) {
-      if (s.local || s.announced) this.events.push({ type: 'reset', id: s.id, code: RESET_CODE.PEER_RESTART });
+      const snd = s.send;
+      const untouched = s.local && snd.base === 0 && snd.acked.length === 0 && !snd.finAcked && snd.resetCode === null
+        && s.recv.highest === 0 && !s.recv.resetReceived && s.recv.finalSize < 0;
+      if (untouched) carried.push(s);
+      else if (s.local || s.announced) this.events.push({ type: 'reset', id: s.id, code: RESET_CODE.PEER_RESTART });
     }
     this.streams.clear();
     this.sendQueue = [];
@@ -1138,6 +1158,17 @@ export class Connection {
     this.connWindow = INITIAL_CONNECTION_CREDIT;
     this.connAdvertised = INITIAL_CONNECTION_CREDIT;
     this.connCreditPending = false;
+    for (const st of carried) {
+      const snd = st.send;
+      snd.sent = 0;
+      snd.acked = new RangeSet();
+      snd.lost = new RangeSet();
+      snd.finSent = false;
+      snd.finLost = false;
+      snd.maxData = INITIAL_STREAM_CREDIT;
+      this.streams.set(st.id, st);
+      this.queueSend(st.id);
+    }
     this.events.push({ type: 'peerRestarted', oldEpoch: old, newEpoch });
   }
 }

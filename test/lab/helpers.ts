@@ -1,0 +1,31 @@
+// Shared helpers for the lab tests: capability gate, paths of the built CLIs, polling.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labCapability } from '../../src/lab/lab.js';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DIST = join(ROOT, 'dist');
+export const NODE = process.execPath;
+export const PROBE = join(DIST, 'src', 'lab', 'udp-probe.js');
+
+/** Why the lab tests cannot run here, or undefined if they can. Said loudly, once per file. */
+export function labSkipReason(needs: string[] = [PROBE]): string | undefined {
+  const cap = labCapability();
+  let reason = cap.ok ? undefined : cap.reason;
+  if (!reason) for (const f of needs) if (!existsSync(f)) { reason = `${f} missing (run npm run build first)`; break; }
+  if (reason) console.warn(`\n*** NAT LAB TESTS SKIPPED: ${reason} ***\n*** (they run as root on Linux with iproute2, nftables, ethtool, conntrack and cc; CI has them) ***\n`);
+  return reason;
+}
+
+export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
+
+export async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefined, ms: number, what: string, everyMs = 200): Promise<T> {
+  const t0 = Date.now();
+  let last: unknown;
+  for (;;) {
+    try { const v = await fn(); if (v !== undefined && v !== false) return v; } catch (err) { last = err; }
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+    await sleep(everyMs);
+  }
+}
