@@ -112,8 +112,7 @@ async function main(): Promise<void> {
       let hosts: Hosts = LOOPBACK_HOSTS;
       let w = p.loop;
       if (cond !== 'loopback') {
-        wan ??= await createWan();
-        await wan.setLoss(cond === 'wan20loss2' ? 2 : 0);
+        wan = await createWan(cond === 'wan20loss2' ? 2 : 0);
         hosts = wan.hosts;
         w = p.wan;
       }
@@ -121,6 +120,8 @@ async function main(): Promise<void> {
       const res = await runCondition(cond, hosts, cond === 'loopback' ? rounds : Math.max(1, Math.min(rounds, quick ? 1 : 3)), w, systems);
       raw[cond] = res.map((r) => ({ ...r, pingUs: undefined, mpcRoundMs: undefined, pingSamples: r.pingUs?.length }) as RoundResult);
       summaries.push(summarize(cond, res));
+      await wan?.destroy();
+      wan = null;
     }
   } finally {
     await killAll();

@@ -34,6 +34,8 @@ export interface Hosts {
   ip: { a: string; b: string; c: string; r: string };
   /** address raw-TCP MPC parties dial for every other party (on the WAN: a DNAT alias) */
   mpcHost: string;
+  /** fixed MPyC base for raw-TCP MPC parties (the WAN's DNAT rules name its ports) */
+  mpcBase?: number;
 }
 
 export const LOOPBACK_HOSTS: Hosts = {
@@ -103,7 +105,7 @@ export async function freeBases(n: number): Promise<number[]> {
 
 export async function setupFixture(hosts: Hosts, label: string): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), `mpyc-bench-${label}-`));
-  await runNode('relay keygen', [RELAY_CLI, 'keygen', '--out', join(dir, 'relay.key')], 20_000).catch(() => undefined);
+  await cli([RELAY_CLI, 'keygen', '--out', join(dir, 'relay.key')]);
   const relay = spawnNode('relay', [RELAY_CLI, 'serve', '--key', join(dir, 'relay.key'), '--udp', `${hosts.ip.r}:0`, '--http', `${hosts.ip.r}:0`, '--log-level', 'info'], { netns: hosts.ns.r });
   const ready = await relay.waitFor((r) => r.msg === 'listening', 15_000, 'relay listening');
   const relayAddress = String(ready.rec.relayAddress);
@@ -170,7 +172,8 @@ export async function roundTcp(w: Workload, hosts: Hosts): Promise<RoundResult> 
   try {
     await pingAndBulk(res, w, hosts.ip.b, port!, hosts.ns.a);
   } finally { await stop(server.child); }
-  await mpc(res, w, hosts, [base!, base!, base!], () => hosts.mpcHost, (k) => (hosts.ns.a ? '0.0.0.0' : ipOf(hosts, k)));
+  const b = hosts.mpcBase ?? base!;
+  await mpc(res, w, hosts, [b, b, b], () => hosts.mpcHost, (k) => (hosts.ns.a ? '0.0.0.0' : ipOf(hosts, k)));
   return res;
 }
 
