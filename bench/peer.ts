@@ -1,10 +1,10 @@
 // Benchmark endpoints, one process each (so they can run in different network namespaces):
 //   server   TCP server standing in for MPyC's listener. A connection's first byte picks
-//            the workload: 'P' ping (echo every byte back), 'B' bulk (8-byte LE length,
-//            then that many bytes; answered by one byte 'K' once all arrived).
+//            the workload: 'P' ping (echo every byte back), 'B' bulk (bytes until the
+//            client's FIN, answered by the received byte count, u64 LE, and FIN).
 //            Prints {"listening":port} and {"firstByteAt":t} (first payload byte, abs ms).
 //   ping     TCP client: --n round trips of --size bytes after --warm discarded ones.
-//   bulk     TCP client: sends --bytes one way, waits for 'K'.
+//   bulk     TCP client: sends --bytes (at most --seconds) one way, waits for the count.
 //   ttfb     TCP client: connects (retrying every 5 ms, like MPyC's retry loop but finer),
 //            sends one ping and reports when it was connected and when the echo came back.
 //   rtc      WebRTC data channel peer (node-datachannel), --role offer|answer; signalling
@@ -36,24 +36,22 @@ class Bytes {
 
 function serve(host: string, port: number): void {
   let first = false;
-  const srv = createServer((s) => {
+  // allowHalfOpen: a bulk sender half-closes and waits for the byte count
+  const srv = createServer({ allowHalfOpen: true }, (s) => {
     s.setNoDelay(true);
     let mode: 'P' | 'B' | null = null;
-    let want = -1;
     let got = 0;
-    let hdr = Buffer.alloc(0);
     s.on('data', (d: Buffer) => {
       if (!first) { first = true; out({ firstByteAt: nowAbs() }); }
       if (mode === null) { mode = d[0] === 0x42 ? 'B' : 'P'; d = d.subarray(1); }
       if (mode === 'P') { if (d.length) s.write(d); return; }
-      if (want < 0) {
-        hdr = Buffer.concat([hdr, d]);
-        if (hdr.length < 8) return;
-        want = Number(hdr.readBigUInt64LE(0));
-        d = hdr.subarray(8);
-      }
       got += d.length;
-      if (got >= want && want >= 0) { s.write('K'); want = Number.MAX_SAFE_INTEGER; }
+    });
+    s.on('end', () => {
+      if (mode !== 'B') { s.end(); return; }
+      const count = Buffer.alloc(8);
+      count.writeBigUInt64LE(BigInt(got));
+      s.end(count);
     });
     s.on('error', () => s.destroy());
   });
@@ -103,19 +101,23 @@ async function tcpClient(kind: string, host: string, port: number, v: Record<str
   const s = await connectRetry(host, port, deadline);
   const connectedAt = nowAbs();
   if (kind === 'bulk') {
-    const total = Number(v.bytes);
+    // send until --bytes are sent or --seconds have passed, then half-close; the server
+    // answers the FIN with the byte count it received, so the time covers every byte's delivery
+    const limit = Number(v.bytes);
+    const until = performance.now() + Number(v.seconds ?? 1e9) * 1000;
     const chunk = Buffer.alloc(64 * 1024, 0x62);
-    const hdr = Buffer.alloc(9);
-    hdr[0] = 0x42;
-    hdr.writeBigUInt64LE(BigInt(total), 1);
     const t0 = performance.now();
-    const done = new Promise<void>((resolve) => s.once('data', () => resolve()));
-    s.write(hdr);
+    let reply = Buffer.alloc(0);
+    const done = new Promise<number>((resolve) => s.on('data', (d: Buffer) => {
+      reply = Buffer.concat([reply, d]);
+      if (reply.length >= 8) resolve(Number(reply.readBigUInt64LE(0)));
+    }));
+    s.write('B');
     let sent = 0;
     await new Promise<void>((resolve) => {
       const pump = (): void => {
-        while (sent < total) {
-          const n = Math.min(chunk.length, total - sent);
+        while (sent < limit && performance.now() < until) {
+          const n = Math.min(chunk.length, limit - sent);
           sent += n;
           if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) { s.once('drain', pump); return; }
         }
@@ -123,9 +125,11 @@ async function tcpClient(kind: string, host: string, port: number, v: Record<str
       };
       pump();
     });
-    await done;
+    s.end();
+    const got = await done;
     const ms = performance.now() - t0;
-    out({ result: { bytes: total, ms, mbitPerS: (total * 8) / (ms * 1000) } });
+    if (got !== sent) throw new Error(`bulk: sent ${sent} bytes, the server received ${got}`);
+    out({ result: { bytes: sent, ms, mbitPerS: (sent * 8) / (ms * 1000) } });
   } else {
     s.write('P');
     let cb: ((d: Buffer) => void) | null = null;
@@ -212,7 +216,7 @@ async function rtc(role: string, bind: string, v: Record<string, string | undefi
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({ allowPositionals: true, options: {
     host: { type: 'string' }, port: { type: 'string' }, n: { type: 'string' }, warm: { type: 'string' }, size: { type: 'string' },
-    bytes: { type: 'string' }, timeout: { type: 'string' }, role: { type: 'string' }, bind: { type: 'string' },
+    bytes: { type: 'string' }, seconds: { type: 'string' }, timeout: { type: 'string' }, role: { type: 'string' }, bind: { type: 'string' },
   } });
   const kind = positionals[0];
   const host = values.host ?? '127.0.0.1';

@@ -116,7 +116,7 @@ export function verdicts(cs: ConditionSummary[], relay: RelayScale | null): Verd
   else add('bulk, loopback: relay ≥ 80 % of direct', null, 'not measured');
 
   if (relay && relay.pps !== undefined) add('relay: ≥ 300k forwarded packets/s on one core', relay.pps >= 300_000, `${f(relay.pps / 1000)}k packets/s`);
-  else add('relay: ≥ 300k forwarded packets/s on one core', null, relay?.error ?? 'not measured (run without --quick, or npm run bench:relay)');
+  else add('relay: ≥ 300k forwarded packets/s on one core', null, relay?.error ?? 'not measured here (npm run bench -- --relay-scale, or npm run bench:relay)');
   if (relay && relay.rssMbWith10k !== undefined) add('relay: 10k registered agents in ≤ 100 MB RSS', relay.rssMbWith10k <= 100, `${f(relay.rssMbWith10k, 1)} MB with ${relay.agents} agents`);
   else add('relay: 10k registered agents in ≤ 100 MB RSS', null, relay?.error ?? 'not measured');
 

@@ -11,8 +11,11 @@
 //   --systems a,b        subset of tcp,direct,relay-udp,relay-ws,webrtc
 //   --conditions a,b     subset of loopback,wan20,wan20loss2 (WAN ones need root)
 //   --no-wan             loopback only
-//   --no-relay-scale     skip the relay forwarding/RSS bench (bench/relay-forward.ts)
+//   --relay-scale        also run the relay forwarding/RSS bench (bench/relay-forward.ts,
+//                        otherwise run on its own: npm run bench:relay)
 //   --profile DIR        run the agents with --cpu-prof into DIR/<system>/ and print top frames
+//   --ping N --bulk BYTES --mpc-rounds N   override the workload sizes (0 skips bulk / MPC),
+//                        e.g. to profile the agents during the ping-pong only
 //   --out DIR            results directory (default bench/results)
 import { mkdirSync, writeFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -28,12 +31,16 @@ import { summarizeProfiles } from './profile.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-interface Plan { rounds: number; loop: Workload; wan: Workload }
+interface Plan { rounds: number; wanRounds: number; loop: Workload; wan: Workload }
 
 function plan(quick: boolean, profileDir: string | null): Plan {
   return quick
-    ? { rounds: 3, loop: { pingN: 2000, pingWarm: 200, bulkBytes: 10e6, mpcRounds: 300, profileDir }, wan: { pingN: 150, pingWarm: 10, bulkBytes: 0, mpcRounds: 100, profileDir } }
-    : { rounds: 5, loop: { pingN: 10000, pingWarm: 1000, bulkBytes: 50e6, mpcRounds: 1000, profileDir }, wan: { pingN: 500, pingWarm: 20, bulkBytes: 0, mpcRounds: 300, profileDir } };
+    ? { rounds: 2, wanRounds: 1,
+      loop: { pingN: 2000, pingWarm: 200, bulkBytes: 10e6, bulkSeconds: 2, mpcRounds: 300, profileDir },
+      wan: { pingN: 100, pingWarm: 10, bulkBytes: 0, bulkSeconds: 0, mpcRounds: 100, profileDir } }
+    : { rounds: 5, wanRounds: 3,
+      loop: { pingN: 10000, pingWarm: 1000, bulkBytes: 50e6, bulkSeconds: 10, mpcRounds: 1000, profileDir },
+      wan: { pingN: 500, pingWarm: 20, bulkBytes: 0, bulkSeconds: 0, mpcRounds: 300, profileDir } };
 }
 
 const log = (msg: string): void => { process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`); };
@@ -51,11 +58,12 @@ async function runCondition(cond: ConditionId, hosts: Hosts, rounds: number, w: 
         try {
           res = await runRound(s, w, fixture);
         } catch (err) {
-          res = { system: s, error: err instanceof Error ? err.message.split('\n')[0]! : String(err) };
-          log(`  ${cond} round ${r + 1}: ${SYSTEM_LABEL[s]} FAILED: ${res.error}`);
+          const lines = (err instanceof Error ? err.message : String(err)).split('\n').filter((l) => l.trim());
+          res = { system: s, error: lines[0]! + (lines.length > 1 ? ` — ${lines.at(-1)!.trim().slice(0, 300)}` : '') };
+          log(`  ${cond} round ${r + 1}: ${SYSTEM_LABEL[s]} FAILED: ${err instanceof Error ? err.message.slice(0, 2000) : String(err)}`);
         }
         results.push(res);
-        if (!res.error) log(`  ${cond} round ${r + 1}/${rounds}: ${SYSTEM_LABEL[s]} done in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        if (!res.error) log(`  ${cond} round ${r + 1}/${rounds}: ${SYSTEM_LABEL[s]} done in ${((performance.now() - t) / 1000).toFixed(1)} s ${JSON.stringify(res.phaseMs ?? {})}`);
       }
     }
   } finally {
@@ -87,11 +95,17 @@ async function relayScale(quick: boolean, outDir: string): Promise<RelayScale> {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     quick: { type: 'boolean' }, rounds: { type: 'string' }, systems: { type: 'string' }, conditions: { type: 'string' },
-    'no-wan': { type: 'boolean' }, 'no-relay-scale': { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' },
+    'no-wan': { type: 'boolean' }, 'relay-scale': { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' },
+    ping: { type: 'string' }, bulk: { type: 'string' }, 'mpc-rounds': { type: 'string' },
   } });
   const quick = values.quick ?? false;
   const profileDir = values.profile ? resolve(values.profile) : null;
   const p = plan(quick, profileDir);
+  for (const w of [p.loop, p.wan]) {
+    if (values.ping !== undefined) { w.pingN = Number(values.ping); w.pingWarm = Math.min(w.pingWarm, Math.floor(w.pingN / 10)); }
+    if (values.bulk !== undefined) w.bulkBytes = Number(values.bulk);
+    if (values['mpc-rounds'] !== undefined) w.mpcRounds = Number(values['mpc-rounds']);
+  }
   const rounds = values.rounds ? Number(values.rounds) : p.rounds;
   const systems = values.systems ? (values.systems.split(',') as SystemId[]) : SYSTEMS;
   for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; known: ${SYSTEMS.join(',')}`);
@@ -117,7 +131,7 @@ async function main(): Promise<void> {
         w = p.wan;
       }
       log(`condition ${CONDITION_LABEL[cond]}`);
-      const res = await runCondition(cond, hosts, cond === 'loopback' ? rounds : Math.max(1, Math.min(rounds, quick ? 1 : 3)), w, systems);
+      const res = await runCondition(cond, hosts, cond === 'loopback' ? rounds : Math.min(rounds, p.wanRounds), w, systems);
       raw[cond] = res.map((r) => ({ ...r, pingUs: undefined, mpcRoundMs: undefined, pingSamples: r.pingUs?.length }) as RoundResult);
       summaries.push(summarize(cond, res));
       await wan?.destroy();
@@ -127,7 +141,7 @@ async function main(): Promise<void> {
     await killAll();
     await wan?.destroy();
   }
-  const relay = values['no-relay-scale'] ? null : (log('relay scale (bench/relay-forward)'), await relayScale(quick, outDir));
+  const relay = values['relay-scale'] ? (log('relay scale (bench/relay-forward)'), await relayScale(quick, outDir)) : null;
   const vs = verdicts(summaries, relay);
 
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${process.platform} ${process.arch}`;

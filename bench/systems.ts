@@ -21,11 +21,13 @@ export const MPC = join(distBench, 'mpc-party.js');
 export const AGENT_CLI = join(distBench, '../src/agent/cli.js');
 export const RELAY_CLI = join(distBench, '../src/relay/cli.js');
 
-export type SystemId = 'tcp' | 'direct' | 'relay-udp' | 'relay-ws' | 'webrtc';
-export const SYSTEMS: SystemId[] = ['tcp', 'direct', 'relay-udp', 'relay-ws', 'webrtc'];
+export type SystemId = 'tcp' | 'floor' | 'direct' | 'relay-udp' | 'relay-ws' | 'webrtc';
+export const SYSTEMS: SystemId[] = ['tcp', 'floor', 'direct', 'relay-udp', 'relay-ws', 'webrtc'];
 export const SYSTEM_LABEL: Record<SystemId, string> = {
-  tcp: 'raw TCP', direct: 'agent direct', 'relay-udp': 'agent via relay (UDP)', 'relay-ws': 'agent via relay (WebSocket)', webrtc: 'WebRTC/SCTP',
+  tcp: 'raw TCP', floor: 'floor: 2 bare Node UDP forwarders', direct: 'agent direct', 'relay-udp': 'agent via relay (UDP)',
+  'relay-ws': 'agent via relay (WebSocket)', webrtc: 'WebRTC/SCTP',
 };
+export const FORWARDER = join(distBench, 'forwarder.js');
 
 export interface Hosts {
   /** network namespace per role (null: this process's namespace) */
@@ -48,6 +50,8 @@ export interface Workload {
   pingN: number;
   pingWarm: number;
   bulkBytes: number;
+  /** the bulk sender stops after this long even if bulkBytes are not sent yet */
+  bulkSeconds: number;
   mpcRounds: number;
   /** cpu profile directory for the agent processes (--cpu-prof), or null */
   profileDir: string | null;
@@ -69,6 +73,15 @@ export interface RoundResult {
   directMs?: number;
   directFromReadyMs?: number;
   error?: string;
+  /** wall time of each phase of the round (ms), to see where a round's time goes */
+  phaseMs?: Record<string, number>;
+}
+
+/** Records the wall time since the previous mark under `name`. */
+function phase(res: RoundResult): (name: string) => void {
+  let t = performance.now();
+  res.phaseMs = {};
+  return (name) => { const n = performance.now(); res.phaseMs![name] = Math.round(n - t); t = n; };
 }
 
 /** Keys, session file and relay of one condition. */
@@ -146,12 +159,14 @@ async function startServer(host: string, port: number, netns: string | null): Pr
   return p;
 }
 
-async function pingAndBulk(res: RoundResult, w: Workload, host: string, port: number, netns: string | null): Promise<void> {
+async function pingAndBulk(res: RoundResult, w: Workload, host: string, port: number, netns: string | null, mark: (n: string) => void): Promise<void> {
   const ping = await runNode('ping client', [PEER, 'ping', '--host', host, '--port', String(port), '--n', String(w.pingN), '--warm', String(w.pingWarm)], 180_000, { netns });
   res.pingUs = ping.samplesUs as number[];
+  mark('ping');
   if (w.bulkBytes > 0) {
-    const bulk = await runNode('bulk client', [PEER, 'bulk', '--host', host, '--port', String(port), '--bytes', String(w.bulkBytes)], 180_000, { netns });
+    const bulk = await runNode('bulk client', [PEER, 'bulk', '--host', host, '--port', String(port), '--bytes', String(w.bulkBytes), '--seconds', String(w.bulkSeconds)], 180_000, { netns });
     res.bulkMbit = bulk.mbitPerS as number;
+    mark('bulk');
   }
 }
 
@@ -167,13 +182,15 @@ async function mpc(res: RoundResult, w: Workload, hosts: Hosts, bases: number[],
 
 export async function roundTcp(w: Workload, hosts: Hosts): Promise<RoundResult> {
   const res: RoundResult = { system: 'tcp' };
+  const mark = phase(res);
   const [port, base] = await freeBases(2);
   const server = await startServer(hosts.ip.b, port!, hosts.ns.b);
   try {
-    await pingAndBulk(res, w, hosts.ip.b, port!, hosts.ns.a);
+    await pingAndBulk(res, w, hosts.ip.b, port!, hosts.ns.a, mark);
   } finally { await stop(server.child); }
   const b = hosts.mpcBase ?? base!;
   await mpc(res, w, hosts, [b, b, b], () => hosts.mpcHost, (k) => (hosts.ns.a ? '0.0.0.0' : ipOf(hosts, k)));
+  mark('mpc');
   return res;
 }
 
@@ -235,6 +252,7 @@ async function waitPaths(controls: string[], want: 'direct' | 'relay', transport
 export async function roundAgent(mode: AgentMode, w: Workload, f: Fixture): Promise<RoundResult> {
   const hosts = f.hosts;
   const res: RoundResult = { system: mode };
+  const mark = phase(res);
   const bases = await freeBases(3);
   const controls = [0, 1, 2].map((k) => join(f.dir, `a${k}-${mode}.sock`));
   // the server stands in for MPyC party 1's listener: agent B delivers to 127.0.0.1:baseB+1
@@ -252,6 +270,7 @@ export async function roundAgent(mode: AgentMode, w: Workload, f: Fixture): Prom
       agents.push(spawnNode(`agent ${k} (${mode})`, args, { netns: nsOf(hosts, k), nodeFlags: flags }));
     }
     const ready = await Promise.all(agents.map((a) => a.waitFor((r) => r.msg === 'ready', 20_000, 'agent ready')));
+    mark('start');
     await ttfb;
     const first = await server.waitFor((r) => r.firstByteAt !== undefined, 20_000, 'first byte');
     const firstAt = first.rec.firstByteAt as number;
@@ -260,20 +279,42 @@ export async function roundAgent(mode: AgentMode, w: Workload, f: Fixture): Prom
     res.ttfbFromReadyMs = firstAt - readyAB;
     const paths = await waitPaths(controls, mode === 'direct' ? 'direct' : 'relay', mode === 'relay-ws' ? 'ws' : mode === 'relay-udp' ? 'udp' : null, 15_000);
     if (mode === 'direct') { res.directMs = paths.pair01At - t0; res.directFromReadyMs = paths.pair01At - readyAB; }
-    await pingAndBulk(res, w, '127.0.0.1', bases[0]! + 1, hosts.ns.a);
+    mark('paths');
+    await pingAndBulk(res, w, '127.0.0.1', bases[0]! + 1, hosts.ns.a, mark);
     await stop(server.child);
     server = null;
     // MPC parties run against their own agent (MPyC -B localBase), exactly like the demo
     await mpc(res, w, hosts, bases, () => '127.0.0.1', () => '127.0.0.1');
+    mark('mpc');
   } finally {
     if (server) await stop(server.child);
     await Promise.all(agents.map((a) => stop(a.child, 5000)));
+    mark('stop');
+  }
+  return res;
+}
+
+/** Ping-pong through two bare Node TCP↔UDP forwarders (bench/forwarder.ts): the floor. */
+export async function roundFloor(w: Workload, hosts: Hosts): Promise<RoundResult> {
+  const res: RoundResult = { system: 'floor' };
+  const mark = phase(res);
+  const [ports, udp] = await freeBases(2);
+  const server = await startServer('127.0.0.1', ports!, hosts.ns.b);
+  const a = spawnNode('forwarder a', [FORWARDER, '--side', 'a', '--tcp-port', String(ports! + 1), '--udp-port', String(udp!), '--peer-udp', String(udp! + 1), '--host', hosts.ip.a], { netns: hosts.ns.a });
+  const b = spawnNode('forwarder b', [FORWARDER, '--side', 'b', '--udp-port', String(udp! + 1), '--peer-udp', String(udp!), '--target-port', String(ports!), '--host', hosts.ip.b], { netns: hosts.ns.b });
+  try {
+    await Promise.all([a, b].map((p) => p.waitFor((r) => r.msg === 'ready', 10_000, 'forwarder ready')));
+    mark('start');
+    await pingAndBulk(res, { ...w, bulkBytes: 0 }, '127.0.0.1', ports! + 1, hosts.ns.a, mark);
+  } finally {
+    await Promise.all([a, b, server].map((p) => stop(p.child)));
   }
   return res;
 }
 
 export function runRound(system: SystemId, w: Workload, f: Fixture): Promise<RoundResult> {
   if (system === 'tcp') return roundTcp(w, f.hosts);
+  if (system === 'floor') return roundFloor(w, f.hosts);
   if (system === 'webrtc') return roundWebRtc({ ...w, mpcRounds: 0 }, f.hosts);
   return roundAgent(system, w, f);
 }
