@@ -300,8 +300,8 @@ export async function roundFloor(w: Workload, hosts: Hosts): Promise<RoundResult
   const mark = phase(res);
   const [ports, udp] = await freeBases(2);
   const server = await startServer('127.0.0.1', ports!, hosts.ns.b);
-  const a = spawnNode('forwarder a', [FORWARDER, '--side', 'a', '--tcp-port', String(ports! + 1), '--udp-port', String(udp!), '--peer-udp', String(udp! + 1), '--host', hosts.ip.a], { netns: hosts.ns.a });
-  const b = spawnNode('forwarder b', [FORWARDER, '--side', 'b', '--udp-port', String(udp! + 1), '--peer-udp', String(udp!), '--target-port', String(ports!), '--host', hosts.ip.b], { netns: hosts.ns.b });
+  const a = spawnNode('forwarder a', [FORWARDER, '--side', 'a', '--tcp-port', String(ports! + 1), '--udp-port', String(udp!), '--peer-udp', String(udp! + 1), '--host', hosts.ip.a, '--peer-host', hosts.ip.b], { netns: hosts.ns.a });
+  const b = spawnNode('forwarder b', [FORWARDER, '--side', 'b', '--udp-port', String(udp! + 1), '--peer-udp', String(udp!), '--target-port', String(ports!), '--host', hosts.ip.b, '--peer-host', hosts.ip.a], { netns: hosts.ns.b });
   try {
     await Promise.all([a, b].map((p) => p.waitFor((r) => r.msg === 'ready', 10_000, 'forwarder ready')));
     mark('start');
