@@ -106,7 +106,8 @@ export function verdicts(cs: ConditionSummary[], relay: RelayScale | null): Verd
   else add('MPC workload, 20 ms RTT: ≤ 1.05× raw TCP wall time', null, 'not measured (WAN needs root)');
   const lt = get('wan20loss2', 'tcp'), ld = get('wan20loss2', 'direct');
   if (num(lt?.mpcRoundP99Ms) && num(ld?.mpcRoundP99Ms)) add('MPC workload, 20 ms RTT + 2 % loss: p99 message latency ≤ 0.5× raw TCP', ld.mpcRoundP99Ms <= 0.5 * lt.mpcRoundP99Ms,
-    `${(ld.mpcRoundP99Ms / lt.mpcRoundP99Ms).toFixed(2)}× (${f(ld.mpcRoundP99Ms, 1)} vs ${f(lt.mpcRoundP99Ms, 1)} ms)`);
+    `${(ld.mpcRoundP99Ms / lt.mpcRoundP99Ms).toFixed(2)}× (MPC round p99 ${f(ld.mpcRoundP99Ms, 1)} vs ${f(lt.mpcRoundP99Ms, 1)} ms)`
+    + (num(ld.pingP99Us) && num(lt.pingP99Us) ? `; ping-pong p99 ${(ld.pingP99Us / lt.pingP99Us).toFixed(2)}× (${f(ld.pingP99Us / 1000, 1)} vs ${f(lt.pingP99Us / 1000, 1)} ms)` : ''));
   else add('MPC workload, 20 ms RTT + 2 % loss: p99 message latency ≤ 0.5× raw TCP', null, 'not measured (WAN needs root)');
 
   if (num(dir?.bulkMbit)) add('bulk, loopback: direct ≥ 1 Gbit/s', dir.bulkMbit >= 1000, `${f(dir.bulkMbit)} Mbit/s (raw TCP ${f(tcp?.bulkMbit ?? NaN)})`);

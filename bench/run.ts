@@ -36,8 +36,8 @@ interface Plan { rounds: number; wanRounds: number; loop: Workload; wan: Workloa
 function plan(quick: boolean, profileDir: string | null): Plan {
   return quick
     ? { rounds: 2, wanRounds: 1,
-      loop: { pingN: 2000, pingWarm: 200, bulkBytes: 10e6, bulkSeconds: 2, mpcRounds: 300, profileDir },
-      wan: { pingN: 100, pingWarm: 10, bulkBytes: 0, bulkSeconds: 0, mpcRounds: 100, profileDir } }
+      loop: { pingN: 1500, pingWarm: 150, bulkBytes: 10e6, bulkSeconds: 1.5, mpcRounds: 200, profileDir },
+      wan: { pingN: 60, pingWarm: 5, bulkBytes: 0, bulkSeconds: 0, mpcRounds: 50, profileDir } }
     : { rounds: 5, wanRounds: 3,
       loop: { pingN: 10000, pingWarm: 1000, bulkBytes: 50e6, bulkSeconds: 10, mpcRounds: 1000, profileDir },
       wan: { pingN: 500, pingWarm: 20, bulkBytes: 0, bulkSeconds: 0, mpcRounds: 300, profileDir } };

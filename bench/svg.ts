@@ -17,7 +17,7 @@ export function latencySvg(conds: ConditionSummary[], title: string): string {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(title)}</text>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="13">${esc(title.length > 110 ? `${title.slice(0, 107)}…` : title)}</text>`,
   ];
   panels.forEach((c, pi) => {
     const top = M.t + pi * (PH + M.b);
