@@ -36,8 +36,8 @@ interface Plan { rounds: number; wanRounds: number; loop: Workload; wan: Workloa
 function plan(quick: boolean, profileDir: string | null): Plan {
   return quick
     ? { rounds: 2, wanRounds: 1,
-      loop: { pingN: 1500, pingWarm: 150, bulkBytes: 10e6, bulkSeconds: 1.5, mpcRounds: 200, profileDir },
-      wan: { pingN: 60, pingWarm: 5, bulkBytes: 0, bulkSeconds: 0, mpcRounds: 50, profileDir } }
+      loop: { pingN: 600, pingWarm: 60, bulkBytes: 4e6, bulkSeconds: 1, mpcRounds: 100, profileDir },
+      wan: { pingN: 40, pingWarm: 5, bulkBytes: 0, bulkSeconds: 0, mpcRounds: 30, profileDir } }
     : { rounds: 5, wanRounds: 3,
       loop: { pingN: 10000, pingWarm: 1000, bulkBytes: 50e6, bulkSeconds: 10, mpcRounds: 1000, profileDir },
       wan: { pingN: 500, pingWarm: 20, bulkBytes: 0, bulkSeconds: 0, mpcRounds: 300, profileDir } };
@@ -156,7 +156,8 @@ async function main(): Promise<void> {
   const jsonFile = join(outDir, `${stamp}.json`);
   const svgFile = join(outDir, `${stamp}.svg`);
   writeFileSync(jsonFile, JSON.stringify({ started: started.toISOString(), machine, quick, rounds, systems, conditions: conds, summaries, verdicts: vs, relay, rounds_raw: raw }, null, 1));
-  writeFileSync(svgFile, latencySvg(summaries, header));
+  const short = `mpyc-agent bench, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${quick ? 'quick' : 'full'}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}`;
+  writeFileSync(svgFile, latencySvg(summaries, short));
   process.stdout.write(`\nresults: ${jsonFile}\nchart:   ${svgFile}\n`);
 
   if (profileDir && existsSync(profileDir)) {
