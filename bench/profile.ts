@@ -35,7 +35,7 @@ export function profileSelfTimes(dir: string): { frames: FrameTime[]; files: Fra
       if (!n) continue;
       const name = n.callFrame.functionName || '(anonymous)';
       total += dt;
-      if (name === '(idle)' || name === '(program)' && !n.callFrame.url) { if (name === '(idle)') { idle += dt; continue; } }
+      if (name === '(idle)') { idle += dt; continue; }
       const file = shortUrl(n.callFrame.url);
       const key = `${name} ${file}:${n.callFrame.lineNumber + 1}`;
       const e = byFrame.get(key) ?? { file, us: 0 };
