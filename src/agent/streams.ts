@@ -27,7 +27,12 @@ export function decodeTarget(b: Uint8Array): StreamTarget | null {
   return null;
 }
 
-/** how often a stream from the peer retries connecting to its local target */
+/**
+ * A stream from the peer retries connecting to its local target (MPyC's listener) first
+ * after 10 ms, doubling up to every 250 ms: MPyC's own listener usually appears within
+ * moments of the peer's first bytes, and every millisecond here delays the first round.
+ */
+export const CONNECT_RETRY_FIRST_MS = 10;
 export const CONNECT_RETRY_MS = 250;
 
 export interface StreamsOptions {
@@ -148,10 +153,10 @@ export class PeerStreams {
         s.destroy();
         if (p.cancelled || this.stopped) return;
         // not listening yet (MPyC started later): retry like MPyC's own connect loop
-        if (p.attempts === 1 || p.attempts % 40 === 0) {
+        if (p.attempts === 1 || p.attempts % 100 === 0) {
           this.opts.logger.info({ port: resolved.port, code: err.code, attempts: p.attempts }, 'waiting for the local listener');
         }
-        p.retryTimer = setTimeout(tryConnect, CONNECT_RETRY_MS);
+        p.retryTimer = setTimeout(tryConnect, Math.min(CONNECT_RETRY_MS, CONNECT_RETRY_FIRST_MS * 2 ** (p.attempts - 1)));
       };
       s.once('error', onError);
       s.once('connect', () => {
