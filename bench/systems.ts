@@ -7,7 +7,7 @@
 // for MPyC's listener), C = party 2 (MPC only), R = the relay. On loopback they are all the
 // root namespace; on the emulated WAN each is its own network namespace.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeBases as freeBasesOf } from '../src/common/ports.js';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,26 +99,9 @@ export interface Fixture {
   hosts: Hosts;
 }
 
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ host: '127.0.0.1', port }, () => s.close(() => resolve(true)));
-  });
-}
-
 /** n disjoint ranges of 3 ports free on 127.0.0.1 (in fresh namespaces everything is free). */
-export async function freeBases(n: number): Promise<number[]> {
-  const bases: number[] = [];
-  for (let attempt = 0; attempt < 500 && bases.length < n; attempt++) {
-    const base = 20000 + 10 * Math.floor(Math.random() * 4000);
-    if (bases.includes(base)) continue;
-    let ok = true;
-    for (let k = 0; k < 3 && ok; k++) ok = await canListen(base + k);
-    if (ok) bases.push(base);
-  }
-  if (bases.length < n) throw new Error('no free port ranges on 127.0.0.1');
-  return bases;
+export function freeBases(n: number): Promise<number[]> {
+  return freeBasesOf(n, 3);
 }
 
 export async function setupFixture(hosts: Hosts, label: string): Promise<Fixture> {

@@ -11,13 +11,13 @@
 // Everything binds 127.0.0.1 and is torn down on exit, also on failure and Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { AgentStatus } from '../src/agent/types.js';
+import { freeBases } from '../src/common/ports.js';
 
 const distRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const relayCli = join(distRoot, 'src/relay/cli.js');
@@ -64,28 +64,6 @@ function daemon(args: string[], readyMsg: string, name: string, echo: (rec: Reco
   }), 15_000, `${name} to start`);
 }
 
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ host: '127.0.0.1', port }, () => s.close(() => resolve(true)));
-  });
-}
-
-/** Disjoint ranges of M free loopback ports, one per party. */
-async function freeBases(n: number): Promise<number[]> {
-  const bases: number[] = [];
-  for (let attempt = 0; attempt < 200 && bases.length < n; attempt++) {
-    const base = 20000 + 10 * Math.floor(Math.random() * 3000);
-    if (bases.some((b) => Math.abs(b - base) < M)) continue;
-    let ok = true;
-    for (let k = 0; k < M && ok; k++) ok = await canListen(base + k);
-    if (ok) bases.push(base);
-  }
-  if (bases.length < n) throw new Error('no free port ranges on 127.0.0.1');
-  return bases;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { 'relay-only': { type: 'string' }, rounds: { type: 'string' }, bulk: { type: 'string' } } });
   const relayOnly = values['relay-only'] !== undefined ? Number(values['relay-only']) : -1;
@@ -114,7 +92,7 @@ async function main(): Promise<void> {
     }
     say('session', `${sessionFile}: relay + ${M} public keys (the only file the parties share)`);
 
-    const bases = await freeBases(M);
+    const bases = await freeBases(M, M);
     const agentStart = performance.now();
     for (let i = 0; i < M; i++) {
       const args = [agentCli, 'up', sessionFile, '--key', join(dir, `party${i}.key`), '--bind', '127.0.0.1',

@@ -128,7 +128,7 @@ export class SessionManager {
       if (keyB64 === own) throw new RangeError('own key given as a peer');
       this.peers.set(keyB64, {
         key: new Uint8Array(key), keyB64, sendMac1Key: mac1Key(key),
-        winsSimultaneous: compareBytes(opts.staticKey.publicKey, key) < 0,
+        winsSimultaneous: Buffer.compare(opts.staticKey.publicKey, key) < 0,
         retryDelayMs: HANDSHAKE_RETRY_FIRST_MS,
         lastInitiationSentAt: -Infinity, lastInitiationAcceptedAt: -Infinity, queue: [],
       });
@@ -498,9 +498,4 @@ function isZero(b: Uint8Array): boolean {
   let acc = 0;
   for (const x of b) acc |= x;
   return acc === 0;
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  return a.length - b.length;
 }

@@ -6,6 +6,8 @@ import { generateKeyPair, type KeyPair } from '../../src/noise/index.js';
 import { encodeKey } from '../../src/common/base64.js';
 import type { AgentConfig, PartyEntry, RelayAddress } from '../../src/agent/types.js';
 import { startRelay, type Relay } from '../relay/helpers.js';
+
+export { waitFor } from '../relay/helpers.js';
 import { freeBase } from '../tools/ports.js';
 
 export interface Party { index: number; key: KeyPair; agent?: Agent; localBase: number }
@@ -47,16 +49,4 @@ export async function cluster(m: number, opts: { relays?: number } = {}): Promis
     },
   };
   return c;
-}
-
-export function waitFor(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const poll = (): void => {
-      if (pred()) { resolve(); return; }
-      if (Date.now() - t0 > ms) { reject(new Error(`timed out after ${ms} ms waiting for ${what}`)); return; }
-      setTimeout(poll, 20);
-    };
-    poll();
-  });
 }
