@@ -15,14 +15,14 @@ import { SessionManager, sessionWire, type ReceiveResult, type SessionEvent } fr
 import { RelayClient, relayWsUrl, type RelayClientState } from '../relay/client.js';
 import { StunClient } from '../stun/client.js';
 import { looksLikeStun } from '../stun/codec.js';
-import { encodeKey } from '../common/base64.js';
-import { decodeKey } from '../common/base64.js';
+import { decodeKey, encodeKey } from '../common/base64.js';
 import { candidateKey, classify, gatherInterfaceCandidates } from './candidates.js';
 import { decodeInner, encodeCandidates, encodeProbe, encodeTransportInner, type Candidate } from './inner.js';
 import { PeerPaths } from './path.js';
 import { PeerStreams } from './streams.js';
 import { PortLayoutListeners } from './listeners.js';
 import { AgentMetrics } from './metrics.js';
+import { mpycCommand } from './session-file.js';
 import type { AgentConfig, AgentHandle, AgentStatus, PeerStatus, StreamTarget } from './types.js';
 
 const { MSG_INITIATION, MSG_RESPONSE } = sessionWire;
@@ -102,7 +102,7 @@ export class Agent implements AgentHandle {
         bytesSent: 0, bytesReceived: 0, lastCandidatesSentAt: -Infinity, pathSince: performance.now(),
       };
       peer.streams = new PeerStreams({
-        side: compareBytes(this.cfg.keyPair.publicKey, key) < 0 ? 0 : 1,
+        side: Buffer.compare(this.cfg.keyPair.publicKey, key) < 0 ? 0 : 1,
         sendDatagram: (d) => this.sessions.send(key, encodeTransportInner(d)),
         resolveTarget: (t) => this.resolveTarget(peer, t),
         logger: this.log.child({ peer: p.index }),
@@ -258,7 +258,8 @@ export class Agent implements AgentHandle {
   private onRelayPacket(fromKey: string, payload: Uint8Array): void {
     if (!this.peers.has(fromKey)) { this.metrics_.drop('relay_from_unknown_key'); return; }
     this.source = { kind: 'relay' };
-    const r = this.receiveSession(new Uint8Array(payload));
+    // no copy: the session layer copies whatever it keeps from the datagram
+    const r = this.receiveSession(payload);
     if (r.kind === 'dropped') this.metrics_.drop(`session_${r.reason}`);
     else if (r.kind === 'handshake' && payload[0] === MSG_INITIATION) {
       const p = this.peers.get(fromKey)!;
@@ -281,30 +282,15 @@ export class Agent implements AgentHandle {
   private transmit(peerKey: Uint8Array, packet: Uint8Array): void {
     const p = this.peerOf(peerKey);
     if (!p) return;
-    let forced = this.forced;
-    const a = p.paths.active;
-    // a handshake response goes back the way its initiation came: the initiator may not
-    // (or no longer) be reachable on our active path, e.g. it restarted on a new port
-    if (!forced && this.replyViaSource && packet[0] === MSG_RESPONSE) {
-      const src = this.source;
-      if (src.kind === 'direct') forced = src;
-      else {
-        if (!this.relay?.send(peerKey, packet)) this.metrics_.drop('relay_not_ready');
-        this.metrics_.bytes('relay', 'out', packet.length);
-        p.bytesSent += packet.length;
-        return;
-      }
-    }
-    if (forced) {
-      this.udp?.send(packet, forced.port, forced.address);
-      this.metrics_.bytes('direct', 'out', packet.length);
-    } else if (a.kind === 'direct') {
-      this.udp?.send(packet, a.port, a.address);
-      this.metrics_.bytes('direct', 'out', packet.length);
-    } else {
-      if (!this.relay?.send(peerKey, packet)) this.metrics_.drop('relay_not_ready');
-      this.metrics_.bytes('relay', 'out', packet.length);
-    }
+    // a probe goes to its one candidate; a handshake response goes back the way its
+    // initiation came (the initiator may not, or no longer, be reachable on our active
+    // path, e.g. it restarted on a new port); everything else takes the active path
+    const route: Source = this.forced ? { kind: 'direct', ...this.forced }
+      : this.replyViaSource && packet[0] === MSG_RESPONSE ? this.source
+        : p.paths.active;
+    if (route.kind === 'direct') this.udp?.send(packet, route.port, route.address);
+    else if (!this.relay?.send(peerKey, packet)) this.metrics_.drop('relay_not_ready');
+    this.metrics_.bytes(route.kind, 'out', packet.length);
     p.bytesSent += packet.length;
   }
 
@@ -484,14 +470,4 @@ export class Agent implements AgentHandle {
     this.relay?.close();
     await new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r()));
   }
-}
-
-/** The exact MPyC command line for this party (-B only when the base is not MPyC's default). */
-export function mpycCommand(m: number, index: number, base: number): string {
-  return `python demo.py -M${m} -I ${index}${base !== 11365 ? ` -B ${base}` : ''}`;
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  return a.length - b.length;
 }

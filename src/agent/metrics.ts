@@ -10,16 +10,13 @@ export class AgentMetrics {
   private readonly bytesTotal = new Counter({
     name: 'mpyc_agent_bytes_total', help: 'encrypted bytes by path and direction', labelNames: ['path', 'direction'], registers: [this.registry],
     collect: () => {
+      // the plain counts are the source of truth: publish them as they are
+      this.bytesTotal.reset();
       for (const path of ['relay', 'direct'] as const) {
-        for (const direction of ['in', 'out'] as const) {
-          const n = this.byteCounts[path][direction];
-          this.bytesTotal.labels({ path, direction }).inc(n - this.reported[path][direction]);
-          this.reported[path][direction] = n;
-        }
+        for (const direction of ['in', 'out'] as const) this.bytesTotal.inc({ path, direction }, this.byteCounts[path][direction]);
       }
     },
   });
-  private readonly reported = { relay: { in: 0, out: 0 }, direct: { in: 0, out: 0 } };
   private readonly drops = new Counter({ name: 'mpyc_agent_dropped_packets_total', help: 'datagrams dropped, by reason', labelNames: ['reason'], registers: [this.registry] });
   private readonly peerPath = new Gauge({ name: 'mpyc_agent_peer_path', help: '1 for the path kind each peer uses', labelNames: ['peer', 'path'], registers: [this.registry] });
   private readonly rtt = new Histogram({ name: 'mpyc_agent_rtt_seconds', help: 'smoothed transport RTT per peer, sampled at scrape', labelNames: ['peer'],

@@ -52,8 +52,6 @@ interface RemoteCandidate {
   streak: number;
   /** acks needed before this candidate may become active */
   needAcks: number;
-  lastAckAt: number;
-  rttMs?: number;
   learned: 'signalled' | 'observed';
 }
 
@@ -65,16 +63,12 @@ export class PeerPaths {
   private nextProbeAt = Infinity;
   private fastRoundsLeft = FAST_ROUNDS;
   private nextHeartbeatAt = Infinity;
-  readonly changes: PathChange[] = [];
+  private readonly changes: PathChange[] = [];
 
   constructor(private readonly relayOnly: boolean) {}
 
   get active(): ActivePath { return this.activePath; }
   get candidateCount(): number { return this.candidates.size; }
-  directRttMs(): number | undefined {
-    const a = this.activePath;
-    return a.kind === 'direct' ? this.candidates.get(`${a.address}:${a.port}`)?.rttMs : undefined;
-  }
 
   /** Candidates the peer signalled inside the session. */
   addSignalled(list: Candidate[], now: number): void {
@@ -111,9 +105,6 @@ export class PeerPaths {
     // the ack must come from the address probed (a symmetric NAT answers from elsewhere)
     if (candidateKey(from) !== p.key) return;
     cand.streak++;
-    cand.lastAckAt = now;
-    const sample = now - p.sentAt;
-    cand.rttMs = cand.rttMs === undefined ? sample : 0.875 * cand.rttMs + 0.125 * sample;
     const a = this.activePath;
     if (a.kind === 'direct' && `${a.address}:${a.port}` === p.key) {
       this.lastDirectRecvAt = now;
@@ -198,13 +189,6 @@ export class PeerPaths {
     this.speedUp(now);
   }
 
-  /** Forget all direct knowledge (e.g. the peer restarted with new addresses). */
-  reset(now: number, reason: string): void {
-    this.candidates.clear();
-    this.probes.clear();
-    if (this.activePath.kind === 'direct') this.switchTo({ kind: 'relay' }, reason, now);
-  }
-
   private probe(c: Candidate, now: number): PathAction {
     const id = new Uint8Array(randomBytes(8));
     this.probes.set(Buffer.from(id).toString('hex'), { key: candidateKey(c), sentAt: now });
@@ -223,7 +207,7 @@ export class PeerPaths {
       if (!victim) return false;
       this.candidates.delete(victim.key);
     }
-    this.candidates.set(key, { c, key, pref: preference(c.address), streak: 0, needAcks: 1, lastAckAt: -Infinity, learned });
+    this.candidates.set(key, { c, key, pref: preference(c.address), streak: 0, needAcks: 1, learned });
     return true;
   }
 

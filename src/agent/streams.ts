@@ -60,8 +60,6 @@ export class PeerStreams {
   private readonly pending = new Map<number, PendingIncoming>();
   private readonly sockets = new Set<Socket>();
   private stopped = false;
-  /** streams opened in either direction since start */
-  streamsOpened = 0;
 
   constructor(private readonly opts: StreamsOptions) {
     this.newConnection();
@@ -100,12 +98,9 @@ export class PeerStreams {
       return;
     }
     this.track(socket);
-    this.streamsOpened++;
     bindStreamToSocket(this.driver, id, socket);
     this.driver.scheduleFlush();
   }
-
-  get openStreams(): number { return this.conn.stats().openStreams; }
 
   private track(socket: Socket): void {
     this.sockets.add(socket);
@@ -140,7 +135,6 @@ export class PeerStreams {
       this.driver.scheduleFlush();
       return;
     }
-    this.streamsOpened++;
     const p: PendingIncoming = { finReceived: false, cancelled: false, attempts: 0 };
     this.pending.set(id, p);
     const tryConnect = (): void => {
