@@ -1,4 +1,4 @@
-// Runs every *.json vector file in NOISE_VECTORS_DIR (default ../shared/vectors/noise):
+// Runs every *.json vector file in NOISE_VECTORS_DIR (default test/vectors/noise, see its README):
 // both sides replay the handshake with the fixed keys, every handshake and transport
 // message must match byte for byte, and the handshake hash where the vector gives one.
 import { describe, it, expect } from 'vitest';
@@ -21,7 +21,7 @@ interface Vector {
   messages: { payload: string; ciphertext: string }[];
 }
 
-const dir = resolve(process.env.NOISE_VECTORS_DIR ?? join(import.meta.dirname, '../../../shared/vectors/noise'));
+const dir = resolve(process.env.NOISE_VECTORS_DIR ?? join(import.meta.dirname, '../vectors/noise'));
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const pair = (priv: string) => { const privateKey = hex(priv); return { privateKey, publicKey: publicKeyOf(privateKey) }; };

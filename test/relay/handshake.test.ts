@@ -2,13 +2,14 @@
 // src/noise lands) checked against the cacophony known-answer vectors.
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { HandshakeState, publicKeyOf, NoiseError, generateKeyPair } from '../../src/relay/handshake.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const kp = (priv: string): { publicKey: Uint8Array; privateKey: Uint8Array } => ({ privateKey: hex(priv), publicKey: publicKeyOf(hex(priv)) });
 
 describe('registration handshake (Noise IK)', () => {
-  const file = process.env.NOISE_VECTORS_DIR ? `${process.env.NOISE_VECTORS_DIR}/ik-cacophony.json` : '/work/shared/vectors/noise/ik-cacophony.json';
+  const file = join(process.env.NOISE_VECTORS_DIR ?? join(import.meta.dirname, '../vectors/noise'), 'ik-cacophony.json');
   it('matches the cacophony Noise_IK_25519_ChaChaPoly_BLAKE2s vector (both messages, handshake hash)', () => {
     const all = JSON.parse(readFileSync(file, 'utf8')) as { vectors: Array<Record<string, unknown>> };
     const v = all.vectors.find((x) => x.protocol_name === 'Noise_IK_25519_ChaChaPoly_BLAKE2s') as Record<string, string> & { messages: Array<{ payload: string; ciphertext: string }> };
