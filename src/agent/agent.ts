@@ -11,11 +11,11 @@ import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dg
 import { lookup } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
 import type { Socket } from 'node:net';
-import { SessionManager, sessionWire, type ReceiveResult, type SessionEvent } from '../session/index.js';
+import { SessionManager, TRANSPORT_OVERHEAD_LEN, type SessionEvent } from '../session/index.js';
 import { RelayClient, relayWsUrl, type RelayClientState } from '../relay/client.js';
 import { StunClient } from '../stun/client.js';
 import { looksLikeStun } from '../stun/codec.js';
-import { decodeKey, encodeKey } from '../common/base64.js';
+import { PeerKey } from '../common/peer-key.js';
 import { candidateKey, classify, gatherInterfaceCandidates } from './candidates.js';
 import { decodeInner, encodeCandidates, encodeProbe, encodeTransportInner, type Candidate } from './inner.js';
 import { PeerPaths } from './path.js';
@@ -25,7 +25,6 @@ import { AgentMetrics } from './metrics.js';
 import { mpycCommand } from './session-file.js';
 import type { AgentConfig, AgentHandle, AgentStatus, PeerStatus, StreamTarget } from './types.js';
 
-const { MSG_INITIATION, MSG_RESPONSE } = sessionWire;
 /** tick for path probes and session timers */
 const TICK_MS = 50;
 /** give up on a relay (and try the next in the session file) after this long unregistered */
@@ -40,8 +39,7 @@ const STUN_INTERVAL_MS = 60_000;
 interface Peer {
   index: number;
   name?: string;
-  key: Uint8Array;
-  keyB64: string;
+  key: PeerKey;
   paths: PeerPaths;
   streams: PeerStreams;
   bytesSent: number;
@@ -51,15 +49,18 @@ interface Peer {
   pathSince: number;
 }
 
-type Source = { kind: 'relay' } | { kind: 'direct'; address: string; port: number };
+/** where a session datagram came from or goes to */
+type Route = { kind: 'relay' } | { kind: 'direct'; address: string; port: number };
+const RELAY: Route = { kind: 'relay' };
 
 export class Agent implements AgentHandle {
   private udp?: UdpSocket;
   private udpPort = 0;
-  private sessions!: SessionManager;
+  private sessions!: SessionManager<Route>;
+  /** by PeerKey.id */
   private readonly peers = new Map<string, Peer>();
   private readonly byIndex = new Map<number, Peer>();
-  private readonly peerByObject = new WeakMap<Uint8Array, Peer>();
+  private readonly byText = new Map<string, Peer>();
   private relay?: RelayClient;
   private relayIndex = 0;
   private relayHost?: string; // resolved IPv4 of the current relay
@@ -72,12 +73,6 @@ export class Agent implements AgentHandle {
   private listeners?: PortLayoutListeners;
   private ticker?: NodeJS.Timeout;
   private stunTimer?: NodeJS.Timeout;
-  /** where the datagram being processed came from (set around sessions.receive) */
-  private source: Source = { kind: 'relay' };
-  /** set while the session layer processes a received datagram (its replies go back by the same path) */
-  private replyViaSource = false;
-  /** a forced destination for the next transmit (probes go to one candidate, never the relay) */
-  private forced?: Candidate;
   private readonly startedAt = performance.now();
   private stopped = false;
   readonly metrics_: AgentMetrics;
@@ -90,32 +85,34 @@ export class Agent implements AgentHandle {
 
   async start(): Promise<void> {
     const own = this.cfg.parties[this.cfg.ownIndex]!;
-    const peerKeys: Uint8Array[] = [];
+    const peerKeys: PeerKey[] = [];
+    const ownKey = PeerKey.fromBytes(this.cfg.keyPair.publicKey);
     for (const p of this.cfg.parties) {
       if (p.index === this.cfg.ownIndex) continue;
-      const key = decodeKey(p.publicKey, `party ${p.index} key`);
+      const key = PeerKey.fromText(p.publicKey, `party ${p.index} key`);
       peerKeys.push(key);
       const peer: Peer = {
-        index: p.index, name: p.name, key, keyB64: p.publicKey,
+        index: p.index, name: p.name, key,
         paths: new PeerPaths(this.cfg.relayOnly),
         streams: undefined as unknown as PeerStreams,
         bytesSent: 0, bytesReceived: 0, lastCandidatesSentAt: -Infinity, pathSince: performance.now(),
       };
       peer.streams = new PeerStreams({
-        side: Buffer.compare(this.cfg.keyPair.publicKey, key) < 0 ? 0 : 1,
+        side: ownKey.compare(key) < 0 ? 0 : 1,
         sendDatagram: (d) => this.sessions.send(key, encodeTransportInner(d)),
         resolveTarget: (t) => this.resolveTarget(peer, t),
         logger: this.log.child({ peer: p.index }),
         idleTimeoutMs: this.cfg.streamIdleTimeoutMs ?? 3_600_000,
       });
-      this.peers.set(p.publicKey, peer);
+      this.peers.set(key.id, peer);
+      this.byText.set(key.text, peer);
       this.byIndex.set(p.index, peer);
     }
-    this.sessions = new SessionManager({
+    this.sessions = new SessionManager<Route>({
       staticKey: this.cfg.keyPair,
       peers: peerKeys,
-      transmit: (peer, packet) => this.transmit(peer, packet),
-      deliver: (peer, plaintext) => this.deliver(peer, plaintext),
+      transmit: (peer, packet, to) => this.transmit(peer, packet, to),
+      deliver: (peer, plaintext, from) => this.deliver(peer, plaintext, from),
       onEvent: (e) => this.onSessionEvent(e),
     });
 
@@ -183,7 +180,7 @@ export class Agent implements AgentHandle {
     client.on('packet', (fromKey, payload) => this.onRelayPacket(fromKey, payload));
     client.on('state', (s, t) => this.onRelayState(s, t));
     client.on('peerGone', (key) => {
-      const p = this.peers.get(key);
+      const p = this.peerByText(key);
       if (p) p.lastError = 'peer not registered at the relay';
     });
     this.relay = client;
@@ -242,9 +239,7 @@ export class Agent implements AgentHandle {
       else this.metrics_.drop('stun_malformed');
     } else if (first >= 0x10 && first <= 0x1f) {
       if (this.cfg.relayOnly) { this.metrics_.drop('direct_in_relay_only'); return; }
-      this.source = { kind: 'direct', address: rinfo.address, port: rinfo.port };
-      const r = this.receiveSession(b);
-      this.source = { kind: 'relay' };
+      const r = this.sessions.receive(b, { kind: 'direct', address: rinfo.address, port: rinfo.port });
       if (r.kind === 'dropped') this.metrics_.drop(`session_${r.reason}`);
     } else if (first >= 0x20 && first <= 0x3f) {
       const relay = this.cfg.relays[this.relayIndex]!;
@@ -256,51 +251,37 @@ export class Agent implements AgentHandle {
   }
 
   private onRelayPacket(fromKey: string, payload: Uint8Array): void {
-    if (!this.peers.has(fromKey)) { this.metrics_.drop('relay_from_unknown_key'); return; }
-    this.source = { kind: 'relay' };
+    const p = this.peerByText(fromKey);
+    if (!p) { this.metrics_.drop('relay_from_unknown_key'); return; }
     // no copy: the session layer copies whatever it keeps from the datagram
-    const r = this.receiveSession(payload);
+    const r = this.sessions.receive(payload, RELAY);
     if (r.kind === 'dropped') this.metrics_.drop(`session_${r.reason}`);
-    else if (r.kind === 'handshake' && payload[0] === MSG_INITIATION) {
-      const p = this.peers.get(fromKey)!;
+    else if (r.kind === 'handshake' && r.answered) {
       p.paths.fallBack(performance.now(), 'peer re-handshook through the relay (restarted or lost its path)');
       this.applyPathChanges(p);
     }
   }
 
-  /** sessions.receive, remembering that a reply it sends belongs on the path the datagram came by */
-  private receiveSession(b: Uint8Array): ReceiveResult {
-    this.replyViaSource = true;
-    try {
-      return this.sessions.receive(b);
-    } finally {
-      this.replyViaSource = false;
-    }
-  }
-
-  /** The session layer's output: a probe's forced address, the direct path, or the relay. */
-  private transmit(peerKey: Uint8Array, packet: Uint8Array): void {
-    const p = this.peerOf(peerKey);
+  /**
+   * The session layer's output, to the route it names (a probe's candidate, or where a
+   * handshake initiation came from) or, for null, to the peer's active path.
+   */
+  private transmit(peerKey: PeerKey, packet: Uint8Array, to: Route | null): void {
+    const p = this.peers.get(peerKey.id);
     if (!p) return;
-    // a probe goes to its one candidate; a handshake response goes back the way its
-    // initiation came (the initiator may not, or no longer, be reachable on our active
-    // path, e.g. it restarted on a new port); everything else takes the active path
-    const route: Source = this.forced ? { kind: 'direct', ...this.forced }
-      : this.replyViaSource && packet[0] === MSG_RESPONSE ? this.source
-        : p.paths.active;
+    const route = to ?? p.paths.active;
     if (route.kind === 'direct') this.udp?.send(packet, route.port, route.address);
-    else if (!this.relay?.send(peerKey, packet)) this.metrics_.drop('relay_not_ready');
+    else if (!this.relay?.send(peerKey.bytes, packet)) this.metrics_.drop('relay_not_ready');
     this.metrics_.bytes(route.kind, 'out', packet.length);
     p.bytesSent += packet.length;
   }
 
-  private deliver(peerKey: Uint8Array, plaintext: Uint8Array): void {
-    const p = this.peerOf(peerKey);
+  private deliver(peerKey: PeerKey, plaintext: Uint8Array, src: Route): void {
+    const p = this.peers.get(peerKey.id);
     if (!p) return;
-    const src = this.source;
     const now = performance.now();
-    p.bytesReceived += plaintext.length + 32;
-    this.metrics_.bytes(src.kind, 'in', plaintext.length + 32);
+    p.bytesReceived += plaintext.length + TRANSPORT_OVERHEAD_LEN;
+    this.metrics_.bytes(src.kind, 'in', plaintext.length + TRANSPORT_OVERHEAD_LEN);
     if (src.kind === 'direct') p.paths.onDirectPacket(src, now);
     const inner = decodeInner(plaintext);
     switch (inner.type) {
@@ -312,7 +293,7 @@ export class Agent implements AgentHandle {
         break;
       case 'probe':
         // answer on the path the probe came in on; probes never travel via the relay
-        if (src.kind === 'direct' && !this.cfg.relayOnly) this.sendForced(p, src, encodeProbe('probeAck', inner.id));
+        if (src.kind === 'direct' && !this.cfg.relayOnly) this.sessions.send(p.key, encodeProbe('probeAck', inner.id), src);
         break;
       case 'probeAck':
         if (src.kind === 'direct') p.paths.onProbeAck(inner.id, src, now);
@@ -322,12 +303,6 @@ export class Agent implements AgentHandle {
         break;
     }
     this.applyPathChanges(p);
-  }
-
-  private sendForced(p: Peer, to: Candidate, plaintext: Uint8Array): void {
-    if (!this.sessions.info(p.key).established) return; // would be queued and sent elsewhere
-    this.forced = to;
-    try { this.sessions.send(p.key, plaintext); } finally { this.forced = undefined; }
   }
 
   private sendCandidates(p: Peer, force = false): void {
@@ -342,7 +317,7 @@ export class Agent implements AgentHandle {
   }
 
   private onSessionEvent(e: SessionEvent): void {
-    const p = this.peerOf(e.peer);
+    const p = this.peers.get(e.peer.id);
     if (!p) return;
     if (e.type === 'established') {
       this.log.debug({ peer: p.index, initiator: e.initiator }, 'session established');
@@ -374,7 +349,7 @@ export class Agent implements AgentHandle {
     if (now >= this.sessions.nextDeadline()) this.sessions.tick(now);
     for (const p of this.peers.values()) {
       if (now >= p.paths.nextDeadline()) {
-        for (const a of p.paths.poll(now)) this.sendForced(p, a.to, encodeProbe('probe', a.id));
+        for (const a of p.paths.poll(now)) this.sessions.send(p.key, encodeProbe('probe', a.id), { kind: 'direct', ...a.to });
       }
       this.applyPathChanges(p);
       if (p.paths.active.kind === 'relay') this.sendCandidates(p);
@@ -389,14 +364,9 @@ export class Agent implements AgentHandle {
 
   // ------------------------------------------------------------------ surface
 
-  /** the session layer hands back its own key objects: look them up without base64 */
-  private peerOf(key: Uint8Array): Peer | undefined {
-    let p = this.peerByObject.get(key);
-    if (!p) {
-      p = this.peers.get(encodeKey(key));
-      if (p) this.peerByObject.set(key, p);
-    }
-    return p;
+  /** the relay client names peers by key text */
+  private peerByText(text: string): Peer | undefined {
+    return this.byText.get(text);
   }
 
   private resolveTarget(p: Peer, t: StreamTarget): { host: string; port: number } | string {
@@ -426,7 +396,7 @@ export class Agent implements AgentHandle {
         : a.kind === 'direct' ? { kind: 'direct' as const, address: `${a.address}:${a.port}`, lan: classify(a.address) !== 'public' }
           : { kind: 'relay' as const, relay: this.relayAddress(), transport: this.relay?.transport ?? 'udp' };
       peers.push({
-        index: p.index, name: p.name, publicKey: p.keyB64,
+        index: p.index, name: p.name, publicKey: p.key.text,
         state: !info.established ? 'connecting' : a.kind === 'direct' ? 'direct' : 'relay',
         path,
         rttMs: info.established && st.packetsReceived > 0 ? st.smoothedRttMs : undefined,
@@ -439,7 +409,7 @@ export class Agent implements AgentHandle {
     }
     return {
       ownIndex: this.cfg.ownIndex,
-      publicKey: encodeKey(this.cfg.keyPair.publicKey),
+      publicKey: PeerKey.fromBytes(this.cfg.keyPair.publicKey).text,
       mpycCommand: mpycCommand(this.cfg.parties.length, this.cfg.ownIndex, this.cfg.localBase),
       relay: { address: this.relayAddress(), transport: this.relay?.transport ?? null, registered: this.relay?.state === 'registered' },
       reflexiveAddress: this.reflexive ? candidateKey(this.reflexive) : undefined,

@@ -3,4 +3,5 @@ export { SessionManager, type SessionManagerOptions, type SessionEvent, type Rec
 export { SessionKeys } from './session-keys.js';
 export { ReplayWindow, REPLAY_WINDOW_SIZE } from './replay-window.js';
 export * as sessionWire from './wire.js';
+export { TRANSPORT_OVERHEAD_LEN } from './wire.js';
 export * as sessionConstants from './constants.js';

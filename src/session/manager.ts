@@ -3,6 +3,12 @@
 // Sans-I/O: datagrams come in through receive(), go out through the `transmit` callback;
 // time comes from `clock` (monotonic ms) and timers are exposed as nextDeadline()/tick().
 //
+// Endpoints are explicit and opaque: `E` is whatever the caller uses to say where a
+// datagram came from or goes to (an address, a relay, ...). receive(datagram, from) hands
+// `from` on to deliver() and sends the handshake reply to it; send(peer, plaintext, to)
+// forces an endpoint (probes); every other transmit gets `null`, "the caller's choice"
+// (its active path). Peers are PeerKeys, the session layer keeps no other key form.
+//
 // Per peer there are up to three sets of keys (WireGuard's keypair slots):
 //   current  — used to send; the newest confirmed session
 //   previous — the one `current` replaced; still accepted so in-flight packets land
@@ -15,7 +21,7 @@
 // the side with the bytewise smaller static public key keeps its own initiation and ignores
 // the peer's; the other side abandons its own and answers. Both end on ONE session.
 import { HandshakeState, NoiseError, PROTOCOL_NAME, type KeyPair } from '../noise/index.js';
-import { encodeKey } from '../common/base64.js';
+import { PeerKey } from '../common/peer-key.js';
 import {
   HANDSHAKE_RETRY_FIRST_MS, HANDSHAKE_RETRY_MAX_MS, MAX_QUEUED_PACKETS, MIN_INITIATION_INTERVAL_MS,
   PROLOGUE, REJECT_AFTER_MESSAGES, REJECT_AFTER_MS, REKEY_AFTER_MESSAGES, REKEY_AFTER_MS,
@@ -29,14 +35,18 @@ import {
   encodeResponse, type Initiation, type Response, type Transport,
 } from './wire.js';
 
-export interface SessionManagerOptions {
+export interface SessionManagerOptions<E> {
   staticKey: KeyPair;
   /** the only static keys we talk to (the other parties of the session file) */
-  peers: Uint8Array[];
-  /** put this datagram on the wire towards `peer` (the caller picks the path) */
-  transmit: (peer: Uint8Array, packet: Uint8Array) => void;
-  /** an authenticated, non-empty plaintext from `peer` */
-  deliver: (peer: Uint8Array, plaintext: Uint8Array) => void;
+  peers: readonly PeerKey[];
+  /**
+   * Put this datagram on the wire towards `peer`: to `to` when the session layer names the
+   * endpoint (a handshake reply goes to where its initiation came from; a forced send), or
+   * by the caller's own choice (its active path) when `to` is null.
+   */
+  transmit: (peer: PeerKey, packet: Uint8Array, to: E | null) => void;
+  /** an authenticated, non-empty plaintext from `peer` that arrived from `from` */
+  deliver: (peer: PeerKey, plaintext: Uint8Array, from: E) => void;
   /** monotonic milliseconds (default performance.now) */
   clock?: () => number;
   /** wall-clock milliseconds for initiation timestamps (default Date.now) */
@@ -47,13 +57,14 @@ export interface SessionManagerOptions {
 }
 
 export type SessionEvent =
-  | { type: 'established'; peer: Uint8Array; initiator: boolean }
-  | { type: 'handshakeTimeout'; peer: Uint8Array; droppedPackets: number };
+  | { type: 'established'; peer: PeerKey; initiator: boolean }
+  | { type: 'handshakeTimeout'; peer: PeerKey; droppedPackets: number };
 
 export type ReceiveResult =
-  | { kind: 'data'; peer: Uint8Array; keepalive: boolean }
-  | { kind: 'handshake'; peer: Uint8Array }
-  | { kind: 'dropped'; reason: string; peer?: Uint8Array };
+  | { kind: 'data'; peer: PeerKey; keepalive: boolean }
+  /** `answered`: it was the peer's initiation and we answered it (to `from`) */
+  | { kind: 'handshake'; peer: PeerKey; answered: boolean }
+  | { kind: 'dropped'; reason: string; peer?: PeerKey };
 
 export interface PeerSessionInfo {
   established: boolean;
@@ -73,8 +84,7 @@ interface PendingInitiation {
 }
 
 interface PeerState {
-  key: Uint8Array;
-  keyB64: string;
+  key: PeerKey;
   /** mac1 key for messages WE send to this peer (derived from its public key) */
   sendMac1Key: Uint8Array;
   /** whether we keep our initiation when both sides initiate at once */
@@ -103,9 +113,9 @@ interface IndexEntry {
 
 const EMPTY = new Uint8Array(0);
 
-export class SessionManager {
+export class SessionManager<E> {
+  /** by PeerKey.id */
   private readonly peers = new Map<string, PeerState>();
-  private readonly peerByObject = new WeakMap<Uint8Array, PeerState>();
   private readonly indices = new Map<number, IndexEntry>();
   private readonly receiveMac1Key: Uint8Array;
   private readonly timestamps: MonotonicTai64n;
@@ -116,19 +126,17 @@ export class SessionManager {
   readonly drops = new Map<string, number>();
   readonly counters = { sent: 0, received: 0, initiationsSent: 0, handshakesCompleted: 0 };
 
-  constructor(private readonly opts: SessionManagerOptions) {
+  constructor(private readonly opts: SessionManagerOptions<E>) {
     this.clock = opts.clock ?? (() => performance.now());
     this.randomIndex = opts.randomIndex ?? defaultRandomIndex;
     this.timestamps = new MonotonicTai64n(opts.wallClock ?? Date.now);
     this.receiveMac1Key = mac1Key(opts.staticKey.publicKey);
-    const own = encodeKey(opts.staticKey.publicKey);
+    const own = PeerKey.fromBytes(opts.staticKey.publicKey);
     for (const key of opts.peers) {
-      if (key.length !== 32) throw new RangeError('peer keys must be 32 bytes');
-      const keyB64 = encodeKey(key);
-      if (keyB64 === own) throw new RangeError('own key given as a peer');
-      this.peers.set(keyB64, {
-        key: new Uint8Array(key), keyB64, sendMac1Key: mac1Key(key),
-        winsSimultaneous: Buffer.compare(opts.staticKey.publicKey, key) < 0,
+      if (key.equals(own)) throw new RangeError('own key given as a peer');
+      this.peers.set(key.id, {
+        key, sendMac1Key: mac1Key(key.bytes),
+        winsSimultaneous: own.compare(key) < 0,
         retryDelayMs: HANDSHAKE_RETRY_FIRST_MS,
         lastInitiationSentAt: -Infinity, lastInitiationAcceptedAt: -Infinity, queue: [],
       });
@@ -138,20 +146,23 @@ export class SessionManager {
   // ---------------------------------------------------------------- sending
 
   /**
-   * Encrypts and transmits `plaintext` to `peer` (empty = keepalive). Without a usable
-   * session it is queued (bounded, oldest dropped) and a handshake starts. Returns whether
-   * it went out now.
+   * Encrypts and transmits `plaintext` to `peer` (empty = keepalive), to the endpoint `to`
+   * if given, else by the caller's choice (transmit gets null). Without a usable session a
+   * plaintext without `to` is queued (bounded, oldest dropped) and a handshake starts; one
+   * with `to` is not (it is meant for that endpoint now, e.g. a probe, and a queued packet
+   * would later go elsewhere). Returns whether it went out now.
    */
-  send(peer: Uint8Array, plaintext: Uint8Array): boolean {
+  send(peer: PeerKey, plaintext: Uint8Array, to?: E): boolean {
     if (this.closed) return false;
     const p = this.peerOf(peer);
     const now = this.clock();
     const s = this.sendableSession(p, now);
     if (s) {
-      this.sealAndTransmit(p, s, plaintext);
+      this.sealAndTransmit(p, s, plaintext, to ?? null);
       if (!p.pending && !p.deferredInitiationAt && this.needsRekey(s, now)) this.initiate(p, now);
       return true;
     }
+    if (to !== undefined) return false;
     if (p.queue.length >= MAX_QUEUED_PACKETS) {
       p.queue.shift();
       this.drop('queue_full');
@@ -169,7 +180,7 @@ export class SessionManager {
    * `restart`, an unanswered one is replaced by a fresh one at once (e.g. the path to the
    * peer just became usable, so waiting for the retry timer would only add latency).
    */
-  connect(peer: Uint8Array, restart = false): void {
+  connect(peer: PeerKey, restart = false): void {
     const p = this.peerOf(peer);
     if (this.closed || (p.pending && !restart)) return;
     this.initiate(p, this.clock());
@@ -187,10 +198,10 @@ export class SessionManager {
     return s.initiator ? age >= REKEY_AFTER_MS : age >= RESPONDER_REKEY_AFTER_MS;
   }
 
-  private sealAndTransmit(p: PeerState, s: SessionKeys, plaintext: Uint8Array): void {
+  private sealAndTransmit(p: PeerState, s: SessionKeys, plaintext: Uint8Array, to: E | null): void {
     const packet = s.seal(plaintext);
     this.counters.sent++;
-    this.opts.transmit(p.key, packet);
+    this.opts.transmit(p.key, packet, to);
   }
 
   private initiate(p: PeerState, now: number): void {
@@ -203,7 +214,7 @@ export class SessionManager {
     this.abandonPending(p);
     const hs = new HandshakeState({
       protocolName: PROTOCOL_NAME, initiator: true, prologue: PROLOGUE,
-      staticKey: this.opts.staticKey, remoteStaticKey: p.key,
+      staticKey: this.opts.staticKey, remoteStaticKey: p.key.bytes,
     });
     const noise = hs.writeMessage(this.timestamps.next());
     const localIndex = this.allocateIndex({ peer: p });
@@ -215,7 +226,7 @@ export class SessionManager {
     p.attemptStartedAt ??= now;
     p.lastInitiationSentAt = now;
     this.counters.initiationsSent++;
-    this.opts.transmit(p.key, packet);
+    this.opts.transmit(p.key, packet, null);
   }
 
   private abandonPending(p: PeerState): void {
@@ -227,21 +238,24 @@ export class SessionManager {
 
   // ---------------------------------------------------------------- receiving
 
-  /** One datagram of type 0x10–0x1F. Never throws on bad input: drops and counts it. */
-  receive(datagram: Uint8Array): ReceiveResult {
+  /**
+   * One datagram of type 0x10–0x1F that arrived from `from`. Never throws on bad input:
+   * drops and counts it.
+   */
+  receive(datagram: Uint8Array, from: E): ReceiveResult {
     if (this.closed) return this.drop('closed');
     const d = decodeSessionMessage(datagram);
     switch (d.type) {
       case 'invalid': return this.drop(d.reason);
-      case 'initiation': return this.onInitiation(d.msg, datagram);
+      case 'initiation': return this.onInitiation(d.msg, datagram, from);
       case 'response': return this.onResponse(d.msg, datagram);
       // v1 never sends cookie replies (mac2 stays zero): see docs/protocol/session.md
       case 'cookie': return this.drop('cookie_unsupported');
-      case 'transport': return this.onTransport(d.msg);
+      case 'transport': return this.onTransport(d.msg, from);
     }
   }
 
-  private onInitiation(msg: Initiation, raw: Uint8Array): ReceiveResult {
+  private onInitiation(msg: Initiation, raw: Uint8Array, from: E): ReceiveResult {
     const macAt = INITIATION_LEN - 2 * MAC_LEN;
     if (!verifyMac1(this.receiveMac1Key, raw.subarray(0, macAt), msg.mac1)) return this.drop('bad_mac1');
     if (!isZero(msg.mac2)) return this.drop('bad_mac2');
@@ -257,7 +271,7 @@ export class SessionManager {
       throw err;
     }
     const rs = hs.remoteStaticKey();
-    const p = rs ? this.peers.get(encodeKey(rs)) : undefined;
+    const p = rs ? this.peers.get(Buffer.from(rs.buffer, rs.byteOffset, rs.byteLength).toString('latin1')) : undefined;
     if (!p) {
       hs.destroy();
       return this.drop('unknown_peer');
@@ -276,8 +290,9 @@ export class SessionManager {
       // sides waiting for the retry timer, repeat it at once.
       const result = refuse('simultaneous_initiation_lost');
       // re-send the same bytes: if the peer already has them it drops the copy as a replay;
-      // if they were lost, the handshake completes now, with no extra handshake either way
-      this.opts.transmit(p.key, p.pending.packet);
+      // if they were lost, the handshake completes now, with no extra handshake either way;
+      // it goes where the peer's initiation came from: the peer was just heard there
+      this.opts.transmit(p.key, p.pending.packet, from);
       return result;
     }
     // we answer: if we had an initiation in flight, the peer's takes its place
@@ -302,8 +317,10 @@ export class SessionManager {
     const packet = encodeResponse({ senderIndex: localIndex, receiverIndex: msg.senderIndex, noise, mac1: zeroMac, mac2: zeroMac });
     const macAt2 = RESPONSE_LEN - 2 * MAC_LEN;
     packet.set(computeMac1(p.sendMac1Key, packet.subarray(0, macAt2)), macAt2);
-    this.opts.transmit(p.key, packet);
-    return { kind: 'handshake', peer: p.key };
+    // back to where the initiation came from: the initiator may not (or no longer) be
+    // reachable by the caller's active path, e.g. it restarted on a new port
+    this.opts.transmit(p.key, packet, from);
+    return { kind: 'handshake', peer: p.key, answered: true };
   }
 
   private onResponse(msg: Response, raw: Uint8Array): ReceiveResult {
@@ -333,12 +350,12 @@ export class SessionManager {
     this.opts.onEvent?.({ type: 'established', peer: p.key, initiator: true });
     // the responder may not send until it hears from us on the new session: if nothing is
     // queued, confirm with an empty transport message (a keepalive)
-    if (p.queue.length === 0) this.sealAndTransmit(p, entry.keys, EMPTY);
+    if (p.queue.length === 0) this.sealAndTransmit(p, entry.keys, EMPTY, null);
     else this.flushQueue(p, entry.keys);
-    return { kind: 'handshake', peer: p.key };
+    return { kind: 'handshake', peer: p.key, answered: false };
   }
 
-  private onTransport(msg: Transport): ReceiveResult {
+  private onTransport(msg: Transport, from: E): ReceiveResult {
     const entry = this.indices.get(msg.receiverIndex);
     const keys = entry?.keys;
     if (!entry || !keys) return this.drop('unknown_index');
@@ -360,7 +377,7 @@ export class SessionManager {
       // we initiated this session but have been quiet senders: rekey before it expires
       this.initiate(p, now);
     }
-    if (opened.plaintext.length > 0) this.opts.deliver(p.key, opened.plaintext);
+    if (opened.plaintext.length > 0) this.opts.deliver(p.key, opened.plaintext, from);
     return { kind: 'data', peer: p.key, keepalive: opened.plaintext.length === 0 };
   }
 
@@ -376,7 +393,7 @@ export class SessionManager {
   private flushQueue(p: PeerState, keys: SessionKeys): void {
     const queued = p.queue;
     p.queue = [];
-    for (const pt of queued) this.sealAndTransmit(p, keys, pt);
+    for (const pt of queued) this.sealAndTransmit(p, keys, pt, null);
   }
 
   // ---------------------------------------------------------------- timers
@@ -428,7 +445,7 @@ export class SessionManager {
 
   // ---------------------------------------------------------------- bookkeeping
 
-  info(peer: Uint8Array): PeerSessionInfo {
+  info(peer: PeerKey): PeerSessionInfo {
     const p = this.peerOf(peer);
     const now = this.clock();
     const s = this.sendableSession(p, now);
@@ -469,17 +486,13 @@ export class SessionManager {
     }
   }
 
-  private peerOf(peer: Uint8Array): PeerState {
-    // callers pass the same key object on every packet: remember it, skip the base64
-    const cached = this.peerByObject.get(peer);
-    if (cached) return cached;
-    const p = this.peers.get(encodeKey(peer));
-    if (!p) throw new RangeError(`not a peer of this session: ${encodeKey(peer)}`);
-    this.peerByObject.set(peer, p);
+  private peerOf(peer: PeerKey): PeerState {
+    const p = this.peers.get(peer.id);
+    if (!p) throw new RangeError(`not a peer of this session: ${peer.text}`);
     return p;
   }
 
-  private drop(reason: string, peer?: Uint8Array): ReceiveResult {
+  private drop(reason: string, peer?: PeerKey): ReceiveResult {
     this.bump(reason, 1);
     return { kind: 'dropped', reason, peer };
   }

@@ -30,6 +30,8 @@ export const COOKIE_NONCE_LEN = 24;
 export const COOKIE_REPLY_LEN = 8 + COOKIE_NONCE_LEN + 16 + 16; // 64
 export const TRANSPORT_HEADER_LEN = 16;
 export const AEAD_TAG_LEN = 16;
+/** What a transport message adds to its plaintext on the wire: header and AEAD tag (32 bytes). */
+export const TRANSPORT_OVERHEAD_LEN = TRANSPORT_HEADER_LEN + AEAD_TAG_LEN;
 
 export interface Initiation { senderIndex: number; noise: Uint8Array; mac1: Uint8Array; mac2: Uint8Array }
 export interface Response { senderIndex: number; receiverIndex: number; noise: Uint8Array; mac1: Uint8Array; mac2: Uint8Array }
