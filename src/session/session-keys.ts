@@ -14,22 +14,20 @@
 //   openInPlace(message)    decrypts the ciphertext inside the datagram's own memory and
 //                           returns the plaintext as a view of it.
 // Neither creates a cipher object, an output buffer, a BigInt or a DataView: the only
-// allocations are the views (two per packet each way).
+// allocations are the views (two per packet each way). seal() is the copying form: one
+// copy of the plaintext into a new message buffer.
 import { CipherState, MAX_COUNTER, NoiseError } from '../noise/index.js';
 import { ReplayWindow, type ReplayVerdict } from './replay-window.js';
-import { AEAD_TAG_LEN, MSG_TRANSPORT, TRANSPORT_HEADER_LEN } from './wire.js';
+import { AEAD_TAG_LEN, TRANSPORT_HEADER_LEN, TRANSPORT_OVERHEAD_LEN, readTransportCounter, writeTransportHeader } from './wire.js';
 
 /** Bytes the session layer writes before a plaintext: the transport header. */
 export const SESSION_HEADROOM = TRANSPORT_HEADER_LEN;
 /** Bytes the session layer writes after a plaintext: the Poly1305 tag. */
 export const SESSION_TAILROOM = AEAD_TAG_LEN;
-/** A transport message is this much longer than its plaintext. */
-export const SESSION_OVERHEAD = SESSION_HEADROOM + SESSION_TAILROOM;
 
 /** Why openInPlace refused a message (the manager's drop-counter labels). */
 export type OpenFailure = 'decrypt_failed' | Exclude<ReplayVerdict, 'ok'>;
 
-const TWO_POW_32 = 0x1_0000_0000;
 
 export class SessionKeys {
   private sendCounter = 0;
@@ -49,7 +47,7 @@ export class SessionKeys {
     readonly createdAt: number,
   ) {}
 
-  get messagesSent(): bigint { return BigInt(this.sendCounter); }
+  get messagesSent(): number { return this.sendCounter; }
   get isDestroyed(): boolean { return this.destroyed; }
 
   /**
@@ -80,8 +78,8 @@ export class SessionKeys {
    * Never throws on bad input; after 'decrypt_failed' the ciphertext bytes are zeroed.
    */
   openInPlace(message: Uint8Array): Uint8Array | OpenFailure {
-    if (message.length < SESSION_OVERHEAD) return 'decrypt_failed';
-    const counter = readCounter(message);
+    if (message.length < TRANSPORT_OVERHEAD_LEN) return 'decrypt_failed';
+    const counter = readTransportCounter(message);
     const verdict = this.replay.check(counter);
     if (verdict !== 'ok') return verdict;
     const tagAt = message.length - SESSION_TAILROOM;
@@ -93,23 +91,9 @@ export class SessionKeys {
 
   /** Copying form of sealInPlace: a new buffer holding the transport message. */
   seal(plaintext: Uint8Array): Uint8Array {
-    const out = new Uint8Array(plaintext.length + SESSION_OVERHEAD);
+    const out = new Uint8Array(plaintext.length + TRANSPORT_OVERHEAD_LEN);
     out.set(plaintext, SESSION_HEADROOM);
     return this.sealInPlace(out.subarray(SESSION_HEADROOM, SESSION_HEADROOM + plaintext.length));
-  }
-
-  /**
-   * Copying form for the decoded fields (counter and ciphertext ‖ tag): the plaintext in a
-   * new buffer, the received bytes untouched. Null when the AEAD fails; the verdict tells
-   * replays apart.
-   */
-  open(counter: bigint, ciphertext: Uint8Array): { plaintext: Uint8Array; verdict: ReplayVerdict } | null {
-    if (ciphertext.length < AEAD_TAG_LEN) return null;
-    if (counter > BigInt(MAX_COUNTER)) return null;
-    const n = Number(counter);
-    const plaintext = new Uint8Array(ciphertext.subarray(0, ciphertext.length - AEAD_TAG_LEN)); // a copy, also of a Buffer
-    if (!this.receiveKey.decryptInPlace(n, plaintext, ciphertext.subarray(plaintext.length))) return null;
-    return { plaintext, verdict: this.replay.accept(n) };
   }
 
   /** Zero both keys; the session can neither send nor receive afterwards. */
@@ -120,27 +104,6 @@ export class SessionKeys {
   }
 
   /** Test hook: pretend this many messages were sent (rekey-after-messages tests). */
-  setSendCounterForTest(n: bigint): void { this.sendCounter = Number(n); }
+  setSendCounterForTest(n: number): void { this.sendCounter = n; }
 }
 
-// Transport header (wire.ts, docs/protocol/session.md): type u8 = 0x14 | reserved[3] = 0 |
-// receiver index u32 LE | counter u64 LE. Written and read byte by byte: a Number counter
-// needs no BigInt, and no DataView is made per packet.
-function writeTransportHeader(out: Uint8Array, receiverIndex: number, counter: number): void {
-  const lo = counter >>> 0;
-  const hi = (counter - lo) / TWO_POW_32;
-  out[0] = MSG_TRANSPORT; out[1] = 0; out[2] = 0; out[3] = 0;
-  out[4] = receiverIndex; out[5] = receiverIndex >>> 8; out[6] = receiverIndex >>> 16; out[7] = receiverIndex >>> 24;
-  out[8] = lo; out[9] = lo >>> 8; out[10] = lo >>> 16; out[11] = lo >>> 24;
-  out[12] = hi; out[13] = hi >>> 8; out[14] = hi >>> 16; out[15] = hi >>> 24;
-}
-
-/**
- * The counter of a transport message. Above 2^53 the sum is rounded, but never below 2^53
- * (rounding is monotonic and 2^53 is exact), so the replay window refuses it as out of range.
- */
-function readCounter(m: Uint8Array): number {
-  const lo = (m[8]! | (m[9]! << 8) | (m[10]! << 16) | (m[11]! << 24)) >>> 0;
-  const hi = (m[12]! | (m[13]! << 8) | (m[14]! << 16) | (m[15]! << 24)) >>> 0;
-  return hi * TWO_POW_32 + lo;
-}
