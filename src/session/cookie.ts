@@ -49,6 +49,7 @@ export class CookieChecker {
    */
   verifyMac2(source: Uint8Array, covered: Uint8Array, mac2: Uint8Array, now: number): boolean {
     if (now - this.secretSetAt >= COOKIE_SECRET_LIFETIME_MS) return false;
+    if (mac2.every((b) => b === 0)) return false; // "no cookie" (public): spare the hashes
     const cookie = computeMac(this.secret, source);
     const ok = verifyMac(cookie, covered, mac2);
     cookie.fill(0);

@@ -1,10 +1,11 @@
 // What an initiation must pass before the responder spends any Diffie-Hellman on it
-// (issue #12, row 7). The manager checks mac1 first (one hash: the sender knows our public
-// key), then asks admit(), in this order, each step cheaper than what it protects:
+// (issue #12, row 7), in this order, each step cheaper than what it protects:
 //
-//   1. exact copy     its ephemeral key belongs to an initiation that already authenticated
-//                     (remember()): a replay, dropped with no DH at all
-//   2. load           the rate of initiations reaching this step, over
+//   1. exact copy     isCopy(): its ephemeral key belongs to an initiation that already
+//                     authenticated (remember()): a replay, dropped with one Set lookup —
+//                     before mac1, since no hash can make such a datagram worth reading
+//      mac1           (the manager: one hash; the sender knows our public key)
+//   2. load           admit(): the rate of initiations reaching this step, over
 //                     UNDER_LOAD_INITIATIONS_PER_S, puts the responder under load for a second
 //   3. under load     mac2 must be made with the cookie of the datagram's source; if not, the
 //                     source gets a cookie reply (no DH) — a spoofed source never sees it.
@@ -50,7 +51,7 @@ export const DEFAULT_INITIATION_LIMITS: InitiationLimits = {
 export type Admission =
   | { admit: true }
   /** `cookieReply`: send it back to the initiation's source (the reason is then 'cookie_sent') */
-  | { admit: false; reason: 'duplicate_initiation' | 'cookie_sent' | 'source_rate_limited' | 'handshake_budget_exhausted'; cookieReply?: Uint8Array };
+  | { admit: false; reason: 'cookie_sent' | 'source_rate_limited' | 'handshake_budget_exhausted'; cookieReply?: Uint8Array };
 
 const MAC2_AT = INITIATION_LEN - MAC_LEN;
 const EPHEMERAL_LEN = 32;
@@ -74,12 +75,16 @@ export class InitiationGuard {
 
   isUnderLoad(now: number): boolean { return now < this.underLoadUntil; }
 
+  /** Step 1: an exact copy (same ephemeral key) of an initiation that authenticated. */
+  isCopy(msg: Initiation): boolean {
+    return this.recent.has(ephemeralId(msg));
+  }
+
   /**
-   * Steps 1–4 for an initiation (`raw`: its 148 bytes, mac1 already verified) that came
-   * from `source` (undefined: the caller cannot name sources). No DH in here.
+   * Steps 2–4 for an initiation (`raw`: its 148 bytes, mac1 verified) that came from
+   * `source` (undefined: the caller cannot name sources). No DH in here.
    */
   admit(raw: Uint8Array, msg: Initiation, source: Uint8Array | undefined, now: number): Admission {
-    if (this.recent.has(ephemeralId(msg))) return { admit: false, reason: 'duplicate_initiation' };
     if (!this.load.take(now)) this.underLoadUntil = now + this.limits.underLoadHoldMs;
     if (source && this.isUnderLoad(now)) {
       if (!this.cookies.verifyMac2(source, raw.subarray(0, MAC2_AT), msg.mac2, now)) {

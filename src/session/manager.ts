@@ -333,12 +333,14 @@ export class SessionManager<E> {
   }
 
   /**
-   * In this order, cheapest first (docs/protocol/session.md): mac1 (a hash) → the guard (no
-   * DH: exact copies, cookies under load, budgets) → Noise message 1: es (1 DH), the static
+   * In this order, cheapest first (docs/protocol/session.md): an exact copy of a recent
+   * initiation (a lookup) → mac1 (a hash) → the guard (no DH: cookies under load, budgets)
+   * → Noise message 1: es (1 DH), the static
    * key must be a party (refused before the ss DH, which is cached anyway) → timestamp →
    * 20 ms per peer → simultaneous-initiation rule → answer (2 more DH).
    */
   private onInitiation(msg: Initiation, raw: Uint8Array, from: E): ReceiveResult {
+    if (this.guard.isCopy(msg)) return this.drop('duplicate_initiation');
     if (!verifyMac(this.receiveMac1Key, raw.subarray(0, MAC1_AT), msg.mac1)) return this.drop('bad_mac1');
     const now = this.clock();
     const source = this.opts.source;

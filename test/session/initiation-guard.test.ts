@@ -35,14 +35,18 @@ function overload(g: InitiationGuard, now: number): void {
 }
 
 describe('InitiationGuard', () => {
-  it('drops an exact copy of an initiation that authenticated, and only after it did', () => {
+  it('knows an exact copy of an initiation that authenticated, and only after it did', () => {
     const g = new InitiationGuard(responder.publicKey, 0);
     const i = initiation();
-    expect(g.admit(i.raw, i.msg, src('a'), 0)).toEqual({ admit: true });
-    expect(g.admit(i.raw, i.msg, src('b'), 1)).toEqual({ admit: true }); // not authenticated yet: no verdict
+    expect(g.isCopy(i.msg)).toBe(false); // not authenticated yet: no verdict
     g.remember(i.msg);
-    for (let k = 0; k < 1000; k++) expect(g.admit(i.raw, i.msg, src(`spoof-${k}`), 2)).toMatchObject({ admit: false, reason: 'duplicate_initiation' });
-    expect(g.isUnderLoad(2)).toBe(false); // copies are no load
+    expect(g.isCopy(i.msg)).toBe(true);
+    const other = initiation();
+    expect(g.isCopy(other.msg)).toBe(false);
+    const sameEphemeral = new Uint8Array(other.raw);
+    sameEphemeral.set(i.raw.subarray(8, 40), 8); // a tampered copy: same ephemeral, other bytes
+    const d = decodeSessionMessage(sameEphemeral);
+    expect(d.type === 'initiation' && g.isCopy(d.msg)).toBe(true);
   });
 
   it('not under load: no mac2 needed and no per-source budget', () => {
