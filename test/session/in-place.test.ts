@@ -2,26 +2,10 @@
 // datagram (deliver gets a view of it), sendInPlace() seals a caller's view with headroom
 // where it lies, and a plaintext that has to wait for a session is copied into the queue.
 import { describe, it, expect } from 'vitest';
-import { generateKeyPair } from '../../src/noise/index.js';
-import { PeerKey } from '../../src/common/peer-key.js';
-import { SessionManager } from '../../src/session/index.js';
 import { SESSION_HEADROOM, SESSION_TAILROOM } from '../../src/session/session-keys.js';
+import { managerPair, type ManagerPair } from './pair-harness.js';
 
-function pair(): { a: SessionManager<string>; b: SessionManager<string>; aOut: Uint8Array[]; bOut: Uint8Array[]; got: Uint8Array[]; bKey: PeerKey } {
-  const ka = generateKeyPair();
-  const kb = generateKeyPair();
-  const aKey = PeerKey.fromBytes(ka.publicKey);
-  const bKey = PeerKey.fromBytes(kb.publicKey);
-  const aOut: Uint8Array[] = [];
-  const bOut: Uint8Array[] = [];
-  const got: Uint8Array[] = [];
-  const clock = (): number => 1_000;
-  const a = new SessionManager<string>({ clock, staticKey: ka, peers: [bKey], transmit: (_p, pk) => aOut.push(pk), deliver: () => {} });
-  const b = new SessionManager<string>({ clock, staticKey: kb, peers: [aKey], transmit: (_p, pk) => bOut.push(pk), deliver: (_p, pt) => got.push(pt) });
-  return { a, b, aOut, bOut, got, bKey };
-}
-
-function establish(p: ReturnType<typeof pair>): void {
+function establish(p: ManagerPair): void {
   p.a.connect(p.bKey);
   p.b.receive(p.aOut.shift()!, 'a');
   p.a.receive(p.bOut.shift()!, 'b');
@@ -39,19 +23,19 @@ const str = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 describe('SessionManager in place', () => {
   it('receive() decrypts inside the datagram: deliver gets a view of its memory', () => {
-    const p = pair();
+    const p = managerPair();
     establish(p);
     p.a.send(p.bKey, new TextEncoder().encode('hello'));
     const datagram = p.aOut.shift()!;
     p.b.receive(datagram, 'a');
-    const pt = p.got.at(-1)!;
+    const pt = p.delivered.at(-1)!;
     expect(str(pt)).toBe('hello');
     expect(pt.buffer).toBe(datagram.buffer);
     expect(pt.byteOffset).toBe(datagram.byteOffset + SESSION_HEADROOM);
   });
 
   it('sendInPlace() builds the message around the caller\'s view and encrypts it where it lies', () => {
-    const p = pair();
+    const p = managerPair();
     establish(p);
     const view = framed('in place');
     expect(p.a.sendInPlace(p.bKey, view)).toBe(true);
@@ -60,18 +44,18 @@ describe('SessionManager in place', () => {
     expect(packet.byteOffset).toBe(view.byteOffset - SESSION_HEADROOM);
     expect(str(view)).not.toBe('in place');
     p.b.receive(packet, 'a');
-    expect(str(p.got.at(-1)!)).toBe('in place');
+    expect(str(p.delivered.at(-1)!)).toBe('in place');
     expect(() => p.a.sendInPlace(p.bKey, new TextEncoder().encode('no headroom'))).toThrow(RangeError);
   });
 
   it('without a session, sendInPlace() copies the plaintext into the queue: the caller may reuse its buffer', () => {
-    const p = pair();
+    const p = managerPair();
     const view = framed('queued');
     expect(p.a.sendInPlace(p.bKey, view)).toBe(false);
     view.fill(0x21); // the caller reuses its buffer
     p.b.receive(p.aOut.shift()!, 'a');
     p.a.receive(p.bOut.shift()!, 'b'); // the handshake completes: the queue is flushed
     p.b.receive(p.aOut.shift()!, 'a');
-    expect(str(p.got.at(-1)!)).toBe('queued');
+    expect(str(p.delivered.at(-1)!)).toBe('queued');
   });
 });

@@ -2,11 +2,10 @@
 // cipher key) when the handshake completes or fails, on both sides: the test collects the
 // HandshakeState objects the managers use and reads their buffers afterwards.
 import { describe, it, expect, vi, afterEach } from 'vitest';
-import { HandshakeState, generateKeyPair } from '../../src/noise/index.js';
-import { PeerKey } from '../../src/common/peer-key.js';
-import { SessionManager } from '../../src/session/index.js';
+import { HandshakeState } from '../../src/noise/index.js';
 import { computeMac, mac1Key } from '../../src/session/mac.js';
 import { INITIATION_LEN, MAC_LEN, MSG_INITIATION, MSG_RESPONSE } from '../../src/session/wire.js';
+import { managerPair } from './pair-harness.js';
 
 afterEach(() => { vi.restoreAllMocks(); });
 
@@ -35,23 +34,9 @@ function watchHandshakes(fn: () => void): Map<HandshakeState, Uint8Array[]> {
 
 const zeroed = (bufs: Uint8Array[]): boolean => bufs.every((b) => b.every((x) => x === 0));
 
-function pair(): { a: SessionManager<string>; b: SessionManager<string>; aOut: Uint8Array[]; bOut: Uint8Array[]; aKey: PeerKey; bKey: PeerKey; tick: (ms: number) => void } {
-  let now = 1_000;
-  const ka = generateKeyPair();
-  const kb = generateKeyPair();
-  const aKey = PeerKey.fromBytes(ka.publicKey);
-  const bKey = PeerKey.fromBytes(kb.publicKey);
-  const aOut: Uint8Array[] = [];
-  const bOut: Uint8Array[] = [];
-  const common = { clock: () => now, deliver: () => {} };
-  const a = new SessionManager<string>({ ...common, staticKey: ka, peers: [bKey], transmit: (_p, pk) => aOut.push(new Uint8Array(pk)) });
-  const b = new SessionManager<string>({ ...common, staticKey: kb, peers: [aKey], transmit: (_p, pk) => bOut.push(new Uint8Array(pk)) });
-  return { a, b, aOut, bOut, aKey, bKey, tick: (ms) => { now += ms; a.tick(now); b.tick(now); } };
-}
-
 describe('SessionManager zeroes every handshake state', () => {
   it('when the handshake completes: the initiator\'s and the responder\'s, without close()', () => {
-    const { a, b, aOut, bOut, bKey } = pair();
+    const { a, b, aOut, bOut, bKey } = managerPair();
     const states = watchHandshakes(() => {
       a.connect(bKey);
       b.receive(aOut.shift()!, 'a');
@@ -66,7 +51,7 @@ describe('SessionManager zeroes every handshake state', () => {
   });
 
   it('when it fails: a forged or replayed initiation (responder), an abandoned or timed-out initiation (initiator)', () => {
-    const { a, b, aOut, bOut, bKey, tick } = pair();
+    const { a, b, aOut, bOut, bKey, advance: tick } = managerPair();
     const states = watchHandshakes(() => {
       // responder: a mac1-valid forgery fails inside Noise
       const forged = new Uint8Array(INITIATION_LEN);
@@ -91,7 +76,7 @@ describe('SessionManager zeroes every handshake state', () => {
   });
 
   it('a forged response leaves the pending initiation usable (rolled back); close() then zeroes it', () => {
-    const { a, b, aOut, bOut, aKey, bKey } = pair();
+    const { a, b, aOut, bOut, aKey, bKey } = managerPair();
     const states = watchHandshakes(() => {
       a.connect(bKey);
       b.receive(aOut.shift()!, 'a');
