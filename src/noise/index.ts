@@ -5,7 +5,7 @@ export { CipherState } from './cipher-state.js';
 export { SymmetricState } from './symmetric-state.js';
 export { HandshakeState, isSupportedProtocol, type HandshakeOptions } from './handshake-state.js';
 export { generateKeyPair, publicKeyOf, dh, dhCounter, type KeyPair } from './crypto.js';
-export { MAX_COUNTER, TAG_LEN } from './aead.js';
+export { MAX_COUNTER } from './aead.js';
 
 /** The agent↔agent and agent↔relay protocol name. */
 export const PROTOCOL_NAME = 'Noise_IK_25519_ChaChaPoly_BLAKE2s';

@@ -2,12 +2,12 @@
 // ck and h are two fixed 32-byte buffers overwritten in place, and every temporary that
 // held a key (HKDF outputs, hash digests of h) is zeroed once copied, so destroy() leaves
 // no copy of the handshake's secrets behind in this object's memory.
+import { KEY_LEN } from './aead.js';
 import { CipherState } from './cipher-state.js';
 import { hkdf, type NoiseHash } from './crypto.js';
 import { NoiseError } from './errors.js';
 
 const HASHLEN = 32;
-const CIPHER_KEY_LEN = 32;
 
 /** A saved ck/h/cipher, to roll back a message that fails to authenticate. */
 export interface SymmetricSnapshot { ck: Uint8Array; h: Uint8Array; cipher: CipherState }
@@ -38,7 +38,7 @@ export class SymmetricState {
     this.live();
     const [ck, tempK] = hkdf(this.hashFn, this.ck, ikm, 2) as [Uint8Array, Uint8Array];
     this.ck.set(ck);
-    this.cipher.initializeKey(tempK.subarray(0, CIPHER_KEY_LEN));
+    this.cipher.initializeKey(tempK.subarray(0, KEY_LEN));
     ck.fill(0);
     tempK.fill(0);
   }
@@ -49,7 +49,7 @@ export class SymmetricState {
     const [ck, tempH, tempK] = hkdf(this.hashFn, this.ck, ikm, 3) as [Uint8Array, Uint8Array, Uint8Array];
     this.ck.set(ck);
     this.mixHash(tempH);
-    this.cipher.initializeKey(tempK.subarray(0, CIPHER_KEY_LEN));
+    this.cipher.initializeKey(tempK.subarray(0, KEY_LEN));
     ck.fill(0);
     tempH.fill(0);
     tempK.fill(0);
@@ -74,7 +74,7 @@ export class SymmetricState {
   split(): [CipherState, CipherState] {
     this.live();
     const [k1, k2] = hkdf(this.hashFn, this.ck, new Uint8Array(0), 2) as [Uint8Array, Uint8Array];
-    const pair: [CipherState, CipherState] = [new CipherState(k1.subarray(0, CIPHER_KEY_LEN)), new CipherState(k2.subarray(0, CIPHER_KEY_LEN))];
+    const pair: [CipherState, CipherState] = [new CipherState(k1.subarray(0, KEY_LEN)), new CipherState(k2.subarray(0, KEY_LEN))];
     k1.fill(0);
     k2.fill(0);
     this.ck.fill(0);

@@ -335,9 +335,9 @@ export class SessionManager<E> {
   /**
    * In this order, cheapest first (docs/protocol/session.md): an exact copy of a recent
    * initiation (a lookup) → mac1 (a hash) → the guard (no DH: cookies under load, budgets)
-   * → Noise message 1: es (1 DH), the static
-   * key must be a party (refused before the ss DH, which is cached anyway) → timestamp →
-   * 20 ms per peer → simultaneous-initiation rule → answer (2 more DH).
+   * → Noise message 1: es (1 DH), the static key must be a party (refused before the ss
+   * DH, which is cached anyway) → timestamp → 20 ms per peer → simultaneous-initiation
+   * rule → answer (2 more DH).
    */
   private onInitiation(msg: Initiation, raw: Uint8Array, from: E): ReceiveResult {
     if (this.guard.isCopy(msg)) return this.drop('duplicate_initiation');
@@ -367,12 +367,8 @@ export class SessionManager<E> {
       throw err;
     }
     this.guard.remember(msg);
-    const rs = hs.remoteStaticKey();
-    const p = rs && this.peerById(rs);
-    if (!p) { // cannot happen: the read succeeded, so staticDh found the peer
-      hs.destroy();
-      return this.drop('unknown_peer');
-    }
+    // the read succeeded, so staticDh was asked about this key and found its peer
+    const p = this.peerById(hs.remoteStaticKey()!)!;
     const refuse = (reason: string): ReceiveResult => {
       hs.destroy();
       return this.drop(reason, p.key);
