@@ -1,6 +1,7 @@
 // Per-stream state: send buffer (unacked bytes kept by reference, no copy), lost and
 // acknowledged byte ranges, receive reassembly and flow-control credit.
 import { RangeSet } from './ranges.js';
+import { ReceiveWindow } from './flow-control.js';
 
 /** initial credit both sides assume before any MAX_* frame (protocol constants) */
 export const INITIAL_STREAM_CREDIT = 256 * 1024;
@@ -24,7 +25,6 @@ export class SendSide {
   /** write() returned short: emit 'writable' when room frees up */
   blocked = false;
   resetCode: number | null = null;
-  resetPending = false;
   resetAcked = false;
   target: Uint8Array | null;
 
@@ -40,6 +40,13 @@ export class SendSide {
   get done(): boolean {
     if (this.resetCode !== null) return this.resetAcked;
     return this.finAcked && this.base === this.written;
+  }
+
+  /** the stream was reset: nothing more will be sent or re-sent */
+  abandon(code: number): void {
+    this.resetCode = code;
+    this.chunks = [];
+    this.lost = new RangeSet();
   }
 
   push(data: Uint8Array): void {
@@ -107,16 +114,22 @@ export class RecvSide {
   pending: Array<{ off: number; data: Uint8Array }> = [];
   /** next offset expected in order */
   contig = 0;
-  /** highest offset seen (flow control accounting) */
-  highest = 0;
   finalSize = -1;
   finDelivered = false;
-  consumed = 0;
-  window = INITIAL_STREAM_CREDIT;
-  advertised = INITIAL_STREAM_CREDIT;
-  lastCreditTime = -Infinity;
-  needCredit = false;
   resetReceived = false;
+  /** the credit we grant; `credit.received` is the highest offset seen */
+  readonly credit: ReceiveWindow;
+
+  constructor(maxWindow: number) {
+    this.credit = new ReceiveWindow(INITIAL_STREAM_CREDIT, maxWindow);
+  }
+
+  /** drops everything buffered (the stream was reset) */
+  discard(): void {
+    this.ready = [];
+    this.readyBytes = 0;
+    this.pending = [];
+  }
 
   /** inserts a segment; returns true when new in-order bytes became readable */
   insert(off: number, data: Uint8Array): boolean {
@@ -157,7 +170,7 @@ export class RecvSide {
 
 export class Stream {
   send: SendSide;
-  recv = new RecvSide();
+  recv: RecvSide;
   /** the peer's opening target arrived (peer-opened streams) */
   opened: boolean;
   /** 'open' event emitted */
@@ -167,8 +180,10 @@ export class Stream {
     readonly id: number,
     readonly local: boolean,
     target: Uint8Array | null,
+    maxRecvWindow: number,
   ) {
     this.send = new SendSide(local ? target : null);
+    this.recv = new RecvSide(maxRecvWindow);
     this.opened = local;
   }
 

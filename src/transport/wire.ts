@@ -234,20 +234,29 @@ export function writeFrame(buf: Uint8Array, off: number, f: Frame): number {
       buf.set(r, off);
       return off + r.length;
     }
-    case 'stream': {
-      buf[off++] = FT_STREAM | (f.fin ? STREAM_FIN : 0) | (f.target ? STREAM_OPEN : 0);
-      off = writeVarint(buf, off, f.id);
-      off = writeVarint(buf, off, f.offset);
-      if (f.target) {
-        buf[off++] = f.target.length;
-        buf.set(f.target, off);
-        off += f.target.length;
-      }
-      off = writeVarint(buf, off, f.data.length);
+    case 'stream':
+      off = writeStreamHeader(buf, off, f.id, f.offset, f.data.length, f.fin, f.target);
       buf.set(f.data, off);
       return off + f.data.length;
-    }
   }
+}
+
+/**
+ * Writes a STREAM frame's type and fields up to its data (`len` bytes, written by the caller
+ * at the returned offset). Caller guarantees room (streamFrameOverhead + len).
+ */
+export function writeStreamHeader(
+  buf: Uint8Array, off: number, id: number, offset: number, len: number, fin: boolean, target: Uint8Array | undefined,
+): number {
+  buf[off++] = FT_STREAM | (fin ? STREAM_FIN : 0) | (target ? STREAM_OPEN : 0);
+  off = writeVarint(buf, off, id);
+  off = writeVarint(buf, off, offset);
+  if (target) {
+    buf[off++] = target.length;
+    buf.set(target, off);
+    off += target.length;
+  }
+  return writeVarint(buf, off, len);
 }
 
 /** Parses a packet header; null when malformed. */
