@@ -16,7 +16,10 @@ import { Recovery, type SentPacket } from './recovery.js';
 import { StreamMap, type FlowClock } from './stream-map.js';
 import { buildPacket } from './packet-builder.js';
 import { encodePacket, parsePacket, type Frame } from './wire.js';
-import { CLOSE_CODE, type ConnectionOptions, type ConnectionStats, type TransportEvent } from './types.js';
+import {
+  CLOSE_CODE, DROP_REASONS, isParseError,
+  type ConnectionOptions, type ConnectionStats, type DropReason, type ReceiveResult, type TransportEvent,
+} from './types.js';
 
 export { MAX_ACK_DELAY_MS };
 
@@ -62,7 +65,9 @@ export class Connection implements FlowClock {
     bytesReceived: 0,
     malformed: 0,
     cwndViolations: 0,
+    internalErrors: 0,
   };
+  private dropped = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
 
   constructor(opts: ConnectionOptions, now = 0) {
     const random = opts.random ?? Math.random;
@@ -188,6 +193,8 @@ export class Connection implements FlowClock {
       spuriousLosses: this.recovery.spuriousLosses,
       packetsRetransmitted: this.streams.packetsRetransmitted,
       streamBytesReceived: this.streams.streamBytesReceived,
+      reassemblyBytes: this.streams.reassemblyBytes,
+      dropped: { ...this.dropped },
       ...this.st,
     };
   }
@@ -209,23 +216,33 @@ export class Connection implements FlowClock {
 
   // ───────────────────────────── receive ─────────────────────────────
 
-  /** Processes one datagram. Never throws; malformed packets are counted and dropped. */
-  receive(packet: Uint8Array, now: number): void {
-    if (this.closed) return;
+  /**
+   * Processes one datagram, which becomes the connection's (see ConnectionOptions): stream
+   * data is kept as views of it. Never throws; what is dropped is counted by reason and the
+   * reason returned.
+   */
+  receive(packet: Uint8Array, now: number): ReceiveResult {
+    if (this.closed) return this.drop('closed');
     try {
-      this.receiveInner(packet, now);
+      return this.receiveInner(packet, now);
     } catch {
-      this.st.malformed++;
+      // parsers never throw on any input: an exception here is a bug, counted apart so that
+      // tests notice (they assert internalErrors === 0) instead of it passing as "malformed"
+      this.st.internalErrors++;
+      return this.drop('internal_error');
     }
   }
 
-  private receiveInner(packet: Uint8Array, now: number): void {
+  private drop(reason: DropReason): DropReason {
+    this.dropped[reason]++;
+    if (isParseError(reason)) this.st.malformed++;
+    return reason;
+  }
+
+  private receiveInner(packet: Uint8Array, now: number): ReceiveResult {
     // every frame is parsed before any is acted on, so a malformed packet changes nothing
     const parsed = parsePacket(packet);
-    if (!parsed) {
-      this.st.malformed++;
-      return;
-    }
+    if (typeof parsed === 'string') return this.drop(parsed);
     const h = parsed.header;
     if (h.dstEpoch !== 0 && h.dstEpoch !== this.epoch) {
       // for an earlier incarnation of us: answer with a PING (at most every 50 ms) so the
@@ -234,29 +251,33 @@ export class Connection implements FlowClock {
         this.lastStaleAnswer = now;
         this.probesPending = Math.max(this.probesPending, 1);
       }
-      return;
+      return this.drop('stale_epoch');
     }
-    if (this.retiredPeerEpochs.has(h.srcEpoch)) return; // from the peer's earlier incarnation
+    if (this.retiredPeerEpochs.has(h.srcEpoch)) return this.drop('retired_epoch'); // the peer's earlier incarnation
     if (this.peerEpoch !== h.srcEpoch) {
       if (this.peerEpoch !== 0) this.peerRestarted(h.srcEpoch);
       this.peerEpoch = h.srcEpoch;
     }
-    if (this.acks.isDuplicate(h.pn)) return;
+    if (this.acks.isDuplicate(h.pn)) return this.drop('duplicate');
+    if (!this.streams.admits(parsed.frames)) return this.drop('over_budget');
     this.st.packetsReceived++;
     this.st.bytesReceived += packet.length;
     this.lastReceived = now;
 
     let ackEliciting = false;
     for (const f of parsed.frames) {
-      if (f.type !== 'ack') ackEliciting = true;
-      this.handleFrame(f, now);
-      if (this.closed) return;
+      if (f.type !== 'ack' && f.type !== 'padding') ackEliciting = true;
+      this.handleFrame(f, now, packet.length);
+      if (this.closed) return 'ok';
     }
     this.acks.onReceived(h.pn, now, ackEliciting);
+    return 'ok';
   }
 
-  private handleFrame(f: Frame, now: number): void {
+  private handleFrame(f: Frame, now: number, datagramLength: number): void {
+    let violation = null;
     switch (f.type) {
+      case 'padding':
       case 'ping':
         return;
       case 'ack':
@@ -273,15 +294,17 @@ export class Connection implements FlowClock {
       case 'maxStreamData':
         this.streams.onMaxStreamData(f.id, f.max);
         return;
+      case 'maxStreams':
+        this.streams.onMaxStreams(f.max);
+        return;
       case 'reset':
-        this.streams.onReset(f.id, f.code);
-        return;
-      case 'stream': {
-        const violation = this.streams.onStreamFrame(f);
-        if (violation) this.protocolError(violation.code, violation.reason);
-        return;
-      }
+        violation = this.streams.onReset(f.id, f.code, f.finalSize);
+        break;
+      case 'stream':
+        violation = this.streams.onStreamFrame(f, datagramLength);
+        break;
     }
+    if (violation) this.protocolError(violation.code, violation.reason);
   }
 
   /** puts a lost (or probed) packet's frames back on the send queues */

@@ -30,6 +30,7 @@ export const enum SF {
   Reset,
   MaxData,
   MaxStreamData,
+  MaxStreams,
   Ping,
 }
 export type SentFrame =
@@ -37,6 +38,7 @@ export type SentFrame =
   | { k: SF.Reset; id: number }
   | { k: SF.MaxData }
   | { k: SF.MaxStreamData; id: number }
+  | { k: SF.MaxStreams }
   | { k: SF.Ping };
 
 export interface SentPacket {
@@ -162,21 +164,18 @@ export class Recovery {
    * the window reduction when every loss of that recovery episode was spurious.
    */
   private detectSpuriousLoss(ranges: Array<[number, number]>, now: number): void {
+    // A merge walk: the remembered losses ascend, the ranges descend, so one pass over both
+    // (O(|lost| + |ranges|) per ACK, both bounded) finds every remembered loss now acked.
     const lowest = ranges[ranges.length - 1]![0];
     const keep: LostRecord[] = [];
+    let ri = ranges.length - 1; // the lowest range first
     for (const info of this.recentlyLost) {
       const pn = info.pn;
       // below every range the receiver still reports: we will never learn more
       if (pn < lowest) continue;
-      let acked = false;
-      for (const [lo, hi] of ranges) {
-        if (pn > hi) break;
-        if (pn >= lo) {
-          acked = true;
-          break;
-        }
-      }
-      if (!acked) {
+      while (ri > 0 && ranges[ri]![1] < pn) ri--;
+      const [lo, hi] = ranges[ri]!;
+      if (pn < lo || pn > hi) {
         keep.push(info);
         continue;
       }

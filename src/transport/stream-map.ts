@@ -1,7 +1,9 @@
-// The streams of one connection: opening and accepting them (peer stream ids and their
-// limit), the application's read/write/finish/reset, stream and connection flow control,
-// what acknowledged or lost stream frames mean, and which stream sends next (round robin).
+// The streams of one connection: opening and accepting them (stream-id credit both ways),
+// the application's read/write/finish/reset, stream and connection flow control, the
+// reassembly budget, what acknowledged or lost stream frames mean, and which stream sends
+// next (round robin).
 import { INITIAL_CONNECTION_CREDIT, INITIAL_STREAM_CREDIT, Stream } from './stream.js';
+import { FRAGMENT_COST } from './reassembly.js';
 import { RangeSet } from './ranges.js';
 import { ReceiveWindow, SendCredit } from './flow-control.js';
 import { MAX_TARGET, streamFrameOverhead, type Frame } from './wire.js';
@@ -11,6 +13,23 @@ import { CLOSE_CODE, RESET_CODE, type TransportEvent } from './types.js';
 
 /** a STREAM frame with fewer bytes of room than this is not started (not worth a frame) */
 const MIN_STREAM_FRAME_ROOM = 64;
+/**
+ * Streams each side may open before any MAX_STREAMS frame (protocol constant); the receiver
+ * raises it to `maxPeerStreams` (≥ this) with its first packet.
+ */
+export const INITIAL_MAX_STREAMS = 64;
+/**
+ * Out-of-order bytes buffered per stream (and per connection) are charged their length plus
+ * FRAGMENT_COST and may reach this multiple of the current receive window: a correct peer's
+ * out-of-order data lies within the window (1×); the rest absorbs duplicates and small
+ * fragments. A packet that would exceed it is dropped unacknowledged (the peer re-sends).
+ */
+const REASSEMBLY_BUDGET_WINDOWS = 2;
+/**
+ * A fragment smaller than this fraction of its datagram is copied rather than kept as a
+ * view, so a few bytes never pin a whole (possibly 64 KB) datagram in memory.
+ */
+const VIEW_MIN_FRACTION = 1 / 4;
 
 export interface StreamMapOptions {
   side: 0 | 1;
@@ -38,9 +57,17 @@ type StreamFrame = Extract<Frame, { type: 'stream' }>;
 export class StreamMap {
   private streams = new Map<number, Stream>();
   private nextLocalStream: number;
+  /** the highest peer stream id seen, and the lower ones not seen yet (< the credit: bounded) */
   private peerMaxSeen = -1;
   private peerUnseen = new Set<number>();
-  private peerOpenCount = 0;
+  /** how many streams (by index) the peer may open in total: what we advertised */
+  private peerStreamCredit = INITIAL_MAX_STREAMS;
+  private peerStreamsClosed = 0;
+  private streamCreditPending: boolean;
+  /** how many streams we may open in total: the peer's MAX_STREAMS */
+  private localStreamCredit = INITIAL_MAX_STREAMS;
+  /** Σ over streams of the charged out-of-order bytes */
+  private reassemblyCharged = 0;
   /** streams with something to send, round robin */
   private sendQueue: number[] = [];
   private inSendQueue = new Set<number>();
@@ -61,6 +88,12 @@ export class StreamMap {
   ) {
     this.nextLocalStream = o.side;
     this.connRecv = new ReceiveWindow(INITIAL_CONNECTION_CREDIT, o.maxConnectionWindow);
+    this.streamCreditPending = this.streamCreditTarget() > this.peerStreamCredit;
+  }
+
+  /** out-of-order bytes buffered, as charged (length + FRAGMENT_COST per fragment) */
+  get reassemblyBytes(): number {
+    return this.reassemblyCharged;
   }
 
   get size(): number {
@@ -103,18 +136,24 @@ export class StreamMap {
     if (!s || s.send.resetCode !== null) return;
     s.send.abandon(code);
     s.recv.resetReceived = true; // we no longer want its bytes either
-    s.recv.discard();
-    this.pendingResets.add(id);
+    this.discardReceived(s);
+    // a stream still waiting for stream credit never reached the peer: nothing to tell it
+    if (s.local && !this.mayOpen(id)) s.send.resetAcked = true;
+    else this.pendingResets.add(id);
     this.maybeForget(s);
+  }
+
+  /** our stream `id` is within the peer's stream credit */
+  private mayOpen(id: number): boolean {
+    return Math.floor(id / 2) < this.localStreamCredit;
   }
 
   read(id: number): Uint8Array | null {
     const s = this.streams.get(id);
     if (!s) return null;
     const r = s.recv;
-    const chunk = r.ready.shift();
+    const chunk = r.shift();
     if (!chunk) return null;
-    r.readyBytes -= chunk.length;
     r.credit.consume(chunk.length);
     this.connRecv.consume(chunk.length);
     this.streamBytesReceived += chunk.length;
@@ -155,22 +194,72 @@ export class StreamMap {
     }
   }
 
-  onReset(id: number, code: number): void {
-    const s = this.streamFor(id, null);
-    if (!s || s.recv.resetReceived) return;
-    s.recv.resetReceived = true;
-    s.recv.discard();
+  onMaxStreams(max: number): void {
+    if (max <= this.localStreamCredit) return;
+    this.localStreamCredit = max;
+    for (const [id, s] of this.streams) if (s.local) this.queueSend(id);
+  }
+
+  onReset(id: number, code: number, finalSize: number): ProtocolViolation | null {
+    const s = this.accept(id, null);
+    if (!s || 'reason' in s) return s;
+    const r = s.recv;
+    if (r.resetReceived) return null;
+    // the final size is bounded like data: within the credit, never below what arrived
+    if (finalSize > r.credit.advertised) return { code: CLOSE_CODE.FLOW_CONTROL, reason: `stream ${id} reset beyond its credit` };
+    if ((r.finalSize >= 0 && finalSize !== r.finalSize) || finalSize < r.credit.received) {
+      return { code: CLOSE_CODE.PROTOCOL, reason: `stream ${id} final size changed` };
+    }
+    const v = this.chargeConnection(r.credit.received, finalSize);
+    if (v) return v;
+    r.credit.receiveTo(finalSize);
+    r.resetReceived = true;
+    this.discardReceived(s);
     if (s.send.resetCode === null) {
       s.send.abandon(code);
       s.send.resetAcked = true; // nothing to tell the peer: it aborted the stream itself
     }
     if (s.local || s.announced) this.events.push({ type: 'reset', id: s.id, code });
     this.maybeForget(s);
+    return null;
   }
 
-  onStreamFrame(f: StreamFrame): ProtocolViolation | null {
-    const s = this.streamFor(f.id, f.target ?? null);
-    if (!s) return null;
+  /** connection credit for a stream's highest offset moving from `from` to `to` */
+  private chargeConnection(from: number, to: number): ProtocolViolation | null {
+    if (to <= from) return null;
+    if (this.connRecv.receiveTo(this.connRecv.received + to - from)) return null;
+    return { code: CLOSE_CODE.FLOW_CONTROL, reason: 'connection credit exceeded' };
+  }
+
+  private discardReceived(s: Stream): void {
+    this.reassemblyCharged -= s.recv.charged;
+    s.recv.discard();
+  }
+
+  /**
+   * Would buffering the out-of-order data of these frames stay within the reassembly
+   * budgets (per stream and per connection)? Checked before a packet is acted on: one that
+   * would not fit is dropped unacknowledged, so the peer re-sends it later.
+   */
+  admits(frames: Frame[]): boolean {
+    let total = 0;
+    for (const f of frames) {
+      if (f.type !== 'stream') continue;
+      const s = this.streams.get(f.id);
+      const r = s?.recv;
+      const charge = r ? r.chargeFor(f.offset, f.data.length) : f.offset > 0 && f.data.length > 0 ? f.data.length + FRAGMENT_COST : 0;
+      if (charge === 0) continue;
+      const window = r ? r.credit.window : INITIAL_STREAM_CREDIT;
+      if ((r?.charged ?? 0) + charge > REASSEMBLY_BUDGET_WINDOWS * window) return false;
+      total += charge;
+    }
+    return total === 0 || this.reassemblyCharged + total <= REASSEMBLY_BUDGET_WINDOWS * this.connRecv.window;
+  }
+
+  /** `datagramLength`: the size of the packet the frame came in (views vs copies) */
+  onStreamFrame(f: StreamFrame, datagramLength: number): ProtocolViolation | null {
+    const s = this.accept(f.id, f.target ?? null);
+    if (!s || 'reason' in s) return s;
     const r = s.recv;
     if (r.resetReceived) return null;
     if (!s.opened && f.target) s.opened = true;
@@ -189,15 +278,15 @@ export class StreamMap {
     } else if (r.finalSize >= 0 && end > r.finalSize) {
       return { code: CLOSE_CODE.PROTOCOL, reason: `stream ${s.id} data beyond its FIN` };
     }
-    if (end > highest) {
-      r.credit.receiveTo(end);
-      if (!this.connRecv.receiveTo(this.connRecv.received + end - highest)) {
-        return { code: CLOSE_CODE.FLOW_CONTROL, reason: 'connection credit exceeded' };
-      }
-    }
+    const v = this.chargeConnection(highest, end);
+    if (v) return v;
+    r.credit.receiveTo(end);
     const hadReady = r.readyBytes > 0;
-    // copy out of the datagram: the caller may reuse its receive buffer
-    const grew = f.data.length > 0 && r.insert(f.offset, f.data.slice());
+    // the datagram is ours (types.ts): keep views of it, but copy small pieces of big ones
+    const data = f.data.length >= datagramLength * VIEW_MIN_FRACTION ? f.data : f.data.slice();
+    const chargedBefore = r.charged;
+    const grew = r.insert(f.offset, data);
+    this.reassemblyCharged += r.charged - chargedBefore;
     // a peer stream's data before its open is held until the target arrives ('announced'
     // means something else on our own streams: they are always readable)
     if (!s.local && !s.announced) return null;
@@ -210,29 +299,36 @@ export class StreamMap {
     return null;
   }
 
-  /** finds or (for a peer-opened id never seen) creates the stream; null for stale ids */
-  private streamFor(id: number, target: Uint8Array | null): Stream | null {
+  /**
+   * Finds or (for a peer-opened id never seen) creates the stream; null for ids of streams
+   * already finished. A peer id beyond the stream credit we granted, or one of ours we never
+   * opened, is a protocol error: the ids seen are tracked only within the credit, so no
+   * id, however large, costs more than the credit's worth of bookkeeping.
+   */
+  private accept(id: number, target: Uint8Array | null): Stream | ProtocolViolation | null {
     const s = this.streams.get(id);
     if (s) return s;
-    if ((id & 1) === this.o.side) return null; // ours, already forgotten
-    if (id <= this.peerMaxSeen && !this.peerUnseen.has(id)) return null; // finished earlier
-    if (this.peerOpenCount >= this.o.maxPeerStreams) {
-      this.pendingResets.add(id);
-      const dead = new Stream(id, false, null, this.o.maxStreamWindow);
-      dead.send.resetCode = RESET_CODE.STREAM_LIMIT;
-      dead.recv.resetReceived = true;
-      this.streams.set(id, dead);
-      this.markSeen(id);
-      return null;
+    if (id % 2 === this.o.side) {
+      if (id < this.nextLocalStream) return null; // ours, already forgotten
+      return { code: CLOSE_CODE.PROTOCOL, reason: `stream ${id} was never opened` };
     }
+    if (Math.floor(id / 2) >= this.peerStreamCredit) {
+      return { code: CLOSE_CODE.PROTOCOL, reason: `stream ${id} beyond the stream limit ${this.peerStreamCredit}` };
+    }
+    if (id <= this.peerMaxSeen && !this.peerUnseen.has(id)) return null; // finished earlier
     this.markSeen(id);
     const ns = new Stream(id, false, null, this.o.maxStreamWindow);
     if (target) ns.opened = true;
     this.streams.set(id, ns);
-    this.peerOpenCount++;
     return ns;
   }
 
+  /** the stream credit to advertise: every stream the peer closed frees one */
+  private streamCreditTarget(): number {
+    return this.peerStreamsClosed + Math.max(this.o.maxPeerStreams, INITIAL_MAX_STREAMS);
+  }
+
+  /** ids below peerMaxSeen not seen yet are remembered (at most the credit's worth) */
   private markSeen(id: number): void {
     if (id > this.peerMaxSeen) {
       const first = this.peerMaxSeen < 0 ? 1 - this.o.side : this.peerMaxSeen + 2;
@@ -244,7 +340,16 @@ export class StreamMap {
   private maybeForget(s: Stream): void {
     if (!s.done) return;
     this.streams.delete(s.id);
-    if (!s.local) this.peerOpenCount--;
+    this.reassemblyCharged -= s.recv.charged;
+    if (!s.local) {
+      this.peerStreamsClosed++;
+      // re-advertise in batches, or at once when the peer has used all of its credit
+      const target = this.streamCreditTarget();
+      const peerNext = Math.floor(this.peerMaxSeen / 2) + 1;
+      if (target - this.peerStreamCredit >= Math.max(1, this.o.maxPeerStreams / 8) || peerNext >= this.peerStreamCredit) {
+        this.streamCreditPending = true;
+      }
+    }
     this.pendingCredit.delete(s.id);
     if (s.local || s.announced) this.events.push({ type: 'closed', id: s.id });
   }
@@ -304,11 +409,14 @@ export class StreamMap {
       }
       case SF.Reset: {
         const s = this.streams.get(fr.id);
-        if (!s || !s.send.resetAcked) this.pendingResets.add(fr.id);
+        if (s && !s.send.resetAcked) this.pendingResets.add(fr.id);
         return;
       }
       case SF.MaxData:
         this.connCreditPending = true;
+        return;
+      case SF.MaxStreams:
+        this.streamCreditPending = true;
         return;
       case SF.MaxStreamData:
         if (this.streams.has(fr.id)) this.pendingCredit.add(fr.id);
@@ -340,13 +448,20 @@ export class StreamMap {
 
   /** something may be waiting to be sent (the queue may hold streams blocked on credit) */
   hasSendable(): boolean {
-    return this.sendQueue.length > 0 || this.pendingResets.size > 0 || this.pendingCredit.size > 0 || this.connCreditPending;
+    return (
+      this.sendQueue.length > 0 ||
+      this.pendingResets.size > 0 ||
+      this.pendingCredit.size > 0 ||
+      this.connCreditPending ||
+      this.streamCreditPending
+    );
   }
 
   /** what a stream could send now: lost ranges first, then new bytes within credit */
   private streamWants(s: Stream): boolean {
     const snd = s.send;
     if (snd.resetCode !== null) return false;
+    if (s.local && !this.mayOpen(s.id)) return false; // waits for MAX_STREAMS
     if (snd.lost.length > 0 || snd.finLost) return true;
     if (s.local && !s.announced && snd.written === 0 && !snd.finRequested) return true; // a bare open
     const newAvail = Math.min(snd.written, snd.maxData) - snd.sent;
@@ -355,13 +470,20 @@ export class StreamMap {
     return false;
   }
 
-  /** RESET_STREAM, MAX_DATA and MAX_STREAM_DATA frames, as many as fit */
+  /** RESET_STREAM, MAX_STREAMS, MAX_DATA and MAX_STREAM_DATA frames, as many as fit */
   writeControlFrames(w: PacketWriter): void {
     for (const id of this.pendingResets) {
       const s = this.streams.get(id);
-      const f: Frame = { type: 'reset', id, code: s?.send.resetCode ?? RESET_CODE.STREAM_LIMIT, finalSize: s ? s.send.written : 0 };
-      if (!w.writeFrame(f, { k: SF.Reset, id })) break;
+      // the final size is what we sent: the peer accounts its credit by it
+      if (s && !w.writeFrame({ type: 'reset', id, code: s.send.resetCode ?? 0, finalSize: s.send.sent }, { k: SF.Reset, id })) break;
       this.pendingResets.delete(id);
+    }
+    if (this.streamCreditPending) {
+      const max = Math.max(this.peerStreamCredit, this.streamCreditTarget());
+      if (w.writeFrame({ type: 'maxStreams', max }, { k: SF.MaxStreams })) {
+        this.peerStreamCredit = max;
+        this.streamCreditPending = false;
+      }
     }
     if (this.connCreditPending && w.writeFrame({ type: 'maxData', max: this.connRecv.advertised }, { k: SF.MaxData })) {
       this.connCreditPending = false;
@@ -444,6 +566,7 @@ export class StreamMap {
       if (s.local || s.announced) this.events.push({ type: 'reset', id: s.id, code: RESET_CODE.CONNECTION_CLOSED });
     }
     this.streams.clear();
+    this.reassemblyCharged = 0;
   }
 
   /**
@@ -469,7 +592,11 @@ export class StreamMap {
     this.pendingCredit.clear();
     this.peerMaxSeen = -1;
     this.peerUnseen.clear();
-    this.peerOpenCount = 0;
+    this.peerStreamCredit = INITIAL_MAX_STREAMS;
+    this.peerStreamsClosed = 0;
+    this.streamCreditPending = this.streamCreditTarget() > this.peerStreamCredit;
+    this.localStreamCredit = INITIAL_MAX_STREAMS;
+    this.reassemblyCharged = 0;
     this.connSend = new SendCredit(INITIAL_CONNECTION_CREDIT);
     this.connRecv = new ReceiveWindow(INITIAL_CONNECTION_CREDIT, this.o.maxConnectionWindow);
     this.connCreditPending = false;
@@ -489,6 +616,10 @@ export class StreamMap {
 
   /** credit never exceeded either way; acknowledged/lost ranges above each stream's base */
   checkInvariants(): string | null {
+    let charged = 0;
+    for (const s of this.streams.values()) charged += s.recv.charged;
+    if (charged !== this.reassemblyCharged) return `reassembly charged ${this.reassemblyCharged} ≠ tracked ${charged}`;
+    if (this.peerUnseen.size > this.peerStreamCredit) return `${this.peerUnseen.size} unseen peer ids > credit ${this.peerStreamCredit}`;
     if (this.connSend.used > this.connSend.limit) return `connection sent ${this.connSend.used} > credit ${this.connSend.limit}`;
     if (this.connRecv.received > this.connRecv.advertised) return `connection received ${this.connRecv.received} > credit ${this.connRecv.advertised}`;
     for (const s of this.streams.values()) {

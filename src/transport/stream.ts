@@ -1,7 +1,8 @@
 // Per-stream state: send buffer (unacked bytes kept by reference, no copy), lost and
-// acknowledged byte ranges, receive reassembly and flow-control credit.
+// acknowledged byte ranges; the receive half (reassembly, FIN, the credit we grant).
 import { RangeSet } from './ranges.js';
 import { ReceiveWindow } from './flow-control.js';
+import { Reassembler } from './reassembly.js';
 
 /** initial credit both sides assume before any MAX_* frame (protocol constants) */
 export const INITIAL_STREAM_CREDIT = 256 * 1024;
@@ -108,12 +109,8 @@ export class SendSide {
   }
 }
 
-export class RecvSide {
-  ready: Uint8Array[] = [];
-  readyBytes = 0;
-  pending: Array<{ off: number; data: Uint8Array }> = [];
-  /** next offset expected in order */
-  contig = 0;
+/** The receive half: reassembly (reassembly.ts), the FIN, and the credit we grant. */
+export class RecvSide extends Reassembler {
   finalSize = -1;
   finDelivered = false;
   resetReceived = false;
@@ -121,46 +118,8 @@ export class RecvSide {
   readonly credit: ReceiveWindow;
 
   constructor(maxWindow: number) {
+    super();
     this.credit = new ReceiveWindow(INITIAL_STREAM_CREDIT, maxWindow);
-  }
-
-  /** drops everything buffered (the stream was reset) */
-  discard(): void {
-    this.ready = [];
-    this.readyBytes = 0;
-    this.pending = [];
-  }
-
-  /** inserts a segment; returns true when new in-order bytes became readable */
-  insert(off: number, data: Uint8Array): boolean {
-    const end = off + data.length;
-    if (end <= this.contig) return false;
-    if (off < this.contig) {
-      data = data.subarray(this.contig - off);
-      off = this.contig;
-    }
-    if (off > this.contig) {
-      // keep sorted by offset; overlaps are trimmed when the segment becomes in-order
-      const p = this.pending;
-      let i = p.length;
-      while (i > 0 && p[i - 1]!.off > off) i--;
-      p.splice(i, 0, { off, data });
-      return false;
-    }
-    this.ready.push(data);
-    this.readyBytes += data.length;
-    this.contig = end;
-    const p = this.pending;
-    while (p.length && p[0]!.off <= this.contig) {
-      const seg = p.shift()!;
-      const segEnd = seg.off + seg.data.length;
-      if (segEnd <= this.contig) continue;
-      const d = seg.data.subarray(this.contig - seg.off);
-      this.ready.push(d);
-      this.readyBytes += d.length;
-      this.contig = segEnd;
-    }
-    return true;
   }
 
   get finReadable(): boolean {

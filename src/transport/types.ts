@@ -1,4 +1,5 @@
 // Public types of the transport core (stable API; the agent codes against these).
+import type { ParseError } from './wire.js';
 
 export interface ConnectionOptions {
   /** 0 or 1: the low bit of the stream ids this side opens (e.g. 0 = smaller static key) */
@@ -17,7 +18,10 @@ export interface ConnectionOptions {
   maxStreamWindow?: number;
   /** largest connection receive window after auto-tuning (default 64 MiB) */
   maxConnectionWindow?: number;
-  /** max concurrent streams the peer may open (default 4096) */
+  /**
+   * max concurrent streams the peer may open (default 4096, at least 64): granted by
+   * MAX_STREAMS as its streams close; a peer opening beyond it is a protocol error
+   */
   maxPeerStreams?: number;
   /** random source in [0,1) (default Math.random); the simulator passes a seeded PRNG */
   random?: () => number;
@@ -57,12 +61,38 @@ export interface ConnectionStats {
   bytesReceived: number;
   /** application stream bytes delivered to read() */
   streamBytesReceived: number;
-  /** malformed packets dropped */
+  /** malformed packets dropped (the sum of the parse errors in `dropped`) */
   malformed: number;
+  /** packets dropped, by reason (typed: see DropReason) */
+  dropped: Record<DropReason, number>;
+  /**
+   * exceptions caught in receive() (a bug, never a peer's doing: parsers do not throw);
+   * tests assert 0
+   */
+  internalErrors: number;
+  /** out-of-order stream bytes buffered now, as charged (length + 64 per fragment) */
+  reassemblyBytes: number;
   /** non-probe packets sent beyond the congestion window (must stay 0: tests check it) */
   cwndViolations: number;
   ptoCount: number;
   openStreams: number;
+}
+
+/**
+ * Why receive() dropped a packet: a parse error (malformed), addressed to an earlier
+ * incarnation of us or from one of the peer's, a duplicate, over the reassembly budget
+ * (dropped unacknowledged: the peer re-sends), after close, or an internal error.
+ */
+export type DropReason = ParseError | 'stale_epoch' | 'retired_epoch' | 'duplicate' | 'over_budget' | 'closed' | 'internal_error';
+/** receive()'s verdict on one datagram */
+export type ReceiveResult = 'ok' | DropReason;
+export const DROP_REASONS: readonly DropReason[] = [
+  'bad_header', 'bad_frame', 'no_frames', 'too_many_frames', 'second_ack',
+  'stale_epoch', 'retired_epoch', 'duplicate', 'over_budget', 'closed', 'internal_error',
+];
+const PARSE_ERRORS: ReadonlySet<DropReason> = new Set<DropReason>(['bad_header', 'bad_frame', 'no_frames', 'too_many_frames', 'second_ack']);
+export function isParseError(r: DropReason): boolean {
+  return PARSE_ERRORS.has(r);
 }
 
 /** Reset codes used by the core itself; application codes are free above 0x100. */
@@ -71,7 +101,7 @@ export const RESET_CODE = {
   PEER_RESTART: 1,
   /** the connection closed */
   CONNECTION_CLOSED: 2,
-  /** too many streams */
+  /** too many streams (kept for compatibility: the core now refuses them with CLOSE) */
   STREAM_LIMIT: 3,
   /** TCP connection reset / error on the far side */
   TCP_RESET: 0x10,
