@@ -5,8 +5,13 @@
 export const MAX_ACK_DELAY_MS = 2;
 /** the receiver tracks (and reports) the newest this many ranges */
 export const MAX_ACK_RANGES = 32;
-/** ack at once after this many ack-eliciting packets */
-export const ACK_EVERY = 2;
+/**
+ * Ack at once after this many ack-eliciting packets (default of the ackEveryPackets option).
+ * RFC 9000 suggests 2; we own both ends and pace, so a sender's window grows the same with
+ * fewer ACKs, and request/response traffic (one or a few packets per message) gets its ACK
+ * on the reply instead of in a datagram of its own.
+ */
+export const ACK_EVERY = 8;
 
 export class AckTracker {
   /** received packet numbers as inclusive [lo, hi] ranges, newest (highest) first */
@@ -19,6 +24,8 @@ export class AckTracker {
   private deadline = Infinity;
   /** an ACK must go out at the next opportunity */
   private immediate = false;
+
+  constructor(private readonly ackEvery = ACK_EVERY) {}
 
   reset(): void {
     this.ranges = [];
@@ -72,7 +79,7 @@ export class AckTracker {
     // a new gap (or a late packet) is acknowledged at once so the sender detects loss fast
     // (RFC 9000 §13.2.1). Old gaps stay in the ranges for good (retransmissions use new
     // packet numbers), so "has a gap" would mean "ack every packet" after the first loss.
-    if (outOfOrder || this.pending >= ACK_EVERY) this.immediate = true;
+    if (outOfOrder || this.pending >= this.ackEvery) this.immediate = true;
     else if (this.deadline === Infinity) this.deadline = now + MAX_ACK_DELAY_MS;
   }
 

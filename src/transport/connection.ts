@@ -7,14 +7,15 @@
 // own), close and idle, receive (parse, then dispatch) and poll (timers, then packets). The
 // parts: recovery.ts (sent packets, loss, PTO), ack-tracker.ts (received packets, ACK
 // timing), stream-map.ts (streams, flow control, scheduling), packet-builder.ts,
-// congestion.ts (NewReno), pacer.ts, rtt.ts.
+// congestion.ts (NewReno), pacer.ts, rtt.ts, mtu.ts (DPLPMTUD).
 import { NewReno } from './congestion.js';
 import { Pacer } from './pacer.js';
 import { RttEstimator } from './rtt.js';
 import { AckTracker, MAX_ACK_DELAY_MS } from './ack-tracker.js';
 import { Recovery, type SentPacket } from './recovery.js';
 import { StreamMap, type FlowClock } from './stream-map.js';
-import { buildPacket } from './packet-builder.js';
+import { PacketBuffers, PacketWriter, buildPacket } from './packet-builder.js';
+import { MtuDiscovery } from './mtu.js';
 import { encodePacket, parsePacket, type Frame } from './wire.js';
 import {
   CLOSE_CODE, DROP_REASONS, isParseError,
@@ -48,8 +49,10 @@ export class Connection implements FlowClock {
   readonly cc: NewReno;
   private readonly pacer = new Pacer();
   private readonly recovery: Recovery;
-  private readonly acks = new AckTracker();
+  private readonly acks: AckTracker;
+  private readonly buffers: PacketBuffers;
   private readonly streams: StreamMap;
+  private readonly mtu: MtuDiscovery;
   private events: TransportEvent[] = [];
 
   private probesPending = 0;
@@ -79,11 +82,26 @@ export class Connection implements FlowClock {
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
     this.keepAliveMs = opts.keepAliveMs ?? Math.min(10_000, this.idleTimeoutMs / 3);
     this.cc = new NewReno(this.maxPacketSize);
+    this.acks = new AckTracker(opts.ackEveryPackets);
+    this.buffers = new PacketBuffers(this.maxPacketSize, opts.headroom ?? 0, opts.tailroom ?? 0);
+    this.mtu = new MtuDiscovery(this.maxPacketSize);
     this.recovery = new Recovery(this.rtt, this.cc, {
       onAcked: (p) => {
+        if (p.mtuProbe) {
+          if (this.mtu.isProbe(p.pn) && this.mtu.onProbeAcked()) this.onPacketSizeChanged();
+          return;
+        }
+        this.mtu.onPacketAcked(p.pn, p.size);
         for (const fr of p.frames) this.streams.onFrameAcked(fr);
       },
-      onLost: (p) => this.requeue(p),
+      onLost: (p) => {
+        if (p.mtuProbe) {
+          if (this.mtu.isProbe(p.pn)) this.mtu.onProbeLost();
+          return;
+        }
+        if (this.mtu.onPacketLost(p.pn, p.size)) this.onPacketSizeChanged();
+        this.requeue(p);
+      },
     });
     this.streams = new StreamMap(
       {
@@ -97,6 +115,26 @@ export class Connection implements FlowClock {
       this.events,
     );
     this.lastReceived = now;
+    if (opts.pathMaxPacketSize) this.mtu.setPathMax(opts.pathMaxPacketSize);
+  }
+
+  /**
+   * The largest transport packet the path could carry (e.g. ~65000 on loopback or a LAN,
+   * ~1400 on the Internet): the connection probes up to it from maxPacketSize (DPLPMTUD).
+   */
+  setPathMaxPacketSize(n: number): void {
+    this.mtu.setPathMax(n);
+  }
+
+  /** the packet size in use now (maxPacketSize until a probe confirmed a larger one) */
+  get packetSize(): number {
+    return this.mtu.current;
+  }
+
+  /** congestion control counts in packets of the size in use */
+  private onPacketSizeChanged(): void {
+    this.cc.maxDatagram = this.mtu.current;
+    this.cc.cwnd = Math.max(this.cc.cwnd, this.cc.minWindow);
   }
 
   /** FlowClock: the smoothed RTT for flow-control auto-tuning */
@@ -177,6 +215,8 @@ export class Connection implements FlowClock {
     this.rtt.reset();
     this.cc.reset();
     this.pacer.reset();
+    this.mtu.pathChanged();
+    this.onPacketSizeChanged();
     this.acks.requestImmediate();
   }
 
@@ -195,6 +235,9 @@ export class Connection implements FlowClock {
       streamBytesReceived: this.streams.streamBytesReceived,
       reassemblyBytes: this.streams.reassemblyBytes,
       dropped: { ...this.dropped },
+      packetSize: this.mtu.current,
+      mtuProbes: this.mtu.probesSent,
+      mtuBlackHoles: this.mtu.blackHoles,
       ...this.st,
     };
   }
@@ -327,6 +370,8 @@ export class Connection implements FlowClock {
       for (const p of probed) this.requeue(p);
     }
     this.acks.onTimer(now);
+    const expired = this.mtu.expire(now);
+    if (expired >= 0) this.recovery.forget(expired);
     const lastEliciting = this.recovery.lastAckElicitingSent;
     if (now - lastEliciting >= this.keepAliveMs && now - this.lastSent >= this.keepAliveMs) {
       this.probesPending = Math.max(this.probesPending, 1);
@@ -339,7 +384,8 @@ export class Connection implements FlowClock {
     let d = this.lastReceived + this.idleTimeoutMs;
     d = Math.min(d, Math.max(this.recovery.lastAckElicitingSent, this.lastSent) + this.keepAliveMs);
     if (this.probesPending > 0) return 0;
-    d = Math.min(d, this.acks.nextDeadline(), this.recovery.nextDeadline());
+    d = Math.min(d, this.acks.nextDeadline(), this.recovery.nextDeadline(), this.mtu.nextDeadline());
+    if (this.mtu.nextProbe() > 0) return 0;
     // pacing only matters when the window is open and something is waiting to go
     if (this.cc.available >= this.maxPacketSize && this.streams.hasSendable()) {
       this.streams.prune();
@@ -364,13 +410,16 @@ export class Connection implements FlowClock {
     const out: Uint8Array[] = [];
     if (this.closed) {
       if (this.closeFrame) {
-        out.push(encodePacket({ srcEpoch: this.epoch, dstEpoch: this.peerEpoch, pn: this.recovery.nextPn++ }, [this.closeFrame]));
+        const pkt = encodePacket({ srcEpoch: this.epoch, dstEpoch: this.peerEpoch, pn: this.recovery.nextPn++ }, [this.closeFrame]);
+        out.push(this.buffers.take(pkt, pkt.length));
         this.closeFrame = null;
       }
       return out;
     }
     this.runTimers(now);
     if (this.closed) return this.poll(now);
+    const probeSize = this.mtu.nextProbe();
+    if (probeSize > 0) out.push(this.sendMtuProbe(now, probeSize));
     for (let n = 0; n < MAX_PACKETS_PER_POLL; n++) {
       const probe = this.probesPending > 0;
       const wantData = this.streams.hasSendable();
@@ -387,7 +436,11 @@ export class Connection implements FlowClock {
 
   private sendPacket(now: number, allowEliciting: boolean, probe: boolean): Uint8Array | null {
     const pn = this.recovery.nextPn;
-    const built = buildPacket({ srcEpoch: this.epoch, dstEpoch: this.peerEpoch, pn }, this.maxPacketSize, now, this.acks, this.streams, allowEliciting, probe);
+    // A packet larger than the base never goes beyond the window. PTO probes (which may) are
+    // base-sized: if the path stopped carrying large packets, the probes still get through,
+    // their ACKs reveal the large losses, and DPLPMTUD's black-hole detection falls back.
+    const limit = probe ? this.maxPacketSize : Math.min(this.mtu.current, Math.max(this.maxPacketSize, Math.floor(this.cc.available)));
+    const built = buildPacket(this.buffers, { srcEpoch: this.epoch, dstEpoch: this.peerEpoch, pn }, limit, now, this.acks, this.streams, allowEliciting, probe);
     if (!built) return null;
     const size = built.bytes.length;
     if (probe && built.ackEliciting) this.probesPending--;
@@ -401,6 +454,22 @@ export class Connection implements FlowClock {
     this.st.packetsSent++;
     this.st.bytesSent += size;
     return built.bytes;
+  }
+
+  /** a DPLPMTUD probe: PING + PADDING to `size`, outside the congestion window */
+  private sendMtuProbe(now: number, size: number): Uint8Array {
+    const pn = this.recovery.nextPn++;
+    const w = new PacketWriter(this.buffers.scratchFor(size), { srcEpoch: this.epoch, dstEpoch: this.peerEpoch, pn }, size);
+    w.writePing();
+    w.writeFrame({ type: 'padding', length: w.room }, null);
+    const bytes = this.buffers.take(w.buf, w.off);
+    this.recovery.onSent({ pn, time: now, size, ackEliciting: true, inFlight: false, frames: w.frames, mtuProbe: true });
+    // given up after a PTO's worth of waiting (it is not in flight, so no PTO covers it)
+    this.mtu.onProbeSent(pn, size, now + this.rtt.ptoBase(MAX_ACK_DELAY_MS));
+    this.lastSent = now;
+    this.st.packetsSent++;
+    this.st.bytesSent += size;
+    return bytes;
   }
 
   // ───────────────────────────── failure / restart ─────────────────────────────

@@ -52,6 +52,31 @@ export class PacketWriter {
   }
 }
 
+/** Where packets are built: one scratch buffer, copied out at the exact size with headroom. */
+export class PacketBuffers {
+  private scratch: Uint8Array;
+  constructor(
+    limit: number,
+    readonly headroom: number,
+    readonly tailroom: number,
+  ) {
+    this.scratch = new Uint8Array(limit);
+  }
+
+  /** a buffer at least `limit` bytes long to build in */
+  scratchFor(limit: number): Uint8Array {
+    if (this.scratch.length < limit) this.scratch = new Uint8Array(limit);
+    return this.scratch;
+  }
+
+  /** the built bytes in a buffer of their own, with the free room around them */
+  take(built: Uint8Array, size: number): Uint8Array {
+    const out = new Uint8Array(new ArrayBuffer(this.headroom + size + this.tailroom), this.headroom, size);
+    out.set(built.subarray(0, size));
+    return out;
+  }
+}
+
 export interface BuiltPacket {
   bytes: Uint8Array;
   frames: SentFrame[];
@@ -64,6 +89,7 @@ export interface BuiltPacket {
  * that found nothing to carry carries a PING. Null when the packet would be empty.
  */
 export function buildPacket(
+  buffers: PacketBuffers,
   header: PacketHeader,
   limit: number,
   now: number,
@@ -72,7 +98,7 @@ export function buildPacket(
   allowEliciting: boolean,
   probe: boolean,
 ): BuiltPacket | null {
-  const w = new PacketWriter(new Uint8Array(limit), header, limit);
+  const w = new PacketWriter(buffers.scratchFor(limit), header, limit);
   let hasAck = false;
   if (acks.owed) {
     const ack: Frame = { type: 'ack', largest: acks.largest, ackDelayUs: acks.ackDelayUs(now), ranges: acks.ranges };
@@ -87,5 +113,5 @@ export function buildPacket(
     if (!w.ackEliciting && probe) w.writePing();
   }
   if (!w.ackEliciting && !hasAck) return null;
-  return { bytes: w.buf.subarray(0, w.off), frames: w.frames, ackEliciting: w.ackEliciting };
+  return { bytes: buffers.take(w.buf, w.off), frames: w.frames, ackEliciting: w.ackEliciting };
 }

@@ -54,6 +54,8 @@ export interface SentPacket {
    * faster path overtake it legitimately), never a congestion or RTT signal.
    */
   oldPathLostAt?: number;
+  /** a DPLPMTUD probe (PING + PADDING): not in flight, never re-sent, never congestion */
+  mtuProbe?: boolean;
 }
 
 /** What the connection does with acknowledged and lost packets' frames. */
@@ -228,6 +230,10 @@ export class Recovery {
     let prevPn = -2;
     let congestionLost = 0;
     for (const p of lost) {
+      if (p.mtuProbe) {
+        this.hooks.onLost(p); // the path may not carry its size: no sign of congestion
+        continue;
+      }
       this.packetsLost++;
       if (p.inFlight) {
         this.cc.onRemovedNoCongestion(p.size);
@@ -301,7 +307,7 @@ export class Recovery {
     this.ptoCount++;
     const oldest: SentPacket[] = [];
     for (const p of this.sent) {
-      if (!p || !p.ackEliciting) continue;
+      if (!p || !p.ackEliciting || p.mtuProbe) continue;
       oldest.push(p);
       if (oldest.length >= probes) break;
     }
@@ -331,6 +337,15 @@ export class Recovery {
     }
     this.ptoCount = 0;
     this.lastAckElicitingSent = now;
+  }
+
+  /** stops tracking a packet without acknowledging or losing it (a probe given up) */
+  forget(pn: number): void {
+    const i = pn - this.sentBase;
+    const p = this.sent[i];
+    if (!p || p.inFlight) return; // only for packets outside the window
+    this.sent[i] = undefined;
+    this.compact();
   }
 
   /** forgets every packet (the peer restarted: none of them can be acknowledged any more) */

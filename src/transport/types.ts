@@ -4,8 +4,16 @@ import type { ParseError } from './wire.js';
 export interface ConnectionOptions {
   /** 0 or 1: the low bit of the stream ids this side opens (e.g. 0 = smaller static key) */
   side: 0 | 1;
-  /** max datagram payload the core emits (default 1200) */
+  /**
+   * the base packet size: what every path carries (default 1200); larger packets only after
+   * DPLPMTUD confirmed them (pathMaxPacketSize)
+   */
   maxPacketSize?: number;
+  /**
+   * the largest transport packet the path could carry (default: maxPacketSize, no probing);
+   * the connection probes up to it (RFC 8899). Also setPathMaxPacketSize().
+   */
+  pathMaxPacketSize?: number;
   /** our random non-zero 32-bit connection epoch (default: random from `random`) */
   epoch?: number;
   /** close the connection when nothing was received for this long (default 30000 ms) */
@@ -25,7 +33,30 @@ export interface ConnectionOptions {
   maxPeerStreams?: number;
   /** random source in [0,1) (default Math.random); the simulator passes a seeded PRNG */
   random?: () => number;
+  /**
+   * bytes free before every packet poll() returns (default 0): the packet is a view at
+   * `headroom` inside a larger ArrayBuffer, so lower layers (inner type byte, Noise header,
+   * relay SEND header) can write their headers in place in front of it
+   */
+  headroom?: number;
+  /** bytes free after every packet (default 0), e.g. for the AEAD tag */
+  tailroom?: number;
+  /**
+   * acknowledge at once after this many ack-eliciting packets (default 8); fewer packets wait
+   * up to MAX_ACK_DELAY_MS, or ride on the reply. A gap is always acknowledged at once.
+   */
+  ackEveryPackets?: number;
 }
+
+/**
+ * Buffer ownership. A packet poll() returns is the caller's: `pkt.buffer` holds `headroom`
+ * free bytes before `pkt.byteOffset` and `tailroom` after `pkt.byteOffset + pkt.length`, and
+ * the caller may write there and in the packet itself. A packet passed to receive() becomes
+ * the connection's: stream data is handed to read() as views of it (pieces smaller than a
+ * quarter of the datagram are copied, so they do not pin it), so the caller must not reuse
+ * or modify that buffer afterwards. Bytes passed to write() are kept by reference until
+ * acknowledged: do not modify them either.
+ */
 
 export type TransportEvent =
   /** the peer opened a stream; `target` is the opaque bytes it gave to openStream */
@@ -72,6 +103,12 @@ export interface ConnectionStats {
   internalErrors: number;
   /** out-of-order stream bytes buffered now, as charged (length + 64 per fragment) */
   reassemblyBytes: number;
+  /** the packet size in use (DPLPMTUD; maxPacketSize until a probe confirmed more) */
+  packetSize: number;
+  /** DPLPMTUD probes sent */
+  mtuProbes: number;
+  /** times full-size packets kept getting lost and the size fell back to the base */
+  mtuBlackHoles: number;
   /** non-probe packets sent beyond the congestion window (must stay 0: tests check it) */
   cwndViolations: number;
   ptoCount: number;

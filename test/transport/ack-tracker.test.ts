@@ -17,7 +17,7 @@ describe('AckTracker', () => {
     expect(a.nextDeadline()).toBe(Infinity);
   });
 
-  it(`every ${ACK_EVERY}nd ack-eliciting packet is acknowledged at once`, () => {
+  it(`every ${ACK_EVERY}th ack-eliciting packet is acknowledged at once`, () => {
     const a = new AckTracker();
     for (let pn = 0; pn < ACK_EVERY - 1; pn++) a.onReceived(pn, 0, true);
     expect(a.mustSend(0)).toBe(false);

@@ -16,7 +16,7 @@ describe('spurious loss (reordering without loss)', () => {
       // nothing was really lost (no loss on the links), and every "loss" was recognised
       expect(s.packetsLost).toBeGreaterThan(0);
       // (the run stops at the last byte, before the late ACKs of the final few arrive)
-      expect(s.spuriousLosses).toBeGreaterThan(0.6 * s.packetsLost);
+      expect(s.spuriousLosses).toBeGreaterThan(0.3 * s.packetsLost);
       // the window survived: the transfer takes well under a second (9.5 s without undo)
       expect(r.end).toBeLessThan(1000);
       expect(s.cwnd).toBeGreaterThan(200_000);

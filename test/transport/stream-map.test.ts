@@ -5,7 +5,9 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { StreamMap } from '../../src/transport/stream-map.js';
 import { AckTracker } from '../../src/transport/ack-tracker.js';
-import { buildPacket } from '../../src/transport/packet-builder.js';
+import { PacketBuffers, buildPacket } from '../../src/transport/packet-builder.js';
+
+const buffers = new PacketBuffers(1500, 0, 0);
 import { parseOk } from './packets.js';
 import type { TransportEvent } from '../../src/transport/types.js';
 
@@ -24,7 +26,7 @@ function drain(map: StreamMap, limit: number, max = 10_000): Uint8Array[] {
   const acks = new AckTracker();
   const out: Uint8Array[] = [];
   for (let pn = 0; pn < max; pn++) {
-    const p = buildPacket({ srcEpoch: 1, dstEpoch: 2, pn }, limit, 0, acks, map, true, false);
+    const p = buildPacket(buffers, { srcEpoch: 1, dstEpoch: 2, pn }, limit, 0, acks, map, true, false);
     if (!p) break;
     out.push(p.bytes);
   }
@@ -39,7 +41,7 @@ describe('stream scheduling', () => {
     const acks = new AckTracker();
     const bytes = new Map<number, number>(ids.map((id) => [id, 0]));
     for (let pn = 0; pn < 60; pn++) {
-      const p = buildPacket({ srcEpoch: 1, dstEpoch: 2, pn }, 1200, 0, acks, map, true, false)!;
+      const p = buildPacket(buffers, { srcEpoch: 1, dstEpoch: 2, pn }, 1200, 0, acks, map, true, false)!;
       for (const f of parseOk(p.bytes).frames) if (f.type === 'stream') bytes.set(f.id, bytes.get(f.id)! + f.data.length);
     }
     const v = [...bytes.values()];
