@@ -144,15 +144,14 @@ class JoinRun {
 
   /** READ from where this member left off; checks the verifier and feeds the ledger. */
   private async read(): Promise<View> {
-    const r = await this.request({ op: OP_READ, lobbyId: this.keys.lobbyId, fromEntry: this.ledger.entriesRead, fromConfirm: this.ledger.confirmsRead });
+    const r = await this.request({ op: OP_READ, lobbyId: this.keys.lobbyId, fromEntry: this.ledger.nextEntry, fromConfirm: this.ledger.nextConfirm });
     if (r.status !== STATUS.OK) throw this.statusError(r.status);
     if (!equalBytes(r.view.verifier, this.keys.verifier)) {
       throw new LobbyJoinError('wrong_secret', 'this invite\'s secret does not match the lobby: the invite was altered, or belongs to another lobby; ask for the invite again');
     }
     if (this.deadline === Infinity || this.o.timeoutMs === undefined) this.deadline = Math.min(this.deadline, performance.now() + r.view.secondsLeft * 1000);
     const before = this.ledger.members.size;
-    this.ledger.addEntries(r.view.entries);
-    this.ledger.addConfirms(r.view.confirms);
+    this.ledger.addView(r.view);
     if (this.ledger.members.size !== before) {
       this.o.onProgress?.({ kind: 'members', names: [...this.ledger.members.values()].map(displayName), parties: this.parties });
     }

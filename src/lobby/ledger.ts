@@ -6,7 +6,7 @@ import { PeerKey } from '../common/peer-key.js';
 import { KIND_CONFIRM, KIND_ENTRY, equalBytes, keyProof, type LobbyKeys } from './keys.js';
 import { decodeConfirm, decodeEntry } from './records.js';
 import type { Member, Roster } from './roster.js';
-import type { LobbyRecord } from './wire.js';
+import type { LobbyRecord, View } from './wire.js';
 
 export type JoinErrorCode =
   | 'not_found' | 'expired' | 'wrong_secret' | 'full' | 'name_taken' | 'joined_differently'
@@ -26,8 +26,9 @@ export class Ledger {
   readonly members = new Map<string, Member & { box: Uint8Array }>();
   /** records that did not authenticate with this invite's secret */
   ignored = 0;
-  entriesRead = 0;
-  confirmsRead = 0;
+  /** where the next READ starts: the relay's own counts (a relay that pads a view with extra records cannot make this member skip real ones) */
+  nextEntry = 0;
+  nextConfirm = 0;
   private readonly confirms: LobbyRecord[] = [];
   /** confirmations before this position have been checked against the roster */
   private confirmsChecked = 0;
@@ -36,9 +37,16 @@ export class Ledger {
 
   constructor(private readonly keys: LobbyKeys, private readonly own: { publicKey: Uint8Array; privateKey: Uint8Array }) {}
 
-  addEntries(records: LobbyRecord[]): void {
+  /** Takes a READ view: the records from the positions asked for, and the relay's counts. */
+  addView(v: View): void {
+    this.addEntries(v.entries);
+    this.confirms.push(...v.confirms);
+    this.nextEntry = Math.max(this.nextEntry, v.entriesHeld);
+    this.nextConfirm = Math.max(this.nextConfirm, v.confirmsHeld);
+  }
+
+  private addEntries(records: LobbyRecord[]): void {
     for (const rec of records) {
-      this.entriesRead++;
       const t = hex(rec.tag);
       const prev = this.members.get(t);
       if (prev && equalBytes(prev.box, rec.box)) continue;
@@ -47,11 +55,6 @@ export class Ledger {
       if (prev) throw new LobbyJoinError('tampering', `two different entries for ${displayName(prev)}'s seat: the relay (or an invite holder) is tampering with the lobby`);
       this.members.set(t, { ...member, box: rec.box });
     }
-  }
-
-  addConfirms(records: LobbyRecord[]): void {
-    this.confirmsRead += records.length;
-    this.confirms.push(...records);
   }
 
   /** Own valid entry, if the lobby has it. */
