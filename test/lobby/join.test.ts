@@ -165,10 +165,13 @@ describe('a tampering relay', () => {
       v.entries = v.entries.map((e) => (bobTag.equals(e.tag) ? dave.record : e));
       v.confirms = v.confirms.filter((e) => !bobTag.equals(e.tag));
     });
-    const codes = await Promise.all([
-      code(join(inv, a, { timeoutMs: 5000 })), code(join(inv, b, { timeoutMs: 5000 })), code(join(inv, c, { send: equivocate, timeoutMs: 5000 })),
-    ]);
-    expect(codes).toEqual(['tampering', 'tampering', 'tampering']);
+    const errs = await Promise.all([
+      join(inv, a, { timeoutMs: 5000 }), join(inv, b, { timeoutMs: 5000 }), join(inv, c, { send: equivocate, timeoutMs: 5000 }),
+    ].map((p) => p.then(() => undefined, (e: unknown) => e as LobbyJoinError)));
+    expect(errs.map((e) => e?.code)).toEqual(['tampering', 'tampering', 'tampering']);
+    // carol learns it from alice's (or bob's) confirmation of another file; they from hers
+    for (const e of errs) expect(e!.message).toMatch(/confirmed a different session file|not on your roster/);
+    expect(errs[2]!.message).toMatch(/alice confirmed a different session file/);
   });
 
   it('a confirmation forged by an invite holder (no private key of the member) is detected', async () => {
@@ -185,9 +188,37 @@ describe('a tampering relay', () => {
         e.box = keys.seal(KIND_CONFIRM, e.tag, encodeConfirm({ fileHash: real.subarray(0, 32), proofs: [new Uint8Array(16)] }));
       }
     });
-    const [ca, cb] = await Promise.all([code(join(inv, a, { send: forge })), code(join(inv, b))]);
-    expect(ca).toBe('tampering');
+    const [ea, cb] = await Promise.all([join(inv, a, { send: forge }).then(() => undefined, (e: unknown) => e as LobbyJoinError), code(join(inv, b))]);
+    expect(ea?.code).toBe('tampering');
+    expect(ea?.message).toMatch(/the confirmation for bob does not prove their key/);
     expect(cb).toBe('ok');
+  });
+
+  it('an entry sealed (by an invite holder) under a seat that is not its key\'s is ignored', async () => {
+    const inv = inviteFor(relay, 2);
+    await openLobby(inv);
+    const keys = new LobbyKeys(inv.relayKey, inv.lobbyId, inv.secret);
+    const holder = generateKeyPair();
+    const wrongSeat = keys.tag(generateKeyPair().publicKey);
+    const misfiled = { tag: wrongSeat, box: keys.seal(KIND_ENTRY, wrongSeat, encodeEntry({ publicKey: holder.publicKey, joinedAt: 0, name: 'eve' })) };
+    const insert = tampering(inv, (v, from) => { if (from === 0) v.entries.unshift(misfiled); });
+    const a = joiner('alice');
+    const [ra] = await Promise.all([join(inv, a, { send: insert }), join(inv, joiner('bob'))]);
+    expect(ra.roster.text).not.toMatch(/eve/);
+    expect(a.progress).toContainEqual({ kind: 'ignored', count: 1 });
+  });
+
+  it('two different entries for one seat (an invite holder re-sealing a member\'s key under another name) end the run', async () => {
+    const inv = inviteFor(relay, 2);
+    await openLobby(inv);
+    const keys = new LobbyKeys(inv.relayKey, inv.lobbyId, inv.secret);
+    const b = joiner('bob');
+    const seat = keys.tag(b.keyPair.publicKey);
+    const resealed = { tag: seat, box: keys.seal(KIND_ENTRY, seat, encodeEntry({ publicKey: b.keyPair.publicKey, joinedAt: 0, name: 'bobby' })) };
+    const twice = tampering(inv, (v) => { if (v.entries.some((e) => Buffer.from(e.tag).equals(seat))) v.entries.push(resealed); });
+    const [ea] = await Promise.all([join(inv, joiner('alice'), { send: twice, timeoutMs: 3000 }).then(() => undefined, (e: unknown) => e as LobbyJoinError), code(join(inv, b, { timeoutMs: 3000 }))]);
+    expect(ea?.code).toBe('tampering');
+    expect(ea?.message).toMatch(/two different entries for bob's seat/);
   });
 
   it('records replayed from another lobby with the same members do not authenticate', async () => {
