@@ -21,6 +21,12 @@ Usage:
   mpyc-agent session create|add|show ...
       Write and inspect the session file the parties share (relay addresses and every
       party's public key, in MPyC index order). See: mpyc-agent session --help
+  mpyc-agent invite create --relay ADDR --parties M [--name NAME] [--qr]
+      Open a lobby on the relay and print an invite to send to the other parties.
+      See: mpyc-agent invite create --help
+  mpyc-agent join INVITE [--name NAME] [--key FILE] [--out FILE] [--up]
+      Every party (the creator too): join the lobby, wait for all parties, write the
+      session file they all agreed on and print its fingerprint. See: mpyc-agent join --help
   mpyc-agent up SESSION [--key FILE] [options]
       Run this party's agent (foreground). Prints the MPyC command line to use.
       See: mpyc-agent up --help
@@ -66,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') { process.stdout.write(HELP); return cmd ? 0 : 2; }
   if (cmd === 'session') return runSessionCommand(rest);
   if (cmd === 'status') return status(rest);
+  if (cmd === 'invite' || cmd === 'join') return (await import('./invite-cmd.js')).runInviteCommand(cmd, rest);
   if (cmd === 'up') {
     if (rest.includes('-h') || rest.includes('--help')) { process.stdout.write(UP_HELP); return 0; }
     await runUp(rest);
