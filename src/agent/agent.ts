@@ -13,7 +13,7 @@
 // Timers: one, armed for the earliest deadline of the session layer, the peer links and
 // the relay set (each exposes nextDeadline()); the transport and the relay clients run
 // their own.
-import type { Socket } from 'node:net';
+import { isIPv6, type Socket } from 'node:net';
 import { SessionManager, TRANSPORT_OVERHEAD_LEN, sessionWire, type ReceiveResult, type SessionEvent } from '../session/index.js';
 import { PeerKey } from '../common/peer-key.js';
 import { candidateKey, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
@@ -111,11 +111,13 @@ export class Agent implements AgentHandle {
       peer: String(l.index), path: l.paths.active.kind, retransmittedTotal: l.streams.retransmittedTotal(),
     })));
 
+    // udpBind names the IPv4 socket (or, given an IPv6 address, the only socket)
     const bind = this.cfg.udpBind;
-    const bind6 = this.cfg.udpBind6 === undefined ? (bind.host === '0.0.0.0' ? '::' : null) : this.cfg.udpBind6;
+    const v6only = isIPv6(bind.host);
+    const bind6 = v6only ? bind.host : this.cfg.udpBind6 === undefined ? (bind.host === '0.0.0.0' ? '::' : null) : this.cfg.udpBind6;
     this.udp = await UdpEndpoint.open({
-      v4: { host: bind.host, port: bind.port },
-      v6: bind6 === null ? undefined : { host: bind6, port: 0 },
+      v4: v6only ? undefined : { host: bind.host, port: bind.port },
+      v6: bind6 === null ? undefined : { host: bind6, port: v6only ? bind.port : 0 },
       logger: this.log,
       handlers: {
         stun: (b, from) => this.relays?.handleStun(b, from),
@@ -232,7 +234,7 @@ export class Agent implements AgentHandle {
     link.relayInUse = relay;
     if (was === undefined || relay === undefined) return; // first choice, or no relay at all: nothing moved
     const name = (i: number): string => this.relays!.addressText(i);
-    this.log.info({ peer: link.index, from: `relay ${name(was)}`, to: `relay ${name(relay)}`, reason: 'relay lost or the peer moved' }, 'path change');
+    this.log.info({ peer: link.index, from: 'relay', to: 'relay', fromRelay: name(was), toRelay: name(relay), reason: 'relay lost or the peer moved' }, 'path change');
     this.metrics_.pathChanges.inc({ to: 'relay' });
     link.pathSince = performance.now();
     link.streams.pathChanged();
@@ -289,9 +291,8 @@ export class Agent implements AgentHandle {
   private applyPathChanges(link: PeerLink, changes: PathChange[]): void {
     for (const c of changes) {
       link.pathSince = performance.now();
-      const name = (i: number): string => this.relays!.addressText(i);
-      const side = (p: typeof c.to): string => (p.kind === 'relay' && link.relayInUse !== undefined ? describeRoute({ kind: 'relay', relay: link.relayInUse }, name) : describeRoute(p));
-      this.log.info({ peer: link.index, from: side(c.from), to: side(c.to), reason: c.reason }, 'path change');
+      const relay = link.relayInUse === undefined ? undefined : this.relays?.addressText(link.relayInUse);
+      this.log.info({ peer: link.index, from: describeRoute(c.from), to: describeRoute(c.to), relay, reason: c.reason }, 'path change');
       this.metrics_.pathChanges.inc({ to: c.to.kind });
       link.streams.pathChanged();
     }

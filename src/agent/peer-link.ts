@@ -13,9 +13,9 @@ import { candidateKey } from './candidates.js';
 /** Where a session datagram came from or goes to: a direct address, or relay i of the session. */
 export type Route = { kind: 'relay'; relay: number } | { kind: 'direct'; address: string; port: number };
 
-export function describeRoute(r: Route | { kind: 'relay' }, relayName?: (i: number) => string): string {
-  if (r.kind === 'direct') return `direct ${candidateKey(r)}`;
-  return 'relay' in r && relayName ? `relay ${relayName(r.relay)}` : 'relay';
+/** `direct ADDRESS:PORT` or `relay` (the log's from/to; which relay goes in a field of its own) */
+export function describeRoute(r: Route | { kind: 'relay' } | { kind: 'direct'; address: string; port: number }): string {
+  return r.kind === 'direct' ? `direct ${candidateKey(r)}` : 'relay';
 }
 
 /** re-send our candidates this often while the peer has no direct path */
@@ -28,6 +28,8 @@ export const DEFAULT_OFFLINE_CLOSE_MS = 15_000;
 export const WAITING_LOG_MS = 15_000;
 /** an unanswered ping counts as lost after this long */
 export const PING_TIMEOUT_MS = 2_000;
+/** pings in flight per peer (each holds a promise until answered or timed out) */
+const MAX_PINGS_IN_FLIGHT = 64;
 
 export type Liveness = 'waiting' | 'connected' | 'offline';
 
@@ -213,7 +215,10 @@ export class PeerLink {
       const id = new Uint8Array(randomBytes(8));
       const key = Buffer.from(id).toString('hex');
       const entry: PendingPing = { sentAt: now, route, timeoutAt: now + PING_TIMEOUT_MS, done: (rttMs) => resolve({ rttMs, route }) };
-      if (!route || !this.ctx.send(encodeProbe('ping', id), route)) { resolve({ rttMs: undefined, route }); return; }
+      if (!route || this.pings.size >= MAX_PINGS_IN_FLIGHT) { resolve({ rttMs: undefined, route }); return; }
+      // by the active route, as data goes (no explicit route: queued behind a handshake
+      // that is still completing rather than dropped)
+      this.ctx.send(encodeProbe('ping', id));
       this.pings.set(key, entry);
       this.ctx.reschedule();
     });

@@ -120,6 +120,9 @@ export class RelaySet {
       m.unregisteredSince = Infinity;
       m.warned = false;
       log.info({ transport: t }, 'registered with relay');
+      // a (re-)registration over UDP often means our NAT mapping changed (the relay saw a
+      // new source): ask STUN again now rather than at the next interval
+      if (t === 'udp') this.runStun();
     } else if (m.unregisteredSince === Infinity) {
       m.unregisteredSince = performance.now();
       log.warn({ state: s, transport: t }, 'lost the relay registration');
@@ -213,8 +216,10 @@ export class RelaySet {
     return t;
   }
 
+  /** Asks every relay address for our reflexive address now, and again every STUN_INTERVAL_MS. */
   private runStun(): void {
     if (this.o.relayOnly || this.closed) return;
+    if (this.stunTimer) clearTimeout(this.stunTimer);
     const done = new Set<Family>();
     for (const m of this.members) {
       for (const t of m.stunTargets) {
@@ -225,7 +230,7 @@ export class RelaySet {
           this.stun.set(key, client);
         }
         client.request().then((addr) => {
-          // the first relay (session order) that answers for a family speaks for it
+          // in each round, the first relay that answers for a family speaks for it
           if (this.closed || done.has(t.family)) return;
           const address = canonicalIp(addr.address);
           if (!address || familyOf(address) !== t.family) return;
