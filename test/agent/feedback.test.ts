@@ -111,5 +111,12 @@ describe('agent feedback', () => {
     expect(st.relay.registered).toBe(false);
     expect(st.relay.reason).toMatch(/no registration answer over UDP 127\.0\.0\.1:9 for \d+ s/);
     expect(rec.lines.find((l) => l.msg === 'relay unreachable')).toMatchObject({ level: 40, reason: expect.stringMatching(/no registration answer/) });
+    // MPyC connects anyway: the handshake it triggers has no way out, and nothing counts as sent
+    const s = await dial(c.parties[0]!.localBase + 1);
+    s.on('error', () => {});
+    s.write('nowhere to go');
+    await waitFor(() => (a0.metrics_.dropCounts.get('no_relay_registered') ?? 0) > 0, 5_000, 'the unsendable handshake counted');
+    expect(a0.status().peers[0]!.bytesSent).toBe(0);
+    expect(await a0.metrics()).toMatch(/mpyc_agent_bytes_total\{path="relay",direction="out"\} 0\n/);
   }, 30_000);
 });
