@@ -60,6 +60,7 @@ export class Agent implements AgentHandle {
   private stopped = false;
   private stopping?: Promise<void>;
   readonly metrics_: AgentMetrics;
+  private readonly dropInner = (reason: string): void => this.metrics_.drop(reason);
 
   constructor(private readonly cfg: AgentConfig) {
     this.metrics_ = new AgentMetrics();
@@ -269,7 +270,7 @@ export class Agent implements AgentHandle {
     link.bytesReceived += n;
     this.metrics_.bytes(from.kind, 'in', n);
     link.heard(now);
-    link.onPlaintext(plaintext, from, now, (reason) => this.metrics_.drop(reason));
+    link.onPlaintext(plaintext, from, now, this.dropInner);
     this.applyPathChanges(link, link.paths.takeChanges());
   }
 
@@ -288,7 +289,7 @@ export class Agent implements AgentHandle {
     this.reschedule();
   }
 
-  private applyPathChanges(link: PeerLink, changes: PathChange[]): void {
+  private applyPathChanges(link: PeerLink, changes: readonly PathChange[]): void {
     for (const c of changes) {
       link.pathSince = performance.now();
       const relay = link.relayInUse === undefined ? undefined : this.relays?.addressText(link.relayInUse);

@@ -39,6 +39,8 @@ export const RTT_MIN_SAMPLES = 3;
 /** weight of a new sample in the smoothed probe RTT (RFC 6298's alpha) */
 const RTT_ALPHA = 1 / 8;
 
+const NO_CHANGES: readonly PathChange[] = Object.freeze([]);
+
 export type ActivePath = { kind: 'relay' } | { kind: 'direct'; address: string; port: number; since: number };
 
 /** A probe's round trip, measured on the direct path it was sent on. */
@@ -279,7 +281,8 @@ export class PeerPaths {
   }
 
   /** Path changes since the last call (for logs and the transport's pathChanged). */
-  takeChanges(): PathChange[] {
-    return this.changes.splice(0);
+  takeChanges(): readonly PathChange[] {
+    // called per received packet: no allocation when nothing changed
+    return this.changes.length === 0 ? NO_CHANGES : this.changes.splice(0);
   }
 }

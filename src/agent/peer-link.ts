@@ -168,7 +168,7 @@ export class PeerLink {
   }
 
   /** Timer work due at `now`; returns the path changes it caused. */
-  poll(now: number): PathChange[] {
+  poll(now: number): readonly PathChange[] {
     for (const a of this.paths.poll(now)) this.ctx.send(encodeProbe('probe', a.id), { kind: 'direct', address: a.to.address, port: a.to.port });
     if (this.paths.active.kind === 'relay' && now - this.lastCandidatesSentAt >= CANDIDATE_RESEND_MS) this.sendSignals(now);
     this.pollLiveness(now);
