@@ -140,8 +140,11 @@ export class RelaySet {
     return true;
   }
 
+  /** A STUN datagram: its transaction id finds the request (a relay may answer from another address of its host). */
   handleStun(b: Uint8Array, from: UdpSource): void {
-    this.stun.get(endpointText(from.address, from.port))?.handleDatagram(b);
+    const direct = this.stun.get(endpointText(from.address, from.port));
+    if (direct?.handleDatagram(b)) return;
+    for (const c of this.stun.values()) if (c !== direct && c.handleDatagram(b)) return;
   }
 
   /** Sends through relay `i`; false when not registered there or the send failed. */
