@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { HEARTBEAT_MS, HOLD_DOWN_ACKS, PeerPaths, SILENT_MS } from '../../src/agent/path.js';
 import { decodeInner, encodeCandidates, encodeProbe, encodeRelays, encodeTransportInner, withLocalZones } from '../../src/agent/inner.js';
 import { canonicalIp, ipBytes, ipText } from '../../src/agent/addresses.js';
-import { candidateKey, classify } from '../../src/agent/candidates.js';
+import { candidateKey, classify, gatherInterfaceCandidates, linkLocalZones } from '../../src/agent/candidates.js';
+import { networkInterfaces } from 'node:os';
 
 const PUB = { address: '198.51.100.7', port: 40000 };
 const LAN = { address: '192.168.1.20', port: 40000 };
@@ -179,6 +180,23 @@ describe('inner messages', () => {
     const good = encodeCandidates([{ address: '10.0.0.1', port: 5 }, { address: '10.0.0.2', port: 6 }]);
     for (let n = 1; n < good.length; n++) expect(decodeInner(good.subarray(0, n)).type).toBe('invalid');
     expect(decodeInner(encodeProbe('probe', new Uint8Array(8)).subarray(0, 5)).type).toBe('invalid');
+  });
+
+  it('gathers every interface address of each socket\'s family: IPv6 global, unique-local and link-local with its zone', () => {
+    const all = gatherInterfaceCandidates({ v4: { host: '0.0.0.0', port: 4000 }, v6: { host: '::', port: 6000 } });
+    const expected = Object.entries(networkInterfaces()).flatMap(([name, list]) => (list ?? []).map((ni) =>
+      ni.family === 'IPv4' ? `${ni.address}:4000` : `[${canonicalIp(/^fe[89ab]/i.test(ni.address) ? `${ni.address}%${name}` : ni.address)}]:6000`));
+    expect(all.map(candidateKey).sort()).toEqual(expected.sort());
+    expect(all.every((c) => c.source === 'interface')).toBe(true);
+    for (const c of all.filter((x) => /^fe[89ab]/i.test(x.address))) expect(c.address).toMatch(/%\w+$/);
+    expect(linkLocalZones()).toEqual(Object.entries(networkInterfaces())
+      .filter(([, l]) => (l ?? []).some((ni) => ni.family === 'IPv6' && /^fe[89ab]/i.test(ni.address))).map(([n]) => n));
+    // a socket bound to one address offers that one; an IPv4-only agent no IPv6 at all
+    expect(gatherInterfaceCandidates({ v6: { host: '::1', port: 7 } })).toEqual([{ address: '::1', port: 7, source: 'interface' }]);
+    expect(gatherInterfaceCandidates({ v4: { host: '0.0.0.0', port: 4000 } }).every((c) => !c.address.includes(':'))).toBe(true);
+    // best first: loopback, then LAN, then public
+    const prefs = all.map((c) => classify(c.address));
+    expect([...prefs].sort((x, y) => ['loopback', 'lan', 'public'].indexOf(x) - ['loopback', 'lan', 'public'].indexOf(y))).toEqual(prefs);
   });
 
   it('classifies candidate addresses', () => {
