@@ -150,7 +150,8 @@ export class Agent implements AgentHandle {
       logger: this.log,
       onConnection: (peerIndex, target, socket) => this.attachLocalSocket(peerIndex, target, socket),
     });
-    await Promise.all([this.relays.start(), this.listeners.start()]);
+    void this.relays.start(); // never rejects: a relay that does not resolve is WebSocket-only
+    await this.listeners.start();
     this.log.info({ index: this.cfg.ownIndex, publicKey: ownKey.text, udpPort: this.udp.bound.v4?.port, udpPort6: this.udp.bound.v6?.port,
       candidates: this.localCandidates.map(candidateKey), relays: this.cfg.relays.length, relayOnly: this.cfg.relayOnly }, 'agent started');
     // handshakes with every peer start as soon as a relay registration completes

@@ -62,6 +62,9 @@ export interface RelaySetOptions {
 
 export class RelaySet {
   private readonly members: Member[] = [];
+  private readonly byIndex = new Map<number, Member>();
+  /** relays that could not be started, and why (e.g. UDP-only and the host does not resolve) */
+  private readonly unusable = new Map<number, string>();
   /** `endpointText(address, port)` of a relay's UDP address → member, to accept its frames */
   private readonly byUdp = new Map<string, Member>();
   private readonly stun = new Map<string, StunClient>();
@@ -72,12 +75,24 @@ export class RelaySet {
     if (o.relays.length > MAX_RELAYS) throw new Error(`at most ${MAX_RELAYS} relays per session (got ${o.relays.length})`);
   }
 
-  get size(): number { return this.members.length; }
-
-  /** Resolves every relay's host (both families), starts every registration and STUN. */
+  /**
+   * Resolves every relay's host (both families), then starts every registration and STUN.
+   * The agent does not wait for it: a slow DNS answer must not delay `ready`.
+   */
   async start(): Promise<void> {
     const resolved = await Promise.all(this.o.relays.map((r) => resolveHost(r.host, this.o.logger)));
-    this.o.relays.forEach((r, i) => this.members.push(this.member(i, r, resolved[i]!)));
+    if (this.closed) return;
+    this.o.relays.forEach((r, i) => {
+      try {
+        const m = this.member(i, r, resolved[i]!);
+        this.members.push(m);
+        this.byIndex.set(i, m);
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        this.unusable.set(i, why);
+        this.o.logger.error({ relay: this.addressText(i), err: why }, 'cannot use this relay');
+      }
+    });
     for (const m of this.members) m.client.start();
     this.runStun();
   }
@@ -90,6 +105,10 @@ export class RelaySet {
     const udpHost = reachable[0];
     const udpAllowed = udpHost !== undefined && this.o.transport !== 'ws';
     const wsAllowed = r.httpPort !== undefined && this.o.transport !== 'udp';
+    if (!udpAllowed && !wsAllowed) {
+      throw new Error(this.o.transport === 'ws' ? 'the relay address has no /httpPort for WebSocket'
+        : `no UDP address for this relay (its host does not resolve, or this agent has no socket of its family)${this.o.transport === 'udp' ? '' : ' and no /httpPort for WebSocket'}`);
+    }
     const udp = udpAllowed ? { address: udpHost, port: r.udpPort } : undefined;
     const client = new RelayClient({
       relayKey: r.publicKey,
@@ -149,11 +168,11 @@ export class RelaySet {
 
   /** Sends through relay `i`; false when not registered there or the send failed. */
   send(i: number, peerKey: Uint8Array, packet: Uint8Array): boolean {
-    return this.members[i]?.client.send(peerKey, packet) ?? false;
+    return this.byIndex.get(i)?.client.send(peerKey, packet) ?? false;
   }
 
   isRegistered(i: number): boolean {
-    return this.members[i]?.client.state === 'registered';
+    return this.byIndex.get(i)?.client.state === 'registered';
   }
 
   registeredCount(): number {
@@ -188,13 +207,13 @@ export class RelaySet {
   }
 
   transportOf(i: number): RelayTransport | undefined {
-    return this.members[i]?.client.transport;
+    return this.byIndex.get(i)?.client.transport;
   }
 
   /** Why relay i is not registered (for status), or undefined when it is. */
   problem(i: number, now: number): string | undefined {
-    const m = this.members[i];
-    if (!m) return 'not started';
+    const m = this.byIndex.get(i);
+    if (!m) return this.unusable.get(i) ?? 'resolving the relay host';
     const st = m.client.state;
     if (st === 'registered') return undefined;
     if (st === 'rejected') return 'the relay rejected our key (not on its allow-list, or full)';

@@ -35,6 +35,16 @@ function dial(port: number): Promise<Socket> {
 }
 
 describe('agent feedback', () => {
+  it('a relay this agent cannot use at all: it still starts, logs an error and says why in status', async () => {
+    c = await cluster(2);
+    const rec = recordingLogger();
+    // an IPv6 relay, an IPv4-only agent, UDP only: no way to that relay
+    c.relayAddresses[0] = { ...c.relayAddresses[0]!, host: '::1' };
+    const a0 = await c.startAgent(0, { logger: rec.logger, relayTransport: 'udp', udpBind6: null });
+    await waitFor(() => rec.lines.some((l) => l.msg === 'cannot use this relay'), 5_000, 'the error');
+    expect(a0.status().relay).toMatchObject({ registered: false, reason: expect.stringMatching(/no UDP address for this relay/) });
+  }, 30_000);
+
   it('RTT is undefined until measured; the histogram observes per sample, not per scrape; ping reports RTT and the relay path', async () => {
     c = await cluster(2);
     const a0 = await c.startAgent(0, { relayOnly: true });
