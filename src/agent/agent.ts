@@ -26,6 +26,7 @@ import { RelaySet } from './relay-set.js';
 import { DEFAULT_OFFLINE_AFTER_MS, DEFAULT_OFFLINE_CLOSE_MS, PeerLink, describeRoute, type Route } from './peer-link.js';
 import type { PathChange } from './path.js';
 import { buildStatus, routeInfo } from './agent-status.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import type { Family } from './addresses.js';
 import type { AgentConfig, AgentHandle, AgentStatus, PingOptions, PingResult, StreamTarget } from './types.js';
 
@@ -53,9 +54,7 @@ export class Agent implements AgentHandle {
   private readonly reflexive = new Map<Family, Candidate>();
   private zones: string[] = [];
   private listeners?: PortLayoutListeners;
-  private timer?: NodeJS.Timeout;
-  private timerAt = Infinity;
-  private rescheduleQueued = false;
+  private readonly timer = new DeadlineTimer(() => this.nextDeadline(), (now) => this.onDue(now));
   private readonly startedAt = performance.now();
   private stopped = false;
   private stopping?: Promise<void>;
@@ -303,14 +302,8 @@ export class Agent implements AgentHandle {
 
   // ------------------------------------------------------------------ the one timer
 
-  /** Re-arms the timer after the current turn (coalesced): something may have moved a deadline earlier. */
   private reschedule(): void {
-    if (this.rescheduleQueued || this.stopped) return;
-    this.rescheduleQueued = true;
-    queueMicrotask(() => {
-      this.rescheduleQueued = false;
-      this.arm(0);
-    });
+    this.timer.reschedule();
   }
 
   private nextDeadline(): number {
@@ -319,30 +312,12 @@ export class Agent implements AgentHandle {
     return t;
   }
 
-  /** Arms the timer for the earliest deadline unless it already fires earlier; `minDelayMs` guards against a busy loop. */
-  private arm(minDelayMs: number): void {
-    if (this.stopped) return;
-    const t = this.nextDeadline();
-    if (t >= this.timerAt) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = t;
-    if (t === Infinity) return;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(minDelayMs, Math.ceil(t - performance.now())));
-    this.timer.unref();
-  }
-
-  private onTimer(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    if (this.stopped) return;
-    const now = performance.now();
+  private onDue(now: number): void {
     if (now >= this.sessions.nextDeadline()) this.sessions.tick(now);
     for (const l of this.links.values()) {
       if (now >= l.nextDeadline()) this.applyPathChanges(l, l.poll(now));
     }
     this.relays?.checkUnreachable(now);
-    this.arm(1);
   }
 
   // ------------------------------------------------------------------ surface
@@ -403,7 +378,7 @@ export class Agent implements AgentHandle {
    */
   private async shutDown(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer.stop();
     const listenersClosed = this.listeners?.stop() ?? Promise.resolve();
     const grace = this.cfg.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
     const t0 = performance.now();
