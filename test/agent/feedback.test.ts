@@ -52,7 +52,10 @@ describe('agent feedback', () => {
     await waitFor(() => a0.status().relay.registered, 10_000, 'registration');
     expect(a0.status().peers[0]).toMatchObject({ liveness: 'waiting', rttMs: undefined });
     const a1 = await cl.startAgent(1, { relayOnly: true });
-    await waitFor(() => a0.status().peers[0]!.liveness === 'connected' && a1.status().peers[0]!.liveness === 'connected', 10_000, 'connected');
+    await waitFor(() => a0.status().peers[0]!.state === 'relay' && a1.status().peers[0]!.liveness === 'connected', 10_000, 'connected');
+    // a session, but nothing measured yet (no stream, the transport's first keepalive is 5 s
+    // away): no RTT, rather than the transport's initial guess
+    expect(a0.status().peers[0]).toMatchObject({ liveness: 'connected', rttMs: undefined });
     const m1 = await a0.metrics();
     expect(m1).toMatch(/mpyc_agent_retransmitted_packets_total\{peer="1"\} \d+/);
     const before = histogramCount(m1, 1);
