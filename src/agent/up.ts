@@ -135,11 +135,8 @@ async function serve(agent: Agent, controlOption: string | undefined, metricsOpt
     });
     await new Promise<void>((resolve, reject) => { metricsServer!.once('error', reject); metricsServer!.listen(port, host, () => resolve()); });
   }
-  const cmd = agent.status().mpycCommand;
-  process.stdout.write(`mpyc-agent: party ${ownIndex} of ${m}; run MPyC as:\n  ${cmd}\n`);
-  logger.info({ mpycCommand: cmd, control: controlPath }, 'ready');
-
-  await new Promise<void>((resolve) => {
+  // signal handlers before the ready line: whoever reads it may signal at once
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (sig: string): void => {
       if (stopping) return;
@@ -150,4 +147,8 @@ async function serve(agent: Agent, controlOption: string | undefined, metricsOpt
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  const cmd = agent.status().mpycCommand;
+  process.stdout.write(`mpyc-agent: party ${ownIndex} of ${m}; run MPyC as:\n  ${cmd}\n`);
+  logger.info({ mpycCommand: cmd, control: controlPath }, 'ready');
+  await stopped;
 }
