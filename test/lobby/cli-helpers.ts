@@ -52,13 +52,18 @@ export class CliWorld {
     this.children.push(child);
     let out = '';
     let err = '';
-    child.stdout!.on('data', (d: Buffer) => { out += String(d); });
+    let ready = false;
+    // stdout and stderr are separate pipes: the MPyC line on stdout may arrive after the
+    // 'ready' log line on stderr, so wait for both
+    const mpycLine = /party \d+ of \d+; run MPyC/;
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${name}: no ready line\n${err.slice(-2000)}`)), 60_000);
+      const t = setTimeout(() => reject(new Error(`${name}: no ready line and MPyC command line\n${err.slice(-2000)}`)), 60_000);
+      const check = (): void => { if (ready && mpycLine.test(out)) { clearTimeout(t); resolve({ child, stdout: () => out }); } };
+      child.stdout!.on('data', (d: Buffer) => { out += String(d); check(); });
       child.once('exit', (c) => { clearTimeout(t); reject(new Error(`${name}: exited ${c}\n${err.slice(-2000)}`)); });
       createInterface({ input: child.stderr! }).on('line', (l) => {
         err += `${l}\n`;
-        if (l.startsWith('{') && (JSON.parse(l) as { msg?: string }).msg === 'ready') { clearTimeout(t); resolve({ child, stdout: () => out }); }
+        if (l.startsWith('{') && (JSON.parse(l) as { msg?: string }).msg === 'ready') { ready = true; check(); }
       });
     });
   }
