@@ -62,32 +62,44 @@ describe('mpyc-agent CLI', () => {
     for (const opt of ['--key', '--relay-only', '--relay-transport', '--local-base', '--forward', '--allow-port', '--control', '--metrics', '--log-level']) expect(up.stdout).toContain(opt);
   });
 
-  it('bad input gives a clear error and exit code 2', async () => {
+  it('bad input: a clear message and the documented exit code (2 usage, 3 key or session file, 1 no agent)', async () => {
     const { session, keys } = await makeSession('bad', 2);
     const missing = await run(['up', join(dir, 'nope.json'), '--key', keys[0]!]);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/nope\.json/);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/nope\.json: cannot read \(ENOENT\)/);
 
     const stranger = join(dir, 'stranger.key');
     await run(['keygen', '--out', stranger]);
     const notIn = await run(['up', session, '--key', stranger]);
-    expect(notIn.code).toBe(2);
-    expect(notIn.stderr).toMatch(/not (in|found|listed)|own key|missing/i);
+    expect(notIn.code).toBe(3);
+    expect(notIn.stderr).toMatch(/own key .* is not in the session file; add it with: mpyc-agent session add/);
 
+    // the same bad file gives the same exit code to `up` and to `session show`
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"version": 1, "relays": [], "parties": [}');
     const syntax = await run(['up', broken, '--key', keys[0]!]);
-    expect(syntax.code).toBe(2);
-    expect(syntax.stderr).toMatch(/broken\.json.*(line|:\d+)/);
+    const shown = await run(['session', 'show', broken]);
+    expect(syntax.code).toBe(3);
+    expect(shown.code).toBe(3);
+    expect(syntax.stderr).toMatch(/broken\.json:1:\d+: JSON syntax error/);
+    expect(shown.stderr).toMatch(/broken\.json:1:\d+: JSON syntax error/);
+    const onlyOne = join(dir, 'one.json');
+    expect((await run(['session', 'create', onlyOne, '--relay', relayAddr])).code).toBe(0);
+    expect((await run(['session', 'add', onlyOne, '--key', keys[0]!])).code).toBe(0);
+    expect((await run(['up', onlyOne, '--key', keys[0]!])).code).toBe(3);
+    expect((await run(['session', 'show', onlyOne])).code).toBe(3);
 
     chmodSync(keys[1]!, 0o644);
     const open = await run(['up', session, '--key', keys[1]!]);
-    expect(open.code).toBe(2);
+    expect(open.code).toBe(3);
     expect(open.stderr).toMatch(/chmod 600/);
+    const noKey = await run(['up', session, '--key', join(dir, 'absent.key')]);
+    expect(noKey.code).toBe(3);
+    expect(noKey.stderr).toMatch(/absent\.key: cannot read key file \(ENOENT\); create one with: mpyc-agent keygen --out \S*absent\.key/);
 
     const badFlag = await run(['up', session, '--key', keys[0]!, '--relay-transport', 'carrier-pigeon']);
     expect(badFlag.code).toBe(2);
-    expect(badFlag.stderr).toMatch(/--relay-transport/);
+    expect(badFlag.stderr).toMatch(/--relay-transport: must be auto, udp or ws/);
 
     const noAgent = await run(['status', '--control', join(dir, 'none.sock')]);
     expect(noAgent.code).toBe(1);
@@ -120,6 +132,16 @@ describe('mpyc-agent CLI', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/# TYPE mpyc_agent_bytes_total counter/);
     expect(metrics).toMatch(/mpyc_agent_relay_registered [01]/);
+    const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    expect(health.status).toBe(200);
+    expect(health.headers.get('content-type')).toBe('application/json');
+    const h = await health.json() as { status: string; party: number; relayRegistered: boolean; peers: Record<string, number> };
+    expect(h.status).toBe('ok');
+    expect(h.party).toBe(1);
+    expect(typeof h.relayRegistered).toBe('boolean');
+    expect(Object.values(h.peers).reduce((a, b) => a + b, 0)).toBe(1);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/nothing`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/healthz`, { method: 'POST' })).status).toBe(405);
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
