@@ -5,7 +5,7 @@ import { ControlError, controlSocketPath, defaultControlDir, listControlSockets,
 import { formatStatus, roundStatus } from './status-format.js';
 import { readKeyFile } from '../common/keys.js';
 import { PeerKey } from '../common/peer-key.js';
-import { EXIT, UsageError, expectPositionals, formatLocalTime, parseCommandLine } from '../common/cli.js';
+import { EXIT, EXIT_CODES_HELP, UsageError, expectPositionals, formatLocalTime, parseCommandLine } from '../common/cli.js';
 import type { AgentStatus } from './types.js';
 import { USAGE } from './usage.js';
 
@@ -29,7 +29,8 @@ RTT, bytes each way, handshake age, streams, last error.
   --control PATH       the agent's control socket
   --key FILE           the agent's key file (the socket name derives from its public key)
 Without --control or --key: the only agent socket in ${defaultControlDir()}.
-`;
+
+${EXIT_CODES_HELP}`;
 
 const OPTIONS = {
   json: { kind: 'boolean' }, watch: { kind: 'boolean' }, interval: { kind: 'string', value: 'SECONDS' },

@@ -241,25 +241,8 @@ async function runDaemon(p: Prepared, startConfig: Config<UpOptions>, reloadConf
   }
   let control: ControlServer | undefined;
   let endpoint: MetricsEndpoint | undefined;
-  try {
-    await agent.start();
-    control = await startControlServer(controlPath, { status: () => agent.status(), metrics: () => agent.metrics() });
-    if (settings.metrics) {
-      const { host, port } = settings.metrics;
-      endpoint = await startMetricsEndpoint(host, port, agent);
-      if (!/^(127\.|::1$|localhost$)/.test(host)) logger.warn({ metrics: `${host}:${endpoint.port}` }, 'metrics endpoint is reachable from other hosts; it shows peers and traffic');
-    }
-  } catch (err) {
-    await Promise.all([agent.stop(), control?.close()]);
-    throw err;
-  }
-
-  const cmd = agent.status().mpycCommand;
-  process.stdout.write(`mpyc-agent: party ${p.ownIndex} of ${p.session.parties.length}; run MPyC as:\n  ${cmd}\n`);
-  logger.info({ mpycCommand: cmd, control: controlPath, ...(startConfig.filePath !== undefined ? { config: startConfig.filePath } : {}) }, 'ready');
-
   let current = startConfig;
-  const onHup = (): void => {
+  const reload = (): void => {
     let next: Config<UpOptions>;
     let nextSettings: UpSettings;
     try {
@@ -278,30 +261,58 @@ async function runDaemon(p: Prepared, startConfig: Config<UpOptions>, reloadConf
     logger.info({ config: next.filePath ?? null, applied, level: nextSettings.logLevel, format: nextSettings.logFormat }, 'config reloaded');
     current = next;
   };
-  process.on('SIGHUP', onHup);
 
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (sig: string): void => {
-      if (stopping) {
-        // a second signal: the operator does not want to wait for a clean stop
-        logger.warn({ signal: sig }, 'second signal; exiting now');
-        process.exit(EXIT.FAILURE);
-      }
-      stopping = true;
-      logger.info({ signal: sig }, 'stopping');
-      endpoint?.markStopping();
-      void Promise.all([agent.stop(), control!.close()]).then(() => endpoint?.close()).then(() => {
-        process.off('SIGHUP', onHup);
-        // stopped: a handle left open somewhere must not keep the process (and systemd) waiting
-        setTimeout(() => {
-          logger.warn('handles still open a second after stopping; exiting anyway');
-          process.exit(EXIT.OK);
-        }, 1000).unref();
-        resolve();
-      });
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+  // Signals have their handlers before anything starts: a signal without one would kill the
+  // process at once (SIGHUP's default), whatever state it is in.
+  let phase: 'starting' | 'running' | 'stopping' = 'starting';
+  let stopRequested: string | undefined;
+  let finished = (): void => undefined;
+  const stopped = new Promise<void>((resolve) => { finished = resolve; });
+  const stop = (sig: string): void => {
+    if (phase === 'stopping' || (phase === 'starting' && stopRequested !== undefined)) {
+      // a second signal: the operator does not want to wait for a clean stop
+      logger.warn({ signal: sig }, 'second signal; exiting now');
+      process.exit(EXIT.FAILURE);
+    }
+    if (phase === 'starting') { stopRequested = sig; logger.info({ signal: sig }, 'stop requested while starting; stopping once started'); return; }
+    phase = 'stopping';
+    logger.info({ signal: sig }, 'stopping');
+    endpoint?.markStopping();
+    void Promise.all([agent.stop(), control?.close()]).then(() => endpoint?.close()).then(() => {
+      // stopped: a handle left open somewhere must not keep the process (and systemd) waiting
+      setTimeout(() => {
+        logger.warn('handles still open a second after stopping; exiting anyway');
+        process.exit(EXIT.OK);
+      }, 1000).unref();
+      finished();
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    // On a terminal SIGHUP means the terminal went away: stop instead of living on detached.
+    // Elsewhere (systemd's ExecReload, kill -HUP) it asks for a reload.
+    if (process.stderr.isTTY) stop('SIGHUP');
+    else if (phase === 'running') reload();
+    else logger.info({ phase }, 'SIGHUP ignored: the settings in use were read at start');
   });
+
+  try {
+    await agent.start();
+    control = await startControlServer(controlPath, { status: () => agent.status(), metrics: () => agent.metrics() });
+    if (settings.metrics) {
+      const { host, port } = settings.metrics;
+      endpoint = await startMetricsEndpoint(host, port, agent);
+      if (!/^(127\.|::1$|localhost$)/.test(host)) logger.warn({ metrics: `${host}:${endpoint.port}` }, 'metrics endpoint is reachable from other hosts; it shows peers and traffic');
+    }
+  } catch (err) {
+    await Promise.all([agent.stop(), control?.close()]);
+    throw err;
+  }
+  phase = 'running';
+  const cmd = agent.status().mpycCommand;
+  process.stdout.write(`mpyc-agent: party ${p.ownIndex} of ${p.session.parties.length}; run MPyC as:\n  ${cmd}\n`);
+  logger.info({ mpycCommand: cmd, control: controlPath, ...(startConfig.filePath !== undefined ? { config: startConfig.filePath } : {}) }, 'ready');
+  if (stopRequested !== undefined) stop(stopRequested);
+  await stopped;
 }

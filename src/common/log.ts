@@ -51,9 +51,15 @@ export interface DaemonLogger {
 }
 
 export function createLogger(o: LoggerOptions): DaemonLogger {
-  const sink = o.sink ?? ((line: string) => { process.stderr.write(line); });
+  let sink = o.sink;
+  if (!sink) {
+    // a log reader that went away (EPIPE, a closed terminal's EIO) must not take the daemon down
+    if (process.stderr.listenerCount('error') === 0) process.stderr.on('error', () => undefined);
+    sink = (line: string) => { process.stderr.write(line); };
+  }
+  const write = sink;
   let format = o.format;
-  const destination = { write: (jsonLine: string): void => sink(format === 'json' ? jsonLine : humanLine(jsonLine)) };
+  const destination = { write: (jsonLine: string): void => write(format === 'json' ? jsonLine : humanLine(jsonLine)) };
   const logger = pino({
     level: o.level,
     base: { service: o.service, ...o.bindings },
