@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startRelay, type Relay } from '../relay/helpers.js';
-import { encodeKey } from '../../src/common/base64.js';
+import { PeerKey } from '../../src/common/peer-key.js';
+import { freeBases } from '../../src/common/ports.js';
 import { createServer } from 'node:net';
 
 function freePort(): Promise<number> {
@@ -31,7 +32,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'agent-cli-'));
   relay = await startRelay();
-  relayAddr = `${encodeKey(relay.key.publicKey)}@127.0.0.1:${relay.udpPort}/${relay.httpPort}`;
+  relayAddr = `${PeerKey.fromBytes(relay.key.publicKey).text}@127.0.0.1:${relay.udpPort}/${relay.httpPort}`;
 });
 afterAll(async () => {
   await relay.server.stop(false);
@@ -110,7 +111,8 @@ describe('mpyc-agent CLI', () => {
     const { session, keys } = await makeSession('good', 2);
     const control = join(dir, 'good.sock');
     const metricsPort = await freePort();
-    const child = spawn(process.execPath, [cli, 'up', session, '--key', keys[1]!, '--bind', '127.0.0.1', '--local-base', '31000', '--control', control, '--log-level', 'warn',
+    const [base] = await freeBases(1, 2);
+    const child = spawn(process.execPath, [cli, 'up', session, '--key', keys[1]!, '--bind', '127.0.0.1', '--local-base', String(base), '--control', control, '--log-level', 'warn',
       '--metrics', `127.0.0.1:${metricsPort}`],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = createInterface({ input: child.stdout! });
@@ -118,9 +120,11 @@ describe('mpyc-agent CLI', () => {
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('no MPyC command line printed')), 15_000);
       lines.on('line', (l) => { firstLines.push(l); if (/python demo\.py/.test(l)) { clearTimeout(t); resolve(); } });
-      child.on('exit', (c) => reject(new Error(`agent exited ${c}`)));
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.on('exit', (c) => reject(new Error(`agent exited ${c}: ${stderr}`)));
     });
-    expect(firstLines.join('\n')).toContain('python demo.py -M2 -I 1 -B 31000');
+    expect(firstLines.join('\n')).toContain(`python demo.py -M2 -I 1 -B ${base}`);
     const st = await run(['status', '--json', '--control', control]);
     expect(st.code).toBe(0);
     const status = JSON.parse(st.stdout) as { ownIndex: number; peers: { index: number; state: string }[] };
