@@ -57,7 +57,7 @@ Options:
                           listener it delivers to (default: basePort of the session file).
                           Use a different one per party when several parties share a machine;
                           MPyC is then run with -B N.
-  --listen HOST           listener address; repeatable (default 127.0.0.1 and ::1)
+  --listen HOST           loopback address of the listeners; repeatable (default 127.0.0.1 and ::1)
   --forward L:PARTY:R     generic mode: carry local port L to port R on party PARTY's host;
                           repeatable. R must be allowed there with --allow-port R.
   --allow-port N          let peers reach 127.0.0.1:N on this host (generic mode); repeatable
@@ -98,6 +98,10 @@ export interface UpSettings {
   logFormat: LogFormat;
 }
 
+function isLoopback(host: string): boolean {
+  return (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
+}
+
 function intIn(text: string, origin: string, min: number, max: number): number {
   if (!/^\d{1,6}$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${origin}: must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`);
   return Number(text);
@@ -135,7 +139,9 @@ export function settingsFrom(c: Config<UpOptions>): UpSettings {
   const localBase = c.get('local-base');
   const metrics = c.get('metrics');
   const listen = c.get('listen');
-  for (const h of listen ?? []) if (isIP(h) === 0) throw new UsageError(`${c.origin('listen')}: wants IP addresses, got ${JSON.stringify(h)}`);
+  for (const h of listen ?? []) {
+    if (!isLoopback(h)) throw new UsageError(`${c.origin('listen')}: wants a loopback address (127.x.x.x or ::1), got ${JSON.stringify(h)}: the listeners carry MPyC's connections into the session, so other hosts must not reach them`);
+  }
   return {
     sessionPath,
     keyPath: c.get('key') ?? DEFAULT_KEY_FILE,
