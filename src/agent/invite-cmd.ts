@@ -10,7 +10,9 @@ import { readKeyFile, writeKeyFile } from '../common/keys.js';
 import { PeerKey } from '../common/peer-key.js';
 import { DEFAULT_BASE_PORT, MAX_PARTIES, loadSessionFile, mpycCommand, parseRelayAddress } from './session-file.js';
 import { writeFileAtomic } from './session-cmd.js';
-import { DEFAULT_KEY_FILE, UsageError, runUp } from './up.js';
+import { UsageError, exitCodeOf } from '../common/cli.js';
+import { DEFAULT_KEY_FILE } from './usage.js';
+import { runUp } from './up.js';
 import { LOBBY_ID_LEN, SECRET_LEN, decodeInvite, encodeInvite, inviteLink, inviteProblem, type Invite } from '../lobby/invite.js';
 import { LobbyKeys } from '../lobby/keys.js';
 import { LobbyClient } from '../lobby/client.js';
@@ -78,7 +80,7 @@ export async function runInviteCommand(cmd: 'invite' | 'join', argv: string[], i
     const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     io.err(`mpyc-agent ${cmd}: ${(e as Error).message}\n`);
     if (usage) { io.err(`Try: mpyc-agent ${cmd === 'invite' ? 'invite create' : 'join'} --help\n`); return 2; }
-    return e instanceof LobbyJoinError || e instanceof LobbyCmdError ? 1 : 2;
+    return e instanceof LobbyJoinError || e instanceof LobbyCmdError ? 1 : exitCodeOf(e);
   }
 }
 
@@ -212,8 +214,7 @@ async function join(argv: string[], io: InviteCmdIO): Promise<number> {
     io.out(`Start your agent: mpyc-agent up ${out} --key ${keyPath}\n`);
     return 0;
   }
-  await runUp([out, '--key', keyPath, ...upArgs]);
-  return 0;
+  return runUp([out, '--key', keyPath, ...upArgs]);
 }
 
 function progressLine(p: Progress): string {
