@@ -82,7 +82,7 @@ describe('mpyc-agent help, version and usage errors', () => {
       [['keygen', '--force=1'], /^mpyc-agent: --force takes no value \(got "1"\)\nUsage: mpyc-agent keygen /],
       [['pubkey', 'extra'], /^mpyc-agent: unexpected argument "extra" \(this command takes none\)\nUsage: mpyc-agent pubkey/],
       [['session', 'show'], /^mpyc-agent session: missing FILE\nUsage: mpyc-agent session show FILE/],
-      [['frobnicate'], /^mpyc-agent: unknown command "frobnicate" \(commands: keygen, pubkey, session, up, status\)\nTry: mpyc-agent --help\n$/],
+      [['frobnicate'], /^mpyc-agent: unknown command "frobnicate" \(commands: keygen, pubkey, session, invite, join, up, status\)\nTry: mpyc-agent --help\n$/],
       [['--verbose'], /^mpyc-agent: unknown option --verbose \(options come after the command\)/],
     ];
     const results = await Promise.all(cases.map(([args]) => run(args)));
