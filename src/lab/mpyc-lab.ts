@@ -2,23 +2,11 @@
 // lab namespaces, one session file, MPyC-like parties (mpyc-sim) next to each agent,
 // status read through `mpyc-agent status --json`, path events read from the agents' logs.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { distDir } from './dist.js';
 import type { Lab, LabProcess } from './lab.js';
 import type { AgentStatus } from '../agent/types.js';
 import type { PartyStats } from '../tools/mpyc-sim.js';
-
-/** dist/ of this checkout, found from this module (dist/src/lab or src/lab under vitest). */
-export function distDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'dist', 'src', 'agent', 'cli.js'))) return join(dir, 'dist');
-    if (existsSync(join(dir, 'src', 'agent', 'cli.js')) && dir.endsWith('dist')) return dir;
-    dir = resolve(dir, '..');
-  }
-  throw new Error('dist/ not found: run `npm run build` first');
-}
 
 export const RELAY_UDP_PORT = 3478;
 export const RELAY_HTTP_PORT = 8080;

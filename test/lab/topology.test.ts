@@ -15,13 +15,13 @@ if (skip !== undefined && labRequired()) {
 
 const SPEC: LabSpec = {
   routers: [
-    { name: 'ra', nat: 'eim' },
-    { name: 'rb', nat: 'eim' },
+    { name: 'ra', nat: 'port-restricted' },
+    { name: 'rb', nat: 'port-restricted' },
     { name: 'rs', nat: 'symmetric' },
     { name: 'rt', nat: 'symmetric' },
     { name: 'ru', nat: 'udp-blocked' },
-    { name: 'cg', nat: 'eim' },
-    { name: 'rc', nat: 'eim', upstream: 'cg' },
+    { name: 'cg', nat: 'port-restricted' },
+    { name: 'rc', nat: 'port-restricted', upstream: 'cg' },
   ],
   hosts: [
     { name: 'srv', attach: 'internet' },
@@ -172,7 +172,7 @@ describe.skipIf(skip !== undefined)('lab topology on the real kernel', () => {
 
 describe.skipIf(skip !== undefined)('lab teardown', () => {
   it('teardown kills every process and deletes every namespace it made', async () => {
-    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'eim' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }, { name: 'x', attach: 'internet' }] });
+    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'port-restricted' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }, { name: 'x', attach: 'internet' }] });
     const p = lab.spawn('h', ['sleep', '600']);
     expect(lab.existingNamespaces()).toHaveLength(5); // internet, r, h, x, delay middle
     await lab.teardown();
@@ -185,7 +185,7 @@ describe.skipIf(skip !== undefined)('lab teardown', () => {
   const LAB_JS = join(DIST, 'src', 'lab', 'lab.js');
   const childScript = (how: string): string => `
     import { Lab } from ${JSON.stringify(LAB_JS)};
-    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'eim' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }] });
+    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'port-restricted' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }] });
     const p = lab.spawn('h', ['sleep', '600']);
     await new Promise((r) => setTimeout(r, 200));
     console.log(JSON.stringify({ namespaces: lab.plan.namespaces, pid: p.pid }));
