@@ -37,15 +37,15 @@ const DEFAULT_MAPPING_MEMORY_SEC = 120;
  * address:port (port-restricted). Address-restricted filtering and hairpinning need the
  * NAT's mapping table, which netfilter does not expose: chain `record_mappings` (after
  * the masquerade decided the public port) writes every outbound UDP mapping into dynamic
- * maps — public port → LAN address . port (`mapped_udp`), remote address . public port
- * (`contacted`), LAN address . port → public address . port (`mapping_of`) — and the
- * prerouting chain DNATs through them:
+ * nft maps — public port → LAN address . port (`mapped_udp`), remote address . public
+ * port (`contacted`) — and the prerouting chain DNATs through them:
  * - address-restricted: a new inbound packet from a contacted address to a mapped port
  *   goes to the mapping's owner; its reply leaves with the mapping's public port.
  * - hairpin: a packet from the LAN to the router's public address and a mapped port goes
- *   to the owner, with the sender's own mapping (`mapping_of`) as its source, or the
- *   public address and its own port if it has none yet. Hairpinned packets are not
- *   filtered.
+ *   to the owner, source-NATed to the public address. The sender's source then is its
+ *   own mapping (RFC 4787 REQ-9): nf_nat gives a new flow from a source that already has
+ *   a mapping that same mapping (it is how masquerade is endpoint-independent), else
+ *   keeps the port. Hairpinned packets are not filtered.
  */
 export function natRuleset(o: NatOptions): string {
   const masq = o.nat === 'symmetric' ? 'masquerade fully-random' : 'masquerade';
@@ -57,7 +57,6 @@ export function natRuleset(o: NatOptions): string {
   if (remembers) {
     lines.push(`  map mapped_udp { type inet_service : ipv4_addr . inet_service; flags dynamic, timeout; timeout ${memory}s; }`);
     if (addressRestricted) lines.push(`  set contacted { type ipv4_addr . inet_service; flags dynamic, timeout; timeout ${memory}s; }`);
-    if (o.hairpin) lines.push(`  map mapping_of { type ipv4_addr . inet_service : ipv4_addr . inet_service; flags dynamic, timeout; timeout ${memory}s; }`);
     lines.push(
       '  chain nat_pre {',
       '    type nat hook prerouting priority dstnat; policy accept;',
@@ -70,10 +69,7 @@ export function natRuleset(o: NatOptions): string {
     '  chain nat_post {',
     '    type nat hook postrouting priority srcnat; policy accept;',
     `    iifname "lan" oifname "wan" ${masq}`,
-    ...(o.hairpin ? [
-      '    iifname "lan" oifname "lan" ct status dnat snat ip to ip saddr . udp sport map @mapping_of',
-      `    iifname "lan" oifname "lan" ct status dnat snat ip to ${o.wanAddress}`,
-    ] : []),
+    ...(o.hairpin ? [`    iifname "lan" oifname "lan" ct status dnat snat ip to ${o.wanAddress}`] : []),
     '  }',
   );
   if (remembers) {
@@ -83,7 +79,6 @@ export function natRuleset(o: NatOptions): string {
       '    type filter hook postrouting priority srcnat + 10; policy accept;',
       `${out} update @mapped_udp { ct reply proto-dst : ct original ip saddr . ct original proto-src }`,
       ...(addressRestricted ? [`${out} update @contacted { ip daddr . ct reply proto-dst }`] : []),
-      ...(o.hairpin ? [`${out} update @mapping_of { ct original ip saddr . ct original proto-src : ct reply ip daddr . ct reply proto-dst }`] : []),
       '  }',
     );
   }

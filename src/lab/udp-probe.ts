@@ -54,9 +54,9 @@ function request(s: Socket, to: Endpoint, text: string, ms: number): Promise<str
   });
 }
 
-async function mappedVia(s: Socket, server: Endpoint): Promise<string | null> {
+async function mappedVia(s: Socket, server: Endpoint, tries = 5, timeoutMs = 300): Promise<string | null> {
   let got: string | null = null;
-  for (let i = 0; i < 5 && got === null; i++) got = await request(s, server, 'map', 300);
+  for (let i = 0; i < tries && got === null; i++) got = await request(s, server, 'map', timeoutMs);
   return got ? (JSON.parse(got) as { mapped: string }).mapped : null;
 }
 
@@ -80,14 +80,15 @@ function exitAfter(ms: number): Promise<never> {
 }
 
 /** Answer the protocol above on PORT (IPv4, and IPv6 where the node has it). With
- * `announce`, first send one "map" to that server from PORT, which opens a NAT mapping
- * (and conntrack entry) towards it only; with `keepaliveMs`, repeat it that often. */
+ * `announce`, first send "map" to that server from PORT, which opens a NAT mapping
+ * (and conntrack entry) towards it only — the server need not answer (then the mapped
+ * address is null after 2 tries of 150 ms); with `keepaliveMs`, send to it that often. */
 async function reflector(port: number, lifetimeMs: number, announce?: string, keepaliveMs?: number): Promise<void> {
   const target = announce ? parseHostPort(announce) : undefined;
   const sockets = [await bind(port, target?.family ?? 4)];
   if (!target) { try { sockets.push(await bind(port, 6)); } catch { /* no IPv6 here */ } }
   if (target) {
-    out({ announced: announce, mapped: await mappedVia(sockets[0]!, target) });
+    out({ announced: announce, mapped: await mappedVia(sockets[0]!, target, 2, 150) });
     if (keepaliveMs) setInterval(() => sockets[0]!.send('keepalive', target.port, target.host), keepaliveMs).unref();
   }
   for (const s of sockets) serveReflector(s);

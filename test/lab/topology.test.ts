@@ -171,12 +171,16 @@ describe.skipIf(skip !== undefined)('lab topology on the real kernel', () => {
 });
 
 describe.skipIf(skip !== undefined)('lab teardown', () => {
-  it('teardown kills every process and deletes every namespace it made', async () => {
-    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'port-restricted' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }, { name: 'x', attach: 'internet' }] });
+  it('teardown kills every process (its own helpers too: delay bridge, STUN responder, miniupnpd) and deletes every namespace it made', async () => {
+    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'symmetric', portMapping: true }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }, { name: 'x', attach: 'internet' }] });
     const p = lab.spawn('h', ['sleep', '600']);
     expect(lab.existingNamespaces()).toHaveLength(5); // internet, r, h, x, delay middle
+    const helpers = lab.processes.filter((q) => q !== p);
+    expect(helpers.map((q) => q.name.replace(/-\w+$/, '')).sort()).toEqual(['bridge', 'miniupnpd', 'stun']);
+    expect(helpers.every((q) => q.running)).toBe(true);
     await lab.teardown();
     expect(p.running).toBe(false);
+    expect(helpers.filter((q) => q.running)).toEqual([]);
     expect(lab.existingNamespaces()).toEqual([]);
   });
 
@@ -185,10 +189,10 @@ describe.skipIf(skip !== undefined)('lab teardown', () => {
   const LAB_JS = join(DIST, 'src', 'lab', 'lab.js');
   const childScript = (how: string): string => `
     import { Lab } from ${JSON.stringify(LAB_JS)};
-    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'port-restricted' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }] });
+    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'symmetric', portMapping: true }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }] });
     const p = lab.spawn('h', ['sleep', '600']);
     await new Promise((r) => setTimeout(r, 200));
-    console.log(JSON.stringify({ namespaces: lab.plan.namespaces, pid: p.pid }));
+    console.log(JSON.stringify({ namespaces: lab.plan.namespaces, pid: p.pid, miniupnpd: lab.helper('miniupnpd-r').pid }));
     await new Promise((r) => setTimeout(r, 1000)); // the test looks at the lab meanwhile
     if (${JSON.stringify(how)} === 'exit') process.exit(3);
     if (${JSON.stringify(how)} === 'throw') throw new Error('boom');
@@ -201,10 +205,11 @@ describe.skipIf(skip !== undefined)('lab teardown', () => {
       const child = spawn(NODE, ['--input-type=module', '-e', childScript(how)], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      const info = await waitUntil(() => (out.includes('\n') ? JSON.parse(out.split('\n')[0]!) as { namespaces: string[]; pid: number } : undefined), 20_000, 'child lab up', 50);
+      const info = await waitUntil(() => (out.includes('\n') ? JSON.parse(out.split('\n')[0]!) as { namespaces: string[]; pid: number; miniupnpd: number } : undefined), 20_000, 'child lab up', 50);
       expect(info.namespaces).toHaveLength(4);
       for (const ns of info.namespaces) expect(listNs()).toContain(ns);
       expect(alive(info.pid)).toBe(true);
+      expect(alive(info.miniupnpd)).toBe(true);
       const exited = new Promise<void>((r) => child.on('close', () => r()));
       if (how === 'SIGINT' || how === 'SIGTERM' || how === 'SIGKILL') child.kill(how);
       await exited;
@@ -213,7 +218,7 @@ describe.skipIf(skip !== undefined)('lab teardown', () => {
         expect(listNs()).toContain(info.namespaces[0]);
         expect(sweepStale()).toEqual(expect.arrayContaining(info.namespaces));
       }
-      await waitUntil(() => !alive(info.pid) || undefined, 5000, 'sleep killed');
+      await waitUntil(() => (!alive(info.pid) && !alive(info.miniupnpd)) || undefined, 5000, 'sleep and miniupnpd killed');
       for (const ns of info.namespaces) expect(listNs()).not.toContain(ns);
     }, 30_000);
   }
