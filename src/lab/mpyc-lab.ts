@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { distDir } from './dist.js';
 import type { Lab, LabProcess } from './lab.js';
+import { hasV6 } from './spec.js';
 import type { AgentStatus } from '../agent/types.js';
 import type { PartyStats } from '../tools/mpyc-sim.js';
 
@@ -26,6 +27,8 @@ export interface PathEvent { time: number; peer: number; from: string; to: strin
 export interface MpycLabOptions {
   /** nodes that run a relay; the first is the home relay */
   relays: string[];
+  /** which of the relays' addresses the session file gives (default 4; 6 for IPv6-only parties) */
+  relayFamily?: 4 | 6;
   /** node of each party, in index order, with extra `up` arguments */
   parties: { node: string; args?: string[] }[];
   logLevel?: string;
@@ -58,7 +61,8 @@ export class MpycLab {
     opts.relays.forEach((node, r) => {
       const keyFile = join(lab.logDir, `relay${r}.key`);
       const publicKey = cli([ml.relayCli, 'keygen', '--out', keyFile]).trim();
-      ml.relays.push({ node, keyFile, publicKey, address: `${publicKey}@${lab.address(node)}:${RELAY_UDP_PORT}/${RELAY_HTTP_PORT}` });
+      const host = opts.relayFamily === 6 ? `[${lab.address6(node)}]` : lab.address(node);
+      ml.relays.push({ node, keyFile, publicKey, address: `${publicKey}@${host}:${RELAY_UDP_PORT}/${RELAY_HTTP_PORT}` });
     });
     cli([ml.agentCli, 'session', 'create', ml.sessionFile, ...ml.relays.flatMap((r) => ['--relay', r.address])]);
     opts.parties.forEach((p, index) => {
@@ -72,8 +76,11 @@ export class MpycLab {
 
   async startRelay(r: number): Promise<void> {
     const info = this.relays[r]!;
+    // a relay with IPv6 listens on both families (an IPv6 wildcard socket takes IPv4 too)
+    const any = hasV6(this.lab.plan.nodes.get(info.node)!.family) ? '[::]' : '0.0.0.0';
+    const publicHost = this.opts.relayFamily === 6 ? this.lab.address6(info.node) : this.lab.address(info.node);
     info.proc = this.lab.spawn(info.node, [process.execPath, this.relayCli, 'serve', '--key', info.keyFile,
-      '--udp', `0.0.0.0:${RELAY_UDP_PORT}`, '--http', `0.0.0.0:${RELAY_HTTP_PORT}`, '--public-host', this.lab.address(info.node),
+      '--udp', `${any}:${RELAY_UDP_PORT}`, '--http', `${any}:${RELAY_HTTP_PORT}`, '--public-host', publicHost,
       '--log-level', this.opts.logLevel ?? 'info'], { name: `relay${r}`, timeoutMs: 30 * 60_000 });
     await info.proc.waitForLine((l) => l.includes('"listening"'), 15_000, 'relay listening');
   }

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { planLab, planToShell, publicAddressOf, type Plan } from '../../src/lab/plan.js';
 import { validateSpec, type LabSpec } from '../../src/lab/spec.js';
+import { REACH_ROWS } from './reach-rows.js';
 
 const SPEC: LabSpec = {
   routers: [{ name: 'cg', nat: 'port-restricted' }, { name: 'home', nat: 'symmetric', upstream: 'cg', wan: { lossPct: 5 } }],
@@ -205,5 +206,18 @@ describe('lab planner: router options', () => {
     expect(upnp).toEqual(['mlab1x3-pm', 'mlab1x3-pm2']);
     // the pinholes pass the router's own forward filter
     expect(plan.steps.find((s) => s.argv[3] === 'mlab1x3-pm' && s.stdin?.startsWith('table ip lab_nat'))!.stdin).toContain('iifname "wan" ct status dnat accept');
+  });
+});
+
+describe('rows of features in flight (reach-rows.ts)', () => {
+  it('every row describes a lab that plans, with its parties and relays on nodes of it', () => {
+    expect(REACH_ROWS.length).toBeGreaterThanOrEqual(6);
+    for (const row of REACH_ROWS) {
+      expect(validateSpec(row.spec), row.title).toEqual([]);
+      const plan = planLab(row.spec, 'mlab1x9-');
+      for (const n of [...row.parties, ...(row.relays ?? ['relay'])]) expect(plan.nodes.get(n)?.kind, `${row.title}: ${n}`).toBe('host');
+      // an IPv6 relay address needs a relay with IPv6
+      if (row.relayFamily === 6) for (const r of row.relays ?? ['relay']) expect(plan.nodes.get(r)!.address6, row.title).toBeDefined();
+    }
   });
 });
