@@ -42,12 +42,17 @@ function bind(port: number, family: Family = 4): Promise<Socket> {
   return new Promise((resolve, reject) => { s.once('error', reject); s.bind(port, family === 6 ? '::' : '0.0.0.0', () => resolve(s)); });
 }
 
-function request(s: Socket, to: Endpoint, text: string, ms: number): Promise<string | null> {
+/** Send `text` to `to` and resolve with its first answer (one that `accept` takes), or
+ * null after `ms`. A ping accepts only its own pong: a late answer to an earlier one
+ * must not count as this one's (nor make it lost). */
+function request(s: Socket, to: Endpoint, text: string, ms: number, accept: (reply: string) => boolean = () => true): Promise<string | null> {
   return new Promise((resolve) => {
     const t = setTimeout(() => { s.off('message', on); resolve(null); }, ms);
     const on = (msg: Buffer, rinfo: { address: string; port: number }): void => {
       if (rinfo.address !== to.host || rinfo.port !== to.port) return;
-      clearTimeout(t); s.off('message', on); resolve(msg.toString('utf8'));
+      const reply = msg.toString('utf8');
+      if (!accept(reply)) return;
+      clearTimeout(t); s.off('message', on); resolve(reply);
     };
     s.on('message', on);
     s.send(text, to.port, to.host);
@@ -157,8 +162,8 @@ async function ping(server: string, count: number, intervalMs: number, timeoutMs
   let lost = 0;
   for (let i = 0; i < count; i++) {
     const t = process.hrtime.bigint();
-    const rep = await request(s, srv, `ping ${i}`, timeoutMs);
-    if (rep === `pong ${i}`) rtts.push(Number(process.hrtime.bigint() - t) / 1e6); else lost++;
+    const rep = await request(s, srv, `ping ${i}`, timeoutMs, (r) => r === `pong ${i}`);
+    if (rep !== null) rtts.push(Number(process.hrtime.bigint() - t) / 1e6); else lost++;
     if (intervalMs > 0) await new Promise((r) => setTimeout(r, intervalMs));
   }
   out({ sent: count, received: rtts.length, lost, rttsMs: rtts });

@@ -8,7 +8,7 @@ import { Lab, sweepStale } from '../../src/lab/lab.js';
 import type { LabSpec } from '../../src/lab/spec.js';
 import { DIST, NODE, PROBE, labRequired, labSkipReason, waitUntil } from './helpers.js';
 
-const skip = labSkipReason();
+const skip = labSkipReason([PROBE], { portMapping: true });
 if (skip !== undefined && labRequired()) {
   describe('NAT lab required here (CI as root or LAB_REQUIRED=1)', () => { it('can run', () => { expect.fail(`the lab cannot run: ${skip}`); }); });
 }
