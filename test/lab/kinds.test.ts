@@ -21,7 +21,9 @@ const IDLE_PERIOD_MS = 35_000;
 
 /**
  * The conntrack entries of the pair's direct flow on each router, with their remaining
- * lifetime: proof that the short timeout policy is what the agents' packets live under.
+ * lifetime, read after the idle period: proof that the short timeout policy is what the
+ * agents' packets live under (under the kernel's defaults a flow that old and busy is an
+ * assured stream with 120 s).
  */
 function directFlowTimers(lab: Lab, ml: MpycLab, routers: string[]): string {
   const relayAddress = lab.address('relay');

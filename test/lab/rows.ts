@@ -34,7 +34,8 @@ export interface Row {
    * agents keep running), then a second run. No pair may change its path meanwhile.
    */
   idleMs?: number;
-  /** extra notes for the results table, read from the lab once the paths are reached */
+  /** extra notes for the results table, read from the lab at the end of a row that went
+   * as expected (after the idle period and second run, if any); may assert */
   evidence?(lab: Lab, ml: MpycLab): string;
 }
 
@@ -106,7 +107,6 @@ export async function runRow(row: Row, rec: ResultRow): Promise<void> {
     if (ok && anyRelayExpected) { await sleep(3000); ok = allMatch(); }
     rec.observed = observe();
     const notes: string[] = [];
-    if (ok && row.evidence) notes.push(row.evidence(lab, ml));
 
     if (ok && row.idleMs !== undefined) {
       const changesBefore = ml.parties.map((p) => ml.pathEvents(p.index).length);
@@ -118,6 +118,7 @@ export async function runRow(row: Row, rec: ResultRow): Promise<void> {
       notes.push(`after ${Math.round(row.idleMs / 1000)} s idle: ${idleChanges.length} path changes${idleChanges.map((e) => ` (${e.from}→${e.to}: ${e.reason})`).join('')}; second run verified; ${observe()}`);
       ok = stillOk && idleChanges.length === 0;
     }
+    if (ok && row.evidence) notes.push(row.evidence(lab, ml));
 
     // a pair is direct when both sides switched; counted from the later agent's start
     const directTimes: number[] = [];
