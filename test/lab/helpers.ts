@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { labCapability, portMappingCapability } from '../../src/lab/lab.js';
+import { labCapability, portMappingCapability, type Lab } from '../../src/lab/lab.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DIST = join(ROOT, 'dist');
@@ -36,4 +36,16 @@ export async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefi
     if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
     await sleep(everyMs);
   }
+}
+
+export type Json = Record<string, unknown>;
+
+/** Run udp-probe in a lab node to its end; its last stdout line parsed (empty if not JSON:
+ * the assertion then shows it). */
+export async function probeIn(lab: Lab, node: string, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; json: Json; stderr: string }> {
+  const r = await lab.execAsync(node, [NODE, PROBE, ...args], { timeoutMs });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  let json: Json = {};
+  try { json = JSON.parse(last) as Json; } catch { /* leave empty */ }
+  return { code: r.code, json, stderr: r.stderr };
 }

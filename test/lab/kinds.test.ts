@@ -2,18 +2,10 @@
 // already pass: UDP mappings that expire after 30 s idle, address- vs port-restricted
 // filtering, and two parties behind one NAT without a LAN path (hairpinning or not).
 // Same runner as the matrix (rows.ts); results in docs/lab-results.md.
-import { afterAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { Lab } from '../../src/lab/lab.js';
 import type { MpycLab } from '../../src/lab/mpyc-lab.js';
-import { writeResults, type ResultRow } from '../../src/lab/results.js';
-import { DIST, labRequired, labSkipReason } from './helpers.js';
-import { DIRECT, RELAY_UDP, relayHost, runRow, type Row } from './rows.js';
-
-const skip = labSkipReason([join(DIST, 'src', 'agent', 'cli.js'), join(DIST, 'scripts', 'mpyc-sim.js')]);
-if (skip !== undefined && labRequired()) {
-  describe('NAT lab required here (CI as root or LAB_REQUIRED=1)', () => { it('can run', () => { expect.fail(`the lab cannot run: ${skip}`); }); });
-}
+import { DIRECT, RELAY_UDP, relayHost, rowTests, type Row } from './rows.js';
 
 /** the idle timeout of issue #14's row, and the idle period it must survive */
 const IDLE_TIMEOUT_SEC = 30;
@@ -69,16 +61,4 @@ const ROWS: Row[] = [
   },
 ];
 
-const results: ResultRow[] = [];
-
-describe.skipIf(skip !== undefined)('further NAT kinds (issue #14)', () => {
-  afterAll(() => { if (results.length > 0) writeResults('kinds', results); });
-
-  for (const row of ROWS) {
-    it(`${row.title}: ${row.expected}`, async () => {
-      const rec: ResultRow = { section: 'kinds', row: row.title, expected: row.expected, observed: 'not reached', pass: false };
-      results.push(rec);
-      await runRow(row, rec);
-    }, row.idleMs !== undefined ? 150_000 : 90_000);
-  }
-});
+rowTests({ title: 'further NAT kinds (issue #14)', section: 'kinds', file: 'kinds', rows: ROWS, timeoutMs: (row) => (row.idleMs !== undefined ? 150_000 : 90_000) });

@@ -2,16 +2,7 @@
 // "Internet", two or three agents (`mpyc-agent up`) behind the row's routers, MPyC-like
 // parties checking every byte, and every pair's final path read from
 // `mpyc-agent status --json` (rows.ts). Records time to first byte and time to direct.
-import { afterAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { writeResults, type ResultRow } from '../../src/lab/results.js';
-import { DIST, labRequired, labSkipReason } from './helpers.js';
-import { DIRECT, RELAY_UDP, relayHost, runRow, type Row } from './rows.js';
-
-const skip = labSkipReason([join(DIST, 'src', 'agent', 'cli.js'), join(DIST, 'scripts', 'mpyc-sim.js')]);
-if (skip !== undefined && labRequired()) {
-  describe('NAT lab required here (CI as root or LAB_REQUIRED=1)', () => { it('can run', () => { expect.fail(`the lab cannot run: ${skip}`); }); });
-}
+import { DIRECT, RELAY_UDP, relayHost, rowTests, type Row } from './rows.js';
 
 const ROWS: Row[] = [
   {
@@ -64,16 +55,4 @@ const ROWS: Row[] = [
   },
 ];
 
-const results: ResultRow[] = [];
-
-describe.skipIf(skip !== undefined)('NAT matrix (DESIGN.md §4)', () => {
-  afterAll(() => { if (results.length > 0) writeResults('matrix', results); });
-
-  for (const row of ROWS) {
-    it(`${row.title}: ${row.expected}`, async () => {
-      const rec: ResultRow = { section: 'matrix', row: row.title, expected: row.expected, observed: 'not reached', pass: false };
-      results.push(rec);
-      await runRow(row, rec);
-    }, 90_000);
-  }
-});
+rowTests({ title: 'NAT matrix (DESIGN.md §4)', section: 'matrix', file: 'matrix', rows: ROWS });

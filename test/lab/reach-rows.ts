@@ -1,13 +1,13 @@
 // Lab rows for issue #14's features still being built (IPv6 dual stack, port mapping,
 // birthday probing, every relay at once), as specs with their expected outcome. NOT a
-// test file: the engineer of each feature turns its rows into tests (e.g.
-// test/lab/reach.test.ts) with runRow (rows.ts) and the section 'reach' of the results:
+// test file: the engineer of each feature turns its rows into tests, e.g. in
+// test/lab/reach.test.ts, with rows.ts and the section 'reach' of the results —
 //
-//   for (const row of IPV6_ROWS) it(row.title, async () => {
-//     const rec: ResultRow = { section: 'reach', row: row.title, expected: row.expected, observed: 'not reached', pass: false };
-//     results.push(rec);
-//     await runRow(row, rec);
-//   }, 90_000);
+//   rowTests({ title: 'reach: IPv6', section: 'reach', file: 'reach-ipv6', rows: IPV6_ROWS });
+//   rowTests({ title: 'reach: port mapping', section: 'reach', file: 'reach-portmap', rows: PORT_MAPPING_ROWS, portMapping: true });
+//
+// — plus what runRow does not do yet: the mechanism check (status), the trials of a
+// TrialsRow and the fault of a RelayLossRow.
 //
 // Every spec here is buildable today (plan.test.ts plans each one) and the topology
 // underneath each is proven without the agent in topology-kinds.test.ts: IPv6 firewalls

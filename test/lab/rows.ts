@@ -1,15 +1,16 @@
 // One lab row with the real agent: a relay on the "Internet", two or three agents
 // (`mpyc-agent up`) behind the row's routers, MPyC-like parties checking every byte, and
 // every pair's final path read from `mpyc-agent status --json`. Used by matrix.test.ts and
-// kinds.test.ts; reach-rows.ts describes rows for features still being built in the
-// same shape. Records time to first byte and time to direct in a ResultRow.
-import { expect } from 'vitest';
+// kinds.test.ts (rowTests); reach-rows.ts describes rows for features still being built
+// in the same shape. Records time to first byte and time to direct in a ResultRow.
+import { afterAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
 import { Lab } from '../../src/lab/lab.js';
 import { MpycLab } from '../../src/lab/mpyc-lab.js';
 import type { LabSpec } from '../../src/lab/spec.js';
-import type { ResultRow } from '../../src/lab/results.js';
+import { writeResults, type ResultRow } from '../../src/lab/results.js';
 import type { AgentStatus, PeerStatus } from '../../src/agent/types.js';
-import { sleep, waitUntil } from './helpers.js';
+import { DIST, labRequired, labSkipReason, sleep, waitUntil } from './helpers.js';
 
 /** The path party i must end on towards party j. A direct path may also be pinned to an
  * address family and to a host (e.g. a NAT's public address: a hairpinned path). */
@@ -151,4 +152,27 @@ export async function runRow(row: Row, rec: ResultRow): Promise<void> {
   } finally {
     await lab.teardown();
   }
+}
+
+/**
+ * One test per row, in a describe block that is skipped (loudly) where the lab cannot
+ * run and fails where it must (CI as root); the rows' results go to the results file
+ * `file` (section `section` of docs/lab-results.md).
+ */
+export function rowTests(o: { title: string; section: ResultRow['section']; file: string; rows: Row[]; portMapping?: boolean; timeoutMs?(row: Row): number }): void {
+  const skip = labSkipReason([join(DIST, 'src', 'agent', 'cli.js'), join(DIST, 'scripts', 'mpyc-sim.js')], { portMapping: o.portMapping });
+  if (skip !== undefined && labRequired()) {
+    describe('NAT lab required here (CI as root or LAB_REQUIRED=1)', () => { it('can run', () => { expect.fail(`the lab cannot run: ${skip}`); }); });
+  }
+  const results: ResultRow[] = [];
+  describe.skipIf(skip !== undefined)(o.title, () => {
+    afterAll(() => { if (results.length > 0) writeResults(o.file, results); });
+    for (const row of o.rows) {
+      it(`${row.title}: ${row.expected}`, async () => {
+        const rec: ResultRow = { section: o.section, row: row.title, expected: row.expected, observed: 'not reached', pass: false };
+        results.push(rec);
+        await runRow(row, rec);
+      }, o.timeoutMs?.(row) ?? 90_000);
+    }
+  });
 }

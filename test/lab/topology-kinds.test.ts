@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type LabProcess } from '../../src/lab/lab.js';
 import type { LabSpec } from '../../src/lab/spec.js';
-import { NODE, PROBE, labRequired, labSkipReason, sleep } from './helpers.js';
+import { NODE, PROBE, labRequired, labSkipReason, probeIn, sleep } from './helpers.js';
 
 const skip = labSkipReason([PROBE], { portMapping: true });
 if (skip !== undefined && labRequired()) {
@@ -41,19 +41,11 @@ const SPEC: LabSpec = {
   ],
 };
 
-type Json = Record<string, unknown>;
-
 describe.skipIf(skip !== undefined)('issue #14 router kinds on the real kernel', () => {
   let lab: Lab;
   let srv: string; let srv6: string;
 
-  const probe = async (node: string, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; json: Json; stderr: string }> => {
-    const r = await lab.execAsync(node, [NODE, PROBE, ...args], { timeoutMs });
-    const last = r.stdout.trim().split('\n').pop() ?? '';
-    let json: Json = {};
-    try { json = JSON.parse(last) as Json; } catch { /* leave empty: the assertion shows it */ }
-    return { code: r.code, json, stderr: r.stderr };
-  };
+  const probe = (node: string, args: string[], timeoutMs?: number): ReturnType<typeof probeIn> => probeIn(lab, node, args, timeoutMs);
   const pings = async (from: string, to: string, localPort: number, n = 3): Promise<number> =>
     (await probe(from, ['ping', to, String(n), '0', '300', String(localPort)])).json.received as number;
   /** A reflector on `node`:port that first sends one packet to `announce` (opening its mapping). */

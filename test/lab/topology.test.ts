@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Lab, sweepStale } from '../../src/lab/lab.js';
 import type { LabSpec } from '../../src/lab/spec.js';
-import { DIST, NODE, PROBE, labRequired, labSkipReason, waitUntil } from './helpers.js';
+import { DIST, NODE, PROBE, labRequired, labSkipReason, probeIn, waitUntil } from './helpers.js';
 
 const skip = labSkipReason([PROBE], { portMapping: true });
 if (skip !== undefined && labRequired()) {
@@ -38,19 +38,11 @@ const SPEC: LabSpec = {
   ],
 };
 
-type Json = Record<string, unknown>;
-
 describe.skipIf(skip !== undefined)('lab topology on the real kernel', () => {
   let lab: Lab;
   let srv: string; let srv2: string;
 
-  const probe = async (node: string, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; json: Json }> => {
-    const r = await lab.execAsync(node, [NODE, PROBE, ...args], { timeoutMs });
-    const last = r.stdout.trim().split('\n').pop() ?? '';
-    let json: Json = {};
-    try { json = JSON.parse(last) as Json; } catch { /* leave empty: the assertion shows it */ }
-    return { code: r.code, json };
-  };
+  const probe = (node: string, args: string[], timeoutMs?: number): ReturnType<typeof probeIn> => probeIn(lab, node, args, timeoutMs);
 
   beforeAll(async () => {
     lab = await Lab.create(SPEC);
