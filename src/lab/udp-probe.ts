@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Tiny network probe for proving a lab topology without the agent: a STUN-less
 // reflector/rendezvous, a hole-punch client, a UDP ping, a TCP echo, a STUN responder
-// (for miniupnpd) and a port-mapping client (NAT-PMP / PCP). Run inside lab namespaces as
+// (for miniupnpd), a port-mapping client (NAT-PMP / PCP) and UPnP-IGD discovery. Run inside lab namespaces as
 // `node dist/src/lab/udp-probe.js MODE ...`; every mode prints JSON lines and exits on
 // its own (bounded by its arguments). Addresses are IPv4:PORT or [IPv6]:PORT; a socket's
 // family follows the server it talks to.
@@ -227,6 +227,30 @@ async function portmap(protocol: string, gateway: string, localPort: number, lif
   s.close();
 }
 
+/** UPnP-IGD discovery as a client does it (UPnP Device Architecture 1.1 §1.3.2): an SSDP
+ * M-SEARCH to the multicast group, then the device description at the answer's LOCATION.
+ * Prints the location and the device types the description names. */
+async function ssdp(timeoutMs: number): Promise<void> {
+  const SSDP_GROUP = '239.255.255.250';
+  const SSDP_PORT = 1900;
+  const target = 'urn:schemas-upnp-org:device:InternetGatewayDevice:1';
+  const s = await bind(0);
+  const location = await new Promise<string | null>((resolve) => {
+    const t = setTimeout(() => resolve(null), timeoutMs);
+    s.on('message', (msg) => {
+      const m = /^location:\s*(\S+)\s*$/im.exec(msg.toString('utf8'));
+      if (m) { clearTimeout(t); resolve(m[1]!); }
+    });
+    s.send(`M-SEARCH * HTTP/1.1\r\nHOST: ${SSDP_GROUP}:${SSDP_PORT}\r\nMAN: "ssdp:discover"\r\nMX: 1\r\nST: ${target}\r\n\r\n`, SSDP_PORT, SSDP_GROUP);
+  });
+  s.close();
+  if (location === null) { out({ ok: false, location: null }); process.exit(1); }
+  const res = await fetch(location, { signal: AbortSignal.timeout(timeoutMs) });
+  const body = await res.text();
+  const deviceTypes = [...body.matchAll(/<deviceType>([^<]+)<\/deviceType>/g)].map((m) => m[1]);
+  out({ ok: res.ok, location, deviceTypes });
+}
+
 async function main(argv: string[]): Promise<void> {
   const [mode, ...a] = argv;
   switch (mode) {
@@ -238,8 +262,9 @@ async function main(argv: string[]): Promise<void> {
     case 'tcp-ping': return tcpPing(a[0]!, Number(a[1] ?? 3000));
     case 'stun': return stun(Number(a[0]), Number(a[1] ?? 120_000));
     case 'portmap': return portmap(a[0]!, a[1]!, Number(a[2]), Number(a[3] ?? 120), Number(a[4] ?? 10_000), a[5]);
+    case 'ssdp': return ssdp(Number(a[0] ?? 3000));
     default:
-      process.stderr.write('usage: udp-probe reflector PORT [LIFETIME_MS [ANNOUNCE_SRV [KEEPALIVE_MS]]] | map LOCALPORT SRV... | punch SRV ME PEER [MS] | ping SRV [N [INTERVAL_MS [TIMEOUT_MS [LOCALPORT]]]] | tcp-echo PORT [LIFETIME_MS] | tcp-ping HOST:PORT [MS] | stun PORT [LIFETIME_MS] | portmap natpmp|pcp GATEWAY LOCALPORT [LIFETIME_S [HOLD_MS [ANNOUNCE_SRV]]]\n');
+      process.stderr.write('usage: udp-probe reflector PORT [LIFETIME_MS [ANNOUNCE_SRV [KEEPALIVE_MS]]] | map LOCALPORT SRV... | punch SRV ME PEER [MS] | ping SRV [N [INTERVAL_MS [TIMEOUT_MS [LOCALPORT]]]] | tcp-echo PORT [LIFETIME_MS] | tcp-ping HOST:PORT [MS] | stun PORT [LIFETIME_MS] | portmap natpmp|pcp GATEWAY LOCALPORT [LIFETIME_S [HOLD_MS [ANNOUNCE_SRV]]] | ssdp [TIMEOUT_MS]\n');
       process.exit(2);
   }
 }

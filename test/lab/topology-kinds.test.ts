@@ -1,7 +1,8 @@
 // Issue #14's router kinds on the real kernel, proven without the agent (udp-probe only):
 // address- vs port-restricted filtering, UDP mappings that expire when idle, hairpinning
 // (and its absence), isolated LAN ports, IPv6 behind stateful firewalls, a dual-stack
-// host behind a symmetric IPv4 NAT, and miniupnpd mappings reached from the Internet.
+// host behind a symmetric IPv4 NAT, and miniupnpd (UPnP-IGD discovery; NAT-PMP and PCP
+// mappings reached from the Internet).
 // Needs root (skipped loudly otherwise).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type LabProcess } from '../../src/lab/lab.js';
@@ -194,6 +195,12 @@ describe.skipIf(skip !== undefined)('issue #14 router kinds on the real kernel',
       expect(lab.nftList('rm')).not.toContain(`${lab.address('m')}:${port}`);
     });
   }
+
+  it('miniupnpd answers UPnP-IGD discovery on the LAN: SSDP M-SEARCH, then its device description', async () => {
+    const r = await probe('m', ['ssdp', '3000']);
+    expect(r.json).toMatchObject({ ok: true, location: expect.stringMatching(new RegExp(`^http://${lab.lanAddress('rm').replace(/\./g, '\\.')}:\\d+/`)) });
+    expect(r.json.deviceTypes).toEqual(expect.arrayContaining([expect.stringMatching(/^urn:schemas-upnp-org:device:InternetGatewayDevice:\d$/), expect.stringMatching(/WANConnectionDevice/)]));
+  });
 
   it('miniupnpd learned its public address from the lab\'s STUN responder', () => {
     const log = lab.helper('miniupnpd-rm')!.stderrLines.join('\n');
