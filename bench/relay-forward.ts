@@ -2,13 +2,21 @@
 //  1. forwarded packets/s on one core: the relay runs alone in a child process; this
 //     process is the load generator (several sender->receiver pairs, 1200-byte payloads).
 //     The rate is read from the relay's own counter, so it is what the relay forwarded.
-//  2. relay RSS with 10k registered agents (each a distinct UDP source address).
-// Usage: node dist/bench/relay-forward.js [--pairs 8] [--seconds 5] [--agents 10000] [--json FILE]
-import { spawn, type ChildProcess } from 'node:child_process';
+//  2. relay RSS with 10k registered agents (each a distinct UDP source address; 0 skips it).
+//  3. a bare Node UDP forwarder (recv → send, no relay logic) under the same load, right
+//     after: the floor; the result has the ratio relay / floor (issue 16 goal 6: ≥ 0.8).
+//  4. with --workers 1,2: `mpyc-relay serve --workers N` (the CLI, N worker processes
+//     behind one port) under the same load, packets/s counted at the receivers; a relay
+//     whose serve has no --workers yet is reported as "not supported by this relay".
+// Usage: node dist/bench/relay-forward.js [--pairs 8] [--seconds 5] [--agents 10000] [--workers 1,2] [--json FILE]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { PeerKey } from '../src/common/peer-key.js';
 import { RelayServer } from '../src/relay/server.js';
 import { HandshakeState, generateKeyPair, type KeyPair } from '../src/relay/handshake.js';
 import {
@@ -118,10 +126,83 @@ function register(s: dgram.Socket, port: number, relayKey: Uint8Array, kp: KeyPa
   });
 }
 
+const RELAY_CLI = fileURLToPath(new URL('../src/relay/cli.js', import.meta.url));
+
+/** Whether this relay's `serve` takes --workers (read from its help text). */
+function relaySupportsWorkers(): boolean {
+  const r = spawnSync(process.execPath, [RELAY_CLI, 'serve', '--help'], { encoding: 'utf8', timeout: 20_000 });
+  return /--workers\b/.test(`${r.stdout}${r.stderr}`);
+}
+
+/** `mpyc-relay serve --workers N` on loopback under the standard load; packets/s delivered to the receivers. */
+async function cliRelayPps(workers: number, seconds: number, pairs: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-workers-'));
+  let child: ChildProcess | null = null;
+  try {
+    const keyFile = join(dir, 'relay.key');
+    const kg = spawnSync(process.execPath, [RELAY_CLI, 'keygen', '--out', keyFile], { encoding: 'utf8', timeout: 20_000 });
+    if (kg.status !== 0) throw new Error(`relay keygen failed: ${kg.stderr}`);
+    child = spawn(process.execPath, [RELAY_CLI, 'serve', '--key', keyFile, '--workers', String(workers), '--udp', '127.0.0.1:0', '--http', 'off',
+      '--rate', '10000000', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const listening = await new Promise<{ relayAddress: string }>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('relay with workers: no "listening" line within 20 s')), 20_000);
+      const onLine = (d: Buffer): void => {
+        for (const line of String(d).split('\n')) {
+          try { const r = JSON.parse(line) as { msg?: string; relayAddress?: string }; if (r.msg === 'listening' && r.relayAddress) { clearTimeout(t); resolve(r as { relayAddress: string }); } } catch { /* not JSON */ }
+        }
+      };
+      child!.stdout!.on('data', onLine);
+      child!.stderr!.on('data', onLine);
+      child!.once('exit', (c) => { clearTimeout(t); reject(new Error(`relay with workers exited ${c}`)); });
+    });
+    // KEY@host:udpPort/httpPort
+    const m = /^([^@]+)@[^:]+:(\d+)/.exec(listening.relayAddress);
+    if (!m) throw new Error(`unexpected relay address ${listening.relayAddress}`);
+    const { delivered, elapsed } = await loadRelay(Number(m[2]), PeerKey.fromText(m[1]!).bytes, pairs, seconds);
+    return delivered / elapsed;
+  } finally {
+    child?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Registers `pairs` sender→receiver pairs with the relay and sends 1200-byte frames for `seconds`. */
+async function loadRelay(udpPort: number, relayKey: Uint8Array, pairs: number, seconds: number): Promise<{ sent: number; delivered: number; elapsed: number }> {
+  const senders: Array<{ s: dgram.Socket; frame: Uint8Array }> = [];
+  const receivers: dgram.Socket[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const a = await bindSocket(), b = await bindSocket();
+    const ka = generateKeyPair(), kb = generateKeyPair();
+    await register(a, udpPort, relayKey, ka);
+    await register(b, udpPort, relayKey, kb);
+    senders.push({ s: a, frame: encodeSend(kb.publicKey, new Uint8Array(1200).fill(i)) });
+    receivers.push(b);
+  }
+  let delivered = 0;
+  for (const r of receivers) r.on('message', () => { delivered++; });
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const burst = (): void => {
+      if (performance.now() >= deadline) { resolve(); return; }
+      // bounded bursts, then yield to the event loop so sends drain
+      for (let k = 0; k < 64; k++) for (const x of senders) { x.s.send(x.frame, udpPort, '127.0.0.1'); sent++; }
+      setImmediate(burst);
+    };
+    burst();
+  });
+  const elapsed = (performance.now() - t0) / 1000;
+  await new Promise((r) => setTimeout(r, 300));
+  for (const x of senders) x.s.close();
+  for (const r of receivers) r.close();
+  return { sent, delivered, elapsed };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     pairs: { type: 'string', default: '8' }, seconds: { type: 'string', default: '5' },
-    agents: { type: 'string', default: '10000' }, json: { type: 'string' }, 'child-relay': { type: 'boolean' },
+    agents: { type: 'string', default: '10000' }, json: { type: 'string' }, workers: { type: 'string' }, 'child-relay': { type: 'boolean' },
     'child-raw': { type: 'boolean' },
   } });
   if (values['child-relay']) { await childRelay(); return; }
@@ -133,46 +214,16 @@ async function main(): Promise<void> {
       child.stdout!.once('data', (d) => { try { resolve(JSON.parse(String(d))); } catch (e) { reject(e); } });
       child.once('exit', (c) => reject(new Error(`relay child exited ${c}`)));
     });
-    const relayKey = new Uint8Array(Buffer.from(info.key, 'base64'));
+    const relayKey = PeerKey.fromText(info.key, 'relay key').bytes;
     const rssIdle = rssOf(child.pid!);
 
     // --- forwarding ---
-    const senders: Array<{ s: dgram.Socket; frame: Uint8Array }> = [];
-    const receivers: dgram.Socket[] = [];
-    for (let i = 0; i < pairs; i++) {
-      const a = await bindSocket(), b = await bindSocket();
-      const ka = generateKeyPair(), kb = generateKeyPair();
-      await register(a, info.udpPort, relayKey, ka);
-      await register(b, info.udpPort, relayKey, kb);
-      senders.push({ s: a, frame: encodeSend(kb.publicKey, new Uint8Array(1200).fill(i)) });
-      receivers.push(b);
-    }
-    // receivers drop everything unread by the load generator: closing them would make the
-    // kernel answer with ICMP errors; keep them open but paused so their cost stays in the
-    // kernel, not in this process's JS
-    let received = 0;
-    for (const r of receivers) r.on('message', () => { received++; });
     const start = await stats(child);
-    const t0 = performance.now();
-    const deadline = t0 + seconds * 1000;
-    let sent = 0;
-    await new Promise<void>((resolve) => {
-      const burst = (): void => {
-        if (performance.now() >= deadline) { resolve(); return; }
-        // bounded bursts, then yield to the event loop so sends drain
-        for (let k = 0; k < 64; k++) for (const x of senders) { x.s.send(x.frame, info.udpPort, '127.0.0.1'); sent++; }
-        setImmediate(burst);
-      };
-      burst();
-    });
-    const elapsed = (performance.now() - t0) / 1000;
-    await new Promise((r) => setTimeout(r, 300));
+    const load = await loadRelay(info.udpPort, relayKey, pairs, seconds);
     const end = await stats(child);
-    const forwarded = end.forwarded - start.forwarded;
-    const pps = forwarded / elapsed;
+    const elapsed = load.elapsed, sent = load.sent, received = load.delivered;
+    const pps = (end.forwarded - start.forwarded) / elapsed;
     const rssForward = rssOf(child.pid!);
-    for (const x of senders) x.s.close();
-    for (const r of receivers) r.close();
 
     // --- 10k registered agents ---
     const socks: dgram.Socket[] = [];
@@ -194,8 +245,16 @@ async function main(): Promise<void> {
     for (const s of socks) s.close();
 
     const floor = await rawFloor(seconds, pairs);
+    let workers: Array<{ workers: number; pps: number }> | string | undefined;
+    if (values.workers) {
+      if (!relaySupportsWorkers()) workers = 'not supported by this relay (mpyc-relay serve has no --workers)';
+      else {
+        workers = [];
+        for (const n of values.workers.split(',').map(Number)) workers.push({ workers: n, pps: Math.round(await cliRelayPps(n, seconds, pairs)) });
+      }
+    }
     const result = {
-      bareNodeUdpForwarderPps: Math.round(floor),
+      bareNodeUdpForwarderPps: Math.round(floor), ratioToBareForwarder: +(pps / floor).toFixed(3), workers,
       when: new Date().toISOString(), pairs, seconds: elapsed, payloadBytes: 1200,
       offeredPps: Math.round(sent / elapsed), forwardedPps: Math.round(pps), deliveredToLoadGen: received,
       forwardedGbitPerS: +((pps * (1200 + 33) * 8) / 1e9).toFixed(2), relayDrops: end.drops,
@@ -204,6 +263,7 @@ async function main(): Promise<void> {
       targets: { pps: 300_000, rssMB: 100 },
     };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    process.stdout.write(`relay ${Math.round(pps / 1000)}k packets/s vs bare Node forwarder ${Math.round(floor / 1000)}k: ${(pps / floor).toFixed(2)}× (target ≥ 0.8×)\n`);
     if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
   } finally {
     if (process.env.RELAY_BENCH_PROF) { child.disconnect(); await new Promise((r) => child.once('exit', r)); } else child.kill('SIGKILL');
