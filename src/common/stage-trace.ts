@@ -105,12 +105,28 @@ export const traceEnabled = traceFile !== undefined && traceFile !== '';
 
 function noop(): void { /* tracing off */ }
 
+/**
+ * This process's performance.now() origin on CLOCK_MONOTONIC (process.hrtime), the clock
+ * every process of the machine shares; both read uv_hrtime, so the difference is
+ * constant. A preemption between the two reads would shift it by the time preempted (on
+ * a loaded machine, tens of ms): bracket the hrtime read by two now() reads and keep the
+ * tightest of a few tries.
+ */
+function monotonicOrigin(): number {
+  let best = Infinity, origin = 0;
+  for (let i = 0; i < 20 && best > 0.01; i++) {
+    const before = performance.now();
+    const mono = Number(process.hrtime.bigint()) / 1e6;
+    const after = performance.now();
+    if (after - before < best) { best = after - before; origin = mono - (before + after) / 2; }
+  }
+  return origin;
+}
+
 let ring: Ring | null = null;
 if (traceEnabled) {
   ring = new Ring(ringSize(process.env.MPYC_TRACE_EVENTS));
-  // CLOCK_MONOTONIC (process.hrtime) minus performance.now(), read back to back: both are
-  // uv_hrtime, so the difference is this process's origin on the machine-wide clock
-  const monoOriginMs = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+  const monoOriginMs = monotonicOrigin();
   process.once('exit', () => {
     try { writeFileSync(traceFile!, ring!.serialize(monoOriginMs)); } catch { /* a trace is best effort; never fail the exit */ }
   });
