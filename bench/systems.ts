@@ -1,7 +1,9 @@
-// The systems under test and one benchmark round of each. A round of an agent system
+// The systems under test and one benchmark round of each (the peers' rounds are in
+// peers.ts; rounds.ts dispatches and retries stalled rounds). A round of an agent system
 // starts fresh `mpyc-agent up` processes (so time-to-first-byte and time-to-direct are
 // measured every round), then runs ping-pong, bulk and the 3-party MPC workload through
-// them, then stops them. The relay is one process per condition, shared by all rounds.
+// them, then stops them. The relay (and, when a peer system runs, the hyperdht testnet)
+// is one process per condition, shared by all rounds.
 //
 // Roles ("hosts"): A = party 0 (the ping/bulk client), B = party 1 (the server standing in
 // for MPyC's listener), C = party 2 (MPC only), R = the relay. On loopback they are all the
