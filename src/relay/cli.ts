@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { RelayServer, type HostPort } from './server.js';
 import { readKeyFile, writeKeyFile } from '../common/keys.js';
 import { keyFromBase64, keyToBase64 } from './keycache.js';
+import { LOBBY_CLI_HELP, LOBBY_CLI_OPTIONS, lobbyOptionFromFlags } from '../lobby/relay-flags.js';
 
 const HELP = `mpyc-relay — STUN server and authenticated packet relay for mpyc-agent
 
@@ -36,7 +37,7 @@ serve options:
   --max-agents N       most registered agents (default 100000)
   --keepalive S        keepalive interval suggested to agents (default 10)
   --expiry S           registration lifetime without traffic (default 35)
-  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
+${LOBBY_CLI_HELP}  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
   -h, --help           this text
 
 On start the relay logs one JSON line {"msg":"listening",...} with the ports actually
@@ -84,7 +85,7 @@ async function serve(argv: string[]): Promise<void> {
       'public-host': { type: 'string' }, allow: { type: 'string' }, rate: { type: 'string' },
       burst: { type: 'string' }, 'max-payload': { type: 'string' }, 'max-agents': { type: 'string' },
       keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+      help: { type: 'boolean', short: 'h' }, ...LOBBY_CLI_OPTIONS,
     },
   });
   if (values.help) { process.stdout.write(HELP); return; }
@@ -105,6 +106,7 @@ async function serve(argv: string[]): Promise<void> {
     maxAgents: parsePositive(values['max-agents'], '--max-agents', 100_000),
     keepaliveS: parsePositive(values.keepalive, '--keepalive', 10),
     expiryS: parsePositive(values.expiry, '--expiry', 35),
+    lobby: lobbyOptionFromFlags(values),
   });
   let ports;
   try {

@@ -17,6 +17,7 @@ import {
 import { CookieJar } from './cookie.js';
 import { RelayCounters, createRelayMetrics, type DropReason, type RegFailure } from './metrics.js';
 import { keyToBase64 } from './keycache.js';
+import { createLobbyService, type LobbyOption, type LobbyService } from '../lobby/http.js';
 
 export interface HostPort { host: string; port: number }
 
@@ -39,6 +40,8 @@ export interface RelayServerOptions {
   wsQueueFrames?: number;
   wsHighWater?: number;
   logger?: Logger;
+  /** lobbies on the HTTP port (docs/protocol/lobby.md): limits, or false for none (default: on) */
+  lobby?: LobbyOption;
 }
 
 interface Agent {
@@ -73,7 +76,8 @@ const b64 = (keyBin: string): string => Buffer.from(keyBin, 'latin1').toString('
 export class RelayServer {
   readonly counters = new RelayCounters();
   readonly metrics: Registry;
-  private readonly o: Required<Omit<RelayServerOptions, 'allow' | 'http' | 'logger'>> & Pick<RelayServerOptions, 'http' | 'logger'>;
+  private readonly o: Required<Omit<RelayServerOptions, 'allow' | 'http' | 'logger' | 'lobby'>> & Pick<RelayServerOptions, 'http' | 'logger'>;
+  private readonly lobby: LobbyService | undefined;
   private allow: Set<string> | undefined;
   private readonly cookies = new CookieJar();
   private readonly byKey = new Map<string, Agent>();
@@ -111,6 +115,7 @@ export class RelayServer {
       agents: () => ({ udp: this.udpCount, ws: this.wsCount }),
       queueDepth: () => { let n = 0; for (const c of this.wsConns) n += c.queue.length; return n; },
     });
+    this.lobby = createLobbyService(opts.lobby, opts.http !== undefined, this.metrics);
   }
 
   /** Bind sockets. Resolves with the actual ports (port 0 = ephemeral). */
@@ -175,6 +180,7 @@ export class RelayServer {
     }
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.drainTimer) clearInterval(this.drainTimer);
+    this.lobby?.close();
     for (const c of this.wsConns) c.ws.terminate();
     this.wsConns.clear();
     this.wss?.close();
@@ -473,6 +479,7 @@ export class RelayServer {
 
   private onHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
+    if (this.lobby?.serves(path)) { this.lobby.handle(req, res); return; }
     if (req.method === 'GET' && path === '/metrics') {
       this.metrics.metrics().then((text) => {
         res.writeHead(200, { 'content-type': this.metrics.contentType });
