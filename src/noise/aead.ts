@@ -59,6 +59,36 @@ export function decryptDetached(key: Uint8Array, nonce: Uint8Array, counter: num
   }
 }
 
+/** Copying form: a new buffer holding ciphertext ‖ tag. */
+export function encryptCopy(key: Uint8Array, nonce: Uint8Array, counter: number, ad: Uint8Array | null, plaintext: Uint8Array): Uint8Array {
+  const out = new Uint8Array(plaintext.length + TAG_LEN);
+  out.set(plaintext, 0);
+  encryptDetached(key, nonce, counter, ad, out.subarray(0, plaintext.length), out.subarray(plaintext.length));
+  return out;
+}
+
+/** Copying form: the plaintext in a new buffer (the input is never written), or null. */
+export function decryptCopy(key: Uint8Array, nonce: Uint8Array, counter: number, ad: Uint8Array | null, ciphertext: Uint8Array): Uint8Array | null {
+  if (ciphertext.length < TAG_LEN) return null;
+  const body = new Uint8Array(ciphertext.subarray(0, ciphertext.length - TAG_LEN)); // a copy even of a Buffer (whose slice() is a view)
+  return decryptDetached(key, nonce, counter, ad, body, ciphertext.subarray(body.length)) ? body : null;
+}
+
+/**
+ * One-shot forms for a key used once (the lobby's sealed boxes): no CipherState, a fresh
+ * nonce buffer. The counter may be a bigint for callers that count that way; like every
+ * counter here it must be below 2^53.
+ */
+export function aeadEncrypt(key: Uint8Array, counter: number | bigint, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  return encryptCopy(key, new Uint8Array(NONCE_LEN), Number(counter), ad, plaintext);
+}
+
+/** Null when authentication fails (or the input is shorter than a tag); never throws on bad data. */
+export function aeadDecrypt(key: Uint8Array, counter: number | bigint, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
+  if (key.length !== KEY_LEN) return null;
+  return decryptCopy(key, new Uint8Array(NONCE_LEN), Number(counter), ad, ciphertext);
+}
+
 function nonEmpty(ad: Uint8Array | null): Uint8Array | null {
   return ad && ad.length > 0 ? ad : null;
 }

@@ -1,7 +1,7 @@
 // CipherState (Noise rev. 34 §5.1): a key, set once, and a nonce counter. The counter is a
 // Number and stops at 2^53 − 1 (aead.ts MAX_COUNTER), not at Noise's 2^64 − 1: far beyond
 // any handshake or session this product runs (sessions rekey every 2 minutes).
-import { KEY_LEN, MAX_COUNTER, NONCE_LEN, TAG_LEN, decryptDetached, encryptDetached, isValidCounter } from './aead.js';
+import { KEY_LEN, MAX_COUNTER, NONCE_LEN, decryptCopy, decryptDetached, encryptCopy, encryptDetached, isValidCounter } from './aead.js';
 import { NoiseError } from './errors.js';
 
 export class CipherState {
@@ -50,24 +50,17 @@ export class CipherState {
 
   /** Explicit-counter form, copying: a new buffer holding ciphertext ‖ tag. */
   encryptWithNonce(n: number, ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    const out = new Uint8Array(plaintext.length + TAG_LEN);
-    out.set(plaintext, 0);
-    this.encryptInPlace(n, out.subarray(0, plaintext.length), out.subarray(plaintext.length), ad);
-    return out;
+    return encryptCopy(this.liveKey(n), this.nonceBuf, n, ad, plaintext);
   }
 
   /** Copying; null on authentication failure or a counter out of range; never throws on bad data. */
   decryptWithNonce(n: number, ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
-    if (ciphertext.length < TAG_LEN) return null;
-    const body = new Uint8Array(ciphertext.subarray(0, ciphertext.length - TAG_LEN)); // a copy even of a Buffer (whose slice() is a view)
-    return this.decryptInPlace(n, body, ciphertext.subarray(body.length), ad) ? body : null;
+    return this.key ? decryptCopy(this.key, this.nonceBuf, n, ad, ciphertext) : null;
   }
 
   /** In place with a detached tag: the session layer's hot path. Throws on misuse (no key, bad counter). */
   encryptInPlace(n: number, data: Uint8Array, tag: Uint8Array, ad: Uint8Array | null = null): void {
-    if (!this.key) throw new NoiseError('cipher state has no key');
-    if (!isValidCounter(n)) throw new NoiseError('nonce out of range');
-    encryptDetached(this.key, this.nonceBuf, n, ad, data, tag);
+    encryptDetached(this.liveKey(n), this.nonceBuf, n, ad, data, tag);
   }
 
   /** False on authentication failure, a counter out of range or no key; never throws on bad data. */
@@ -91,6 +84,13 @@ export class CipherState {
   /** Zero the key: called when a session is dropped or a handshake ends. */
   destroy(): void {
     this.initializeKey(undefined);
+  }
+
+  /** The key for an encryption with counter n; throws on misuse (no key, counter out of range). */
+  private liveKey(n: number): Uint8Array {
+    if (!this.key) throw new NoiseError('cipher state has no key');
+    if (!isValidCounter(n)) throw new NoiseError('nonce out of range');
+    return this.key;
   }
 
   /** Test hook: the key buffer (undefined without a key). */

@@ -11,6 +11,8 @@ import sodium from 'sodium-native';
 import { createHash, createHmac } from 'node:crypto';
 import { NoiseError } from './errors.js';
 
+export { aeadDecrypt, aeadEncrypt } from './aead.js';
+
 export interface KeyPair { publicKey: Uint8Array; privateKey: Uint8Array }
 
 /** DHLEN for 25519 (Noise §12.1). */
@@ -76,6 +78,13 @@ function opensslHash(name: 'BLAKE2s' | 'SHA256', algorithm: string): NoiseHash {
 
 export const BLAKE2S: NoiseHash = opensslHash('BLAKE2s', 'blake2s256');
 export const SHA256: NoiseHash = opensslHash('SHA256', 'sha256');
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) { out.set(p, offset); offset += p.length; }
+  return out;
+}
 
 const BYTE_1 = Uint8Array.of(1);
 const BYTE_2 = Uint8Array.of(2);

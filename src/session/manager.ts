@@ -92,8 +92,6 @@ export type ReceiveResult =
   | { kind: 'data'; peer: PeerKey; keepalive: boolean }
   /** `answered`: it was the peer's initiation and we answered it (to `from`) */
   | { kind: 'handshake'; peer: PeerKey; answered: boolean }
-  /** the peer is under load and sent a cookie: our initiation went out again with mac2 */
-  | { kind: 'cookie'; peer: PeerKey }
   | { kind: 'dropped'; reason: string; peer?: PeerKey };
 
 export interface PeerSessionInfo {
@@ -111,8 +109,6 @@ interface PendingInitiation {
   packet: Uint8Array;
   localIndex: number;
   sentAt: number;
-  /** it was already repeated with a cookie's mac2 (once per initiation: no ping-pong) */
-  repeatedWithCookie: boolean;
 }
 
 interface PeerState {
@@ -298,7 +294,7 @@ export class SessionManager<E> {
     packet.set(mac1, MAC1_AT);
     p.cookies.sent(mac1);
     packet.set(p.cookies.mac2(packet.subarray(0, MAC2_AT), now), MAC2_AT);
-    p.pending = { hs, packet, localIndex, sentAt: now, repeatedWithCookie: false };
+    p.pending = { hs, packet, localIndex, sentAt: now };
     p.attemptStartedAt ??= now;
     p.lastInitiationSentAt = now;
     this.counters.initiationsSent++;
@@ -454,14 +450,15 @@ export class SessionManager<E> {
     const p = entry?.peer;
     if (!entry || entry.keys || !p?.pending || p.pending.localIndex !== msg.receiverIndex) return this.drop('unknown_index');
     const now = this.clock();
+    // the jar takes one reply per initiation, so this repeats each initiation once at most
     if (!p.cookies.consume(msg, now)) return this.drop('bad_cookie_reply', p.key);
     const pending = p.pending;
-    if (pending.repeatedWithCookie) return this.drop('cookie_already_used', p.key);
-    pending.repeatedWithCookie = true;
     pending.packet.set(p.cookies.mac2(pending.packet.subarray(0, MAC2_AT), now), MAC2_AT);
     this.counters.initiationsSent++;
     this.opts.transmit(p.key, pending.packet, from);
-    return { kind: 'cookie', peer: p.key };
+    // nothing to deliver: counted like every such datagram (a cookie reply proves nothing
+    // about the peer: anyone who saw our initiation's mac1 could have made it)
+    return this.drop('cookie_accepted', p.key);
   }
 
   private onTransport(datagram: Uint8Array, from: E): ReceiveResult {

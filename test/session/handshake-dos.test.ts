@@ -136,7 +136,7 @@ describe('cookies under load', () => {
     const cookie = b!.cookieReplies.pop()!;
     expect(cookie.to).toBe('a:1');
     expect(cookie.packet[0]).toBe(MSG_COOKIE_REPLY);
-    expect(a!.m.receive(cookie.packet, 'b:1')).toMatchObject({ kind: 'cookie' });
+    expect(a!.m.receive(cookie.packet, 'b:1')).toMatchObject({ kind: 'dropped', reason: 'cookie_accepted' }); // consumed: nothing to deliver
     const retry = a!.out.pop()!;
     expect(retry.to).toBe('b:1'); // back where the cookie came from
     expect(Buffer.from(retry.packet.subarray(0, INITIATION_LEN - MAC_LEN)).equals(Buffer.from(first.subarray(0, INITIATION_LEN - MAC_LEN)))).toBe(true);
