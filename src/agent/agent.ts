@@ -16,6 +16,7 @@
 import { isIPv6, type Socket } from 'node:net';
 import { SessionManager, TRANSPORT_OVERHEAD_LEN, sessionWire, type ReceiveResult, type SessionEvent } from '../session/index.js';
 import { PeerKey } from '../common/peer-key.js';
+import { Stage, mark } from '../common/stage-trace.js';
 import { candidateKey, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
 import { encodeTransportInner, withLocalZones, type Candidate } from './inner.js';
 import { PeerStreams } from './streams.js';
@@ -77,10 +78,14 @@ export class Agent implements AgentHandle {
       const streams = new PeerStreams({
         side: ownKey.compare(key) < 0 ? 0 : 1,
         // a packet queued behind a handshake may have started one: its retry is a deadline
-        sendDatagram: (d) => { if (!this.sessions.send(key, encodeTransportInner(d))) this.reschedule(); },
+        sendDatagram: (d) => {
+          mark(Stage.built, p.index);
+          if (!this.sessions.send(key, encodeTransportInner(d))) this.reschedule();
+        },
         resolveTarget: (t) => this.resolveTarget(t),
         logger: log,
         idleTimeoutMs: this.cfg.streamIdleTimeoutMs ?? 3_600_000,
+        peerIndex: p.index,
       });
       const link: PeerLink = new PeerLink(p.index, p.name, key, streams, {
         send: (plaintext, to) => this.sessions.send(key, plaintext, to),
@@ -121,8 +126,8 @@ export class Agent implements AgentHandle {
       logger: this.log,
       handlers: {
         stun: (b, from) => this.relays?.handleStun(b, from),
-        session: (b, from) => this.onDirectDatagram(b, from),
-        relay: (b, from) => { if (!this.relays?.handleFrame(b, from)) this.metrics_.drop('relay_frame_from_stranger'); },
+        session: (b, from) => { mark(Stage.received); this.onDirectDatagram(b, from); },
+        relay: (b, from) => { mark(Stage.received); if (!this.relays?.handleFrame(b, from)) this.metrics_.drop('relay_frame_from_stranger'); },
         drop: (reason) => this.metrics_.drop(reason),
       },
     });
@@ -192,6 +197,7 @@ export class Agent implements AgentHandle {
   }
 
   private onRelayPacket(i: number, fromKey: string, payload: Uint8Array): void {
+    if (this.relays?.transportOf(i) === 'ws') mark(Stage.received); // a UDP frame was marked on arrival
     const link = this.byText.get(fromKey);
     const route = this.relayRoutes[i];
     if (!link || !route) { this.metrics_.drop('relay_from_unknown_key'); return; }
@@ -249,6 +255,7 @@ export class Agent implements AgentHandle {
   private transmit(peer: PeerKey, packet: Uint8Array, to: Route | null): void {
     const link = this.links.get(peer.id);
     if (!link) return;
+    mark(Stage.sealed, link.index);
     const route = to ?? this.activeRoute(link);
     if (packet[0] === MSG_INITIATION) this.reschedule(); // its retry is a session deadline
     if (!route) { this.metrics_.drop('no_relay_registered'); return; }
@@ -258,6 +265,7 @@ export class Agent implements AgentHandle {
       this.metrics_.drop('relay_not_ready');
       return;
     }
+    mark(Stage.sent, link.index);
     this.metrics_.bytes(route.kind, 'out', packet.length);
     link.bytesSent += packet.length;
   }
@@ -265,6 +273,7 @@ export class Agent implements AgentHandle {
   private deliver(peer: PeerKey, plaintext: Uint8Array, from: Route): void {
     const link = this.links.get(peer.id);
     if (!link) return;
+    mark(Stage.opened, link.index);
     const now = performance.now();
     const n = plaintext.length + TRANSPORT_OVERHEAD_LEN;
     link.bytesReceived += n;

@@ -44,6 +44,8 @@ export interface StreamsOptions {
   resolveTarget: (t: StreamTarget) => { host: string; port: number } | string;
   logger: Logger;
   idleTimeoutMs: number;
+  /** the peer's party index: the flow number of the stage-trace marks (src/common/stage-trace.ts) */
+  peerIndex?: number;
 }
 
 interface PendingIncoming {
@@ -73,6 +75,7 @@ export class PeerStreams {
     if (this.conn) this.retransmittedBefore += this.conn.stats().packetsRetransmitted;
     this.conn = new Connection({ side: this.opts.side, idleTimeoutMs: this.opts.idleTimeoutMs, keepAliveMs: 5_000 }, performance.now());
     this.driver = new ConnectionDriver(this.conn, this.opts.sendDatagram);
+    this.driver.traceFlow = this.opts.peerIndex ?? 0;
     const driver = this.driver;
     driver.onEvent = (e) => { if (driver === this.driver) this.onEvent(e); };
   }

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Connection } from './connection.js';
 import { RESET_CODE, type TransportEvent } from './types.js';
+import { Stage, mark, markBytes, traceEnabled } from '../common/stage-trace.js';
 
 export interface StreamHandlers {
   onReadable(): void;
@@ -24,6 +25,8 @@ export class ConnectionDriver {
   private flushQueued = false;
   /** events for streams nobody bound (open, peerRestarted, connectionClosed, …) */
   onEvent: (e: TransportEvent) => void = () => {};
+  /** the flow number of this connection's stage-trace marks (the agent: the peer's party index) */
+  traceFlow = 0;
 
   constructor(
     readonly conn: Connection,
@@ -168,6 +171,7 @@ export function bindStreamToSocket(
     return true;
   };
   socket.on('data', (chunk: Buffer) => {
+    markBytes(Stage.tcpRead, driver.traceFlow, chunk);
     if (pendingChunk) {
       // should not happen while paused, but keep order if it does
       pendingChunk = concat(pendingChunk, chunk);
@@ -191,11 +195,15 @@ export function bindStreamToSocket(
   });
 
   const drainToSocket = (): void => {
+    mark(Stage.delivered, driver.traceFlow);
     let c: Uint8Array | null;
+    // the chunks of this writev, for their `written` marks (only while tracing)
+    const traced: Uint8Array[] | null = traceEnabled ? [] : null;
     // everything readable now goes out in one writev: one system call per flush, not per packet
     socket.cork();
     try {
       while ((c = conn.read(id))) {
+        traced?.push(c);
         if (!socket.write(c)) {
           // reading more would only buffer in the socket: wait for 'drain'
           socket.once('drain', () => {
@@ -207,6 +215,7 @@ export function bindStreamToSocket(
       }
     } finally {
       socket.uncork();
+      if (traced) for (const t of traced) markBytes(Stage.written, driver.traceFlow, t);
     }
     // the peer's FIN goes to the socket only after every byte before it was written
     if (sawFin && !endedSocket) {
