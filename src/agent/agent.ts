@@ -14,11 +14,14 @@
 // the relay set (each exposes nextDeadline()); the transport and the relay clients run
 // their own.
 import { isIPv6, type Socket } from 'node:net';
-import { SessionManager, TRANSPORT_OVERHEAD_LEN, sessionWire, type ReceiveResult, type SessionEvent } from '../session/index.js';
+import {
+  SESSION_HEADROOM, SESSION_TAILROOM, SessionManager, TRANSPORT_OVERHEAD_LEN, sessionWire, type ReceiveResult, type SessionEvent,
+} from '../session/index.js';
+import { SEND_HEADER_SIZE } from '../relay/wire.js';
 import { PeerKey } from '../common/peer-key.js';
 import { Stage, mark } from '../common/stage-trace.js';
 import { candidateKey, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
-import { encodeTransportInner, withLocalZones, type Candidate } from './inner.js';
+import { INNER_HEADROOM, transportInnerInPlace, withLocalZones, type Candidate } from './inner.js';
 import { PeerStreams } from './streams.js';
 import { PortLayoutListeners } from './listeners.js';
 import { AgentMetrics } from './metrics.js';
@@ -39,6 +42,14 @@ const LISTENER_CLOSE_BOUND_MS = 1_000;
 /** ping bounds: samples per call and the shortest interval (a control-socket caller is local, but still bounded) */
 const MAX_PING_COUNT = 1_000;
 const MIN_PING_INTERVAL_MS = 10;
+/**
+ * Room the transport leaves around every packet it builds, so that each layer below writes
+ * in place (one copy per packet, the stream bytes into the packet): the inner type byte,
+ * the session header and the relay SEND header in front, the AEAD tag behind.
+ *   | SEND header 33 | session header 16 | inner 1 | transport packet | tag 16 |
+ */
+const PACKET_HEADROOM = SEND_HEADER_SIZE + SESSION_HEADROOM + INNER_HEADROOM;
+const PACKET_TAILROOM = SESSION_TAILROOM;
 
 export class Agent implements AgentHandle {
   private udp?: UdpEndpoint;
@@ -61,6 +72,8 @@ export class Agent implements AgentHandle {
   private stopping?: Promise<void>;
   readonly metrics_: AgentMetrics;
   private readonly dropInner = (reason: string): void => this.metrics_.drop(reason);
+  /** the plaintext sendTransportPacket is sealing in place right now (see isSealedInPlace) */
+  private inPlace: Uint8Array | null = null;
 
   constructor(private readonly cfg: AgentConfig) {
     this.metrics_ = new AgentMetrics();
@@ -80,12 +93,14 @@ export class Agent implements AgentHandle {
         // a packet queued behind a handshake may have started one: its retry is a deadline
         sendDatagram: (d) => {
           mark(Stage.built, p.index);
-          if (!this.sessions.send(key, encodeTransportInner(d))) this.reschedule();
+          if (!this.sendTransportPacket(key, d)) this.reschedule();
         },
         resolveTarget: (t) => this.resolveTarget(t),
         logger: log,
         idleTimeoutMs: this.cfg.streamIdleTimeoutMs ?? 3_600_000,
         peerIndex: p.index,
+        headroom: PACKET_HEADROOM,
+        tailroom: PACKET_TAILROOM,
       });
       const link: PeerLink = new PeerLink(p.index, p.name, key, streams, {
         send: (plaintext, to) => this.sessions.send(key, plaintext, to),
@@ -201,7 +216,9 @@ export class Agent implements AgentHandle {
     const link = this.byText.get(fromKey);
     const route = this.relayRoutes[i];
     if (!link || !route) { this.metrics_.drop('relay_from_unknown_key'); return; }
-    // no copy: the session layer copies whatever it keeps from the datagram
+    // no copy: the session layer decrypts in place and the plaintexts it delivers (and
+    // the transport keeps) are views of this datagram; safe because dgram and ws hand over
+    // a fresh buffer per message that nobody else reads or reuses
     const r = this.sessions.receive(payload, route);
     this.onReceived(r);
     if (r.kind === 'handshake' && r.answered) {
@@ -248,6 +265,22 @@ export class Agent implements AgentHandle {
   }
 
   /**
+   * One packet of the peer's transport connection, sealed where it lies: its inner type
+   * byte, session header and tag go into the room the transport left around it, and if it
+   * is relayed, the SEND header too (transmit recognises this one message by its memory).
+   * False when it did not go out now (queued behind a handshake, whose retry is a deadline).
+   */
+  private sendTransportPacket(key: PeerKey, packet: Uint8Array): boolean {
+    const plaintext = transportInnerInPlace(packet);
+    this.inPlace = plaintext;
+    try {
+      return this.sessions.sendInPlace(key, plaintext);
+    } finally {
+      this.inPlace = null;
+    }
+  }
+
+  /**
    * The session layer's output, to the route it names (a probe's candidate, or where a
    * handshake initiation came from) or, for null, to the peer's active route. Bytes count
    * as sent only when the socket or the relay client took the packet.
@@ -261,13 +294,23 @@ export class Agent implements AgentHandle {
     if (!route) { this.metrics_.drop('no_relay_registered'); return; }
     if (route.kind === 'direct') {
       if (!this.udp?.send(packet, route.address, route.port)) { this.metrics_.drop('udp_send_failed'); return; }
-    } else if (!this.relays?.send(route.relay, peer.bytes, packet)) {
+    } else if (!this.relays?.send(route.relay, peer.bytes, packet, this.isSealedInPlace(packet))) {
       this.metrics_.drop('relay_not_ready');
       return;
     }
     mark(Stage.sent, link.index);
     this.metrics_.bytes(route.kind, 'out', packet.length);
     link.bytesSent += packet.length;
+  }
+
+  /**
+   * Whether `packet` is the message sealed around the plaintext sendTransportPacket is
+   * sending now: then the relay header room in front of it is ours. Anything else the
+   * session layer transmits meanwhile (a handshake it starts, a queued copy) is not.
+   */
+  private isSealedInPlace(packet: Uint8Array): boolean {
+    const p = this.inPlace;
+    return p !== null && packet.buffer === p.buffer && packet.byteOffset === p.byteOffset - SESSION_HEADROOM;
   }
 
   private deliver(peer: PeerKey, plaintext: Uint8Array, from: Route): void {

@@ -51,11 +51,19 @@ export type Inner =
   | { type: 'relays'; mask: number }
   | { type: 'invalid'; reason: string };
 
-export function encodeTransportInner(packet: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + packet.length);
-  out[0] = INNER_TRANSPORT;
-  out.set(packet, 1);
-  return out;
+/** Bytes a transport packet needs free before it for its inner type byte. */
+export const INNER_HEADROOM = 1;
+
+/**
+ * The TRANSPORT inner message of `packet`, in place: the type byte goes into the
+ * INNER_HEADROOM byte before it (the caller's to overwrite), and the message is a view
+ * of the same memory. Throws a RangeError when there is no byte before it (a caller bug).
+ */
+export function transportInnerInPlace(packet: Uint8Array): Uint8Array {
+  if (packet.byteOffset < INNER_HEADROOM) throw new RangeError('a transport packet needs 1 byte of headroom');
+  const inner = new Uint8Array(packet.buffer, packet.byteOffset - INNER_HEADROOM, packet.length + INNER_HEADROOM);
+  inner[0] = INNER_TRANSPORT;
+  return inner;
 }
 
 const ID_TYPES = { probe: INNER_PROBE, probeAck: INNER_PROBE_ACK, ping: INNER_PING, pong: INNER_PONG } as const;

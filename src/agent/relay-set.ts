@@ -166,9 +166,15 @@ export class RelaySet {
     for (const c of this.stun.values()) if (c !== direct && c.handleDatagram(b)) return;
   }
 
-  /** Sends through relay `i`; false when not registered there or the send failed. */
-  send(i: number, peerKey: Uint8Array, packet: Uint8Array): boolean {
-    return this.byIndex.get(i)?.client.send(peerKey, packet) ?? false;
+  /**
+   * Sends through relay `i`; false when not registered there or the send failed. With
+   * `inPlace` the packet's SEND_HEADER_SIZE bytes of headroom are the caller's to give up
+   * (RelayClient.sendInPlace): the frame is built around it, no copy.
+   */
+  send(i: number, peerKey: Uint8Array, packet: Uint8Array, inPlace = false): boolean {
+    const c = this.byIndex.get(i)?.client;
+    if (!c) return false;
+    return inPlace ? c.sendInPlace(peerKey, packet) : c.send(peerKey, packet);
   }
 
   isRegistered(i: number): boolean {

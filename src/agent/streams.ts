@@ -46,6 +46,9 @@ export interface StreamsOptions {
   idleTimeoutMs: number;
   /** the peer's party index: the flow number of the stage-trace marks (src/common/stage-trace.ts) */
   peerIndex?: number;
+  /** free bytes before / after every transport packet handed to sendDatagram (ConnectionOptions) */
+  headroom?: number;
+  tailroom?: number;
 }
 
 interface PendingIncoming {
@@ -65,6 +68,7 @@ export class PeerStreams {
   /** retransmissions of the connections this one replaced (a counter never goes down) */
   private retransmittedBefore = 0;
 
+
   constructor(private readonly opts: StreamsOptions) {
     this.newConnection();
   }
@@ -73,7 +77,10 @@ export class PeerStreams {
 
   private newConnection(): void {
     if (this.conn) this.retransmittedBefore += this.conn.stats().packetsRetransmitted;
-    this.conn = new Connection({ side: this.opts.side, idleTimeoutMs: this.opts.idleTimeoutMs, keepAliveMs: 5_000 }, performance.now());
+    this.conn = new Connection({
+      side: this.opts.side, idleTimeoutMs: this.opts.idleTimeoutMs, keepAliveMs: 5_000,
+      headroom: this.opts.headroom, tailroom: this.opts.tailroom,
+    }, performance.now());
     this.driver = new ConnectionDriver(this.conn, this.opts.sendDatagram);
     this.driver.traceFlow = this.opts.peerIndex ?? 0;
     const driver = this.driver;

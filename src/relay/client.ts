@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { HandshakeState, type KeyPair } from './handshake.js';
 import {
   FRAME_CHALLENGE, FRAME_NOT_REGISTERED, FRAME_PEER_GONE, FRAME_PING, FRAME_PONG,
-  FRAME_RECV, FRAME_REGISTERED, FRAME_REJECTED, FRAME_RESTARTING, CHALLENGE_SIZE,
+  FRAME_RECV, FRAME_REGISTERED, FRAME_REJECTED, FRAME_RESTARTING, FRAME_SEND, CHALLENGE_SIZE,
   COOKIE_SIZE, KEY_SIZE, NOISE_PROTOCOL, PEER_GONE_SIZE, PING_SIZE, SEND_HEADER_SIZE,
   decodeRegisteredPayload, encodeHello, encodePingLike, encodeRegister, encodeSend,
   registrationPrologue, DEFAULT_MAX_PAYLOAD,
@@ -141,6 +141,24 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     try { key = typeof peerKey === 'string' ? this.keyBytes.get(peerKey) : peerKey; } catch { this.stats.dropped++; return false; }
     if (key.length !== KEY_SIZE) { this.stats.dropped++; return false; }
     const ok = this.transmit(encodeSend(key, payload));
+    if (ok) this.stats.sent++; else this.stats.dropped++;
+    return ok;
+  }
+
+  /**
+   * send() without the copy: `payload` has SEND_HEADER_SIZE bytes free before it in its
+   * ArrayBuffer that the caller gives up (its own packet memory, never a slice of Node's
+   * shared Buffer pool). The SEND header (wire.ts: type, destination key) is written
+   * there and the frame sent is a view of the same memory. A payload without that room
+   * is sent by send() (copied).
+   */
+  sendInPlace(peerKey: Uint8Array, payload: Uint8Array): boolean {
+    if (payload.byteOffset < SEND_HEADER_SIZE) return this.send(peerKey, payload);
+    if (this._state !== 'registered' || payload.length > DEFAULT_MAX_PAYLOAD || peerKey.length !== KEY_SIZE) { this.stats.dropped++; return false; }
+    const frame = new Uint8Array(payload.buffer, payload.byteOffset - SEND_HEADER_SIZE, SEND_HEADER_SIZE + payload.length);
+    frame[0] = FRAME_SEND;
+    frame.set(peerKey, 1);
+    const ok = this.transmit(frame);
     if (ok) this.stats.sent++; else this.stats.dropped++;
     return ok;
   }

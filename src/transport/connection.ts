@@ -83,7 +83,7 @@ export class Connection implements FlowClock {
     this.keepAliveMs = opts.keepAliveMs ?? Math.min(10_000, this.idleTimeoutMs / 3);
     this.cc = new NewReno(this.maxPacketSize);
     this.acks = new AckTracker(opts.ackEveryPackets);
-    this.buffers = new PacketBuffers(this.maxPacketSize, opts.headroom ?? 0, opts.tailroom ?? 0);
+    this.buffers = new PacketBuffers(opts.headroom ?? 0, opts.tailroom ?? 0);
     this.mtu = new MtuDiscovery(this.maxPacketSize);
     this.recovery = new Recovery(this.rtt, this.cc, {
       onAcked: (p) => {
@@ -411,7 +411,7 @@ export class Connection implements FlowClock {
     if (this.closed) {
       if (this.closeFrame) {
         const pkt = encodePacket({ srcEpoch: this.epoch, dstEpoch: this.peerEpoch, pn: this.recovery.nextPn++ }, [this.closeFrame]);
-        out.push(this.buffers.take(pkt, pkt.length));
+        out.push(this.buffers.copy(pkt));
         this.closeFrame = null;
       }
       return out;
@@ -459,10 +459,10 @@ export class Connection implements FlowClock {
   /** a DPLPMTUD probe: PING + PADDING to `size`, outside the congestion window */
   private sendMtuProbe(now: number, size: number): Uint8Array {
     const pn = this.recovery.nextPn++;
-    const w = new PacketWriter(this.buffers.scratchFor(size), { srcEpoch: this.epoch, dstEpoch: this.peerEpoch, pn }, size);
+    const w = new PacketWriter(this.buffers.begin(size), { srcEpoch: this.epoch, dstEpoch: this.peerEpoch, pn }, size);
     w.writePing();
     w.writeFrame({ type: 'padding', length: w.room }, null);
-    const bytes = this.buffers.take(w.buf, w.off);
+    const bytes = this.buffers.finish(w.off);
     this.recovery.onSent({ pn, time: now, size, ackEliciting: true, inFlight: false, frames: w.frames, mtuProbe: true });
     // given up after a PTO's worth of waiting (it is not in flight, so no PTO covers it)
     this.mtu.onProbeSent(pn, size, now + this.rtt.ptoBase(MAX_ACK_DELAY_MS));

@@ -52,28 +52,53 @@ export class PacketWriter {
   }
 }
 
-/** Where packets are built: one scratch buffer, copied out at the exact size with headroom. */
+/**
+ * Slab size: packets are carved from slabs of this many bytes (or one packet's worth, if
+ * larger), so a small packet costs no allocation of its own.
+ */
+export const SLAB_BYTES = 256 * 1024;
+
+/**
+ * Where packets are built: in place, in their final memory. Each packet is written at
+ * `headroom` bytes into the free part of a slab and keeps headroom + size + tailroom bytes
+ * of it; the slab is only ever written forward, so a packet handed out stays its owner's
+ * (lower layers write their headers and the AEAD tag around it, the socket may hold it
+ * until sent) and no byte is copied after the stream data went in. A slab is freed by the
+ * garbage collector once none of its packets is referenced.
+ */
 export class PacketBuffers {
-  private scratch: Uint8Array;
+  private slab: Uint8Array = new Uint8Array(0);
+  /** where the next packet's headroom starts in the slab */
+  private free = 0;
   constructor(
-    limit: number,
     readonly headroom: number,
     readonly tailroom: number,
-  ) {
-    this.scratch = new Uint8Array(limit);
+  ) {}
+
+  /** room to build a packet of at most `limit` bytes; nothing is committed until finish() */
+  begin(limit: number): Uint8Array {
+    const need = this.headroom + limit + this.tailroom;
+    if (this.free + need > this.slab.length) {
+      // never zero-filled: every byte a lower layer sends is one it wrote; plain Uint8Array
+      // views (not Buffers) are what the transport hands out
+      const b = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, need));
+      this.slab = new Uint8Array(b.buffer, b.byteOffset, b.length);
+      this.free = 0;
+    }
+    return this.slab.subarray(this.free + this.headroom, this.free + this.headroom + limit);
   }
 
-  /** a buffer at least `limit` bytes long to build in */
-  scratchFor(limit: number): Uint8Array {
-    if (this.scratch.length < limit) this.scratch = new Uint8Array(limit);
-    return this.scratch;
+  /** commits the packet begin() returned, `size` bytes long; returns it (a view) */
+  finish(size: number): Uint8Array {
+    const at = this.free + this.headroom;
+    this.free = at + size + this.tailroom;
+    return this.slab.subarray(at, at + size);
   }
 
-  /** the built bytes in a buffer of their own, with the free room around them */
-  take(built: Uint8Array, size: number): Uint8Array {
-    const out = new Uint8Array(new ArrayBuffer(this.headroom + size + this.tailroom), this.headroom, size);
-    out.set(built.subarray(0, size));
-    return out;
+  /** a packet encoded elsewhere, with the same free room around it */
+  copy(bytes: Uint8Array): Uint8Array {
+    this.begin(bytes.length).set(bytes);
+    return this.finish(bytes.length);
   }
 }
 
@@ -98,7 +123,7 @@ export function buildPacket(
   allowEliciting: boolean,
   probe: boolean,
 ): BuiltPacket | null {
-  const w = new PacketWriter(buffers.scratchFor(limit), header, limit);
+  const w = new PacketWriter(buffers.begin(limit), header, limit);
   let hasAck = false;
   if (acks.owed) {
     const ack: Frame = { type: 'ack', largest: acks.largest, ackDelayUs: acks.ackDelayUs(now), ranges: acks.ranges };
@@ -113,5 +138,5 @@ export function buildPacket(
     if (!w.ackEliciting && probe) w.writePing();
   }
   if (!w.ackEliciting && !hasAck) return null;
-  return { bytes: buffers.take(w.buf, w.off), frames: w.frames, ackEliciting: w.ackEliciting };
+  return { bytes: buffers.finish(w.off), frames: w.frames, ackEliciting: w.ackEliciting };
 }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { HEARTBEAT_MS, HOLD_DOWN_ACKS, PeerPaths, SILENT_MS } from '../../src/agent/path.js';
-import { decodeInner, encodeCandidates, encodeProbe, encodeRelays, encodeTransportInner, withLocalZones } from '../../src/agent/inner.js';
+import { decodeInner, encodeCandidates, encodeProbe, encodeRelays, transportInnerInPlace, withLocalZones } from '../../src/agent/inner.js';
 import { canonicalIp, ipBytes, ipText } from '../../src/agent/addresses.js';
 import { candidateKey, classify, gatherInterfaceCandidates, linkLocalZones } from '../../src/agent/candidates.js';
 import { networkInterfaces } from 'node:os';
@@ -147,7 +147,11 @@ describe('inner messages', () => {
     for (const kind of ['probe', 'probeAck', 'ping', 'pong'] as const) expect(decodeInner(encodeProbe(kind, id))).toEqual({ type: kind, id });
     expect(decodeInner(encodeRelays(0b101))).toEqual({ type: 'relays', mask: 5 });
     expect(decodeInner(encodeRelays(0x80000000))).toEqual({ type: 'relays', mask: 0x80000000 });
-    expect(decodeInner(encodeTransportInner(new Uint8Array([1, 2, 3])))).toMatchObject({ type: 'transport', packet: new Uint8Array([1, 2, 3]) });
+    const packet = new Uint8Array([9, 1, 2, 3]).subarray(1);
+    const inner = transportInnerInPlace(packet);
+    expect(inner.buffer).toBe(packet.buffer); // in place: the type byte went into the headroom
+    expect(decodeInner(inner)).toMatchObject({ type: 'transport', packet: new Uint8Array([1, 2, 3]) });
+    expect(() => transportInnerInPlace(new Uint8Array([1, 2, 3]))).toThrow(RangeError);
   });
 
   it('IPv6 candidates travel as bytes and come back in canonical RFC 5952 text; zones stay local', () => {

@@ -7,7 +7,7 @@ import { StreamMap } from '../../src/transport/stream-map.js';
 import { AckTracker } from '../../src/transport/ack-tracker.js';
 import { PacketBuffers, buildPacket } from '../../src/transport/packet-builder.js';
 
-const buffers = new PacketBuffers(1500, 0, 0);
+const buffers = new PacketBuffers(0, 0);
 import { parseOk } from './packets.js';
 import type { TransportEvent } from '../../src/transport/types.js';
 
