@@ -31,6 +31,7 @@ import { DEFAULT_OFFLINE_AFTER_MS, DEFAULT_OFFLINE_CLOSE_MS, PeerLink, describeR
 import type { PathChange } from './path.js';
 import { buildStatus, routeInfo } from './agent-status.js';
 import { DeadlineTimer } from './deadline-timer.js';
+import { RELAY_PATH_MAX_PACKET, directPathMaxPacket } from './packet-size.js';
 import type { Family } from './addresses.js';
 import type { AgentConfig, AgentHandle, AgentStatus, PingOptions, PingResult, StreamTarget } from './types.js';
 
@@ -50,6 +51,14 @@ const MIN_PING_INTERVAL_MS = 10;
  */
 const PACKET_HEADROOM = SEND_HEADER_SIZE + SESSION_HEADROOM + INNER_HEADROOM;
 const PACKET_TAILROOM = SESSION_TAILROOM;
+/**
+ * A peer's congestion window is at most this fraction of the UDP receive buffer (ours,
+ * and the peer runs the same code): the kernel charges small datagrams about twice their
+ * size, and two peers may send at full speed at once. So a fast sender is held back by
+ * ACKs before it overruns a slower receiver's socket (no RcvbufErrors), as TCP's receive
+ * window does; 2 MiB with the default 4 MiB buffer, 400 Mbit/s at a 40 ms RTT.
+ */
+const WINDOW_SHARE_OF_RECEIVE_BUFFER = 4;
 
 export class Agent implements AgentHandle {
   private udp?: UdpEndpoint;
@@ -83,10 +92,27 @@ export class Agent implements AgentHandle {
 
   async start(): Promise<void> {
     const ownKey = PeerKey.fromBytes(this.cfg.keyPair.publicKey);
+    const peers = this.cfg.parties.filter((p) => p.index !== this.cfg.ownIndex)
+      .map((p) => ({ p, key: PeerKey.fromText(p.publicKey, `party ${p.index} key`) }));
+    // the socket first: its receive buffer bounds every peer's congestion window
+    // udpBind names the IPv4 socket (or, given an IPv6 address, the only socket)
+    const bind = this.cfg.udpBind;
+    const v6only = isIPv6(bind.host);
+    const bind6 = v6only ? bind.host : this.cfg.udpBind6 === undefined ? (bind.host === '0.0.0.0' ? '::' : null) : this.cfg.udpBind6;
+    this.udp = await UdpEndpoint.open({
+      v4: v6only ? undefined : { host: bind.host, port: bind.port },
+      v6: bind6 === null ? undefined : { host: bind6, port: v6only ? bind.port : 0 },
+      logger: this.log,
+      handlers: {
+        stun: (b, from) => this.relays?.handleStun(b, from),
+        session: (b, from) => { mark(Stage.received); this.onDirectDatagram(b, from); },
+        relay: (b, from) => { mark(Stage.received); if (!this.relays?.handleFrame(b, from)) this.metrics_.drop('relay_frame_from_stranger'); },
+        drop: (reason) => this.metrics_.drop(reason),
+      },
+    });
+    const maxCongestionWindow = this.udp.receiveBufferBytes / WINDOW_SHARE_OF_RECEIVE_BUFFER;
     const now = performance.now();
-    for (const p of this.cfg.parties) {
-      if (p.index === this.cfg.ownIndex) continue;
-      const key = PeerKey.fromText(p.publicKey, `party ${p.index} key`);
+    for (const { p, key } of peers) {
       const log = this.log.child({ peer: p.index });
       const streams = new PeerStreams({
         side: ownKey.compare(key) < 0 ? 0 : 1,
@@ -101,6 +127,7 @@ export class Agent implements AgentHandle {
         peerIndex: p.index,
         headroom: PACKET_HEADROOM,
         tailroom: PACKET_TAILROOM,
+        maxCongestionWindow,
       });
       const link: PeerLink = new PeerLink(p.index, p.name, key, streams, {
         send: (plaintext, to) => this.sessions.send(key, plaintext, to),
@@ -131,21 +158,6 @@ export class Agent implements AgentHandle {
       peer: String(l.index), path: l.paths.active.kind, retransmittedTotal: l.streams.retransmittedTotal(),
     })));
 
-    // udpBind names the IPv4 socket (or, given an IPv6 address, the only socket)
-    const bind = this.cfg.udpBind;
-    const v6only = isIPv6(bind.host);
-    const bind6 = v6only ? bind.host : this.cfg.udpBind6 === undefined ? (bind.host === '0.0.0.0' ? '::' : null) : this.cfg.udpBind6;
-    this.udp = await UdpEndpoint.open({
-      v4: v6only ? undefined : { host: bind.host, port: bind.port },
-      v6: bind6 === null ? undefined : { host: bind6, port: v6only ? bind.port : 0 },
-      logger: this.log,
-      handlers: {
-        stun: (b, from) => this.relays?.handleStun(b, from),
-        session: (b, from) => { mark(Stage.received); this.onDirectDatagram(b, from); },
-        relay: (b, from) => { mark(Stage.received); if (!this.relays?.handleFrame(b, from)) this.metrics_.drop('relay_frame_from_stranger'); },
-        drop: (reason) => this.metrics_.drop(reason),
-      },
-    });
     this.localCandidates = this.cfg.relayOnly ? [] : gatherInterfaceCandidates(this.udp.bound);
     this.zones = linkLocalZones();
     this.relayRoutes = this.cfg.relays.map((_, i) => ({ kind: 'relay', relay: i }));
@@ -261,7 +273,13 @@ export class Agent implements AgentHandle {
     this.log.info({ peer: link.index, from: 'relay', to: 'relay', fromRelay: name(was), toRelay: name(relay), reason: 'relay lost or the peer moved' }, 'path change');
     this.metrics_.pathChanges.inc({ to: 'relay' });
     link.pathSince = performance.now();
-    link.streams.pathChanged();
+    this.pathChanged(link);
+  }
+
+  /** The transport restarts its path state, probing up to what the link's active path could carry. */
+  private pathChanged(link: PeerLink): void {
+    const a = link.paths.active;
+    link.streams.pathChanged(a.kind === 'direct' ? directPathMaxPacket(a.address) : RELAY_PATH_MAX_PACKET);
   }
 
   /**
@@ -333,7 +351,7 @@ export class Agent implements AgentHandle {
       this.log.debug({ peer: link.index, initiator: e.initiator }, 'session established');
       link.onEstablished(performance.now());
       // the transport may have backed off while the peer was unreachable: restart its timers
-      link.streams.pathChanged();
+      this.pathChanged(link);
     } else {
       link.lastError = `handshake: no response (${e.droppedPackets} packets dropped)`;
       this.log.warn({ peer: link.index, dropped: e.droppedPackets }, 'handshake timed out; will retry on demand');
@@ -347,9 +365,10 @@ export class Agent implements AgentHandle {
       const relay = link.relayInUse === undefined ? undefined : this.relays?.addressText(link.relayInUse);
       this.log.info({ peer: link.index, from: describeRoute(c.from), to: describeRoute(c.to), relay, reason: c.reason }, 'path change');
       this.metrics_.pathChanges.inc({ to: c.to.kind });
-      link.streams.pathChanged();
     }
-    if (changes.length > 0) this.reschedule();
+    if (changes.length === 0) return;
+    this.pathChanged(link);
+    this.reschedule();
   }
 
   // ------------------------------------------------------------------ the one timer
@@ -448,3 +467,4 @@ export class Agent implements AgentHandle {
     await this.udp?.close();
   }
 }
+

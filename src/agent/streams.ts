@@ -49,6 +49,8 @@ export interface StreamsOptions {
   /** free bytes before / after every transport packet handed to sendDatagram (ConnectionOptions) */
   headroom?: number;
   tailroom?: number;
+  /** the congestion window's bound in bytes: what the peer's UDP socket can buffer (ConnectionOptions) */
+  maxCongestionWindow?: number;
 }
 
 interface PendingIncoming {
@@ -67,7 +69,8 @@ export class PeerStreams {
   private stopped = false;
   /** retransmissions of the connections this one replaced (a counter never goes down) */
   private retransmittedBefore = 0;
-
+  /** the largest packet the current path could carry (DPLPMTUD's bound), for new connections too */
+  private pathMaxPacket: number | undefined;
 
   constructor(private readonly opts: StreamsOptions) {
     this.newConnection();
@@ -79,7 +82,8 @@ export class PeerStreams {
     if (this.conn) this.retransmittedBefore += this.conn.stats().packetsRetransmitted;
     this.conn = new Connection({
       side: this.opts.side, idleTimeoutMs: this.opts.idleTimeoutMs, keepAliveMs: 5_000,
-      headroom: this.opts.headroom, tailroom: this.opts.tailroom,
+      headroom: this.opts.headroom, tailroom: this.opts.tailroom, maxCongestionWindow: this.opts.maxCongestionWindow,
+      pathMaxPacketSize: this.pathMaxPacket,
     }, performance.now());
     this.driver = new ConnectionDriver(this.conn, this.opts.sendDatagram);
     this.driver.traceFlow = this.opts.peerIndex ?? 0;
@@ -129,8 +133,14 @@ export class PeerStreams {
     if (!this.stopped) this.driver.receive(datagram);
   }
 
-  /** The path changed (relay ↔ direct, new address) or the session was re-established. */
-  pathChanged(): void {
+  /**
+   * The path changed (relay ↔ direct, new address) or the session was re-established;
+   * `pathMaxPacket` is the largest transport packet the new path could carry: the
+   * transport probes up to it (DPLPMTUD) from its base size.
+   */
+  pathChanged(pathMaxPacket: number): void {
+    this.pathMaxPacket = pathMaxPacket;
+    this.conn.setPathMaxPacketSize(pathMaxPacket);
     this.conn.pathChanged(performance.now());
     this.driver.scheduleFlush();
   }

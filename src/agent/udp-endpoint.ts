@@ -13,6 +13,14 @@ import { looksLikeStun } from '../stun/codec.js';
 import { isRelayFrame } from '../relay/wire.js';
 import { familyOf, type Family } from './addresses.js';
 
+/**
+ * Receive and send buffer requested for each UDP socket: a bulk transfer's window of
+ * datagrams in flight must fit in the receiver's buffer or the kernel drops them
+ * (RcvbufErrors). 4 MiB holds what 1 Gbit/s keeps in flight over a 30 ms RTT; the kernel
+ * grants at most net.core.rmem_max / wmem_max (and counts twice the bytes, for overhead).
+ */
+export const UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+
 const STUN_FIRST_BYTE_MAX = 0x03;
 const SESSION_FIRST_BYTE_MIN = 0x10;
 const SESSION_FIRST_BYTE_MAX = 0x1f;
@@ -99,6 +107,14 @@ export class UdpEndpoint {
     return new UdpEndpoint(sockets, bound);
   }
 
+  /**
+   * The smallest receive buffer the kernel granted our sockets, in the bytes it counts
+   * (datagrams plus their overhead: about twice the payload of small datagrams).
+   */
+  get receiveBufferBytes(): number {
+    return Math.min(...Object.values(this.sockets).map((s) => s.getRecvBufferSize()));
+  }
+
   /** Whether there is a socket that can reach this address family. */
   canReach(address: string): boolean {
     return this.sockets[familyOf(address)] !== undefined;
@@ -127,7 +143,10 @@ export class UdpEndpoint {
 
 function bind(family: Family, at: UdpBind): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = createSocket({ type: family === 4 ? 'udp4' : 'udp6', ipv6Only: family === 6 });
+    const s = createSocket({
+      type: family === 4 ? 'udp4' : 'udp6', ipv6Only: family === 6,
+      recvBufferSize: UDP_SOCKET_BUFFER_BYTES, sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
+    });
     s.once('error', (err) => {
       s.close();
       reject(new Error(`cannot bind UDP ${family === 6 ? `[${at.host}]` : at.host}:${at.port}: ${err.message}`));

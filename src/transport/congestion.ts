@@ -23,12 +23,25 @@ export class NewReno {
   /** numbers the recovery episodes, so a late spurious loss only undoes its own episode */
   episode = 0;
 
-  constructor(public maxDatagram: number) {
+  constructor(
+    public maxDatagram: number,
+    /**
+     * the window never grows beyond this many bytes (never below two packets): the owner's
+     * bound, e.g. what the peer's socket can buffer, so that a receiver slower than its
+     * sender is never overrun into drops (like TCP's receive window)
+     */
+    private readonly maxWindow = Infinity,
+  ) {
     this.cwnd = this.initialWindow;
   }
 
+  /** the window's upper bound in bytes */
+  get maxCwnd(): number {
+    return Math.max(this.maxWindow, this.minWindow);
+  }
+
   get initialWindow(): number {
-    return Math.max(INITIAL_WINDOW_PACKETS * this.maxDatagram, INITIAL_WINDOW_MIN_BYTES);
+    return Math.min(this.maxCwnd, Math.max(INITIAL_WINDOW_PACKETS * this.maxDatagram, INITIAL_WINDOW_MIN_BYTES));
   }
   get minWindow(): number {
     return MIN_WINDOW_PACKETS * this.maxDatagram;
@@ -55,6 +68,7 @@ export class NewReno {
     if (sentTime <= this.recoveryStart) return;
     if (this.cwnd < this.ssthresh) this.cwnd += bytes;
     else this.cwnd += (this.maxDatagram * bytes) / this.cwnd;
+    if (this.cwnd > this.maxCwnd) this.cwnd = this.maxCwnd;
   }
 
   /** a packet left the window without a congestion signal (path change, peer restart) */

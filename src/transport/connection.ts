@@ -81,7 +81,7 @@ export class Connection implements FlowClock {
     if (this.maxPacketSize < 200) throw new Error('transport: maxPacketSize must be ≥ 200');
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
     this.keepAliveMs = opts.keepAliveMs ?? Math.min(10_000, this.idleTimeoutMs / 3);
-    this.cc = new NewReno(this.maxPacketSize);
+    this.cc = new NewReno(this.maxPacketSize, opts.maxCongestionWindow);
     this.acks = new AckTracker(opts.ackEveryPackets);
     this.buffers = new PacketBuffers(opts.headroom ?? 0, opts.tailroom ?? 0);
     this.mtu = new MtuDiscovery(this.maxPacketSize);
@@ -134,7 +134,7 @@ export class Connection implements FlowClock {
   /** congestion control counts in packets of the size in use */
   private onPacketSizeChanged(): void {
     this.cc.maxDatagram = this.mtu.current;
-    this.cc.cwnd = Math.max(this.cc.cwnd, this.cc.minWindow);
+    this.cc.cwnd = Math.min(this.cc.maxCwnd, Math.max(this.cc.cwnd, this.cc.minWindow));
   }
 
   /** FlowClock: the smoothed RTT for flow-control auto-tuning */

@@ -42,6 +42,12 @@ export interface ConnectionOptions {
   /** bytes free after every packet (default 0), e.g. for the AEAD tag */
   tailroom?: number;
   /**
+   * the congestion window never grows beyond this many bytes (default: unbounded): e.g.
+   * what the peer's UDP socket can buffer, so that a sender faster than its receiver is
+   * held back by ACKs instead of overrunning that buffer into drops
+   */
+  maxCongestionWindow?: number;
+  /**
    * acknowledge at once after this many ack-eliciting packets (default 8); fewer packets wait
    * up to MAX_ACK_DELAY_MS, or ride on the reply. A gap is always acknowledged at once.
    */

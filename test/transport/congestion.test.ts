@@ -20,6 +20,17 @@ describe('NewReno', () => {
     expect(cc.cwnd - w).toBeLessThan(1300);
   });
 
+  it('the window never grows beyond the owner bound (never below two packets)', () => {
+    const cc = new NewReno(1200, 50_000);
+    for (let i = 0; i < 1000; i++) { cc.onSent(1200); cc.onAcked(1200, 0); }
+    expect(cc.cwnd).toBe(50_000);
+    expect(new NewReno(1200, 10_000).cwnd).toBe(10_000); // the initial window too
+    expect(new NewReno(1200, 100).cwnd).toBe(2400);
+    const free = new NewReno(1200);
+    for (let i = 0; i < 1000; i++) { free.onSent(1200); free.onAcked(1200, 0); }
+    expect(free.cwnd).toBeGreaterThan(1_000_000);
+  });
+
   it('one reduction per recovery episode; losses of packets sent before it belong to it', () => {
     const cc = new NewReno(1200);
     const e1 = cc.onCongestion(5, 10);
