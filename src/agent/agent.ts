@@ -69,8 +69,6 @@ export class Agent implements AgentHandle {
   private readonly byIndex = new Map<number, PeerLink>();
   /** the relay client names peers by key text */
   private readonly byText = new Map<string, PeerLink>();
-  /** one route object per relay: relayed packets arrive by the thousand */
-  private relayRoutes: Route[] = [];
   private localCandidates: Candidate[] = [];
   private readonly reflexive = new Map<Family, Candidate>();
   private zones: string[] = [];
@@ -142,7 +140,7 @@ export class Agent implements AgentHandle {
         relayOnly: this.cfg.relayOnly,
         offlineAfterMs: this.cfg.peerOfflineMs ?? DEFAULT_OFFLINE_AFTER_MS,
         offlineCloseMs: this.cfg.offlineCloseMs ?? DEFAULT_OFFLINE_CLOSE_MS,
-      }, now);
+      }, now, this.cfg.relays.length);
       this.links.set(key.id, link);
       this.byIndex.set(p.index, link);
       this.byText.set(key.text, link);
@@ -153,6 +151,8 @@ export class Agent implements AgentHandle {
       transmit: (peer, packet, to) => this.transmit(peer, packet, to),
       deliver: (peer, plaintext, from) => this.deliver(peer, plaintext, from),
       onEvent: (e) => this.onSessionEvent(e),
+      // cookie replies under load, and per-source initiation budgets (docs/protocol/session.md)
+      source: { bytesOf: sourceBytes, reply: (packet, to) => this.sendTo(to, packet) },
     });
     this.metrics_.readPeersFrom(() => [...this.links.values()].map((l) => ({
       peer: String(l.index), path: l.paths.active.kind, retransmittedTotal: l.streams.retransmittedTotal(),
@@ -160,7 +160,6 @@ export class Agent implements AgentHandle {
 
     this.localCandidates = this.cfg.relayOnly ? [] : gatherInterfaceCandidates(this.udp.bound);
     this.zones = linkLocalZones();
-    this.relayRoutes = this.cfg.relays.map((_, i) => ({ kind: 'relay', relay: i }));
     this.relays = new RelaySet({
       relays: this.cfg.relays, keyPair: this.cfg.keyPair, transport: this.cfg.relayTransport, udp: this.udp,
       relayOnly: this.cfg.relayOnly, logger: this.log,
@@ -226,7 +225,7 @@ export class Agent implements AgentHandle {
   private onRelayPacket(i: number, fromKey: string, payload: Uint8Array): void {
     if (this.relays?.transportOf(i) === 'ws') mark(Stage.received); // a UDP frame was marked on arrival
     const link = this.byText.get(fromKey);
-    const route = this.relayRoutes[i];
+    const route = link?.relayRoutes[i];
     if (!link || !route) { this.metrics_.drop('relay_from_unknown_key'); return; }
     // no copy: the session layer decrypts in place and the plaintexts it delivers (and
     // the transport keeps) are views of this datagram; safe because dgram and ws hand over
@@ -262,7 +261,7 @@ export class Agent implements AgentHandle {
     if (a.kind === 'direct') return a;
     const relay = this.relays?.pick(link.relayMask, link.lastRelayHeard);
     if (relay !== link.relayInUse) this.relayRouteChanged(link, relay);
-    return relay === undefined ? null : this.relayRoutes[relay]!;
+    return relay === undefined ? null : link.relayRoutes[relay]!;
   }
 
   private relayRouteChanged(link: PeerLink, relay: number | undefined): void {
@@ -310,15 +309,26 @@ export class Agent implements AgentHandle {
     const route = to ?? this.activeRoute(link);
     if (packet[0] === MSG_INITIATION) this.reschedule(); // its retry is a session deadline
     if (!route) { this.metrics_.drop('no_relay_registered'); return; }
-    if (route.kind === 'direct') {
-      if (!this.udp?.send(packet, route.address, route.port)) { this.metrics_.drop('udp_send_failed'); return; }
-    } else if (!this.relays?.send(route.relay, peer.bytes, packet, this.isSealedInPlace(packet))) {
-      this.metrics_.drop('relay_not_ready');
-      return;
-    }
+    if (!this.sendTo(route, packet, peer)) return;
     mark(Stage.sent, link.index);
     this.metrics_.bytes(route.kind, 'out', packet.length);
     link.bytesSent += packet.length;
+  }
+
+  /**
+   * Puts one datagram on `route`: the UDP socket, or relay i towards `peer` (a relayed
+   * route names the peer itself; so does a cookie reply's, which answers no link yet).
+   * False (and counted) when it did not go out.
+   */
+  private sendTo(route: Route, packet: Uint8Array, peer = route.kind === 'relay' ? route.peer : undefined): boolean {
+    if (route.kind === 'direct') {
+      if (this.udp?.send(packet, route.address, route.port)) return true;
+      this.metrics_.drop('udp_send_failed');
+      return false;
+    }
+    if (peer && this.relays?.send(route.relay, peer.bytes, packet, this.isSealedInPlace(packet))) return true;
+    this.metrics_.drop('relay_not_ready');
+    return false;
   }
 
   /**
@@ -468,3 +478,17 @@ export class Agent implements AgentHandle {
   }
 }
 
+/**
+ * The cookie mechanism's name of a datagram's source: a direct one's address and port (a
+ * cookie proves the sender receives there), a relayed one's sender key as the relay
+ * authenticated it (plus the relay: a key is one source per relay).
+ */
+function sourceBytes(from: Route): Uint8Array {
+  if (from.kind === 'direct') return Buffer.from(`d ${from.address} ${from.port}`);
+  const key = from.peer?.bytes ?? new Uint8Array(0);
+  const out = new Uint8Array(2 + key.length);
+  out[0] = 0x72; // 'r'
+  out[1] = from.relay;
+  out.set(key, 2);
+  return out;
+}

@@ -10,8 +10,12 @@ import { PeerPaths, type PathChange } from './path.js';
 import type { PeerStreams } from './streams.js';
 import { candidateKey } from './candidates.js';
 
-/** Where a session datagram came from or goes to: a direct address, or relay i of the session. */
-export type Route = { kind: 'relay'; relay: number } | { kind: 'direct'; address: string; port: number };
+/**
+ * Where a session datagram came from or goes to: a direct address, or relay i of the
+ * session. A relayed one names the peer too (`peer`): the sender key the relay
+ * authenticated for a datagram that came in, the destination key for one that goes out.
+ */
+export type Route = { kind: 'relay'; relay: number; peer?: PeerKey } | { kind: 'direct'; address: string; port: number };
 
 /** `direct ADDRESS:PORT` or `relay` (the log's from/to; which relay goes in a field of its own) */
 export function describeRoute(r: Route | { kind: 'relay' } | { kind: 'direct'; address: string; port: number }): string {
@@ -75,6 +79,8 @@ export class PeerLink {
   lastRelayHeard?: number;
   /** the relay our relayed packets to it use now (to log a relay → relay move as a path change) */
   relayInUse?: number;
+  /** one route per relay of the session, naming this peer (relayed packets come by the thousand: no object per packet) */
+  readonly relayRoutes: Route[];
   pathSince: number;
   liveness: Liveness = 'waiting';
   livenessSince: number;
@@ -90,7 +96,9 @@ export class PeerLink {
     readonly streams: PeerStreams,
     private readonly ctx: LinkContext,
     now: number,
+    relays: number,
   ) {
+    this.relayRoutes = Array.from({ length: relays }, (_, relay) => ({ kind: 'relay', relay, peer: key }));
     this.paths = new PeerPaths(ctx.relayOnly);
     this.pathSince = now;
     this.livenessSince = now;
