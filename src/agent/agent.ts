@@ -23,6 +23,7 @@ import { Stage, mark } from '../common/stage-trace.js';
 import { candidateKey, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
 import { INNER_HEADROOM, transportInnerInPlace, withLocalZones, type Candidate } from './inner.js';
 import { PeerStreams } from './streams.js';
+import { LocalConnector } from './local-connector.js';
 import { PortLayoutListeners } from './listeners.js';
 import { AgentMetrics } from './metrics.js';
 import { UdpEndpoint, type UdpSource } from './udp-endpoint.js';
@@ -73,6 +74,7 @@ export class Agent implements AgentHandle {
   private readonly reflexive = new Map<Family, Candidate>();
   private zones: string[] = [];
   private listeners?: PortLayoutListeners;
+  private connector!: LocalConnector;
   private readonly timer = new DeadlineTimer(() => this.nextDeadline(), (now) => this.onDue(now));
   private readonly startedAt = performance.now();
   private stopped = false;
@@ -109,6 +111,7 @@ export class Agent implements AgentHandle {
       },
     });
     const maxCongestionWindow = this.udp.receiveBufferBytes / WINDOW_SHARE_OF_RECEIVE_BUFFER;
+    this.connector = new LocalConnector(this.log);
     const now = performance.now();
     for (const { p, key } of peers) {
       const log = this.log.child({ peer: p.index });
@@ -120,6 +123,7 @@ export class Agent implements AgentHandle {
           if (!this.sendTransportPacket(key, d)) this.reschedule();
         },
         resolveTarget: (t) => this.resolveTarget(t),
+        connector: this.connector,
         logger: log,
         idleTimeoutMs: this.cfg.streamIdleTimeoutMs ?? 3_600_000,
         peerIndex: p.index,
@@ -416,6 +420,8 @@ export class Agent implements AgentHandle {
     const link = this.byIndex.get(peerIndex);
     if (!link || this.stopped) { socket.destroy(); return; }
     link.streams.attach(target, socket);
+    // MPyC listens before it dials out: streams waiting for its listener connect now
+    this.connector.kick();
     this.reschedule(); // an offline peer's new local connection has a closing deadline
   }
 
@@ -470,6 +476,7 @@ export class Agent implements AgentHandle {
       l.cancelPings();
       l.streams.stop();
     }
+    this.connector?.stop();
     this.listeners?.destroyConnections();
     await Promise.race([listenersClosed, new Promise((r) => setTimeout(r, LISTENER_CLOSE_BOUND_MS).unref())]);
     this.sessions?.close();

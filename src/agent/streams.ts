@@ -1,12 +1,14 @@
 // The streams of one peer: one reliable transport Connection (src/transport) per peer, each
 // local TCP connection a stream on it. Outgoing: an accepted loopback socket opens a stream
 // whose target names what to reach on the peer. Incoming: the peer's stream is connected to
-// the local target (MPyC's own listener), retrying as MPyC itself does until it exists.
-import { connect, type Socket } from 'node:net';
+// the local target (MPyC's own listener) by the agent's LocalConnector, which retries
+// until it listens.
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Connection, ConnectionDriver, bindStreamToSocket } from '../transport/index.js';
 import { RESET_CODE, type TransportEvent } from '../transport/types.js';
 import type { StreamTarget } from './types.js';
+import type { LocalConnector } from './local-connector.js';
 
 // Stream target bytes (the `target` of the transport's stream open):
 //   0x01 | party u16 BE   — MPyC mode: "party j's own listener" (j must be the receiver's index)
@@ -27,14 +29,6 @@ export function decodeTarget(b: Uint8Array): StreamTarget | null {
   return null;
 }
 
-/**
- * A stream from the peer retries connecting to its local target (MPyC's listener) first
- * after 10 ms, doubling up to every 250 ms: MPyC's own listener usually appears within
- * moments of the peer's first bytes, and every millisecond here delays the first round.
- */
-export const CONNECT_RETRY_FIRST_MS = 10;
-export const CONNECT_RETRY_MS = 250;
-
 export interface StreamsOptions {
   /** 0 or 1: bytewise-smaller static key takes 0 */
   side: 0 | 1;
@@ -42,6 +36,8 @@ export interface StreamsOptions {
   sendDatagram: (d: Uint8Array) => void;
   /** where an incoming stream with this target goes, or an error string to refuse it */
   resolveTarget: (t: StreamTarget) => { host: string; port: number } | string;
+  /** connects incoming streams to their local target (shared by the agent's peers) */
+  connector: LocalConnector;
   logger: Logger;
   idleTimeoutMs: number;
   /** the peer's party index: the flow number of the stage-trace marks (src/common/stage-trace.ts) */
@@ -54,11 +50,8 @@ export interface StreamsOptions {
 }
 
 interface PendingIncoming {
-  socket?: Socket;
-  retryTimer?: NodeJS.Timeout;
+  cancel: () => void;
   finReceived: boolean;
-  cancelled: boolean;
-  attempts: number;
 }
 
 export class PeerStreams {
@@ -195,42 +188,21 @@ export class PeerStreams {
       this.driver.scheduleFlush();
       return;
     }
-    const p: PendingIncoming = { finReceived: false, cancelled: false, attempts: 0 };
+    const p: PendingIncoming = { finReceived: false, cancel: () => {} };
     this.pending.set(id, p);
-    const tryConnect = (): void => {
-      if (p.cancelled || this.stopped) return;
-      p.attempts++;
-      const s = connect({ host: resolved.host, port: resolved.port, allowHalfOpen: true });
-      p.socket = s;
-      s.setNoDelay(true);
-      const onError = (err: NodeJS.ErrnoException): void => {
-        s.destroy();
-        if (p.cancelled || this.stopped) return;
-        // not listening yet (MPyC started later): retry like MPyC's own connect loop
-        if (p.attempts === 1 || p.attempts % 100 === 0) {
-          this.opts.logger.info({ port: resolved.port, code: err.code, attempts: p.attempts }, 'waiting for the local listener');
-        }
-        p.retryTimer = setTimeout(tryConnect, Math.min(CONNECT_RETRY_MS, CONNECT_RETRY_FIRST_MS * 2 ** (p.attempts - 1)));
-      };
-      s.once('error', onError);
-      s.once('connect', () => {
-        s.off('error', onError);
-        this.pending.delete(id);
-        if (p.cancelled || this.stopped || !this.conn.hasStream(id)) { s.destroy(); return; }
-        this.track(s);
-        bindStreamToSocket(this.driver, id, s, { finReceived: p.finReceived });
-        this.driver.scheduleFlush();
-      });
-    };
-    tryConnect();
+    p.cancel = this.opts.connector.connect(resolved, (s) => {
+      this.pending.delete(id);
+      if (this.stopped || !this.conn.hasStream(id)) { s.destroy(); return; }
+      this.track(s);
+      bindStreamToSocket(this.driver, id, s, { finReceived: p.finReceived });
+      this.driver.scheduleFlush();
+    });
   }
 
   private cancelPending(id: number): void {
     const p = this.pending.get(id);
     if (!p) return;
-    p.cancelled = true;
-    if (p.retryTimer) clearTimeout(p.retryTimer);
-    p.socket?.destroy();
+    p.cancel();
     this.pending.delete(id);
   }
 
