@@ -12,10 +12,11 @@ import { NewReno } from './congestion.js';
 import { Pacer } from './pacer.js';
 import { RttEstimator } from './rtt.js';
 import { AckTracker, MAX_ACK_DELAY_MS } from './ack-tracker.js';
-import { Recovery, type SentPacket } from './recovery.js';
+import { Recovery, SF, type SentPacket } from './recovery.js';
 import { StreamMap, type FlowClock } from './stream-map.js';
 import { PacketBuffers, PacketWriter, buildPacket } from './packet-builder.js';
 import { MtuDiscovery } from './mtu.js';
+import { TailDuplicator } from './tail-dup.js';
 import { encodePacket, parsePacket, type Frame } from './wire.js';
 import {
   CLOSE_CODE, DROP_REASONS, isParseError,
@@ -53,6 +54,10 @@ export class Connection implements FlowClock {
   private readonly buffers: PacketBuffers;
   private readonly streams: StreamMap;
   private readonly mtu: MtuDiscovery;
+  /** null: tail duplication off (ConnectionOptions.duplicateTailsWhenLossy) */
+  private readonly tailDup: TailDuplicator | null;
+  /** ranges of a packet being copied were requeued: the next data packet is that copy (never copied again) */
+  private copying = false;
   private events: TransportEvent[] = [];
 
   private probesPending = 0;
@@ -85,6 +90,7 @@ export class Connection implements FlowClock {
     this.acks = new AckTracker(opts.ackEveryPackets);
     this.buffers = new PacketBuffers(opts.headroom ?? 0, opts.tailroom ?? 0);
     this.mtu = new MtuDiscovery(this.maxPacketSize);
+    this.tailDup = opts.duplicateTailsWhenLossy === false ? null : new TailDuplicator();
     this.recovery = new Recovery(this.rtt, this.cc, {
       onAcked: (p) => {
         if (p.mtuProbe) {
@@ -100,6 +106,7 @@ export class Connection implements FlowClock {
           return;
         }
         if (this.mtu.onPacketLost(p.pn, p.size)) this.onPacketSizeChanged();
+        this.tailDup?.onLoss(p.time);
         this.requeue(p);
       },
     });
@@ -217,6 +224,7 @@ export class Connection implements FlowClock {
     this.pacer.reset();
     this.mtu.pathChanged();
     this.onPacketSizeChanged();
+    this.tailDup?.reset();
     this.acks.requestImmediate();
   }
 
@@ -236,6 +244,7 @@ export class Connection implements FlowClock {
       reassemblyBytes: this.streams.reassemblyBytes,
       dropped: { ...this.dropped },
       packetSize: this.mtu.current,
+      tailCopies: this.tailDup?.copiesScheduled ?? 0,
       mtuProbes: this.mtu.probesSent,
       mtuBlackHoles: this.mtu.blackHoles,
       ...this.st,
@@ -370,11 +379,23 @@ export class Connection implements FlowClock {
       for (const p of probed) this.requeue(p);
     }
     this.acks.onTimer(now);
+    this.copyDueTails(now);
     const expired = this.mtu.expire(now);
     if (expired >= 0) this.recovery.forget(expired);
     const lastEliciting = this.recovery.lastAckElicitingSent;
     if (now - lastEliciting >= this.keepAliveMs && now - this.lastSent >= this.keepAliveMs) {
       this.probesPending = Math.max(this.probesPending, 1);
+    }
+  }
+
+  /** requeues the stream ranges of small tail packets whose copy is due and which are still unacknowledged */
+  private copyDueTails(now: number): void {
+    if (!this.tailDup) return;
+    for (const pn of this.tailDup.takeDue(now)) {
+      const p = this.recovery.unacked(pn);
+      if (!p || p.oldPathLostAt !== undefined) continue;
+      for (const fr of p.frames) this.streams.onFrameLost(fr);
+      this.copying = true;
     }
   }
 
@@ -384,7 +405,7 @@ export class Connection implements FlowClock {
     let d = this.lastReceived + this.idleTimeoutMs;
     d = Math.min(d, Math.max(this.recovery.lastAckElicitingSent, this.lastSent) + this.keepAliveMs);
     if (this.probesPending > 0) return 0;
-    d = Math.min(d, this.acks.nextDeadline(), this.recovery.nextDeadline(), this.mtu.nextDeadline());
+    d = Math.min(d, this.acks.nextDeadline(), this.recovery.nextDeadline(), this.mtu.nextDeadline(), this.tailDup?.nextDeadline() ?? Infinity);
     if (this.mtu.nextProbe() > 0) return 0;
     // pacing only matters when the window is open and something is waiting to go
     if (this.cc.available >= this.maxPacketSize && this.streams.hasSendable()) {
@@ -450,6 +471,10 @@ export class Connection implements FlowClock {
       this.pacer.onSent(size, now, this.cc.cwnd, this.rtt.smoothed);
     }
     this.recovery.onSent({ pn, time: now, size, ackEliciting: built.ackEliciting, inFlight: built.ackEliciting, frames: built.frames });
+    if (this.tailDup && built.frames.some((f) => f.k === SF.Stream)) {
+      if (this.copying) this.copying = false;
+      else this.tailDup.onSent(pn, this.cc.bytesInFlight, now, this.rtt.smoothed);
+    }
     this.lastSent = now;
     this.st.packetsSent++;
     this.st.bytesSent += size;
@@ -491,6 +516,7 @@ export class Connection implements FlowClock {
     this.retiredPeerEpochs.add(old);
     this.streams.peerRestarted();
     this.recovery.reset();
+    this.tailDup?.reset();
     this.probesPending = 0;
     this.acks.reset();
     this.events.push({ type: 'peerRestarted', oldEpoch: old, newEpoch });

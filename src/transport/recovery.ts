@@ -339,6 +339,11 @@ export class Recovery {
     this.lastAckElicitingSent = now;
   }
 
+  /** the packet `pn` while it is neither acknowledged nor declared lost */
+  unacked(pn: number): SentPacket | undefined {
+    return pn >= this.sentBase ? this.sent[pn - this.sentBase] : undefined;
+  }
+
   /** stops tracking a packet without acknowledging or losing it (a probe given up) */
   forget(pn: number): void {
     const i = pn - this.sentBase;

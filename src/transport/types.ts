@@ -48,6 +48,12 @@ export interface ConnectionOptions {
    */
   maxCongestionWindow?: number;
   /**
+   * on a path that lost packets in the last 10 s, send each small-flight data packet (a
+   * request/response message, not bulk) a second time srtt/8 later (tail-dup.ts; default
+   * true): a lost message costs that instead of a probe timeout
+   */
+  duplicateTailsWhenLossy?: boolean;
+  /**
    * acknowledge at once after this many ack-eliciting packets (default 8); fewer packets wait
    * up to MAX_ACK_DELAY_MS, or ride on the reply. A gap is always acknowledged at once.
    */
@@ -111,6 +117,8 @@ export interface ConnectionStats {
   reassemblyBytes: number;
   /** the packet size in use (DPLPMTUD; maxPacketSize until a probe confirmed more) */
   packetSize: number;
+  /** tail copies scheduled on a lossy path (tail-dup.ts); their packets count as retransmitted */
+  tailCopies: number;
   /** DPLPMTUD probes sent */
   mtuProbes: number;
   /** times full-size packets kept getting lost and the size fell back to the base */
