@@ -1,0 +1,85 @@
+// Off-path attacks (issue #12 rows 4, 7, 8, 9): datagrams with forged loopback source
+// addresses (raw-udp.ts), or from many real loopback addresses where the answers are
+// what is measured. Nothing here needs a key of the session.
+import * as dgram from 'node:dgram';
+import { FRAME_REJECTED, FRAME_RESTARTING, REJECT_NOT_ALLOWED, encodeRejected, encodeSend, encodeSimple } from '../../relay/wire.js';
+import type { Endpoint, RawUdp } from './raw-udp.js';
+import { paced, randomBytes, type Budget } from './pace.js';
+
+/** STUN Binding request header: type, length, magic cookie (RFC 8489 §5) */
+const STUN_BINDING_REQUEST = 0x0001;
+const STUN_MAGIC = 0x2112a442;
+/** an attribute type in the comprehension-required range (< 0x8000) that no one defines */
+const UNKNOWN_REQUIRED_ATTRIBUTE = 0x7f01;
+
+/**
+ * Row 4: the relay's registration-changing control frames, "from" the relay's own
+ * address:port, at the victim agent, every `intervalMs` (RESTARTING, then REJECTED).
+ */
+export async function spoofRelayControl(raw: RawUdp, o: { relay: Endpoint; victim: Endpoint; intervalMs: number }, budget: Budget): Promise<{ sent: number }> {
+  const frames = [encodeSimple(FRAME_RESTARTING), encodeRejected(REJECT_NOT_ALLOWED)];
+  if (frames[1]![0] !== FRAME_REJECTED) throw new Error('REJECTED frame layout changed');
+  const sent = await paced(budget, (frames.length * 1000) / o.intervalMs, async () => {
+    for (const f of frames) await raw.send(o.relay, o.victim, f);
+    return frames.length;
+  });
+  return { sent };
+}
+
+/** a random source in 127.0.0.0/8 outside 127.0.0.0/16 (where the test's own sockets live) */
+function randomLoopbackSource(): Endpoint {
+  const b = randomBytes(5);
+  return { address: `127.${1 + (b[0]! % 254)}.${b[1]!}.${1 + (b[2]! % 254)}`, port: 1024 + (((b[3]! << 8) | b[4]!) % 64000) };
+}
+
+/** Row 7: one captured handshake initiation, replayed at the victim from random sources. */
+export async function replayInitiation(raw: RawUdp, o: { initiation: Uint8Array; victim: Endpoint; pps: number }, budget: Budget): Promise<{ sent: number }> {
+  const sent = await paced(budget, o.pps, async () => {
+    for (let i = 0; i < 16; i++) await raw.send(randomLoopbackSource(), o.victim, o.initiation);
+    return 16;
+  });
+  return { sent };
+}
+
+/**
+ * Row 8: SEND frames from a registered agent's exact address:port (forged), so the relay
+ * takes them for that agent's packets: to `destKey`, `payloadBytes` of garbage each.
+ */
+export async function spoofSend(raw: RawUdp, o: { asAgent: Endpoint; relay: Endpoint; destKey: Uint8Array; payloadBytes: number; pps: number }, budget: Budget): Promise<{ sent: number }> {
+  const frame = encodeSend(o.destKey, randomBytes(o.payloadBytes));
+  const perBurst = 32;
+  const sent = await paced(budget, o.pps, async () => { await raw.send(o.asAgent, o.relay, frame, perBurst); return perBurst; });
+  return { sent };
+}
+
+/**
+ * Row 9: 24-byte Binding requests carrying an unknown comprehension-required attribute,
+ * from `sources` loopback addresses; counts the bytes that come back (the amplification).
+ */
+export async function stunAmplify(o: { relay: Endpoint; sources: number; pps: number }, budget: Budget): Promise<{ sent: number; bytesOut: number; bytesIn: number; answers: number; largestAnswer: number }> {
+  const socks = await Promise.all(Array.from({ length: o.sources }, (_, i) => bindUdp(`127.0.2.${1 + (i % 250)}`)));
+  const r = { sent: 0, bytesOut: 0, bytesIn: 0, answers: 0, largestAnswer: 0 };
+  for (const s of socks) s.on('message', (m) => { r.bytesIn += m.length; r.answers++; r.largestAnswer = Math.max(r.largestAnswer, m.length); });
+  const req = Buffer.alloc(24);
+  req.writeUInt16BE(STUN_BINDING_REQUEST, 0);
+  req.writeUInt16BE(4, 2);
+  req.writeUInt32BE(STUN_MAGIC, 4);
+  req.writeUInt16BE(UNKNOWN_REQUIRED_ATTRIBUTE, 20);
+  r.sent = await paced(budget, o.pps, () => {
+    for (const s of socks) {
+      req.set(randomBytes(12), 8); // transaction id
+      s.send(req, o.relay.port, o.relay.address);
+    }
+    r.bytesOut += req.length * socks.length;
+    return socks.length;
+  });
+  await new Promise((res) => setTimeout(res, 200)); // late answers
+  for (const s of socks) s.close();
+  return r;
+}
+
+export async function bindUdp(host: string): Promise<dgram.Socket> {
+  const s = dgram.createSocket({ type: 'udp4', sendBufferSize: 1 << 20 });
+  await new Promise<void>((res, rej) => { s.once('error', rej); s.bind(0, host, () => { s.off('error', rej); res(); }); });
+  return s;
+}

@@ -1,0 +1,87 @@
+// One attack of the table, measured: the legitimate workload without the attack (the
+// baseline), then the attacker process starts and the same workload runs again while it
+// attacks; meanwhile fresh agents try to register. The victim agent's and the relay's RSS
+// and CPU seconds are read before and after each phase. The report is printed as one JSON
+// line (and appended to $ADVERSARIAL_RESULTS when set) for docs/SECURITY.md's figures.
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnNode, stop, type Proc } from '../../bench/lib/proc.js';
+import type { AttackSpec } from '../../src/tools/attacker/cli.js';
+import { legitRun, probeRegistrations, sampleProc, type LegitResult, type ProcSample } from './measure.js';
+import { OWN_DIST, TARGET_DIST, type World } from './world.js';
+
+const ATTACKER_CLI = join(OWN_DIST, 'src/tools/attacker/cli.js');
+/** fresh registrations tried in each phase */
+export const PROBE_REGISTRATIONS = 4;
+/** after the attacker stops, its victim's lingering work is still counted this long */
+const SETTLE_MS = 1_000;
+
+export interface PhaseReport {
+  legit: LegitResult;
+  registrations: number;
+  /** CPU seconds over the phase (and the settle time after an attack) */
+  victimCpuS: number;
+  relayCpuS: number;
+  victim: ProcSample;
+  relay: ProcSample;
+  seconds: number;
+}
+
+export interface AttackReport {
+  row: number;
+  attack: string;
+  build: string;
+  baseline: PhaseReport;
+  during: PhaseReport;
+  attacker: Record<string, unknown>;
+}
+
+async function phase(w: World, attack?: Proc): Promise<PhaseReport> {
+  const pids = { victim: w.victim.proc.child.pid!, relay: w.relay.proc.child.pid! };
+  const v0 = sampleProc(pids.victim);
+  const r0 = sampleProc(pids.relay);
+  const t0 = performance.now();
+  const [legit, registrations] = await Promise.all([legitRun(w), probeRegistrations(w, PROBE_REGISTRATIONS, 5_000)]);
+  if (attack) {
+    await stop(attack.child, 5_000);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+  }
+  const v1 = sampleProc(pids.victim);
+  const r1 = sampleProc(pids.relay);
+  return { legit, registrations, victimCpuS: v1.cpuS - v0.cpuS, relayCpuS: r1.cpuS - r0.cpuS, victim: v1, relay: r1, seconds: (performance.now() - t0) / 1000 };
+}
+
+export async function runAttack(w: World, row: number, spec: AttackSpec): Promise<AttackReport> {
+  const baseline = await phase(w);
+  const attacker = spawnNode('attacker', [ATTACKER_CLI, JSON.stringify(spec)]);
+  try {
+    await attacker.waitFor((r) => r.ready === true, 30_000, 'the attack to start');
+    const during = await phase(w, attacker);
+    await attacker.exited;
+    const done = attacker.lines.find((l) => l.rec.done === true)?.rec ?? { stderr: attacker.stderrTail().slice(-500) };
+    const report: AttackReport = { row, attack: spec.attack, build: TARGET_DIST, baseline, during, attacker: done };
+    const line = JSON.stringify({ adversarial: report });
+    process.stdout.write(`${line}\n`);
+    if (process.env.ADVERSARIAL_RESULTS) appendFileSync(process.env.ADVERSARIAL_RESULTS, `${line}\n`);
+    return report;
+  } finally {
+    await stop(attacker.child, 1_000);
+  }
+}
+
+/**
+ * The legitimate traffic during the attack stayed within `factor` of the baseline, with
+ * `slackMs` of absolute slack for a loaded shared machine (the baseline p50 is ~1 ms on
+ * loopback, where one scheduler hiccup is several times that). Returns the failures.
+ */
+export function legitWithin(r: AttackReport, o: { factor: number; slackMs: number; bulkFactor: number }): string[] {
+  const b = r.baseline.legit;
+  const d = r.during.legit;
+  const bad: string[] = [];
+  if (!b.ok) bad.push(`baseline failed: ${b.error}`);
+  if (!d.ok) return [...bad, `legitimate traffic failed during the attack: ${d.error}`];
+  if (d.p50Ms > o.factor * b.p50Ms + o.slackMs) bad.push(`round p50 ${d.p50Ms.toFixed(2)} ms > ${o.factor}x baseline ${b.p50Ms.toFixed(2)} ms + ${o.slackMs} ms`);
+  if (d.p99Ms > o.factor * b.p99Ms + o.slackMs) bad.push(`round p99 ${d.p99Ms.toFixed(2)} ms > ${o.factor}x baseline ${b.p99Ms.toFixed(2)} ms + ${o.slackMs} ms`);
+  if (d.bulkMBps * o.bulkFactor < b.bulkMBps) bad.push(`bulk ${d.bulkMBps.toFixed(1)} MB/s < baseline ${b.bulkMBps.toFixed(1)} MB/s / ${o.bulkFactor}`);
+  return bad;
+}
