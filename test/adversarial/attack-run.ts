@@ -7,8 +7,8 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnNode, stop, type Proc } from '../../bench/lib/proc.js';
 import type { AttackSpec } from '../../src/tools/attacker/cli.js';
-import { legitRun, probeRegistrations, sampleProc, type LegitResult, type ProcSample } from './measure.js';
-import { OWN_DIST, TARGET_DIST, type World } from './world.js';
+import { legitRuns, probeRegistrations, sampleProc, type LegitResult, type ProcSample } from './measure.js';
+import { OWN_DIST, TARGET_DIST, agentMetricsUrl, metric, type AgentProc, type World } from './world.js';
 
 const ATTACKER_CLI = join(OWN_DIST, 'src/tools/attacker/cli.js');
 /** fresh registrations tried in each phase */
@@ -34,37 +34,69 @@ export interface AttackReport {
   baseline: PhaseReport;
   during: PhaseReport;
   attacker: Record<string, unknown>;
+  /** what the row's monitor observed during the attack (see Monitor) */
+  monitor: Record<string, number>;
 }
 
-async function phase(w: World, attack?: Proc): Promise<PhaseReport> {
+/**
+ * A row's own observation of the attacked resource, sampled every `everyMs` while the
+ * attack runs (e.g. "is the victim still registered"); `done` turns the samples into the
+ * figures the row asserts.
+ */
+export interface Monitor<S> {
+  everyMs: number;
+  sample(): Promise<S>;
+  done(samples: S[]): Record<string, number>;
+}
+
+/**
+ * One phase of `seconds` (+ the settle time): the legitimate workload spread over it, the
+ * registration probes at its start; with an attack, the phase lasts until the attacker
+ * ends by itself (after the same `seconds` from its start) or the workload does, if later.
+ * Without one (the baseline) it lasts as long, so CPU seconds compare directly.
+ */
+async function phase(w: World, seconds: number, attack?: Proc): Promise<PhaseReport> {
   const pids = { victim: w.victim.proc.child.pid!, relay: w.relay.proc.child.pid! };
   const v0 = sampleProc(pids.victim);
   const r0 = sampleProc(pids.relay);
   const t0 = performance.now();
-  const [legit, registrations] = await Promise.all([legitRun(w), probeRegistrations(w, PROBE_REGISTRATIONS, 5_000)]);
-  if (attack) {
-    await stop(attack.child, 5_000);
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
-  }
+  const [legit, registrations] = await Promise.all([legitRuns(w, seconds), probeRegistrations(w, PROBE_REGISTRATIONS, 5_000)]);
+  if (attack) await Promise.race([attack.exited, new Promise((r) => setTimeout(r, Math.max(0, t0 + seconds * 1000 - performance.now())))]);
+  else await new Promise((r) => setTimeout(r, Math.max(0, t0 + seconds * 1000 - performance.now())));
+  if (attack) await stop(attack.child, 5_000);
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const v1 = sampleProc(pids.victim);
   const r1 = sampleProc(pids.relay);
   return { legit, registrations, victimCpuS: v1.cpuS - v0.cpuS, relayCpuS: r1.cpuS - r0.cpuS, victim: v1, relay: r1, seconds: (performance.now() - t0) / 1000 };
 }
 
-export async function runAttack(w: World, row: number, spec: AttackSpec): Promise<AttackReport> {
-  const baseline = await phase(w);
+export async function runAttack<S>(w: World, row: number, spec: AttackSpec, monitor?: Monitor<S>): Promise<AttackReport> {
+  const baseline = await phase(w, spec.seconds);
   const attacker = spawnNode('attacker', [ATTACKER_CLI, JSON.stringify(spec)]);
+  const samples: S[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    if (!monitor) return;
+    await attacker.waitFor((r) => r.ready === true, 30_000, 'the attack to start').catch(() => undefined);
+    while (sampling) {
+      samples.push(await monitor.sample());
+      await new Promise((r) => setTimeout(r, monitor.everyMs));
+    }
+  })();
   try {
     await attacker.waitFor((r) => r.ready === true, 30_000, 'the attack to start');
-    const during = await phase(w, attacker);
+    const during = await phase(w, spec.seconds, attacker);
+    sampling = false;
+    await sampler;
     await attacker.exited;
     const done = attacker.lines.find((l) => l.rec.done === true)?.rec ?? { stderr: attacker.stderrTail().slice(-500) };
-    const report: AttackReport = { row, attack: spec.attack, build: TARGET_DIST, baseline, during, attacker: done };
+    const report: AttackReport = { row, attack: spec.attack, build: TARGET_DIST, baseline, during, attacker: done, monitor: monitor ? monitor.done(samples) : {} };
     const line = JSON.stringify({ adversarial: report });
     process.stdout.write(`${line}\n`);
     if (process.env.ADVERSARIAL_RESULTS) appendFileSync(process.env.ADVERSARIAL_RESULTS, `${line}\n`);
     return report;
   } finally {
+    sampling = false;
     await stop(attacker.child, 1_000);
   }
 }
@@ -74,6 +106,11 @@ export async function runAttack(w: World, row: number, spec: AttackSpec): Promis
  * `slackMs` of absolute slack for a loaded shared machine (the baseline p50 is ~1 ms on
  * loopback, where one scheduler hiccup is several times that). Returns the failures.
  */
+/** CPU seconds the attack cost `who`: the attack phase's minus the baseline's (same work, same time). */
+export function extraCpuS(r: AttackReport, who: 'victim' | 'relay'): number {
+  return who === 'victim' ? r.during.victimCpuS - r.baseline.victimCpuS : r.during.relayCpuS - r.baseline.relayCpuS;
+}
+
 export function legitWithin(r: AttackReport, o: { factor: number; slackMs: number; bulkFactor: number }): string[] {
   const b = r.baseline.legit;
   const d = r.during.legit;
@@ -84,4 +121,13 @@ export function legitWithin(r: AttackReport, o: { factor: number; slackMs: numbe
   if (d.p99Ms > o.factor * b.p99Ms + o.slackMs) bad.push(`round p99 ${d.p99Ms.toFixed(2)} ms > ${o.factor}x baseline ${b.p99Ms.toFixed(2)} ms + ${o.slackMs} ms`);
   if (d.bulkMBps * o.bulkFactor < b.bulkMBps) bad.push(`bulk ${d.bulkMBps.toFixed(1)} MB/s < baseline ${b.bulkMBps.toFixed(1)} MB/s / ${o.bulkFactor}`);
   return bad;
+}
+
+/** Samples whether agent `a` is registered with the relay (its own metric), every 50 ms. */
+export function registrationMonitor(a: AgentProc): Monitor<number> {
+  return {
+    everyMs: 50,
+    sample: () => metric(agentMetricsUrl(a), 'mpyc_agent_relay_registered'),
+    done: (s) => ({ samples: s.length, unregisteredSamples: s.filter((x) => x < 1).length }),
+  };
 }

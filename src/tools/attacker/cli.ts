@@ -16,6 +16,7 @@ import { descendingFragments, hugeStreamIds, streamOpens } from './party-attacks
 import { RawUdp, type Endpoint } from './raw-udp.js';
 import { replayInitiation, spoofRelayControl, spoofSend, stunAmplify } from './spoof-attacks.js';
 import { httpHold, registerFlood, registerStrangers, strangerFlood } from './stranger-attacks.js';
+import { registerWithKnownSecrets } from './known-secrets.js';
 import { sleep, type Budget } from './pace.js';
 
 /**
@@ -27,7 +28,7 @@ interface PartySpec { keyFile: string; bind: Endpoint; victimKey: string; victim
 
 export type AttackSpec = { seconds: number; maxPackets: number } & (
   | ({ attack: 'huge-stream-ids'; streamIndices: number[]; bursts: number; intervalMs: number } & PartySpec)
-  | ({ attack: 'reassembly'; top: number; fragments: number } & PartySpec)
+  | ({ attack: 'reassembly'; top: number; fragments: number; passes: number } & PartySpec)
   | ({ attack: 'stream-opens'; count: number } & PartySpec)
   | ({ attack: 'replay-initiation'; pps: number } & PartySpec)
   | { attack: 'spoof-relay-control'; relay: Endpoint; victim: Endpoint; intervalMs: number }
@@ -36,6 +37,7 @@ export type AttackSpec = { seconds: number; maxPackets: number } & (
   | { attack: 'register-flood'; relay: Endpoint; pps: number; perCookie: number }
   | { attack: 'stranger-flood'; relay: Endpoint; relayKey: string; victimKey: string; keys: number; payloadBytes: number; pps: number }
   | { attack: 'http-hold'; http: Endpoint; connections: number; sources: number }
+  | { attack: 'known-secrets'; relay: Endpoint; relayKey: string; count: number }
 );
 
 const out = (o: object): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
@@ -115,6 +117,9 @@ async function run(spec: AttackSpec, budget: Budget): Promise<Record<string, unk
     case 'http-hold':
       ready();
       return httpHold(spec, budget);
+    case 'known-secrets':
+      ready();
+      return registerWithKnownSecrets(spec);
   }
 }
 

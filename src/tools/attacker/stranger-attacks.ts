@@ -12,7 +12,7 @@ import { paced, randomBytes, sleep, type Budget } from './pace.js';
 /** the CHALLENGE's cookie starts after its 4-byte header (docs/protocol/relay.md) */
 const CHALLENGE_COOKIE_OFFSET = 4;
 
-function nextFrame(s: dgram.Socket, type: number, ms: number): Promise<Buffer | undefined> {
+export function nextFrame(s: dgram.Socket, type: number, ms: number): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     const on = (m: Buffer): void => { if (m[0] === type) { clearTimeout(t); s.off('message', on); resolve(m); } };
     const t = setTimeout(() => { s.off('message', on); resolve(undefined); }, ms);
@@ -20,7 +20,7 @@ function nextFrame(s: dgram.Socket, type: number, ms: number): Promise<Buffer | 
   });
 }
 
-async function fetchCookie(s: dgram.Socket, relay: Endpoint): Promise<Uint8Array | undefined> {
+export async function fetchCookie(s: dgram.Socket, relay: Endpoint): Promise<Uint8Array | undefined> {
   const got = nextFrame(s, FRAME_CHALLENGE, 1000);
   s.send(encodeHello(), relay.port, relay.address);
   const c = await got;

@@ -1,0 +1,86 @@
+// Issue #12 rows 5, 6, 9, 10 (pending: the relay's budgets, accept sets and HTTP caps are
+// not on main yet): strangers, anyone who reaches the relay, with keys of their
+// own or none: registration floods, floods toward a victim key from many registered keys,
+// STUN requests from many sources, idle and dribbling HTTP connections. The relay's CPU,
+// descriptors and the victim's intake stay bounded; legitimate registrations and the
+// legitimate pair's traffic go on.
+import * as dgram from 'node:dgram';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PROBE_REGISTRATIONS, extraCpuS, legitWithin, runAttack } from '../attack-run.js';
+import { sampleProc } from '../measure.js';
+import { agentMetricsUrl, builtCliMissing, metric, withWorld, type World } from '../world.js';
+import { encodeBindingRequest, newTransactionId } from '../../../src/stun/codec.js';
+
+beforeAll(() => {
+  const missing = builtCliMissing();
+  if (missing) throw new Error(missing);
+});
+
+/** the relay path carries both the flood and the pair on 2 shared cores */
+const LEGIT = { factor: 4, slackMs: 15, bulkFactor: 4 };
+
+/** one ordinary Binding request from a fresh socket: the size of the relay's success answer */
+async function bindingSuccessSize(w: World): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const got = new Promise<number>((res) => s.once('message', (m) => res(m.length)));
+  s.send(encodeBindingRequest(newTransactionId()), w.relay.udp.port, w.relay.udp.address);
+  const n = await got;
+  s.close();
+  return n;
+}
+
+describe('strangers against the relay and a victim key', () => {
+  it('row 5: REGISTER frames reusing a cookie with garbage handshakes: the relay stays cheap and keeps registering agents', async () => {
+    const seconds = 5;
+    const r = await withWorld({}, (w) => runAttack(w, 5, { attack: 'register-flood', relay: w.relay.udp, pps: 5_000, perCookie: 1_000, seconds, maxPackets: 30_000 }));
+    expect(r.attacker.sent as number).toBeGreaterThan(5_000);
+    // unprotected, every REGISTER costs the relay a DH until a handshake succeeds: it saturates
+    expect(extraCpuS(r, 'relay') / seconds, 'relay CPU share the flood cost').toBeLessThan(0.25);
+    expect(r.during.registrations, 'fresh agents registered during the flood').toBe(PROBE_REGISTRATIONS);
+    expect(legitWithin(r, LEGIT)).toEqual([]);
+  }, 90_000);
+
+  it('row 6: 50 stranger keys flooding the victim key: the victim receives little of it', async () => {
+    let intake = 0;
+    const r = await withWorld({}, async (w) => {
+      const before = await metric(agentMetricsUrl(w.victim), 'mpyc_agent_dropped_packets_total', 'relay_from_unknown_key');
+      const rep = await runAttack(w, 6, { attack: 'stranger-flood', relay: w.relay.udp, relayKey: w.relay.key, victimKey: w.victim.key.text, keys: 50, payloadBytes: 1200, pps: 20_000, seconds: 4, maxPackets: 80_000 });
+      intake = (await metric(agentMetricsUrl(w.victim), 'mpyc_agent_dropped_packets_total', 'relay_from_unknown_key')) - before;
+      return rep;
+    });
+    const sent = r.attacker.sent as number;
+    expect(r.attacker.registered).toBe(50);
+    expect(sent).toBeGreaterThan(20_000);
+    expect(intake / sent, 'share of the strangers\' packets the relay delivered to the victim').toBeLessThan(0.1);
+    expect(legitWithin(r, LEGIT)).toEqual([]);
+  }, 90_000);
+
+  it('row 9: STUN requests with unknown required attributes: no answer larger than a success, a budget per source', async () => {
+    let successSize = 0;
+    const r = await withWorld({}, async (w) => {
+      successSize = await bindingSuccessSize(w);
+      return runAttack(w, 9, { attack: 'stun-amplify', relay: w.relay.udp, sources: 20, pps: 20_000, seconds: 3, maxPackets: 60_000 });
+    });
+    const a = r.attacker as { sent: number; bytesOut: number; bytesIn: number; answers: number; largestAnswer: number };
+    expect(a.sent).toBeGreaterThan(10_000);
+    expect(a.largestAnswer, `largest answer (a Binding success is ${successSize} bytes)`).toBeLessThanOrEqual(successSize);
+    // 1000 requests per second per source, far above what any STUN client sends
+    expect(a.answers / a.sent, 'share of requests answered').toBeLessThan(0.25);
+    expect(legitWithin(r, LEGIT)).toEqual([]);
+  }, 90_000);
+
+  it('row 10: 4000 idle or dribbling HTTP connections from 40 addresses: the relay holds few of them', async () => {
+    const connections = 4000;
+    let maxFds = 0;
+    const r = await withWorld({}, (w) => runAttack(w, 10, { attack: 'http-hold', http: w.relay.http, connections, sources: 40, seconds: 8, maxPackets: connections }, {
+      everyMs: 200,
+      sample: async () => sampleProc(w.relay.proc.child.pid!).fds,
+      done: (s: number[]) => { maxFds = Math.max(0, ...s); return { maxFds }; },
+    }));
+    const a = r.attacker as { opened: number; stillOpen: number };
+    expect(a.stillOpen, 'connections the relay still held at the end (8 s)').toBeLessThan(connections / 4);
+    expect(maxFds, 'relay descriptors during the attack').toBeLessThan(connections / 2);
+    expect(legitWithin(r, LEGIT)).toEqual([]);
+  }, 90_000);
+});
