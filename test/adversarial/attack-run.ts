@@ -7,7 +7,7 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnNode, stop, type Proc } from '../../bench/lib/proc.js';
 import type { AttackSpec } from '../../src/tools/attacker/cli.js';
-import { legitRuns, probeRegistrations, sampleProc, type LegitResult, type ProcSample } from './measure.js';
+import { legitRun, legitRuns, probeRegistrations, sampleProc, type LegitResult, type ProcSample } from './measure.js';
 import { OWN_DIST, TARGET_DIST, agentMetricsUrl, metric, type AgentProc, type World } from './world.js';
 
 const ATTACKER_CLI = join(OWN_DIST, 'src/tools/attacker/cli.js');
@@ -71,6 +71,9 @@ async function phase(w: World, seconds: number, attack?: Proc): Promise<PhaseRep
 }
 
 export async function runAttack<S>(w: World, row: number, spec: AttackSpec, monitor?: Monitor<S>): Promise<AttackReport> {
+  // one run first, discarded: the first run of a fresh world (connections, JIT) is slower
+  // than any later one and would flatter the attack phase
+  await legitRun(w);
   const baseline = await phase(w, spec.seconds);
   const attacker = spawnNode('attacker', [ATTACKER_CLI, JSON.stringify(spec)]);
   const samples: S[] = [];
@@ -100,6 +103,11 @@ export async function runAttack<S>(w: World, row: number, spec: AttackSpec, moni
     await stop(attacker.child, 1_000);
   }
 }
+
+/** A malicious party's victim also serves the attacker on the same 2 shared cores. */
+export const LEGIT_PARTY_ROWS = { factor: 3, slackMs: 10, bulkFactor: 3 };
+/** Under a flood the victim or the relay absorbs it on the same 2 cores: a wider factor. */
+export const LEGIT_FLOOD_ROWS = { factor: 4, slackMs: 15, bulkFactor: 4 };
 
 /**
  * The legitimate traffic during the attack stayed within `factor` of the baseline, with

@@ -16,7 +16,7 @@ import { PeerKey } from '../../src/common/peer-key.js';
 import { freeBases } from '../../src/common/ports.js';
 import { serializeSession } from '../../src/agent/session-file.js';
 import type { RelayAddress } from '../../src/agent/types.js';
-import type { Endpoint } from '../../src/tools/attacker/raw-udp.js';
+import { rawUdpUnavailable, type Endpoint } from '../../src/tools/attacker/raw-udp.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 export const TARGET_DIST = resolve(process.env.ADVERSARIAL_TARGET_DIST ?? join(REPO, 'dist'));
@@ -49,9 +49,9 @@ export interface WorldOptions {
   relayFlags?: string[];
 }
 
-export function builtCliMissing(): string | null {
-  for (const f of [RELAY_CLI, AGENT_CLI, join(OWN_DIST, 'src/tools/attacker/cli.js')]) if (!existsSync(f)) return `${f} missing: npm test builds first (npx tsc -p tsconfig.json)`;
-  return null;
+/** For beforeAll: the built CLIs must exist (npm test builds first). */
+export function requireBuiltClis(): void {
+  for (const f of [RELAY_CLI, AGENT_CLI, join(OWN_DIST, 'src/tools/attacker/cli.js')]) if (!existsSync(f)) throw new Error(`${f} missing: npm test builds first (npx tsc -p tsconfig.json)`);
 }
 
 function freeTcpPort(): Promise<number> {
@@ -140,4 +140,11 @@ export async function eventually(pred: () => Promise<boolean> | boolean, ms: num
 export async function withWorld<T>(o: WorldOptions, fn: (w: World) => Promise<T>): Promise<T> {
   const w = await startWorld(o);
   try { return await fn(w); } finally { await w.stop(); }
+}
+
+/** Why forged-source tests cannot run here (said loudly once per file), or null. */
+export function noRawSpoofing(): string | null {
+  const why = rawUdpUnavailable();
+  if (why) process.stdout.write(`*** ADVERSARIAL SPOOFING TESTS SKIPPED: ${why} ***\n`);
+  return why;
 }

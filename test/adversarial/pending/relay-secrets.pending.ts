@@ -7,16 +7,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAttack } from '../attack-run.js';
 import { findInMemory } from '../memory.js';
-import { builtCliMissing, withWorld } from '../world.js';
+import { requireBuiltClis, withWorld } from '../world.js';
 import { PeerKey } from '../../../src/common/peer-key.js';
 
 const notRoot = process.getuid?.() !== 0;
 if (notRoot) process.stdout.write('*** ADVERSARIAL MEMORY TEST SKIPPED: not root (reading another process\'s memory) ***\n');
 
-beforeAll(() => {
-  const missing = builtCliMissing();
-  if (missing) throw new Error(missing);
-});
+beforeAll(requireBuiltClis);
 
 describe.skipIf(notRoot)('handshake secrets in the relay\'s memory', () => {
   it('row 11: none of the DH results of 20 completed registrations remain in the relay process', async () => {

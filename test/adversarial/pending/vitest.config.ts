@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // Attack tests whose defence has not landed on main yet: outside the suite (they fail on
@@ -5,7 +6,7 @@ import { defineConfig } from 'vitest/config';
 // When a defence lands, its file moves to test/adversarial/<name>.test.ts.
 export default defineConfig({
   test: {
-    root: '../../..',
+    root: fileURLToPath(new URL('../../..', import.meta.url)),
     include: ['test/adversarial/pending/*.pending.ts'],
     pool: 'forks',
     testTimeout: 90_000,
