@@ -36,7 +36,7 @@ export type AttackSpec = { seconds: number; maxPackets: number } & (
   | { attack: 'stun-amplify'; relay: Endpoint; sources: number; pps: number }
   | { attack: 'register-flood'; relay: Endpoint; pps: number; perCookie: number }
   | { attack: 'stranger-flood'; relay: Endpoint; relayKey: string; victimKey: string; keys: number; payloadBytes: number; pps: number }
-  | { attack: 'http-hold'; http: Endpoint; connections: number; sources: number }
+  | { attack: 'http-hold'; http: Endpoint; connections: number; sources: number; opensPerS: number }
   | { attack: 'known-secrets'; relay: Endpoint; relayKey: string; count: number }
 );
 

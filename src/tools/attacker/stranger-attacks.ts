@@ -87,10 +87,11 @@ export async function strangerFlood(strangers: RegisteredStranger[], o: { relay:
 
 /**
  * Row 10: `connections` TCP connections to the relay's HTTP port from `sources` loopback
- * addresses: half idle (nothing sent), half sending a request line and then dribbling one
- * header byte every 500 ms. Counts how many the relay still holds at the end.
+ * addresses, `opensPerS` a second: half idle (nothing sent), half sending a request line
+ * and then dribbling one header byte every 500 ms. Counts how many the relay still holds
+ * at the end.
  */
-export async function httpHold(o: { http: Endpoint; connections: number; sources: number }, budget: Budget): Promise<{ opened: number; closedByRelay: number; stillOpen: number }> {
+export async function httpHold(o: { http: Endpoint; connections: number; sources: number; opensPerS: number }, budget: Budget): Promise<{ opened: number; closedByRelay: number; stillOpen: number }> {
   const conns: net.Socket[] = [];
   const dribbling: net.Socket[] = [];
   const r = { opened: 0, closedByRelay: 0, stillOpen: 0 };
@@ -102,7 +103,8 @@ export async function httpHold(o: { http: Endpoint; connections: number; sources
     c.on('connect', () => { r.opened++; if (i % 2 === 0) c.write('GET /metrics HTTP/1.1\r\n'); });
     conns.push(c);
     if (i % 2 === 0) dribbling.push(c);
-    if (i % 100 === 99) await sleep(5);
+    // opened at a steady rate: the attack is holding them, not a connection burst
+    if (i % 10 === 9) await sleep(10_000 / o.opensPerS);
   }
   while (performance.now() < budget.deadline) {
     for (const c of dribbling) if (!c.destroyed && c.writable) c.write('X');
