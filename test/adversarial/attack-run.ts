@@ -70,7 +70,14 @@ async function phase(w: World, seconds: number, attack?: Proc): Promise<PhaseRep
   return { legit, registrations, victimCpuS: v1.cpuS - v0.cpuS, relayCpuS: r1.cpuS - r0.cpuS, victim: v1, relay: r1, seconds: (performance.now() - t0) / 1000 };
 }
 
-export async function runAttack<S>(w: World, row: number, spec: AttackSpec, monitor?: Monitor<S>): Promise<AttackReport> {
+/**
+ * `afterAttack` looks at what the attack left behind (e.g. secrets in memory); its figures
+ * join the monitor's in the report.
+ */
+export async function runAttack<S>(
+  w: World, row: number, spec: AttackSpec, monitor?: Monitor<S>,
+  afterAttack?: (attacker: Record<string, unknown>) => Promise<Record<string, number>>,
+): Promise<AttackReport> {
   // one run first, discarded: the first run of a fresh world (connections, JIT) is slower
   // than any later one and would flatter the attack phase
   await legitRun(w);
@@ -93,7 +100,8 @@ export async function runAttack<S>(w: World, row: number, spec: AttackSpec, moni
     await sampler;
     await attacker.exited;
     const done = attacker.lines.find((l) => l.rec.done === true)?.rec ?? { stderr: attacker.stderrTail().slice(-500) };
-    const report: AttackReport = { row, attack: spec.attack, build: TARGET_DIST, baseline, during, attacker: done, monitor: monitor ? monitor.done(samples) : {} };
+    const seen = { ...(monitor ? monitor.done(samples) : {}), ...(afterAttack ? await afterAttack(done) : {}) };
+    const report: AttackReport = { row, attack: spec.attack, build: TARGET_DIST, baseline, during, attacker: done, monitor: seen };
     const line = JSON.stringify({ adversarial: report });
     process.stdout.write(`${line}\n`);
     if (process.env.ADVERSARIAL_RESULTS) appendFileSync(process.env.ADVERSARIAL_RESULTS, `${line}\n`);
@@ -131,11 +139,33 @@ export function legitWithin(r: AttackReport, o: { factor: number; slackMs: numbe
   return bad;
 }
 
-/** Samples whether agent `a` is registered with the relay (its own metric), every 50 ms. */
-export function registrationMonitor(a: AgentProc): Monitor<number> {
+/**
+ * Samples each named reading every 50 ms during the attack; reports, per name, its change
+ * over the attack (`<name>Delta`), its lowest and highest values (`<name>Min`, `<name>Max`)
+ * and how many samples were below 1 (`<name>Zeros`: e.g. "not registered"), with the
+ * number of samples.
+ */
+export function readingsMonitor(readings: Record<string, () => Promise<number>>): Monitor<Record<string, number>> {
+  const names = Object.keys(readings);
   return {
     everyMs: 50,
-    sample: () => metric(agentMetricsUrl(a), 'mpyc_agent_relay_registered'),
-    done: (s) => ({ samples: s.length, unregisteredSamples: s.filter((x) => x < 1).length }),
+    sample: async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, await readings[n]!()] as const))),
+    done: (samples) => {
+      const out: Record<string, number> = { samples: samples.length };
+      for (const n of names) {
+        const v = samples.map((x) => x[n]!);
+        out[`${n}Delta`] = v.length ? v[v.length - 1]! - v[0]! : 0;
+        out[`${n}Min`] = v.length ? Math.min(...v) : NaN;
+        out[`${n}Max`] = v.length ? Math.max(...v) : NaN;
+        out[`${n}Zeros`] = v.filter((x) => x < 1).length;
+      }
+      return out;
+    },
   };
 }
+
+/** Whether agent `a` is registered with the relay (its own metric: 1, or 0). */
+export const registeredReading = (a: AgentProc) => (): Promise<number> => metric(agentMetricsUrl(a), 'mpyc_agent_relay_registered');
+
+/** The sum of agent `a`'s dropped-packet counters whose reason contains `reason`. */
+export const dropsReading = (a: AgentProc, reason: string) => (): Promise<number> => metric(agentMetricsUrl(a), 'mpyc_agent_dropped_packets_total', reason);

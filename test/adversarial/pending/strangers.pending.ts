@@ -6,9 +6,9 @@
 // legitimate pair's traffic go on.
 import * as dgram from 'node:dgram';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PROBE_REGISTRATIONS, extraCpuS, LEGIT_FLOOD_ROWS, legitWithin, runAttack } from '../attack-run.js';
+import { LEGIT_FLOOD_ROWS, PROBE_REGISTRATIONS, dropsReading, extraCpuS, legitWithin, readingsMonitor, runAttack } from '../attack-run.js';
 import { sampleProc } from '../measure.js';
-import { agentMetricsUrl, requireBuiltClis, metric, withWorld, type World } from '../world.js';
+import { requireBuiltClis, withWorld, type World } from '../world.js';
 import { encodeBindingRequest, newTransactionId } from '../../../src/stun/codec.js';
 
 beforeAll(requireBuiltClis);
@@ -36,13 +36,10 @@ describe('strangers against the relay and a victim key', () => {
   }, 90_000);
 
   it('row 6: 50 stranger keys flooding the victim key: the victim receives little of it', async () => {
-    let intake = 0;
-    const r = await withWorld({}, async (w) => {
-      const before = await metric(agentMetricsUrl(w.victim), 'mpyc_agent_dropped_packets_total', 'relay_from_unknown_key');
-      const rep = await runAttack(w, 6, { attack: 'stranger-flood', relay: w.relay.udp, relayKey: w.relay.key, victimKey: w.victim.key.text, keys: 50, payloadBytes: 1200, pps: 20_000, seconds: 4, maxPackets: 80_000 });
-      intake = (await metric(agentMetricsUrl(w.victim), 'mpyc_agent_dropped_packets_total', 'relay_from_unknown_key')) - before;
-      return rep;
-    });
+    const r = await withWorld({}, (w) => runAttack(w, 6, {
+      attack: 'stranger-flood', relay: w.relay.udp, relayKey: w.relay.key, victimKey: w.victim.key.text, keys: 50, payloadBytes: 1200, pps: 20_000, seconds: 4, maxPackets: 80_000,
+    }, readingsMonitor({ victimStrangerIntake: dropsReading(w.victim, 'relay_from_unknown_key') })));
+    const intake = r.monitor.victimStrangerIntakeDelta!;
     const sent = r.attacker.sent as number;
     expect(r.attacker.registered).toBe(50);
     expect(sent).toBeGreaterThan(20_000);
@@ -51,11 +48,9 @@ describe('strangers against the relay and a victim key', () => {
   }, 90_000);
 
   it('row 9: STUN requests with unknown required attributes: no answer larger than a success, a budget per source', async () => {
-    let successSize = 0;
-    const r = await withWorld({}, async (w) => {
-      successSize = await bindingSuccessSize(w);
-      return runAttack(w, 9, { attack: 'stun-amplify', relay: w.relay.udp, sources: 20, pps: 20_000, seconds: 3, maxPackets: 60_000 });
-    });
+    const r = await withWorld({}, (w) => runAttack(w, 9, { attack: 'stun-amplify', relay: w.relay.udp, sources: 20, pps: 20_000, seconds: 3, maxPackets: 60_000 }, undefined,
+      async () => ({ successSize: await bindingSuccessSize(w) })));
+    const successSize = r.monitor.successSize!;
     const a = r.attacker as { sent: number; bytesOut: number; bytesIn: number; answers: number; largestAnswer: number };
     expect(a.sent).toBeGreaterThan(10_000);
     expect(a.largestAnswer, `largest answer (a Binding success is ${successSize} bytes)`).toBeLessThanOrEqual(successSize);
@@ -68,12 +63,9 @@ describe('strangers against the relay and a victim key', () => {
     // 400 per address: a per-source cap holds each address to a few dozen, the header and
     // idle timeouts close the rest within seconds
     const connections = 4000;
-    let maxFds = 0;
-    const r = await withWorld({}, (w) => runAttack(w, 10, { attack: 'http-hold', http: w.relay.http, connections, sources: 10, opensPerS: 1_000, seconds: 8, maxPackets: connections }, {
-      everyMs: 200,
-      sample: async () => sampleProc(w.relay.proc.child.pid!).fds,
-      done: (s: number[]) => { maxFds = Math.max(0, ...s); return { maxFds }; },
-    }));
+    const r = await withWorld({}, (w) => runAttack(w, 10, { attack: 'http-hold', http: w.relay.http, connections, sources: 10, opensPerS: 1_000, seconds: 8, maxPackets: connections },
+      readingsMonitor({ relayFds: async () => sampleProc(w.relay.proc.child.pid!).fds })));
+    const maxFds = r.monitor.relayFdsMax!;
     const a = r.attacker as { opened: number; stillOpen: number };
     expect(a.stillOpen, 'connections the relay still held at the end (8 s)').toBeLessThan(connections / 4);
     expect(maxFds, 'relay descriptors during the attack').toBeLessThan(connections / 2);
