@@ -8,20 +8,25 @@ import {
   startControlServer, queryStatus, controlRequest, controlSocketPath, defaultControlDir, ensureControlDir,
   listControlSockets, ControlError, MAX_REQUEST_BYTES, type ControlServer,
 } from '../../src/agent/control.js';
-import { formatStatus, formatBytes, formatDuration, formatRtt, formatPath } from '../../src/agent/status-format.js';
+import { formatStatus, formatBytes, formatDuration, formatRtt, formatPath, roundStatus } from '../../src/agent/status-format.js';
 import type { AgentStatus } from '../../src/agent/types.js';
 
 const KEY = Buffer.alloc(32, 5).toString('base64');
 
 function sampleStatus(): AgentStatus {
+  const relay = { address: `${KEY}@relay.example.org:3478/8080`, transport: 'udp' as const, registered: true };
   return {
-    ownIndex: 1, publicKey: KEY, mpycCommand: 'python demo.py -M3 -I 1',
-    relay: { address: `${KEY}@relay.example.org:3478/8080`, transport: 'udp', registered: true },
-    reflexiveAddress: '203.0.113.7:41641', localAddresses: ['192.168.1.20'], udpPort: 41641, uptimeMs: 125_000,
+    ownIndex: 1, publicKey: KEY, mpycCommand: 'python demo.py -M4 -I 1',
+    relay,
+    relays: [relay, { address: `${KEY}@relay2.example.org:3478`, transport: null, registered: false, reason: 'no registration answer over UDP 198.51.100.9:3478 for 12 s' }],
+    reflexiveAddress: '203.0.113.7:41641', reflexiveAddresses: ['203.0.113.7:41641', '[2001:db8::7]:41642'],
+    localAddresses: ['192.168.1.20'], udpPort: 41641, udpPort6: 41642, uptimeMs: 125_000,
     peers: [
-      { index: 2, publicKey: KEY, state: 'relay', path: { kind: 'relay', relay: 'r', transport: 'ws' }, bytesSent: 0, bytesReceived: 10, streams: 0, lastError: 'probe timeout\x1b[2J' },
-      { index: 0, name: 'alice', publicKey: KEY, state: 'direct', path: { kind: 'direct', address: '198.51.100.4:41641', lan: false }, rttMs: 1.23,
-        bytesSent: 1_572_864, bytesReceived: 2048, handshakeAgeMs: 45_000, streams: 1 },
+      { index: 2, publicKey: KEY, state: 'relay', path: { kind: 'relay', relay: relay.address, transport: 'ws' }, liveness: 'offline', livenessAgeMs: 20_400,
+        bytesSent: 0, bytesReceived: 10, streams: 0, lastError: 'probe timeout\x1b[2J' },
+      { index: 0, name: 'alice', publicKey: KEY, state: 'direct', path: { kind: 'direct', address: '198.51.100.4:41641', lan: false, family: 4, source: 'stun' }, rttMs: 1.23,
+        liveness: 'connected', livenessAgeMs: 301_000, lastHeardMs: 120, bytesSent: 1_572_864, bytesReceived: 2048, handshakeAgeMs: 45_000, streams: 1 },
+      { index: 3, publicKey: KEY, state: 'connecting', path: null, liveness: 'waiting', livenessAgeMs: 45_000, bytesSent: 148, bytesReceived: 0, streams: 0 },
     ],
   };
 }
@@ -133,20 +138,40 @@ describe('control socket', () => {
   });
 });
 
+/** The status an agent of v0.1 sent: none of the fields added since. */
+function olderStatus(): AgentStatus {
+  const st = sampleStatus();
+  delete st.relays; delete st.reflexiveAddresses; delete st.udpPort6;
+  for (const p of st.peers) {
+    delete p.liveness; delete p.livenessAgeMs; delete p.lastHeardMs;
+    if (p.path?.kind === 'direct') { delete p.path.family; delete p.path.source; }
+  }
+  return st;
+}
+
 describe('status format', () => {
-  it('prints a table per peer in index order with path, RTT, bytes, handshake age and last error', () => {
+  it('prints every relay with its registration state and reason, the addresses per family, and a row per peer in index order', () => {
     const text = formatStatus(sampleStatus());
     const lines = text.trimEnd().split('\n');
-    expect(lines[0]).toBe(`party 1 of 3  key ${KEY.slice(0, 8)}…  up 2m05s  run: python demo.py -M3 -I 1`);
-    expect(lines[1]).toMatch(/^relay {2}.*@relay\.example\.org:3478\/8080 {2}udp, registered$/);
-    expect(lines[2]).toBe('addresses  reflexive 203.0.113.7:41641  local 192.168.1.20  udp port 41641');
-    expect(lines[4]).toMatch(/^PEER +STATE +PATH +RTT +SENT +RECEIVED +HANDSHAKE +STREAMS +LAST ERROR$/);
-    expect(lines[5]).toMatch(/^0 alice +direct +direct 198\.51\.100\.4:41641 +1\.2 ms +1\.5 MiB +2\.0 KiB +45s +1 +-$/);
-    expect(lines[6]).toMatch(/^2 +relay +relay ws +- +0 B +10 B +- +0 +probe timeout \[2J$/);
+    expect(lines[0]).toBe(`party 1 of 4  key ${KEY.slice(0, 8)}…  up 2m05s  run: python demo.py -M4 -I 1`);
+    expect(lines[1]).toBe(`relay  ${KEY.slice(0, 8)}…@relay.example.org:3478/8080  udp  registered`);
+    expect(lines[2]).toBe(`relay  ${KEY.slice(0, 8)}…@relay2.example.org:3478      -    NOT registered: no registration answer over UDP 198.51.100.9:3478 for 12 s`);
+    expect(lines[3]).toBe('addresses  reflexive 203.0.113.7:41641, [2001:db8::7]:41642  local 192.168.1.20  udp port 41641, IPv6 41642');
+    expect(lines[5]).toMatch(/^PEER +STATE +LIVENESS +PATH +RTT +SENT +RECEIVED +HANDSHAKE +STREAMS +LAST ERROR$/);
+    expect(lines[6]).toMatch(/^0 alice +direct +connected 5m01s +direct 198\.51\.100\.4:41641 \(IPv4, STUN\) +1\.2 ms +1\.5 MiB +2\.0 KiB +45s +1 +-$/);
+    expect(lines[7]).toMatch(new RegExp(`^2 +relay +offline 20s +relay ws ${KEY.slice(0, 8).replace(/[+/]/g, '\\$&')}…@relay\\.example\\.org:3478/8080 +- +0 B +10 B +- +0 +probe timeout \\[2J$`));
+    expect(lines[8]).toMatch(/^3 +connecting +waiting 45s +- +/);
     expect(text).not.toContain('\x1b');
   });
 
-  it('formats units', () => {
+  it('shows an older agent\'s status (without the newer fields) as before', () => {
+    const lines = formatStatus(olderStatus()).trimEnd().split('\n');
+    expect(lines[1]).toBe(`relay  ${KEY.slice(0, 8)}…@relay.example.org:3478/8080  udp  registered`);
+    expect(lines[2]).toBe('addresses  reflexive 203.0.113.7:41641  local 192.168.1.20  udp port 41641');
+    expect(lines[5]).toMatch(/^0 alice +direct +- +direct 198\.51\.100\.4:41641 +1\.2 ms /);
+  });
+
+  it('formats units and paths', () => {
     expect(formatBytes(1023)).toBe('1023 B');
     expect(formatBytes(1536)).toBe('1.5 KiB');
     expect(formatBytes(200 * 1024 * 1024)).toBe('200 MiB');
@@ -155,7 +180,22 @@ describe('status format', () => {
     expect(formatRtt(0.25)).toBe('250 µs');
     expect(formatRtt(250)).toBe('250 ms');
     expect(formatPath({ kind: 'direct', address: '10.0.0.2:5000', lan: true })).toBe('direct 10.0.0.2:5000 (LAN)');
-    expect(formatPath({ kind: 'relay', relay: 'x', transport: 'udp' })).toBe('relay udp');
+    expect(formatPath({ kind: 'direct', address: '[fd00::2]:5000', lan: true, family: 6, source: 'interface' })).toBe('direct [fd00::2]:5000 (LAN, IPv6, interface)');
+    expect(formatPath({ kind: 'direct', address: '198.51.100.4:1', lan: false, family: 4, source: 'portmap' })).toBe('direct 198.51.100.4:1 (IPv4, port mapping)');
+    expect(formatPath({ kind: 'direct', address: '198.51.100.4:1', lan: false, family: 4, source: 'observed' })).toBe('direct 198.51.100.4:1 (IPv4, observed)');
+    expect(formatPath({ kind: 'relay', relay: `${KEY}@r.example:3478`, transport: 'udp' })).toBe(`relay udp ${KEY.slice(0, 8)}…@r.example:3478`);
     expect(formatPath(null)).toBe('-');
+  });
+
+  it('--json rounding covers the newer numbers: liveness and last-heard ages to 0.1 ms, RTTs to 0.01 ms', () => {
+    const st = sampleStatus();
+    st.peers[1]!.livenessAgeMs = 301_234.56789;
+    st.peers[1]!.lastHeardMs = 12.3456;
+    st.peers[1]!.rttMs = 1.23456;
+    const r = roundStatus(st);
+    expect(r.peers[1]!.livenessAgeMs).toBe(301234.6);
+    expect(r.peers[1]!.lastHeardMs).toBe(12.3);
+    expect(r.peers[1]!.rttMs).toBe(1.23);
+    expect(r.udpPort6).toBe(41642);
   });
 });
