@@ -79,6 +79,20 @@ const COMMANDS: Record<string, Command> = {
       See: mpyc-agent status --help`,
     run: async (args) => (await import('./status-cmd.js')).runStatus(args),
   },
+  ping: {
+    usage: USAGE.ping,
+    summary: `Echo to another party through the running agent: per sample the RTT and the path
+      taken (direct address and how it was found, or relay and transport), then a summary;
+      exit 1 when nothing answered. See: mpyc-agent ping --help`,
+    run: async (args) => (await import('./ping-cmd.js')).runPing(args),
+  },
+  netcheck: {
+    usage: USAGE.netcheck,
+    summary: `Check this host's network without an agent: UDP to each relay (IPv4 and IPv6),
+      the reflexive address, whether the NAT mapping depends on the destination, WebSocket
+      reach (through HTTPS_PROXY if set), RTT per relay. See: mpyc-agent netcheck --help`,
+    run: async (args) => (await import('./netcheck-cmd.js')).runNetcheck(args),
+  },
 };
 
 const HELP = `mpyc-agent — the MPyC party's connectivity agent

@@ -1,4 +1,5 @@
 import { describe, it, expect, afterEach } from 'vitest';
+import fc from 'fast-check';
 import { connect } from 'node:net';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync, chmodSync, mkdirSync } from 'node:fs';
@@ -6,10 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   startControlServer, queryStatus, controlRequest, controlSocketPath, defaultControlDir, ensureControlDir,
-  listControlSockets, ControlError, MAX_REQUEST_BYTES, type ControlServer,
+  listControlSockets, ControlError, MAX_REQUEST_BYTES, requestPing, type ControlServer,
 } from '../../src/agent/control.js';
+import {
+  MAX_CONTROL_PING_COUNT, MAX_CONTROL_PING_INTERVAL_MS, MIN_CONTROL_PING_INTERVAL_MS, parseControlRequest,
+} from '../../src/agent/control-request.js';
 import { formatStatus, formatBytes, formatDuration, formatRtt, formatPath, roundStatus } from '../../src/agent/status-format.js';
-import type { AgentStatus } from '../../src/agent/types.js';
+import type { AgentStatus, PingOptions, PingResult } from '../../src/agent/types.js';
 
 const KEY = Buffer.alloc(32, 5).toString('base64');
 
@@ -148,6 +152,106 @@ function olderStatus(): AgentStatus {
   }
   return st;
 }
+
+/** A ping handler that records its calls and answers like the agent (one sample per count). */
+function fakePing(): { calls: { party: number; opts: PingOptions }[]; ping: (party: number, opts: PingOptions) => Promise<PingResult> } {
+  const calls: { party: number; opts: PingOptions }[] = [];
+  return {
+    calls,
+    ping: async (party, opts) => {
+      calls.push({ party, opts });
+      if (party === 9) throw new Error('no party 9 among this agent\'s peers');
+      return { peerIndex: party, samples: Array.from({ length: opts.count ?? 1 }, (_, seq) => ({ seq, rttMs: 1.5, path: { kind: 'relay', relay: 'r', transport: 'udp' } })) };
+    },
+  };
+}
+
+describe('control socket: ping and malformed requests', () => {
+  it('ping: params reach the agent checked and bounded; its result or error comes back with the id', async () => {
+    const path = join(tmp(), 'p.sock');
+    const f = fakePing();
+    servers.push(await startControlServer(path, { status: sampleStatus, ping: f.ping }));
+    const r = await requestPing(path, 2, { count: 3, intervalMs: 50 });
+    expect(r.samples.map((x) => x.seq)).toEqual([0, 1, 2]);
+    expect(f.calls).toEqual([{ party: 2, opts: { count: 3, intervalMs: 50 } }]);
+    await expect(requestPing(path, 9, { count: 1, intervalMs: 1000 })).rejects.toThrow(/agent: ping failed: no party 9 among this agent's peers/);
+    const raw = await rawExchange(path, [
+      '{"method":"ping","id":1}', '{"method":"ping","id":2,"params":{"party":-1}}', '{"method":"ping","id":3,"params":{"party":1,"count":101}}',
+      '{"method":"ping","id":4,"params":{"party":1,"intervalMs":5}}', '{"method":"ping","id":5,"params":{"party":1.5}}', '{"method":"ping","id":6,"params":{"party":1}}',
+    ].join('\n') + '\n', 6);
+    const answers = raw.map((l) => JSON.parse(l) as { id: number; ok: boolean; error?: string; result?: PingResult });
+    expect(answers.map((a) => a.id)).toEqual([1, 2, 3, 4, 5, 6]); // in order, each with its id
+    expect(answers[0]!.error).toMatch(/ping needs "params"/);
+    expect(answers[1]!.error).toMatch(/"party" must be an integer in 0\.\.999/);
+    expect(answers[2]!.error).toMatch(/"count" must be an integer in 1\.\.100/);
+    expect(answers[3]!.error).toMatch(/"intervalMs" must be an integer in 10\.\.10000/);
+    expect(answers[4]!.ok).toBe(false);
+    expect(answers[5]).toMatchObject({ ok: true, result: { peerIndex: 1 } });
+    expect(f.calls.slice(2)).toEqual([{ party: 1, opts: { count: 1, intervalMs: 1000 } }]); // the defaults
+  });
+
+  it('an agent without a ping handler says so', async () => {
+    const path = join(tmp(), 'np.sock');
+    servers.push(await startControlServer(path, { status: sampleStatus }));
+    await expect(requestPing(path, 1, { count: 1, intervalMs: 1000 })).rejects.toThrow(/agent: ping: not served by this agent/);
+  });
+
+  it('a connection is closed when idle, but not while an answer is pending (a ping takes count × interval)', async () => {
+    const path = join(tmp(), 'slow.sock');
+    const ping = (party: number, opts: PingOptions): Promise<PingResult> =>
+      new Promise((r) => setTimeout(() => r({ peerIndex: party, samples: [{ seq: 0, rttMs: 1, path: null }] }), opts.intervalMs));
+    servers.push(await startControlServer(path, { status: sampleStatus, ping }, { idleTimeoutMs: 150 }));
+    // four idle timeouts long, and answered
+    expect((await requestPing(path, 1, { count: 1, intervalMs: 600 })).samples).toHaveLength(1);
+    // a connection that asks nothing is closed after the idle timeout
+    const idle = connect({ path });
+    const t0 = Date.now();
+    await new Promise<void>((r) => idle.once('close', () => r()));
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
+  it('fuzz: the request parser never throws, and whatever it accepts is within the bounds', () => {
+    const method = fc.oneof(fc.constantFrom('status', 'metrics', 'ping', 'nope', ''), fc.jsonValue());
+    const num = fc.oneof(fc.integer({ min: -5, max: 2000 }), fc.double(), fc.constantFrom(0, 1, 100, 101, 9, 10, 10000, 10001, 999, 1000), fc.string(), fc.constant(null));
+    const params = fc.oneof(fc.record({ party: num, count: num, intervalMs: num }, { requiredKeys: [] }), fc.jsonValue());
+    const request = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.record({ method, params, id: fc.jsonValue() }, { requiredKeys: [] }).map((v) => JSON.stringify(v)),
+    );
+    fc.assert(fc.property(request, (line) => {
+      const r = parseControlRequest(line);
+      if (!r.ok) return typeof r.error === 'string' && r.error.length < 300;
+      if (r.request.method !== 'ping') return true;
+      const { party, count, intervalMs } = r.request;
+      return Number.isInteger(party) && party >= 0 && party < 1000 && Number.isInteger(count) && count >= 1 && count <= MAX_CONTROL_PING_COUNT
+        && Number.isInteger(intervalMs) && intervalMs >= MIN_CONTROL_PING_INTERVAL_MS && intervalMs <= MAX_CONTROL_PING_INTERVAL_MS;
+    }), { numRuns: 3000, seed: 1313 });
+  });
+
+  it('fuzz over the socket: garbage lines, binary bytes and bad params never crash the server; every line is answered and status still works', async () => {
+    const path = join(tmp(), 'fuzz.sock');
+    const f = fakePing();
+    servers.push(await startControlServer(path, { status: sampleStatus, ping: f.ping }));
+    const line = fc.oneof(
+      fc.string({ maxLength: 100 }).map((x) => x.replace(/\n/g, ' ')),
+      fc.uint8Array({ maxLength: 100 }).map((b) => Buffer.from(b.filter((x) => x !== 0x0a)).toString('latin1')),
+      fc.record({ method: fc.constantFrom('ping', 'status', 'x'), params: fc.jsonValue(), id: fc.jsonValue() }, { requiredKeys: ['method'] }).map((v) => JSON.stringify(v)),
+      fc.record({ party: fc.integer({ min: -2, max: 1002 }), count: fc.integer({ min: 0, max: 3 }), intervalMs: fc.integer({ min: 8, max: 12 }) }).map((p) => JSON.stringify({ method: 'ping', params: p })),
+    );
+    await fc.assert(fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 8 }), async (lines) => {
+      const answers = await rawExchange(path, lines.join('\n') + '\n', lines.length);
+      expect(answers).toHaveLength(lines.length);
+      for (const a of answers) expect(typeof (JSON.parse(a) as { ok: unknown }).ok).toBe('boolean');
+    }), { numRuns: 150, seed: 4242 });
+    expect((await queryStatus(path)).ownIndex).toBe(1);
+    for (const c of f.calls) {
+      expect(c.opts.count).toBeGreaterThanOrEqual(1);
+      expect(c.opts.count).toBeLessThanOrEqual(MAX_CONTROL_PING_COUNT);
+      expect(c.opts.intervalMs).toBeGreaterThanOrEqual(MIN_CONTROL_PING_INTERVAL_MS);
+    }
+  }, 30_000);
+});
 
 describe('status format', () => {
   it('prints every relay with its registration state and reason, the addresses per family, and a row per peer in index order', () => {
