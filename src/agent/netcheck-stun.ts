@@ -74,7 +74,7 @@ export function otherAddressOf(msg: Uint8Array): { address: string; port: number
       // 0, family (1 = IPv4, 2 = IPv6), port, address (4 or 16 bytes)
       const family = len >= 4 ? msg[value + 1] : undefined;
       const size = family === 1 ? 4 : family === 2 ? 16 : -1;
-      if (len !== 4 + size) return undefined;
+      if (size < 0 || len !== 4 + size) return undefined;
       return { address: ipText(msg.subarray(value + 4, value + 4 + size)), port: dv.getUint16(value + 2) };
     }
     off = value + ((len + 3) & ~3);

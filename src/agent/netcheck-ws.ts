@@ -25,13 +25,20 @@ export interface WsProbe {
 type Env = Record<string, string | undefined>;
 const envOf = (env: Env, name: string): string | undefined => env[name] || env[name.toLowerCase()] || undefined;
 
-/** NO_PROXY: comma-separated hosts or domain suffixes (`.example.org`, `example.org`), `*` for all. */
+/** The host of a NO_PROXY entry: `[::1]:8080` → `::1`, `host:8080` → `host`; a bare IPv6 address as it is. */
+function entryHost(entry: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  if (bracketed) return bracketed[1]!;
+  return entry.split(':').length === 2 ? entry.replace(/:\d+$/, '') : entry;
+}
+
+/** NO_PROXY: comma-separated hosts or domain suffixes (`.example.org`, `example.org`), optional `:port`, `*` for all. */
 function bypassed(host: string, noProxy: string | undefined): boolean {
   if (!noProxy) return false;
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return noProxy.split(/[,\s]+/).filter(Boolean).some((entry) => {
     if (entry === '*') return true;
-    const d = entry.toLowerCase().replace(/:\d+$/, '').replace(/^\*?\./, '');
+    const d = entryHost(entry.toLowerCase()).replace(/^\*?\./, '');
     return h === d || h.endsWith(`.${d}`);
   });
 }

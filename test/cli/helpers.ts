@@ -82,12 +82,13 @@ export class Daemon {
 
 export interface RelayProcess { daemon: Daemon; address: string; publicKey: string; udpPort: number; httpPort: number }
 
-/** `mpyc-relay serve` on loopback (ephemeral ports) with a fresh key in dir; stop() its daemon. */
-export async function startRelayProcess(dir: string, name: string, flags: string[] = []): Promise<RelayProcess> {
+/** `mpyc-relay serve` on a loopback address (ephemeral ports) with a fresh key in dir; stop() its daemon. */
+export async function startRelayProcess(dir: string, name: string, flags: string[] = [], host = '127.0.0.1'): Promise<RelayProcess> {
   const key = join(dir, `${name}.key`);
   const kp = writeKeyFile(key);
   kp.privateKey.fill(0);
-  const daemon = new Daemon(process.execPath, [relayCli, 'serve', '--key', key, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', ...flags]);
+  const h = host.includes(':') ? `[${host}]` : host;
+  const daemon = new Daemon(process.execPath, [relayCli, 'serve', '--key', key, '--udp', `${h}:0`, '--http', `${h}:0`, ...flags]);
   const listening = await daemon.until(() => [...daemon.outRecords(), ...daemon.records()].find((r) => r.msg === 'listening'), 15_000, `${name} listening`);
   return { daemon, address: String(listening.relayAddress), publicKey: PeerKey.fromBytes(kp.publicKey).text, udpPort: Number(listening.udpPort), httpPort: Number(listening.httpPort) };
 }
