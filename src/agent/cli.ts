@@ -74,9 +74,9 @@ const COMMANDS: Record<string, Command> = {
   },
   status: {
     usage: USAGE.status,
-    summary: `Ask the running agent for its peers: state, path (direct address or relay), RTT,
-      bytes each way, handshake age, last error; --watch refreshes until Ctrl-C.
-      See: mpyc-agent status --help`,
+    summary: `Ask the running agent for its relays and peers: registration, liveness, path
+      (direct address or relay), RTT, bytes each way, handshake age, last error; --watch
+      refreshes until Ctrl-C. See: mpyc-agent status --help`,
     run: async (args) => (await import('./status-cmd.js')).runStatus(args),
   },
   ping: {

@@ -15,8 +15,11 @@ const QUERY_TIMEOUT_MS = 3000;
 
 export const STATUS_HELP = `${USAGE.status}
 
-Shows the running agent's view of every peer: state, path (direct address or relay),
-RTT, bytes each way, handshake age, streams, last error.
+Shows the running agent's view: every relay with its registration state (and why not),
+the reflexive addresses per family and the UDP ports; per peer its state, liveness
+(waiting, connected, offline, and since when), path (direct address with its family and
+how it was found, or the relay and transport), RTT, bytes each way, handshake age,
+streams, last error.
   --json               the status object instead of the table; RTTs (rttMs) rounded to
                        0.01 ms, other fractional milliseconds to 0.1 ms
   --watch              refresh every interval (on a terminal the screen is redrawn; with
