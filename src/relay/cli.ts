@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { RelayServer, type HostPort } from './server.js';
 import { readKeyFile, writeKeyFile } from '../common/keys.js';
-import { keyFromBase64, keyToBase64 } from './keycache.js';
+import { PeerKey } from '../common/peer-key.js';
 
 const HELP = `mpyc-relay — STUN server and authenticated packet relay for mpyc-agent
 
@@ -71,7 +71,7 @@ export function loadAllowList(path: string): Set<string> {
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/#.*/, '').trim();
     if (!line) return;
-    keys.add(keyToBase64(keyFromBase64(line, `${path}:${i + 1}`)));
+    keys.add(PeerKey.fromText(line, `${path}:${i + 1}`).text);
   });
   return keys;
 }
@@ -149,17 +149,17 @@ async function main(argv: string[]): Promise<void> {
     if (values.help) { process.stdout.write(HELP); return; }
     if (values.out) {
       const kp = writeKeyFile(values.out, { force: values.force ?? false });
-      process.stdout.write(keyToBase64(kp.publicKey) + '\n');
+      process.stdout.write(PeerKey.fromBytes(kp.publicKey).text + '\n');
     } else {
       const { generateKeyPair } = await import('./handshake.js');
-      process.stdout.write(keyToBase64(generateKeyPair().privateKey) + '\n');
+      process.stdout.write(Buffer.from(generateKeyPair().privateKey).toString('base64') + '\n');
     }
     return;
   }
   if (cmd === 'pubkey') {
     const { values } = parseArgs({ args: rest, strict: true, options: { key: { type: 'string' } } });
     if (!values.key) throw new UsageError('pubkey: --key FILE is required');
-    process.stdout.write(keyToBase64(readKeyFile(values.key).publicKey) + '\n');
+    process.stdout.write(PeerKey.fromBytes(readKeyFile(values.key).publicKey).text + '\n');
     return;
   }
   if (cmd === 'serve') { await serve(rest); return; }

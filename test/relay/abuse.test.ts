@@ -7,8 +7,8 @@ import { encodeBindingRequest, newTransactionId, parseStun } from '../../src/stu
 import {
   FRAME_REGISTER, FRAME_SEND, FRAME_NOT_REGISTERED, encodeHello, encodeRegister, encodeSend, REGISTER_SIZE,
 } from '../../src/relay/wire.js';
-import { keyToBase64 } from '../../src/relay/keycache.js';
-import { generateKeyPair } from '../../src/relay/handshake.js';
+import { PeerKey } from '../../src/common/peer-key.js';
+import { generateKeyPair } from '../../src/noise/index.js';
 
 async function rawSocket(): Promise<dgram.Socket> {
   const s = dgram.createSocket('udp4');
@@ -127,7 +127,7 @@ describe('relay under bad input', () => {
   it('/healthz and /metrics report state and counters', async () => {
     const h = await (await fetch(`http://127.0.0.1:${relay.httpPort}/healthz`)).json() as { status: string; agents: number; key: string };
     expect(h.status).toBe('ok');
-    expect(h.key).toBe(keyToBase64(relay.key.publicKey));
+    expect(h.key).toBe(PeerKey.fromBytes(relay.key.publicKey).text);
     const text = await (await fetch(`http://127.0.0.1:${relay.httpPort}/metrics`)).text();
     expect(text).toMatch(/mpyc_relay_registered_agents\{transport="udp"\} \d+/);
     expect(text).toMatch(new RegExp(`mpyc_relay_dropped_total\\{reason="unregistered"\\} ${c().drops.unregistered}`));
@@ -140,7 +140,7 @@ describe('relay under bad input', () => {
 describe('relay policy', () => {
   it('keys not on the allow-list are rejected and counted', async () => {
     const good = generateKeyPair();
-    const relay = await startRelay({ allow: new Set([keyToBase64(good.publicKey)]) });
+    const relay = await startRelay({ allow: new Set([PeerKey.fromBytes(good.publicKey).text]) });
     const a = await startAgent(relay, 'udp');
     const b = await startAgent(relay, 'udp', { keyPair: good });
     try {

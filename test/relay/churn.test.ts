@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 const gc = (globalThis as { gc?: () => void }).gc ?? ((): void => { throw new Error('run with --expose-gc (vitest.config.ts sets it)'); });
 function heapAfterGc(): number { gc(); gc(); return process.memoryUsage().heapUsed; }
 import { startRelay, type Relay } from './helpers.js';
-import { HandshakeState, generateKeyPair } from '../../src/relay/handshake.js';
+import { HandshakeState, generateKeyPair } from '../../src/noise/index.js';
 import {
   FRAME_CHALLENGE, FRAME_REGISTERED, NOISE_PROTOCOL, encodeHello, encodeRegister, registrationPrologue,
 } from '../../src/relay/wire.js';

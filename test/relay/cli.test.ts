@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as dgram from 'node:dgram';
 import { RelayClient } from '../../src/relay/client.js';
-import { generateKeyPair } from '../../src/relay/handshake.js';
-import { keyToBase64 } from '../../src/relay/keycache.js';
+import { generateKeyPair } from '../../src/noise/index.js';
+import { PeerKey } from '../../src/common/peer-key.js';
 import { waitFor } from './helpers.js';
 
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/relay/cli.js');
@@ -82,7 +82,7 @@ describe('mpyc-relay CLI', () => {
     const pub = run(['keygen', '--out', f]).stdout.trim();
     const allow = join(dir, 'allow');
     const agentKey = generateKeyPair();
-    writeFileSync(allow, `# test\n${keyToBase64(agentKey.publicKey)}\n`);
+    writeFileSync(allow, `# test\n${PeerKey.fromBytes(agentKey.publicKey).text}\n`);
     const { p, listening } = await serve(['--key', f, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--allow', allow, '--log-level', 'info']);
     const udpPort = listening.udpPort as number;
     expect(listening.relayAddress).toBe(`${pub}@127.0.0.1:${udpPort}/${listening.httpPort as number}`);
