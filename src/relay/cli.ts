@@ -2,11 +2,28 @@
 // mpyc-relay: STUN + authenticated relay for mpyc-agent. See docs/relay.md.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
-import { RelayServer, type HostPort } from './server.js';
+import { RelayServer, DEFAULT_LIMITS, type HostPort, type RelayLimits } from './server.js';
+import { relayWsUrl } from './client.js';
 import { readKeyFile, writeKeyFile } from '../common/keys.js';
 import { PeerKey } from '../common/peer-key.js';
+import { generateKeyPair } from '../noise/index.js';
+
+/** Numeric limits: flag, RelayServer option, help. Defaults come from DEFAULT_LIMITS. */
+const LIMIT_FLAGS: Array<[flag: string, option: keyof RelayLimits, help: string]> = [
+  ['source-rate', 'sourceRatePps', 'forwarding from one source address (all its agents), packets/s; 0 = off'],
+  ['dest-rate', 'destRatePps', 'what one agent receives from all senders together, packets/s; 0 = off'],
+  ['global-rate', 'globalRatePps', 'forwarding of the whole relay, packets/s; 0 = off'],
+  ['handshake-rate', 'handshakeRatePerSource', 'registration handshakes per source address per second; 0 = off'],
+  ['handshake-rate-global', 'handshakeRateGlobal', 'registration handshakes per second, whole relay; 0 = off'],
+  ['stun-rate', 'stunRatePerSource', 'STUN answers per source address per second; 0 = off'],
+  ['max-sources', 'maxSources', 'source addresses with their own budgets (beyond: one shared budget)'],
+  ['max-connections', 'maxConnections', 'open HTTP/WebSocket connections'],
+  ['max-connections-per-source', 'maxConnectionsPerSource', 'open HTTP/WebSocket connections from one address'],
+  ['headers-timeout', 'headersTimeoutMs', 'ms for a request\'s headers (and a TLS handshake)'],
+  ['idle-timeout', 'idleTimeoutMs', 'ms an idle HTTP connection is kept'],
+  ['ws-register-timeout', 'wsRegisterTimeoutMs', 'ms a WebSocket may stay open without registering'],
+];
 
 const HELP = `mpyc-relay — STUN server and authenticated packet relay for mpyc-agent
 
@@ -25,13 +42,16 @@ serve options:
   --udp HOST:PORT      UDP address for STUN and relay frames (default 0.0.0.0:3478)
   --http HOST:PORT     HTTP address for the WebSocket endpoint /relay, /metrics and
                        /healthz (default 0.0.0.0:8080); "off" disables HTTP
-  --public-host HOST   host name agents use to reach this relay; goes into the printed
-                       address string (default: the UDP host, or this machine's hostname
-                       when listening on a wildcard address)
+  --tls-cert FILE      PEM certificate chain: the HTTP port speaks https and wss
+  --tls-key FILE       PEM private key of that certificate (both or neither)
+  --public-host HOST   the name or address agents reach this relay at: goes into the
+                       printed relay address. Needed when listening on a wildcard
+                       address (0.0.0.0, ::); otherwise the --udp host is used
   --allow FILE         allow-list: one base64 agent public key per line, '#' comments;
                        without it any agent key may register. Reloaded on SIGHUP.
-  --rate PPS           per-agent forwarding limit in packets per second (default 100000)
+  --rate PPS           per-agent forwarding limit in packets per second (default ${DEFAULT_LIMITS.ratePps})
   --burst N            per-agent burst in packets (default rate/2)
+${LIMIT_FLAGS.map(([f, o, h]) => `  --${f} N\n${' '.repeat(23)}${h} (default ${DEFAULT_LIMITS[o as keyof typeof DEFAULT_LIMITS]})`).join('\n')}
   --max-payload BYTES  largest forwarded payload (default 1400)
   --max-agents N       most registered agents (default 100000)
   --keepalive S        keepalive interval suggested to agents (default 10)
@@ -42,6 +62,7 @@ serve options:
 On start the relay logs one JSON line {"msg":"listening",...} with the ports actually
 bound (use port 0 for ephemeral ports) and the address string for session files:
   KEY@host:udpPort/httpPort
+Every limit, its default and the reason for it: docs/relay.md.
 SIGTERM/SIGINT: agents are told the relay is restarting, then it exits.
 `;
 
@@ -55,11 +76,19 @@ function parseHostPort(text: string, what: string): HostPort {
   return { host: m[1]!, port };
 }
 
-function parsePositive(text: string | undefined, what: string, def: number): number {
+function parseCount(text: string | undefined, what: string, def: number, allowZero = false): number {
   if (text === undefined) return def;
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0 || !Number.isInteger(n)) throw new UsageError(`${what}: expected a positive integer, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new UsageError(`${what}: expected a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(text)}`);
+  }
   return n;
+}
+
+function readPem(path: string, what: string): Buffer {
+  try { return readFileSync(path); } catch (err) {
+    throw new UsageError(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
 }
 
 export function loadAllowList(path: string): Set<string> {
@@ -76,17 +105,22 @@ export function loadAllowList(path: string): Set<string> {
   return keys;
 }
 
+const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '[::]';
+
 async function serve(argv: string[]): Promise<void> {
+  const limitOptions = Object.fromEntries(LIMIT_FLAGS.map(([f]) => [f, { type: 'string' as const }]));
   const { values } = parseArgs({
     args: argv, strict: true, allowPositionals: false,
     options: {
       key: { type: 'string' }, udp: { type: 'string' }, http: { type: 'string' },
+      'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       'public-host': { type: 'string' }, allow: { type: 'string' }, rate: { type: 'string' },
       burst: { type: 'string' }, 'max-payload': { type: 'string' }, 'max-agents': { type: 'string' },
       keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+      help: { type: 'boolean', short: 'h' }, ...limitOptions,
     },
   });
+  const v = values as Record<string, string | boolean | undefined>;
   if (values.help) { process.stdout.write(HELP); return; }
   if (!values.key) throw new UsageError('serve: --key FILE is required (create one with: mpyc-relay keygen --out FILE)');
   const level = values['log-level'] ?? 'info';
@@ -94,17 +128,25 @@ async function serve(argv: string[]): Promise<void> {
   const log: Logger = pino({ level, base: { service: 'mpyc-relay' } });
   const udp = parseHostPort(values.udp ?? '0.0.0.0:3478', '--udp');
   const httpAddr = values.http === 'off' ? undefined : parseHostPort(values.http ?? '0.0.0.0:8080', '--http');
+  if (!!values['tls-cert'] !== !!values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
+  const tls = values['tls-cert'] ? { cert: readPem(values['tls-cert'], '--tls-cert'), key: readPem(values['tls-key']!, '--tls-key') } : undefined;
+  if (tls && !httpAddr) throw new UsageError('--tls-cert needs the HTTP port (not --http off)');
   const keyPair = readKeyFile(values.key);
-  const rate = parsePositive(values.rate, '--rate', 100_000);
+  const rate = parseCount(values.rate, '--rate', DEFAULT_LIMITS.ratePps);
+  const limits: Partial<RelayLimits> = {};
+  for (const [f, o] of LIMIT_FLAGS) {
+    const rateLike = f.endsWith('rate');
+    limits[o] = parseCount(v[f] as string | undefined, `--${f}`, DEFAULT_LIMITS[o as keyof typeof DEFAULT_LIMITS], rateLike);
+  }
   const allowPath = values.allow;
   const allow = allowPath ? loadAllowList(allowPath) : undefined;
   const server = new RelayServer({
-    keyPair, udp, http: httpAddr, allow, logger: log, ratePps: rate,
-    burst: parsePositive(values.burst, '--burst', Math.max(1, Math.floor(rate / 2))),
-    maxPayload: parsePositive(values['max-payload'], '--max-payload', 1400),
-    maxAgents: parsePositive(values['max-agents'], '--max-agents', 100_000),
-    keepaliveS: parsePositive(values.keepalive, '--keepalive', 10),
-    expiryS: parsePositive(values.expiry, '--expiry', 35),
+    keyPair, udp, http: httpAddr, tls, allow, logger: log, ratePps: rate, ...limits,
+    burst: parseCount(values.burst, '--burst', Math.max(1, Math.floor(rate / 2))),
+    maxPayload: parseCount(values['max-payload'], '--max-payload', 1400),
+    maxAgents: parseCount(values['max-agents'], '--max-agents', 100_000),
+    keepaliveS: parseCount(values.keepalive, '--keepalive', 10),
+    expiryS: parseCount(values.expiry, '--expiry', 35),
   });
   let ports;
   try {
@@ -114,12 +156,20 @@ async function serve(argv: string[]): Promise<void> {
     const hint = e.code === 'EADDRINUSE' ? ' (port already in use)' : e.code === 'EACCES' ? ' (permission denied)' : '';
     throw new Error(`cannot listen: ${e.message}${hint}`);
   }
-  const wildcard = udp.host === '0.0.0.0' || udp.host === '::';
-  let host = values['public-host'] ?? (wildcard ? hostname() : udp.host);
-  if (host.includes(':')) host = `[${host}]`;
-  const relayAddress = `${server.publicKey}@${host}:${ports.udpPort}${ports.httpPort !== undefined ? `/${ports.httpPort}` : ''}`;
-  log.info({ udp: `${udp.host}:${ports.udpPort}`, http: httpAddr ? `${httpAddr.host}:${ports.httpPort}` : null,
-    udpPort: ports.udpPort, httpPort: ports.httpPort ?? null, relayAddress, allowList: allow ? allow.size : null }, 'listening');
+  const publicHost = values['public-host'] ?? (isWildcard(udp.host) ? undefined : udp.host);
+  const shown = publicHost === undefined ? undefined : publicHost.includes(':') && !publicHost.startsWith('[') ? `[${publicHost}]` : publicHost;
+  const tail = `${ports.udpPort}${ports.httpPort !== undefined ? `/${ports.httpPort}` : ''}`;
+  const relayAddress = shown === undefined ? null : `${server.publicKey}@${shown}:${tail}`;
+  log.info({
+    udp: `${udp.host}:${ports.udpPort}`, http: httpAddr ? `${httpAddr.host}:${ports.httpPort}` : null,
+    udpPort: ports.udpPort, httpPort: ports.httpPort ?? null, relayAddress,
+    wsUrl: shown !== undefined && ports.httpPort !== undefined ? relayWsUrl(publicHost!, ports.httpPort, { tls: !!tls }) : null,
+    tls: !!tls, allowList: allow ? allow.size : null,
+  }, 'listening');
+  if (relayAddress === null) {
+    log.warn({ relayAddressTemplate: `${server.publicKey}@PUBLIC-HOST:${tail}` },
+      `listening on the wildcard address ${udp.host}: pass --public-host with the name or address agents reach this relay at, and give them KEY@PUBLIC-HOST:${tail}`);
+  }
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;
@@ -141,21 +191,25 @@ async function serve(argv: string[]): Promise<void> {
   });
 }
 
+/** keygen: stdout carries only the key (scripts read it); the label goes to stderr. */
+function keygen(rest: string[]): void {
+  const { values } = parseArgs({ args: rest, strict: true, options: { out: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) { process.stdout.write(HELP); return; }
+  if (values.out) {
+    const kp = writeKeyFile(values.out, { force: values.force ?? false });
+    process.stderr.write(`mpyc-relay: private key written to ${values.out} (mode 0600); the relay's public key:\n`);
+    process.stdout.write(PeerKey.fromBytes(kp.publicKey).text + '\n');
+    return;
+  }
+  const kp = generateKeyPair();
+  process.stderr.write(`mpyc-relay: PRIVATE key below (keep it secret; save it in a mode 0600 file); its public key is ${PeerKey.fromBytes(kp.publicKey).text}\n`);
+  process.stdout.write(Buffer.from(kp.privateKey).toString('base64') + '\n');
+}
+
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') { process.stdout.write(HELP); return; }
-  if (cmd === 'keygen') {
-    const { values } = parseArgs({ args: rest, strict: true, options: { out: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-    if (values.help) { process.stdout.write(HELP); return; }
-    if (values.out) {
-      const kp = writeKeyFile(values.out, { force: values.force ?? false });
-      process.stdout.write(PeerKey.fromBytes(kp.publicKey).text + '\n');
-    } else {
-      const { generateKeyPair } = await import('./handshake.js');
-      process.stdout.write(Buffer.from(generateKeyPair().privateKey).toString('base64') + '\n');
-    }
-    return;
-  }
+  if (cmd === 'keygen') { keygen(rest); return; }
   if (cmd === 'pubkey') {
     const { values } = parseArgs({ args: rest, strict: true, options: { key: { type: 'string' } } });
     if (!values.key) throw new UsageError('pubkey: --key FILE is required');

@@ -37,6 +37,8 @@ export class HttpFront {
   private server: http.Server | https.Server | undefined;
   private wss: WebSocketServer | undefined;
   private open = 0;
+  /** raw socket -> the timer that closes it if its first request's headers never complete */
+  private readonly deadlines = new WeakMap<Socket, NodeJS.Timeout>();
 
   constructor(private readonly o: HttpFrontOptions) {}
 
@@ -56,10 +58,15 @@ export class HttpFront {
     server.timeout = o.idleTimeoutMs;
     this.server = server;
     server.on('connection', (sock: Socket) => this.admit(sock));
+    // Node's own headers timeout does not cover a connection that has sent nothing (or a
+    // TLS handshake that never ends): every connection must complete its first request's
+    // headers within headersTimeoutMs, or it is closed
+    server.on('request', (req: http.IncomingMessage) => this.firstRequest(req.socket));
     const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxMessageBytes, perMessageDeflate: false });
     this.wss = wss;
     server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       if ((req.url ?? '').split('?')[0] !== '/relay' || !o.accepting()) { socket.destroy(); return; }
+      this.firstRequest(socket);
       const remote = socket.remoteAddress ?? '';
       wss.handleUpgrade(req, socket, head, (ws) => o.onWebSocket(ws, remote));
     });
@@ -78,7 +85,17 @@ export class HttpFront {
     if (src.httpConnections >= o.maxConnectionsPerSource) { o.refused('per_source'); sock.destroy(); return; }
     this.open++;
     src.httpConnections++;
-    sock.once('close', () => { this.open--; src.httpConnections--; });
+    const deadline = setTimeout(() => sock.destroy(), o.headersTimeoutMs);
+    deadline.unref();
+    this.deadlines.set(sock, deadline);
+    sock.once('close', () => { this.open--; src.httpConnections--; clearTimeout(deadline); });
+  }
+
+  /** Headers arrived on this connection (for TLS: on the raw socket under it). */
+  private firstRequest(sock: Socket): void {
+    const raw = (sock as Socket & { _parent?: Socket })._parent ?? sock;
+    const t = this.deadlines.get(raw);
+    if (t) { clearTimeout(t); this.deadlines.delete(raw); }
   }
 
   async stop(): Promise<void> {
