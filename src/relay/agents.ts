@@ -29,7 +29,10 @@ export interface Agent {
   gone: Bucket;
   /** the budgets of the agent's source address (shared with its neighbours) */
   source: SourceState;
-  ctl: ControlKeys;
+  /** the registration handshake's control keys; undefined for an agent registered at
+   *  another worker of a cluster (cluster.ts), whose `owner` that worker is */
+  ctl: ControlKeys | undefined;
+  owner: number | undefined;
   /** key ids this agent accepts forwarded packets from; undefined = everyone */
   accept: Set<string> | undefined;
   /** times (ms) at which this key's registration moved to another place, recent first out */
@@ -78,9 +81,10 @@ export class AgentTable {
       m.set(agent.port, agent);
       this.udpCount++;
     } else {
-      const c = agent.conn!;
-      if (c.agent && c.agent !== agent) this.remove(c.agent, false);
-      c.agent = agent;
+      // a WebSocket agent of another cluster worker has no connection here
+      const c = agent.conn;
+      if (c?.agent && c.agent !== agent) this.remove(c.agent, false);
+      if (c) c.agent = agent;
       this.wsCount++;
     }
     agent.source.agents++;
@@ -97,16 +101,15 @@ export class AgentTable {
       if (m && m.get(a.port) === a) {
         m.delete(a.port);
         if (m.size === 0) this.byUdp.delete(a.address);
-        this.udpCount--;
         installed = true;
       }
     } else if (a.conn && a.conn.agent === a) {
       a.conn.agent = undefined;
-      this.wsCount--;
       installed = true;
       if (closeConn) a.conn.close(4000, 'registered elsewhere');
     }
     if (installed) {
+      if (a.transport === 'udp') this.udpCount--; else this.wsCount--;
       a.source.agents--;
       this.onRemoved(a);
     }

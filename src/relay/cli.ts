@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // mpyc-relay: STUN + authenticated relay for mpyc-agent. See docs/relay.md.
 import { parseArgs } from 'node:util';
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { RelayServer, DEFAULT_LIMITS, type HostPort, type RelayLimits } from './server.js';
@@ -8,6 +9,8 @@ import { relayWsUrl } from './client.js';
 import { readKeyFile, writeKeyFile } from '../common/keys.js';
 import { PeerKey } from '../common/peer-key.js';
 import { generateKeyPair } from '../noise/index.js';
+import { runPrimary, workerLink } from './cluster.js';
+import { newCookieSecret } from './cookie.js';
 
 /** Numeric limits: flag, RelayServer option, help. Defaults come from DEFAULT_LIMITS. */
 const LIMIT_FLAGS: Array<[flag: string, option: keyof RelayLimits, help: string]> = [
@@ -52,6 +55,8 @@ serve options:
   --rate PPS           per-agent forwarding limit in packets per second (default ${DEFAULT_LIMITS.ratePps})
   --burst N            per-agent burst in packets (default rate/2)
 ${LIMIT_FLAGS.map(([f, o, h]) => `  --${f} N\n${' '.repeat(23)}${h} (default ${DEFAULT_LIMITS[o as keyof typeof DEFAULT_LIMITS]})`).join('\n')}
+  --workers N          relay processes sharing the UDP and HTTP ports, one per core
+                       (default 1; the key table is replicated between them)
   --max-payload BYTES  largest forwarded payload (default 1400)
   --max-agents N       most registered agents (default 100000)
   --keepalive S        keepalive interval suggested to agents (default 10)
@@ -116,7 +121,7 @@ async function serve(argv: string[]): Promise<void> {
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       'public-host': { type: 'string' }, allow: { type: 'string' }, rate: { type: 'string' },
       burst: { type: 'string' }, 'max-payload': { type: 'string' }, 'max-agents': { type: 'string' },
-      keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' },
+      keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' }, workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' }, ...limitOptions,
     },
   });
@@ -140,8 +145,15 @@ async function serve(argv: string[]): Promise<void> {
   }
   const allowPath = values.allow;
   const allow = allowPath ? loadAllowList(allowPath) : undefined;
+  const workers = parseCount(values.workers, '--workers', 1);
+  if (workers > 1 && cluster.isPrimary) {
+    // every flag was checked above; the workers run this same command line
+    runPrimary(workers, newCookieSecret(), (msg, o) => log.error(o ?? {}, msg));
+    return;
+  }
+  const link = cluster.isWorker ? await workerLink() : undefined;
   const server = new RelayServer({
-    keyPair, udp, http: httpAddr, tls, allow, logger: log, ratePps: rate, ...limits,
+    keyPair, udp, http: httpAddr, tls, allow, logger: link ? log.child({ worker: link.workerId }) : log, ratePps: rate, ...limits, cluster: link,
     burst: parseCount(values.burst, '--burst', Math.max(1, Math.floor(rate / 2))),
     maxPayload: parseCount(values['max-payload'], '--max-payload', 1400),
     maxAgents: parseCount(values['max-agents'], '--max-agents', 100_000),
@@ -160,8 +172,9 @@ async function serve(argv: string[]): Promise<void> {
   const shown = publicHost === undefined ? undefined : publicHost.includes(':') && !publicHost.startsWith('[') ? `[${publicHost}]` : publicHost;
   const tail = `${ports.udpPort}${ports.httpPort !== undefined ? `/${ports.httpPort}` : ''}`;
   const relayAddress = shown === undefined ? null : `${server.publicKey}@${shown}:${tail}`;
+  if (link && link.workerId !== 0) { handleSignals(server, log, allowPath); return; }
   log.info({
-    udp: `${udp.host}:${ports.udpPort}`, http: httpAddr ? `${httpAddr.host}:${ports.httpPort}` : null,
+    udp: `${udp.host}:${ports.udpPort}`, workers, http: httpAddr ? `${httpAddr.host}:${ports.httpPort}` : null,
     udpPort: ports.udpPort, httpPort: ports.httpPort ?? null, relayAddress,
     wsUrl: shown !== undefined && ports.httpPort !== undefined ? relayWsUrl(publicHost!, ports.httpPort, { tls: !!tls }) : null,
     tls: !!tls, allowList: allow ? allow.size : null,
@@ -170,6 +183,10 @@ async function serve(argv: string[]): Promise<void> {
     log.warn({ relayAddressTemplate: `${server.publicKey}@PUBLIC-HOST:${tail}` },
       `listening on the wildcard address ${udp.host}: pass --public-host with the name or address agents reach this relay at, and give them KEY@PUBLIC-HOST:${tail}`);
   }
+  handleSignals(server, log, allowPath);
+}
+
+function handleSignals(server: RelayServer, log: Logger, allowPath: string | undefined): void {
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;

@@ -14,13 +14,25 @@ import { COOKIE_SIZE } from './wire.js';
 
 export type CookieCheck = 'ok' | 'bad_cookie' | 'stale_cookie' | 'replay';
 
+/** The MAC secret and time origin; workers of one relay share them (cluster.ts) so a
+ *  cookie issued by one verifies in another. `epochMs` is absolute (timeOrigin-based). */
+export interface CookieSecret { secret: Uint8Array; epochMs: number }
+
+export function newCookieSecret(): CookieSecret {
+  return { secret: new Uint8Array(randomBytes(32)), epochMs: performance.timeOrigin + performance.now() };
+}
+
 export class CookieJar {
-  private readonly secret = new Uint8Array(randomBytes(32));
-  private readonly epoch = performance.now();
+  private readonly secret: Uint8Array;
+  /** the shared epoch on this process's performance.now() scale */
+  private readonly epoch: number;
   /** spent cookies (MAC as latin1) -> relay second when they stop being valid anyway */
   private readonly spent = new Map<string, number>();
 
-  constructor(private readonly lifetimeS = 10, private readonly maxSpent = 500_000) {}
+  constructor(private readonly lifetimeS = 10, private readonly maxSpent = 500_000, shared: CookieSecret = newCookieSecret()) {
+    this.secret = shared.secret;
+    this.epoch = shared.epochMs - performance.timeOrigin;
+  }
 
   private seconds(now: number): number {
     return Math.floor((now - this.epoch) / 1000);

@@ -23,6 +23,7 @@ import { AgentTable, type Agent, type WsConnRef } from './agents.js';
 import { SourceTable, newBucket, sourceKey, take, type Bucket, type Rate } from './limits.js';
 import { HttpFront, type HttpLimits } from './http-front.js';
 import { RelayCounters, createRelayMetrics, type DropReason, type RegFailure } from './metrics.js';
+import { snapshot, type ClusterLink, type ClusterMessage } from './cluster.js';
 
 export interface HostPort { host: string; port: number }
 
@@ -67,6 +68,8 @@ export interface RelayServerOptions extends Partial<RelayLimits> {
   wsQueueFrames?: number;
   wsHighWater?: number;
   logger?: Logger;
+  /** run as one worker of a cluster sharing the ports (cluster.ts); metrics show the sums */
+  cluster?: ClusterLink;
 }
 
 export const DEFAULT_LIMITS: Omit<RelayLimits, 'burst'> = {
@@ -105,12 +108,18 @@ const NOT_REGISTERED_RATE: Rate = { perS: 100, burst: 100 };
 const CONFLICT_LOG_MS = 60_000;
 
 export class RelayServer {
+  /** this process's counters */
   readonly counters = new RelayCounters();
+  /** what /metrics shows: this process's counters, or in a cluster the sums of all workers */
+  readonly shown: RelayCounters;
   readonly metrics: Registry;
   readonly publicKey: string;
-  private readonly o: Required<Omit<RelayServerOptions, 'allow' | 'http' | 'logger' | 'tls'>> & Pick<RelayServerOptions, 'http' | 'logger' | 'tls'>;
+  private readonly o: Required<Omit<RelayServerOptions, 'allow' | 'http' | 'logger' | 'tls' | 'cluster'>> & Pick<RelayServerOptions, 'http' | 'logger' | 'tls'>;
   private allow: Set<string> | undefined;
-  private readonly cookies = new CookieJar();
+  private readonly cookies: CookieJar;
+  private readonly cluster: ClusterLink | undefined;
+  /** cluster: owner worker -> keys of its agents seen here since the last sweep */
+  private readonly seenRemote = new Map<number, Set<string>>();
   private readonly agents: AgentTable;
   private readonly sources: SourceTable;
   private readonly rates: { agent: Rate; source: Rate; dest: Rate; global: Rate; hsGlobal: Rate };
@@ -157,11 +166,17 @@ export class RelayServer {
     this.globalBucket = newBucket(this.rates.global, now);
     this.hsGlobalBucket = newBucket(this.rates.hsGlobal, now);
     this.notRegBucket = newBucket(NOT_REGISTERED_RATE, now);
-    this.agents = new AgentTable((a) => destroyControlKeys(a.ctl));
+    this.cluster = opts.cluster;
+    this.cookies = new CookieJar(10, 500_000, opts.cluster?.cookieSecret);
+    this.shown = opts.cluster ? new RelayCounters() : this.counters;
+    this.agents = new AgentTable((a) => {
+      destroyControlKeys(a.ctl);
+      if (a.owner === undefined) this.cluster?.send({ t: 'del', from: this.cluster.workerId, key: a.key.text, place: a.place });
+    });
     this.allow = opts.allow;
     this.log = opts.logger;
     this.publicKey = PeerKey.fromBytes(opts.keyPair.publicKey).text;
-    this.metrics = createRelayMetrics(this.counters, {
+    this.metrics = createRelayMetrics(this.shown, {
       agents: () => ({ udp: this.agents.udpCount, ws: this.agents.wsCount }),
       queueDepth: () => { let n = 0; for (const c of this.wsConns) n += c.queue.length; return n; },
     });
@@ -193,6 +208,7 @@ export class RelayServer {
     }
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
+    this.cluster?.onMessage((m) => { try { this.onClusterMessage(m); } catch (err) { this.handlerError(err, 'cluster'); } });
     return { udpPort: udp.address().port, httpPort };
   }
 
@@ -200,7 +216,8 @@ export class RelayServer {
   setAllowList(allow: Set<string> | undefined): void {
     this.allow = allow;
     if (!allow) return;
-    for (const a of this.agents.values()) if (!allow.has(a.key.text)) this.agents.remove(a, true);
+    // each worker of a cluster evicts its own agents (and tells the others)
+    for (const a of this.agents.values()) if (a.ctl && !allow.has(a.key.text)) this.agents.remove(a, true);
   }
 
   get agentCount(): number { return this.agents.size; }
@@ -224,7 +241,7 @@ export class RelayServer {
     if (this.stopping) return;
     this.stopping = true;
     if (notify) {
-      for (const a of this.agents.values()) this.sendControl(a, a.ctl.send.seal(FRAME_RESTARTING));
+      for (const a of this.agents.values()) if (a.ctl) this.sendControl(a, a.ctl.send.seal(FRAME_RESTARTING));
       await new Promise((r) => setTimeout(r, 50));
     }
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -304,7 +321,7 @@ export class RelayServer {
           this.notRegistered(from.reply);
           return;
         }
-        agent.lastSeen = now;
+        this.seen(agent, now);
         from.reply(encodePingLike(FRAME_PONG, f.token));
         return;
       case FRAME_ACCEPT_FROM:
@@ -317,9 +334,16 @@ export class RelayServer {
 
   private onAcceptFrom(f: Extract<RelayFrame, { type: typeof FRAME_ACCEPT_FROM }>, agent: Agent | undefined, from: Origin): void {
     if (!agent) { this.drop('unregistered'); this.notRegistered(from.reply); return; }
+    if (!agent.ctl) {
+      // registered at another worker, which holds the keys to verify it
+      this.cluster?.send({ t: 'ctl', to: agent.owner!, key: agent.key.text, frame: new Uint8Array(f.signed.buffer, f.signed.byteOffset, f.signed.length + f.tag.length) });
+      return;
+    }
     if (!agent.ctl.receive.open(f)) { this.drop('bad_auth'); return; }
     agent.lastSeen = performance.now();
-    agent.accept = f.keys.length === 0 ? undefined : new Set(f.keys.map((k) => PeerKey.fromBytes(k).id));
+    const keys = f.keys.map((k) => PeerKey.fromBytes(k));
+    agent.accept = keys.length === 0 ? undefined : new Set(keys.map((k) => k.id));
+    this.cluster?.send({ t: 'accept', from: this.cluster.workerId, key: agent.key.text, keys: keys.length === 0 ? null : keys.map((k) => k.text) });
     this.sendControl(agent, agent.ctl.send.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter)));
   }
 
@@ -360,18 +384,20 @@ export class RelayServer {
     const agent: Agent = {
       key, transport: from.transport, address: from.address, port: from.port, place: from.place, conn: from.conn,
       lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
-      gone: newBucket(PEER_GONE_RATE, now), source: src, ctl: controlKeysOf(hs), accept: undefined, moves: [],
+      gone: newBucket(PEER_GONE_RATE, now), source: src, ctl: controlKeysOf(hs), owner: undefined, accept: undefined, moves: [],
     };
     const conflict = this.agents.install(agent, now, (old, inConflict) => { if (inConflict) this.keyConflict(old, agent, now); });
+    this.cluster?.send({ t: 'add', from: this.cluster.workerId, key: key.text, transport: agent.transport, address: agent.address, port: agent.port, place: agent.place });
     this.counters.registrations++;
     from.reply(encodeRegistered(msg2));
-    if (conflict) this.sendControl(agent, agent.ctl.send.seal(FRAME_KEY_CONFLICT));
+    if (conflict) this.sendControl(agent, agent.ctl!.send.seal(FRAME_KEY_CONFLICT));
     this.log?.info({ key: key.text, transport: agent.transport, address: agent.address, port: agent.port }, 'agent registered');
   }
 
   /** One key, two places evicting each other: tell both agents (authenticated) and the operator. */
   private keyConflict(old: Agent, now: Agent, t: number): void {
-    this.sendControl(old, old.ctl.send.seal(FRAME_KEY_CONFLICT));
+    // an old registration at another worker is told by that worker when it hears of this one
+    if (old.ctl) this.sendControl(old, old.ctl.send.seal(FRAME_KEY_CONFLICT));
     const last = this.conflictLogged.get(now.key.id);
     if (last === undefined || t - last >= CONFLICT_LOG_MS) {
       this.conflictLogged.set(now.key.id, t);
@@ -385,7 +411,7 @@ export class RelayServer {
 
   private forward(src: Agent, frame: Buffer): void {
     const now = performance.now();
-    src.lastSeen = now;
+    this.seen(src, now);
     const bad = dataFrameProblem(frame, this.o.maxPayload);
     if (bad !== undefined) { this.drop(bad); return; }
     if (!take(src.send, this.rates.agent, now)) { this.drop('rate_limited'); return; }
@@ -393,18 +419,92 @@ export class RelayServer {
     const dst = this.agents.byKey.get(frame.toString('latin1', 1, SEND_HEADER_SIZE));
     if (dst === undefined) {
       this.drop('no_peer');
-      if (take(src.gone, PEER_GONE_RATE, now)) this.sendControl(src, src.ctl.send.seal(FRAME_PEER_GONE, frame.subarray(1, SEND_HEADER_SIZE)));
+      if (take(src.gone, PEER_GONE_RATE, now)) {
+        if (src.ctl) this.sendControl(src, src.ctl.send.seal(FRAME_PEER_GONE, frame.subarray(1, SEND_HEADER_SIZE)));
+        else this.cluster?.send({ t: 'gone', to: src.owner!, key: src.key.text, missing: new Uint8Array(frame.subarray(1, SEND_HEADER_SIZE)) });
+      }
       return;
     }
     if (dst.accept !== undefined && !dst.accept.has(src.key.id)) { this.drop('not_accepted'); return; }
     if (!take(dst.receive, this.rates.dest, now)) { this.drop('dest_rate_limited'); return; }
     if (!take(this.globalBucket, this.rates.global, now)) { this.drop('global_rate_limited'); return; }
     frame[0] = FRAME_RECV;
-    frame.write(src.key.id, 1, KEY_SIZE, 'latin1');
+    frame.set(src.key.bytes, 1);
     this.counters.forwardedPackets++;
     this.counters.forwardedBytes += frame.length;
     if (dst.transport === 'udp') this.udpSock!.send(frame, dst.port, dst.address);
-    else this.wsSendData(dst.conn as WsConn, frame);
+    else if (dst.conn) this.wsSendData(dst.conn as WsConn, frame);
+    else this.cluster?.send({ t: 'fwd', to: dst.owner!, key: dst.key.text, frame: new Uint8Array(frame) });
+  }
+
+  /** An agent sent something: refresh it (its owner worker refreshes agents of others). */
+  private seen(a: Agent, now: number): void {
+    a.lastSeen = now;
+    if (a.owner === undefined) return;
+    let s = this.seenRemote.get(a.owner);
+    if (!s) { s = new Set(); this.seenRemote.set(a.owner, s); }
+    s.add(a.key.text);
+  }
+
+  // ---------------- cluster ----------------
+
+  private onClusterMessage(m: ClusterMessage): void {
+    const now = performance.now();
+    const me = this.cluster!.workerId;
+    const local = (text: string): Agent | undefined => {
+      const a = this.agents.byKey.get(PeerKey.fromText(text).id);
+      return a && a.owner === undefined ? a : undefined;
+    };
+    switch (m.t) {
+      case 'add': {
+        if (m.from === me) return;
+        const agent: Agent = {
+          key: PeerKey.fromText(m.key), transport: m.transport, address: m.address, port: m.port, place: m.place,
+          conn: undefined, lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
+          gone: newBucket(PEER_GONE_RATE, now), source: this.sources.get(sourceKey(m.address), now), ctl: undefined,
+          owner: m.from, accept: undefined, moves: [],
+        };
+        this.agents.install(agent, now, (old, conflict) => { if (conflict && old.ctl) this.sendControl(old, old.ctl.send.seal(FRAME_KEY_CONFLICT)); });
+        return;
+      }
+      case 'del': {
+        const a = this.agents.byKey.get(PeerKey.fromText(m.key).id);
+        if (a && a.owner === m.from && a.place === m.place) this.agents.remove(a, false);
+        return;
+      }
+      case 'accept': {
+        const a = this.agents.byKey.get(PeerKey.fromText(m.key).id);
+        if (a && a.owner === m.from) a.accept = m.keys ? new Set(m.keys.map((k) => PeerKey.fromText(k).id)) : undefined;
+        return;
+      }
+      case 'seen':
+        for (const k of m.keys) { const a = local(k); if (a) a.lastSeen = now; }
+        return;
+      case 'fwd': {
+        const a = local(m.key);
+        if (a?.conn) this.wsSendData(a.conn as WsConn, Buffer.from(m.frame)); else this.drop('no_peer');
+        return;
+      }
+      case 'gone': {
+        const a = local(m.key);
+        if (a?.ctl) this.sendControl(a, a.ctl.send.seal(FRAME_PEER_GONE, m.missing));
+        return;
+      }
+      case 'ctl': {
+        const a = local(m.key);
+        if (!a) return;
+        this.onControl(Buffer.from(m.frame), a, {
+          place: a.place, transport: a.transport, address: a.address, port: a.port, conn: a.conn as WsConn | undefined,
+          reply: (f) => this.sendControl(a, f),
+        });
+        return;
+      }
+      case 'totals':
+        Object.assign(this.shown, { ...m.c, drops: Object.assign(this.shown.drops, m.c.drops), regFailures: Object.assign(this.shown.regFailures, m.c.regFailures), httpRefused: Object.assign(this.shown.httpRefused, m.c.httpRefused) });
+        return;
+      case 'counters':
+        return; // for the primary
+    }
   }
 
   private sendControl(a: Agent, f: Uint8Array): void {
@@ -507,7 +607,8 @@ export class RelayServer {
     const now = performance.now();
     const limit = now - this.o.expiryS * 1000;
     for (const a of this.agents.values()) {
-      if (a.lastSeen < limit) {
+      // agents registered at another worker expire there
+      if (a.owner === undefined && a.lastSeen < limit) {
         this.agents.remove(a, true);
         this.log?.info({ key: a.key.text, transport: a.transport, address: a.address, port: a.port }, 'registration expired');
       }
@@ -517,6 +618,11 @@ export class RelayServer {
     for (const [k, t] of this.conflictLogged) if (now - t > CONFLICT_LOG_MS) this.conflictLogged.delete(k);
     this.cookies.prune(now);
     this.sources.sweep(now);
+    if (this.cluster) {
+      for (const [to, keys] of this.seenRemote) this.cluster.send({ t: 'seen', to, keys: [...keys] });
+      this.seenRemote.clear();
+      this.cluster.send({ t: 'counters', from: this.cluster.workerId, c: snapshot(this.counters) });
+    }
   }
 
   private handlerError(err: unknown, where: string): void {
