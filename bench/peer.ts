@@ -5,6 +5,7 @@
 //            Prints {"listening":port} and {"firstByteAt":t} (first payload byte, abs ms).
 //   ping     TCP client: --n round trips of --size bytes after --warm discarded ones.
 //   bulk     TCP client: sends --bytes (at most --seconds) one way, waits for the count.
+//   (ping and bulk: --stall S exits with code 3 when the connection makes no progress for S s)
 //   ttfb     TCP client: connects (retrying every 5 ms, like MPyC's retry loop but finer),
 //            sends one ping and reports when it was connected and when the echo came back.
 //   rtc      WebRTC data channel peer (node-datachannel), --role offer|answer; signalling
@@ -16,44 +17,16 @@ import { createServer, connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { nowAbs } from './lib/proc.js';
+import { bulkClient, pingClient, pingPong, serveConnection, stallWatchdog } from './lib/workloads.js';
 
 const out = (o: unknown): void => { process.stdout.write(JSON.stringify(o) + '\n'); };
-
-/** Bytes queued in arrival order, read back in exact sizes without copying more than needed. */
-class Bytes {
-  private chunks: Buffer[] = [];
-  length = 0;
-  push(b: Buffer): void { this.chunks.push(b); this.length += b.length; }
-  take(n: number): Buffer {
-    const b = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const head = b.subarray(0, n);
-    const rest = b.subarray(n);
-    this.chunks = rest.length ? [rest] : [];
-    this.length = rest.length;
-    return head;
-  }
-}
 
 function serve(host: string, port: number): void {
   let first = false;
   // allowHalfOpen: a bulk sender half-closes and waits for the byte count
   const srv = createServer({ allowHalfOpen: true }, (s) => {
     s.setNoDelay(true);
-    let mode: 'P' | 'B' | null = null;
-    let got = 0;
-    s.on('data', (d: Buffer) => {
-      if (!first) { first = true; out({ firstByteAt: nowAbs() }); }
-      if (mode === null) { mode = d[0] === 0x42 ? 'B' : 'P'; d = d.subarray(1); }
-      if (mode === 'P') { if (d.length) s.write(d); return; }
-      got += d.length;
-    });
-    s.on('end', () => {
-      if (mode !== 'B') { s.end(); return; }
-      const count = Buffer.alloc(8);
-      count.writeBigUInt64LE(BigInt(got));
-      s.end(count);
-    });
-    s.on('error', () => s.destroy());
+    serveConnection(s, () => { if (!first) { first = true; out({ firstByteAt: nowAbs() }); } });
   });
   srv.listen({ host, port }, () => out({ listening: (srv.address() as { port: number }).port }));
   process.on('SIGTERM', () => process.exit(0));
@@ -74,70 +47,22 @@ function connectRetry(host: string, port: number, deadline: number): Promise<Soc
   });
 }
 
-/** n round trips of `size` bytes on `s` after `warm` discarded ones; returns µs per round trip. */
-function pingPong(send: (b: Buffer) => void, onData: (cb: (d: Buffer) => void) => void, size: number, warm: number, n: number): Promise<number[]> {
-  return new Promise((resolve) => {
-    const msg = Buffer.alloc(size, 0x61);
-    const samples: number[] = [];
-    let i = 0;
-    let have = 0;
-    let t = 0;
-    const next = (): void => { have = 0; t = performance.now(); send(msg); };
-    onData((d) => {
-      have += d.length;
-      if (have < size) return;
-      const us = (performance.now() - t) * 1000;
-      if (i++ >= warm) samples.push(us);
-      if (samples.length >= n) resolve(samples);
-      else next();
-    });
-    next();
-  });
-}
-
 async function tcpClient(kind: string, host: string, port: number, v: Record<string, string | undefined>): Promise<void> {
   const deadline = Date.now() + Number(v.timeout ?? 60) * 1000;
   const startedAt = nowAbs();
   const s = await connectRetry(host, port, deadline);
   const connectedAt = nowAbs();
-  if (kind === 'bulk') {
-    // send until --bytes are sent or --seconds have passed, then half-close; the server
-    // answers the FIN with the byte count it received, so the time covers every byte's delivery
-    const limit = Number(v.bytes);
-    const until = performance.now() + Number(v.seconds ?? 1e9) * 1000;
-    const chunk = Buffer.alloc(64 * 1024, 0x62);
-    const t0 = performance.now();
-    let reply = Buffer.alloc(0);
-    const done = new Promise<number>((resolve) => s.on('data', (d: Buffer) => {
-      reply = Buffer.concat([reply, d]);
-      if (reply.length >= 8) resolve(Number(reply.readBigUInt64LE(0)));
-    }));
-    s.write('B');
-    let sent = 0;
-    await new Promise<void>((resolve) => {
-      const pump = (): void => {
-        while (sent < limit && performance.now() < until) {
-          const n = Math.min(chunk.length, limit - sent);
-          sent += n;
-          if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) { s.once('drain', pump); return; }
-        }
-        resolve();
-      };
-      pump();
-    });
-    s.end();
-    const got = await done;
-    const ms = performance.now() - t0;
-    if (got !== sent) throw new Error(`bulk: sent ${sent} bytes, the server received ${got}`);
-    out({ result: { bytes: sent, ms, mbitPerS: (sent * 8) / (ms * 1000) } });
+  // --stall S: exit with STALL_EXIT_CODE when the connection makes no progress for S seconds
+  const disarm = v.stall ? stallWatchdog(s, Number(v.stall) + (kind === 'bulk' ? Number(v.seconds ?? 0) : 0), `peer ${kind}`) : () => {};
+  if (kind === 'bulk') out({ result: await bulkClient(s, Number(v.bytes), Number(v.seconds ?? 1e9)) });
+  else if (kind === 'ttfb') {
+    await pingClient(s, Number(v.size ?? 64), 0, 1);
+    out({ result: { startedAt, connectedAt, echoAt: nowAbs() } });
   } else {
-    s.write('P');
-    let cb: ((d: Buffer) => void) | null = null;
-    s.on('data', (d: Buffer) => cb?.(d));
-    const n = kind === 'ttfb' ? 1 : Number(v.n);
-    const samples = await pingPong((b) => s.write(b), (f) => { cb = f; }, Number(v.size ?? 64), kind === 'ttfb' ? 0 : Number(v.warm ?? 0), n);
-    out({ result: kind === 'ttfb' ? { startedAt, connectedAt, echoAt: nowAbs() } : { samplesUs: samples.map((x) => Math.round(x * 10) / 10) } });
+    const samples = await pingClient(s, Number(v.size ?? 64), Number(v.warm ?? 0), Number(v.n));
+    out({ result: { samplesUs: samples.map((x) => Math.round(x * 10) / 10) } });
   }
+  disarm();
   s.destroy();
 }
 
@@ -216,7 +141,7 @@ async function rtc(role: string, bind: string, v: Record<string, string | undefi
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({ allowPositionals: true, options: {
     host: { type: 'string' }, port: { type: 'string' }, n: { type: 'string' }, warm: { type: 'string' }, size: { type: 'string' },
-    bytes: { type: 'string' }, seconds: { type: 'string' }, timeout: { type: 'string' }, role: { type: 'string' }, bind: { type: 'string' },
+    bytes: { type: 'string' }, seconds: { type: 'string' }, timeout: { type: 'string' }, stall: { type: 'string' }, role: { type: 'string' }, bind: { type: 'string' },
   } });
   const kind = positionals[0];
   const host = values.host ?? '127.0.0.1';

@@ -1,12 +1,14 @@
-// The systems under test and one benchmark round of each. A round of an agent system
+// The systems under test and one benchmark round of each (the peers' rounds are in
+// peers.ts; rounds.ts dispatches and retries stalled rounds). A round of an agent system
 // starts fresh `mpyc-agent up` processes (so time-to-first-byte and time-to-direct are
 // measured every round), then runs ping-pong, bulk and the 3-party MPC workload through
-// them, then stops them. The relay is one process per condition, shared by all rounds.
+// them, then stops them. The relay (and, when a peer system runs, the hyperdht testnet)
+// is one process per condition, shared by all rounds.
 //
 // Roles ("hosts"): A = party 0 (the ping/bulk client), B = party 1 (the server standing in
 // for MPyC's listener), C = party 2 (MPC only), R = the relay. On loopback they are all the
 // root namespace; on the emulated WAN each is its own network namespace.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { freeBases as freeBasesOf } from '../src/common/ports.js';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { queryStatus } from '../src/agent/control.js';
 import type { AgentStatus } from '../src/agent/types.js';
 import { nowAbs, runNode, sleep, spawnNode, stop, type Proc } from './lib/proc.js';
+import { counterDelta, cpuSeconds, rcvbufErrors } from './lib/procstat.js';
 
 const distBench = dirname(fileURLToPath(import.meta.url));
 export const PEER = join(distBench, 'peer.js');
@@ -21,12 +24,15 @@ export const MPC = join(distBench, 'mpc-party.js');
 export const AGENT_CLI = join(distBench, '../src/agent/cli.js');
 export const RELAY_CLI = join(distBench, '../src/relay/cli.js');
 
-export type SystemId = 'tcp' | 'floor' | 'direct' | 'relay-udp' | 'relay-ws' | 'webrtc';
-export const SYSTEMS: SystemId[] = ['tcp', 'floor', 'direct', 'relay-udp', 'relay-ws', 'webrtc'];
+export type SystemId = 'tcp' | 'udx' | 'hyperdht' | 'holesail' | 'floor' | 'direct' | 'relay-udp' | 'relay-ws' | 'webrtc';
+export const SYSTEMS: SystemId[] = ['tcp', 'udx', 'hyperdht', 'holesail', 'floor', 'direct', 'relay-udp', 'relay-ws', 'webrtc'];
 export const SYSTEM_LABEL: Record<SystemId, string> = {
-  tcp: 'raw TCP', floor: 'floor: 2 bare Node UDP forwarders', direct: 'agent direct', 'relay-udp': 'agent via relay (UDP)',
-  'relay-ws': 'agent via relay (WebSocket)', webrtc: 'WebRTC/SCTP',
+  tcp: 'raw TCP', udx: 'udx-native stream (no crypto, in-process)', hyperdht: 'hyperdht (Noise + udx, in-process)',
+  holesail: 'holesail (hyperdht TCP proxy per side)', floor: 'floor: 2 bare Node UDP forwarders', direct: 'agent direct',
+  'relay-udp': 'agent via relay (UDP)', 'relay-ws': 'agent via relay (WebSocket)', webrtc: 'WebRTC/SCTP',
 };
+/** systems that need the local hyperdht testnet */
+export const DHT_SYSTEMS: SystemId[] = ['hyperdht', 'holesail'];
 export const FORWARDER = join(distBench, 'forwarder.js');
 
 export interface Hosts {
@@ -55,6 +61,8 @@ export interface Workload {
   mpcRounds: number;
   /** cpu profile directory for the agent processes (--cpu-prof), or null */
   profileDir: string | null;
+  /** stage-trace directory (MPYC_TRACE of the agents: <dir>/<system>/<round>/agent<k>.trace), or null */
+  traceDir?: string | null;
 }
 
 export interface RoundResult {
@@ -75,12 +83,20 @@ export interface RoundResult {
   directMs?: number;
   directFromReadyMs?: number;
   error?: string;
+  /** UDP RcvbufErrors counted in the receiving namespace during the bulk transfer */
+  rcvbufErrors?: number;
+  /** CPU seconds of the proxy processes (agents, holesail, forwarders) per unit of work */
+  cpuMsPer1000Pings?: number;
+  cpuSPer1000Mpc?: number;
+  cpuSPer100MB?: number;
+  /** attempts of this round that stalled (a connection made no progress) and were retried */
+  stalls?: number;
   /** wall time of each phase of the round (ms), to see where a round's time goes */
   phaseMs?: Record<string, number>;
 }
 
 /** Records the wall time since the previous mark under `name`. */
-function phase(res: RoundResult): (name: string) => void {
+export function phase(res: RoundResult): (name: string) => void {
   let t = performance.now();
   res.phaseMs = {};
   return (name) => { const n = performance.now(); res.phaseMs![name] = Math.round(n - t); t = n; };
@@ -97,6 +113,9 @@ export interface Fixture {
   keyFiles: string[];
   sessionFile: string;
   hosts: Hosts;
+  /** the local hyperdht testnet (only when a DHT system runs) and its bootstrap host:port */
+  testnet: Proc | null;
+  bootstrap: string;
 }
 
 /** n disjoint ranges of 3 ports free on 127.0.0.1 (in fresh namespaces everything is free). */
@@ -104,7 +123,9 @@ export function freeBases(n: number): Promise<number[]> {
   return freeBasesOf(n, 3);
 }
 
-export async function setupFixture(hosts: Hosts, label: string): Promise<Fixture> {
+export const DHT_TESTNET = join(distBench, 'dht-testnet.js');
+
+export async function setupFixture(hosts: Hosts, label: string, withTestnet: boolean): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), `mpyc-bench-${label}-`));
   await cli([RELAY_CLI, 'keygen', '--out', join(dir, 'relay.key')]);
   const relay = spawnNode('relay', [RELAY_CLI, 'serve', '--key', join(dir, 'relay.key'), '--udp', `${hosts.ip.r}:0`, '--http', `${hosts.ip.r}:0`, '--log-level', 'info'], { netns: hosts.ns.r });
@@ -119,10 +140,17 @@ export async function setupFixture(hosts: Hosts, label: string): Promise<Fixture
     await cli([AGENT_CLI, 'session', 'add', sessionFile, '--pubkey', pub, '--name', `party${i}`]);
     keyFiles.push(keyFile);
   }
-  return { dir, relay, relayAddress, keyFiles, sessionFile, hosts };
+  let testnet: Proc | null = null, bootstrap = '';
+  if (withTestnet) {
+    // on the relay's host: reachable by every party, on the undelayed, lossless link
+    testnet = spawnNode('hyperdht testnet', [DHT_TESTNET, '--host', hosts.ip.r], { netns: hosts.ns.r });
+    bootstrap = String((await testnet.waitFor((r) => r.msg === 'ready', 30_000, 'testnet ready')).rec.bootstrap);
+  }
+  return { dir, relay, relayAddress, keyFiles, sessionFile, hosts, testnet, bootstrap };
 }
 
 export async function teardownFixture(f: Fixture): Promise<void> {
+  if (f.testnet) await stop(f.testnet.child);
   await stop(f.relay.child);
   rmSync(f.dir, { recursive: true, force: true });
 }
@@ -141,27 +169,53 @@ async function cli(args: string[]): Promise<string> {
 const nsOf = (h: Hosts, k: number): string | null => [h.ns.a, h.ns.b, h.ns.c][k]!;
 const ipOf = (h: Hosts, k: number): string => [h.ip.a, h.ip.b, h.ip.c][k]!;
 
-async function startServer(host: string, port: number, netns: string | null): Promise<Proc> {
+export async function startServer(host: string, port: number, netns: string | null): Promise<Proc> {
   const p = spawnNode('peer server', [PEER, 'server', '--host', host, '--port', String(port)], { netns });
   await p.waitFor((r) => r.listening !== undefined, 10_000, 'server listening');
   return p;
 }
 
-async function pingAndBulk(res: RoundResult, w: Workload, host: string, port: number, netns: string | null, mark: (n: string) => void): Promise<void> {
-  const ping = await runNode('ping client', [PEER, 'ping', '--host', host, '--port', String(port), '--n', String(w.pingN), '--warm', String(w.pingWarm)], 180_000, { netns });
+/** What a round measures around its workloads: the proxies' CPU, the receiver's drops. */
+export interface Meters {
+  /** the proxy processes (agents, holesail, forwarders): their CPU time is the cost */
+  proxyPids: number[];
+  /** a process in the namespace that receives the bulk transfer */
+  receiverPid: number;
+}
+
+export async function pingAndBulk(res: RoundResult, w: Workload, host: string, port: number, netns: string | null, mark: (n: string) => void, meters: Meters, clientArgs: string[] = []): Promise<void> {
+  const cost = (): (() => number) => counterDelta(() => cpuSeconds(meters.proxyPids));
+  const pingCost = cost();
+  const ping = await runNode('ping client', [PEER, 'ping', '--host', host, '--port', String(port), '--n', String(w.pingN), '--warm', String(w.pingWarm), ...clientArgs], 180_000, { netns });
   res.pingUs = ping.samplesUs as number[];
+  if (meters.proxyPids.length) res.cpuMsPer1000Pings = (pingCost() * 1e6) / (w.pingN + w.pingWarm);
   mark('ping');
   if (w.bulkBytes > 0) {
-    const bulk = await runNode('bulk client', [PEER, 'bulk', '--host', host, '--port', String(port), '--bytes', String(w.bulkBytes), '--seconds', String(w.bulkSeconds)], 180_000, { netns });
+    const drops = counterDelta(() => rcvbufErrors([meters.receiverPid]));
+    const bulkCost = cost();
+    const bulk = await runNode('bulk client', [PEER, 'bulk', '--host', host, '--port', String(port), '--bytes', String(w.bulkBytes), '--seconds', String(w.bulkSeconds), ...clientArgs], 180_000, { netns });
     res.bulkMbit = bulk.mbitPerS as number;
+    res.rcvbufErrors = drops();
+    if (meters.proxyPids.length) res.cpuSPer100MB = (bulkCost() * 1e8) / (bulk.bytes as number);
     mark('bulk');
   }
 }
 
-async function mpc(res: RoundResult, w: Workload, hosts: Hosts, bases: number[], dialHost: (k: number) => string, listenHost: (k: number) => string): Promise<void> {
+/**
+ * The 3-party MPC workload. The parties start together, unless staggerMs > 0: then party 2
+ * first, party 1 staggerMs later, party 0 after another staggerMs (for a proxy that does
+ * not retry its local connect, so a party must listen before anyone dials it).
+ */
+export async function mpc(res: RoundResult, w: Workload, hosts: Hosts, bases: number[], dialHost: (k: number) => string, listenHost: (k: number) => string, proxyPids: number[] = [], staggerMs = 0): Promise<void> {
   if (w.mpcRounds <= 0) return;
-  const parties = await Promise.all([0, 1, 2].map((k) => runNode(`mpc party ${k}`, [MPC, '--m', '3', '--pid', String(k), '--base', String(bases[k]),
-    '--host', dialHost(k), '--listen-host', listenHost(k), '--rounds', String(w.mpcRounds)], 300_000, { netns: nsOf(hosts, k) })));
+  const mpcCost = counterDelta(() => cpuSeconds(proxyPids));
+  const runs: Array<Promise<Record<string, unknown>>> = [];
+  for (const k of [2, 1, 0]) {
+    if (staggerMs && k < 2) await sleep(staggerMs);
+    runs[k] = runNode(`mpc party ${k}`, [MPC, '--m', '3', '--pid', String(k), '--base', String(bases[k]),
+      '--host', dialHost(k), '--listen-host', listenHost(k), '--rounds', String(w.mpcRounds)], 300_000, { netns: nsOf(hosts, k) });
+  }
+  const parties = await Promise.all(runs);
   // the first rounds also wait for the slowest party's connections (an agent retries a
   // stream's local connect every 250 ms until MPyC's listener is up): start-up, not rounds
   const skip = Math.min(MPC_WARM_ROUNDS, Math.floor(w.mpcRounds / 5));
@@ -170,6 +224,8 @@ async function mpc(res: RoundResult, w: Workload, hosts: Hosts, bases: number[],
   const wall = Math.max(...lat.map((l) => l.reduce((a, b) => a + b, 0)));
   res.mpcMsPer1000 = (wall * 1000) / (w.mpcRounds - skip);
   res.mpcRoundMs = lat.flat().map((x) => Math.round(x * 1000) / 1000);
+  // all rounds (warm-up too): the proxies' CPU for the whole computation, per 1000 rounds
+  if (proxyPids.length) res.cpuSPer1000Mpc = (mpcCost() * 1000) / w.mpcRounds;
 }
 
 export async function roundTcp(w: Workload, hosts: Hosts): Promise<RoundResult> {
@@ -178,7 +234,7 @@ export async function roundTcp(w: Workload, hosts: Hosts): Promise<RoundResult> 
   const [port, base] = await freeBases(2);
   const server = await startServer(hosts.ip.b, port!, hosts.ns.b);
   try {
-    await pingAndBulk(res, w, hosts.ip.b, port!, hosts.ns.a, mark);
+    await pingAndBulk(res, w, hosts.ip.b, port!, hosts.ns.a, mark, { proxyPids: [], receiverPid: server.child.pid! });
   } finally { await stop(server.child); }
   const b = hosts.mpcBase ?? base!;
   await mpc(res, w, hosts, [b, b, b], () => hosts.mpcHost, (k) => (hosts.ns.a ? '0.0.0.0' : ipOf(hosts, k)));
@@ -253,13 +309,15 @@ export async function roundAgent(mode: AgentMode, w: Workload, f: Fixture): Prom
   try {
     // the first-byte client dials agent A's listener for party 1, retrying until it is up
     const ttfb = runNode('ttfb client', [PEER, 'ttfb', '--host', '127.0.0.1', '--port', String(bases[0]! + 1), '--timeout', '30'], 40_000, { netns: hosts.ns.a });
+    const traceRound = w.traceDir ? (mkdirSync(join(w.traceDir, mode), { recursive: true }), mkdtempSync(join(w.traceDir, mode, 'r'))) : null;
     const t0 = nowAbs();
     for (let k = 0; k < 3; k++) {
       const args = [AGENT_CLI, 'up', f.sessionFile, '--key', f.keyFiles[k]!, '--bind', ipOf(hosts, k), '--local-base', String(bases[k]),
         '--listen', '127.0.0.1', '--control', controls[k]!, '--log-level', 'info'];
       if (mode !== 'direct') args.push('--relay-only', '--relay-transport', mode === 'relay-ws' ? 'ws' : 'udp');
       const flags = f.hosts && w.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(w.profileDir, mode), '--cpu-prof-name', `agent${k}-${Date.now()}.cpuprofile`] : [];
-      agents.push(spawnNode(`agent ${k} (${mode})`, args, { netns: nsOf(hosts, k), nodeFlags: flags }));
+      const env = traceRound ? { MPYC_TRACE: join(traceRound, `agent${k}.trace`) } : undefined;
+      agents.push(spawnNode(`agent ${k} (${mode})`, args, { netns: nsOf(hosts, k), nodeFlags: flags, env }));
     }
     const ready = await Promise.all(agents.map((a) => a.waitFor((r) => r.msg === 'ready', 20_000, 'agent ready')));
     mark('start');
@@ -272,11 +330,12 @@ export async function roundAgent(mode: AgentMode, w: Workload, f: Fixture): Prom
     const paths = await waitPaths(controls, mode === 'direct' ? 'direct' : 'relay', mode === 'relay-ws' ? 'ws' : mode === 'relay-udp' ? 'udp' : null, 15_000);
     if (mode === 'direct') { res.directMs = paths.pair01At - t0; res.directFromReadyMs = paths.pair01At - readyAB; }
     mark('paths');
-    await pingAndBulk(res, w, '127.0.0.1', bases[0]! + 1, hosts.ns.a, mark);
+    const agentPids = agents.map((a) => a.child.pid!);
+    await pingAndBulk(res, w, '127.0.0.1', bases[0]! + 1, hosts.ns.a, mark, { proxyPids: agentPids, receiverPid: agents[1]!.child.pid! });
     await stop(server.child);
     server = null;
     // MPC parties run against their own agent (MPyC -B localBase), exactly like the demo
-    await mpc(res, w, hosts, bases, () => '127.0.0.1', () => '127.0.0.1');
+    await mpc(res, w, hosts, bases, () => '127.0.0.1', () => '127.0.0.1', agentPids);
     mark('mpc');
   } finally {
     if (server) await stop(server.child);
@@ -297,16 +356,9 @@ export async function roundFloor(w: Workload, hosts: Hosts): Promise<RoundResult
   try {
     await Promise.all([a, b].map((p) => p.waitFor((r) => r.msg === 'ready', 10_000, 'forwarder ready')));
     mark('start');
-    await pingAndBulk(res, { ...w, bulkBytes: 0 }, '127.0.0.1', ports! + 1, hosts.ns.a, mark);
+    await pingAndBulk(res, { ...w, bulkBytes: 0 }, '127.0.0.1', ports! + 1, hosts.ns.a, mark, { proxyPids: [a.child.pid!, b.child.pid!], receiverPid: b.child.pid! });
   } finally {
     await Promise.all([a, b, server].map((p) => stop(p.child)));
   }
   return res;
-}
-
-export function runRound(system: SystemId, w: Workload, f: Fixture): Promise<RoundResult> {
-  if (system === 'tcp') return roundTcp(w, f.hosts);
-  if (system === 'floor') return roundFloor(w, f.hosts);
-  if (system === 'webrtc') return roundWebRtc({ ...w, mpcRounds: 0 }, f.hosts);
-  return roundAgent(system, w, f);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Turns the lab run's result files ($LAB_RESULTS_DIR, default $TMPDIR/mpyc-lab-results)
+// Turns the lab run's result files ($LAB_RESULTS_DIR, default $TMPDIR/mpyc-lab-results-<hash of the cwd>)
 // into the markdown table of docs/lab-results.md.
 // Usage: node dist/scripts/lab-report.js [--out FILE]   (without --out: print only)
 import { writeFileSync } from 'node:fs';

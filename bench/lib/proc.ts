@@ -45,11 +45,14 @@ export function stop(c: ChildProcess, graceMs = 2000): Promise<void> {
  * Spawn `node ...args`, inside network namespace `netns` when given. stdin is a pipe
  * (used for WebRTC signalling); stdout and stderr are parsed as JSON lines.
  */
-export function spawnNode(name: string, args: string[], opts: { netns?: string | null; nodeFlags?: string[] } = {}): Proc {
+export interface SpawnOptions { netns?: string | null; nodeFlags?: string[]; /** added to this process's environment */ env?: Record<string, string> }
+
+export function spawnNode(name: string, args: string[], opts: SpawnOptions = {}): Proc {
   const nodeArgs = [...(opts.nodeFlags ?? []), ...args];
+  const o = { stdio: ['pipe', 'pipe', 'pipe'] as const, env: opts.env ? { ...process.env, ...opts.env } : process.env };
   const child = opts.netns
-    ? spawn('ip', ['netns', 'exec', opts.netns, process.execPath, ...nodeArgs], { stdio: ['pipe', 'pipe', 'pipe'] })
-    : spawn(process.execPath, nodeArgs, { stdio: ['pipe', 'pipe', 'pipe'] });
+    ? spawn('ip', ['netns', 'exec', opts.netns, process.execPath, ...nodeArgs], { ...o, stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn(process.execPath, nodeArgs, { ...o, stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(child);
   const lines: Proc['lines'] = [];
   const waiters: Array<{ pred: (r: Record<string, unknown>) => boolean; resolve: (v: { at: number; rec: Record<string, unknown> }) => void }> = [];
@@ -91,7 +94,7 @@ export function spawnNode(name: string, args: string[], opts: { netns?: string |
 }
 
 /** Run a child to completion and return its last JSON line (its result); rejects on failure. */
-export async function runNode(name: string, args: string[], timeoutMs: number, opts: { netns?: string | null; nodeFlags?: string[] } = {}): Promise<Record<string, unknown>> {
+export async function runNode(name: string, args: string[], timeoutMs: number, opts: SpawnOptions = {}): Promise<Record<string, unknown>> {
   const p = spawnNode(name, args, opts);
   const t = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
   const code = await p.exited;

@@ -1,86 +1,65 @@
-// The party daemon's core: one UDP socket for STUN, the relay and direct paths; the Noise
-// session layer; per-peer path selection and streams; the MPyC port-layout listeners.
+// The party daemon's core, wired: the UDP endpoint (udp-endpoint.ts) demultiplexes STUN,
+// relay frames and session messages; the relay set (relay-set.ts) holds a registration
+// with every relay; the session layer (src/session) encrypts per peer; each peer's link
+// (peer-link.ts) holds its paths (path.ts) and streams (streams.ts); the port-layout
+// listeners (listeners.ts) accept MPyC's connections. One packet to a peer:
 //
-//   UDP datagram ─ first byte ─┬ 0x00–0x03 STUN  → StunClient (our reflexive address)
-//                              ├ 0x10–0x1F session message, directly from a peer
-//                              └ 0x20–0x3F relay frame → RelayClient → "from key K" payload
-//   session plaintext (inner.ts) ─┬ TRANSPORT  → the peer's stream connection
-//                                 ├ CANDIDATES → path manager
-//                                 └ PROBE / PROBE_ACK → path manager
-import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
-import { lookup } from 'node:dns/promises';
-import { isIPv4 } from 'node:net';
-import type { Socket } from 'node:net';
-import { SessionManager, sessionWire, type ReceiveResult, type SessionEvent } from '../session/index.js';
-import { RelayClient, relayWsUrl, type RelayClientState } from '../relay/client.js';
-import { StunClient } from '../stun/client.js';
-import { looksLikeStun } from '../stun/codec.js';
-import { decodeKey, encodeKey } from '../common/base64.js';
-import { candidateKey, classify, gatherInterfaceCandidates } from './candidates.js';
-import { decodeInner, encodeCandidates, encodeProbe, encodeTransportInner, type Candidate } from './inner.js';
-import { PeerPaths } from './path.js';
+//   MPyC bytes → PeerStreams (transport packet) → inner TRANSPORT → SessionManager.send
+//     → transmit(peer, packet, route | null) → route = null ? the peer's active route
+//     → UdpEndpoint.send (direct) | RelaySet.send(relay i) (relayed)
+//   and back: UDP datagram → first byte → SessionManager.receive(datagram, from route)
+//     → deliver(peer, plaintext, from) → PeerLink.onPlaintext → streams / paths / relays
+//
+// Timers: one, armed for the earliest deadline of the session layer, the peer links and
+// the relay set (each exposes nextDeadline()); the transport and the relay clients run
+// their own.
+import { isIPv6, type Socket } from 'node:net';
+import { SessionManager, TRANSPORT_OVERHEAD_LEN, sessionWire, type ReceiveResult, type SessionEvent } from '../session/index.js';
+import { PeerKey } from '../common/peer-key.js';
+import { candidateKey, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
+import { encodeTransportInner, withLocalZones, type Candidate } from './inner.js';
 import { PeerStreams } from './streams.js';
 import { PortLayoutListeners } from './listeners.js';
 import { AgentMetrics } from './metrics.js';
-import { mpycCommand } from './session-file.js';
-import type { AgentConfig, AgentHandle, AgentStatus, PeerStatus, StreamTarget } from './types.js';
+import { UdpEndpoint, type UdpSource } from './udp-endpoint.js';
+import { RelaySet } from './relay-set.js';
+import { DEFAULT_OFFLINE_AFTER_MS, DEFAULT_OFFLINE_CLOSE_MS, PeerLink, describeRoute, type Route } from './peer-link.js';
+import type { PathChange } from './path.js';
+import { buildStatus, routeInfo } from './agent-status.js';
+import { DeadlineTimer } from './deadline-timer.js';
+import type { Family } from './addresses.js';
+import type { AgentConfig, AgentHandle, AgentStatus, PingOptions, PingResult, StreamTarget } from './types.js';
 
-const { MSG_INITIATION, MSG_RESPONSE } = sessionWire;
-/** tick for path probes and session timers */
-const TICK_MS = 50;
-/** give up on a relay (and try the next in the session file) after this long unregistered */
-const RELAY_FAILOVER_MS = 4_000;
-/** the same once we had been registered: the relay was then already silent for 2.5 keepalives */
-const RELAY_LOST_FAILOVER_MS = 1_500;
-/** re-send our candidates this often while a peer has no direct path */
-const CANDIDATE_RESEND_MS = 3_000;
-/** re-run STUN this often (the NAT mapping may change) */
-const STUN_INTERVAL_MS = 60_000;
-
-interface Peer {
-  index: number;
-  name?: string;
-  key: Uint8Array;
-  keyB64: string;
-  paths: PeerPaths;
-  streams: PeerStreams;
-  bytesSent: number;
-  bytesReceived: number;
-  lastError?: string;
-  lastCandidatesSentAt: number;
-  pathSince: number;
-}
-
-type Source = { kind: 'relay' } | { kind: 'direct'; address: string; port: number };
+const { MSG_INITIATION } = sessionWire;
+/** stop(): in-flight stream data may drain this long by default */
+const DEFAULT_STOP_GRACE_MS = 500;
+/** stop(): listeners get this long to close once every connection was destroyed */
+const LISTENER_CLOSE_BOUND_MS = 1_000;
+/** ping bounds: samples per call and the shortest interval (a control-socket caller is local, but still bounded) */
+const MAX_PING_COUNT = 1_000;
+const MIN_PING_INTERVAL_MS = 10;
 
 export class Agent implements AgentHandle {
-  private udp?: UdpSocket;
-  private udpPort = 0;
-  private sessions!: SessionManager;
-  private readonly peers = new Map<string, Peer>();
-  private readonly byIndex = new Map<number, Peer>();
-  private readonly peerByObject = new WeakMap<Uint8Array, Peer>();
-  private relay?: RelayClient;
-  private relayIndex = 0;
-  private relayHost?: string; // resolved IPv4 of the current relay
-  private relayUnregisteredSince = 0;
-  /** the current relay client has been registered at least once */
-  private relayWasRegistered = false;
-  private stun?: StunClient;
-  private reflexive?: Candidate;
+  private udp?: UdpEndpoint;
+  private relays?: RelaySet;
+  private sessions!: SessionManager<Route>;
+  /** by PeerKey.id */
+  private readonly links = new Map<string, PeerLink>();
+  private readonly byIndex = new Map<number, PeerLink>();
+  /** the relay client names peers by key text */
+  private readonly byText = new Map<string, PeerLink>();
+  /** one route object per relay: relayed packets arrive by the thousand */
+  private relayRoutes: Route[] = [];
   private localCandidates: Candidate[] = [];
+  private readonly reflexive = new Map<Family, Candidate>();
+  private zones: string[] = [];
   private listeners?: PortLayoutListeners;
-  private ticker?: NodeJS.Timeout;
-  private stunTimer?: NodeJS.Timeout;
-  /** where the datagram being processed came from (set around sessions.receive) */
-  private source: Source = { kind: 'relay' };
-  /** set while the session layer processes a received datagram (its replies go back by the same path) */
-  private replyViaSource = false;
-  /** a forced destination for the next transmit (probes go to one candidate, never the relay) */
-  private forced?: Candidate;
+  private readonly timer = new DeadlineTimer(() => this.nextDeadline(), (now) => this.onDue(now));
   private readonly startedAt = performance.now();
   private stopped = false;
+  private stopping?: Promise<void>;
   readonly metrics_: AgentMetrics;
+  private readonly dropInner = (reason: string): void => this.metrics_.drop(reason);
 
   constructor(private readonly cfg: AgentConfig) {
     this.metrics_ = new AgentMetrics();
@@ -89,39 +68,78 @@ export class Agent implements AgentHandle {
   private get log() { return this.cfg.logger; }
 
   async start(): Promise<void> {
-    const own = this.cfg.parties[this.cfg.ownIndex]!;
-    const peerKeys: Uint8Array[] = [];
+    const ownKey = PeerKey.fromBytes(this.cfg.keyPair.publicKey);
+    const now = performance.now();
     for (const p of this.cfg.parties) {
       if (p.index === this.cfg.ownIndex) continue;
-      const key = decodeKey(p.publicKey, `party ${p.index} key`);
-      peerKeys.push(key);
-      const peer: Peer = {
-        index: p.index, name: p.name, key, keyB64: p.publicKey,
-        paths: new PeerPaths(this.cfg.relayOnly),
-        streams: undefined as unknown as PeerStreams,
-        bytesSent: 0, bytesReceived: 0, lastCandidatesSentAt: -Infinity, pathSince: performance.now(),
-      };
-      peer.streams = new PeerStreams({
-        side: Buffer.compare(this.cfg.keyPair.publicKey, key) < 0 ? 0 : 1,
-        sendDatagram: (d) => this.sessions.send(key, encodeTransportInner(d)),
-        resolveTarget: (t) => this.resolveTarget(peer, t),
-        logger: this.log.child({ peer: p.index }),
+      const key = PeerKey.fromText(p.publicKey, `party ${p.index} key`);
+      const log = this.log.child({ peer: p.index });
+      const streams = new PeerStreams({
+        side: ownKey.compare(key) < 0 ? 0 : 1,
+        // a packet queued behind a handshake may have started one: its retry is a deadline
+        sendDatagram: (d) => { if (!this.sessions.send(key, encodeTransportInner(d))) this.reschedule(); },
+        resolveTarget: (t) => this.resolveTarget(t),
+        logger: log,
         idleTimeoutMs: this.cfg.streamIdleTimeoutMs ?? 3_600_000,
       });
-      this.peers.set(p.publicKey, peer);
-      this.byIndex.set(p.index, peer);
+      const link: PeerLink = new PeerLink(p.index, p.name, key, streams, {
+        send: (plaintext, to) => this.sessions.send(key, plaintext, to),
+        established: () => this.sessions.info(key).established,
+        localCandidates: () => this.candidatesToSignal(),
+        relayMask: () => this.relays?.registeredMask() ?? 0,
+        activeRoute: () => this.activeRoute(link),
+        expand: (c) => withLocalZones(c, this.zones),
+        onRttSample: (ms) => this.metrics_.rttSample(String(p.index), ms),
+        reschedule: () => this.reschedule(),
+        logger: this.log,
+        relayOnly: this.cfg.relayOnly,
+        offlineAfterMs: this.cfg.peerOfflineMs ?? DEFAULT_OFFLINE_AFTER_MS,
+        offlineCloseMs: this.cfg.offlineCloseMs ?? DEFAULT_OFFLINE_CLOSE_MS,
+      }, now);
+      this.links.set(key.id, link);
+      this.byIndex.set(p.index, link);
+      this.byText.set(key.text, link);
     }
-    this.sessions = new SessionManager({
+    this.sessions = new SessionManager<Route>({
       staticKey: this.cfg.keyPair,
-      peers: peerKeys,
-      transmit: (peer, packet) => this.transmit(peer, packet),
-      deliver: (peer, plaintext) => this.deliver(peer, plaintext),
+      peers: [...this.links.values()].map((l) => l.key),
+      transmit: (peer, packet, to) => this.transmit(peer, packet, to),
+      deliver: (peer, plaintext, from) => this.deliver(peer, plaintext, from),
       onEvent: (e) => this.onSessionEvent(e),
     });
+    this.metrics_.readPeersFrom(() => [...this.links.values()].map((l) => ({
+      peer: String(l.index), path: l.paths.active.kind, retransmittedTotal: l.streams.retransmittedTotal(),
+    })));
 
-    await this.bindUdp();
-    this.localCandidates = this.cfg.relayOnly ? [] : gatherInterfaceCandidates(this.udpPort, this.cfg.udpBind.host);
-    await this.useRelay(0);
+    // udpBind names the IPv4 socket (or, given an IPv6 address, the only socket)
+    const bind = this.cfg.udpBind;
+    const v6only = isIPv6(bind.host);
+    const bind6 = v6only ? bind.host : this.cfg.udpBind6 === undefined ? (bind.host === '0.0.0.0' ? '::' : null) : this.cfg.udpBind6;
+    this.udp = await UdpEndpoint.open({
+      v4: v6only ? undefined : { host: bind.host, port: bind.port },
+      v6: bind6 === null ? undefined : { host: bind6, port: v6only ? bind.port : 0 },
+      logger: this.log,
+      handlers: {
+        stun: (b, from) => this.relays?.handleStun(b, from),
+        session: (b, from) => this.onDirectDatagram(b, from),
+        relay: (b, from) => { if (!this.relays?.handleFrame(b, from)) this.metrics_.drop('relay_frame_from_stranger'); },
+        drop: (reason) => this.metrics_.drop(reason),
+      },
+    });
+    this.localCandidates = this.cfg.relayOnly ? [] : gatherInterfaceCandidates(this.udp.bound);
+    this.zones = linkLocalZones();
+    this.relayRoutes = this.cfg.relays.map((_, i) => ({ kind: 'relay', relay: i }));
+    this.relays = new RelaySet({
+      relays: this.cfg.relays, keyPair: this.cfg.keyPair, transport: this.cfg.relayTransport, udp: this.udp,
+      relayOnly: this.cfg.relayOnly, logger: this.log,
+      on: {
+        packet: (i, fromKey, payload) => this.onRelayPacket(i, fromKey, payload),
+        changed: (i) => this.onRelayChanged(i),
+        peerGone: (_i, key) => { const l = this.byText.get(key); if (l) l.lastError = 'peer not registered at the relay'; },
+        reflexive: (family, c) => this.onReflexive(family, c),
+      },
+    });
+    // listen first: MPyC may connect as soon as `up` prints its line; relays register meanwhile
     this.listeners = new PortLayoutListeners({
       ownIndex: this.cfg.ownIndex,
       parties: this.cfg.parties.length,
@@ -131,343 +149,250 @@ export class Agent implements AgentHandle {
       logger: this.log,
       onConnection: (peerIndex, target, socket) => this.attachLocalSocket(peerIndex, target, socket),
     });
+    void this.relays.start(); // never rejects: a relay that does not resolve is WebSocket-only
     await this.listeners.start();
-    this.ticker = setInterval(() => this.tick(), TICK_MS);
-    this.log.info({ index: this.cfg.ownIndex, publicKey: own.publicKey, udpPort: this.udpPort,
-      candidates: this.localCandidates.map(candidateKey), relayOnly: this.cfg.relayOnly }, 'agent started');
-    // handshakes with every peer start as soon as the relay registration completes
-    // (onRelayState), so traffic can flow within one relay round trip
+    this.log.info({ index: this.cfg.ownIndex, publicKey: ownKey.text, udpPort: this.udp.bound.v4?.port, udpPort6: this.udp.bound.v6?.port,
+      candidates: this.localCandidates.map(candidateKey), relays: this.cfg.relays.length, relayOnly: this.cfg.relayOnly }, 'agent started');
+    // handshakes with every peer start as soon as a relay registration completes
+    // (onRelayChanged), so traffic can flow within one relay round trip
+    this.reschedule();
   }
 
-  private bindUdp(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const s = createSocket({ type: 'udp4' });
-      s.once('error', (err) => reject(new Error(`cannot bind UDP ${this.cfg.udpBind.host}:${this.cfg.udpBind.port}: ${err.message}`)));
-      s.bind(this.cfg.udpBind.port, this.cfg.udpBind.host, () => {
-        s.removeAllListeners('error');
-        s.on('error', (err) => this.log.warn({ err: err.message }, 'UDP socket error'));
-        s.on('message', (msg, rinfo) => this.onUdp(msg, rinfo));
-        this.udpPort = s.address().port;
-        this.udp = s;
-        resolve();
-      });
-    });
+  // ------------------------------------------------------------------ candidates
+
+  private candidatesToSignal(): Candidate[] {
+    const list = [...this.localCandidates];
+    for (const r of this.reflexive.values()) if (!list.some((c) => candidateKey(c) === candidateKey(r))) list.push(r);
+    return list;
   }
 
-  // ------------------------------------------------------------------ relay
+  private onReflexive(family: Family, c: Candidate): void {
+    const old = this.reflexive.get(family);
+    if (old && candidateKey(old) === candidateKey(c)) return;
+    this.log.info({ reflexive: candidateKey(c), family }, 'learned reflexive address by STUN');
+    this.reflexive.set(family, c);
+    const now = performance.now();
+    for (const l of this.links.values()) l.sendSignals(now);
+  }
 
-  private async useRelay(i: number): Promise<void> {
-    this.relay?.close();
-    this.relayIndex = i % this.cfg.relays.length;
-    const r = this.cfg.relays[this.relayIndex]!;
-    try {
-      this.relayHost = isIPv4(r.host) ? r.host : (await lookup(r.host, { family: 4 })).address;
-    } catch (err) {
-      this.log.warn({ host: r.host, err: String(err) }, 'cannot resolve relay host; WebSocket only');
-      this.relayHost = undefined;
+  // ------------------------------------------------------------------ relays
+
+  private onRelayChanged(i: number): void {
+    const relays = this.relays!;
+    const registered = relays.isRegistered(i);
+    this.metrics_.relayRegistered.set(relays.registeredCount());
+    const now = performance.now();
+    for (const l of this.links.values()) {
+      // sessions to relayed peers may have lost packets meanwhile: nudge them
+      if (registered && !this.sessions.info(l.key).established) this.sessions.connect(l.key, true);
+      l.sendSignals(now); // our relay set changed: tell the peer
+      if (l.paths.active.kind === 'relay') this.activeRoute(l);
     }
-    const host = this.relayHost;
-    const udpAllowed = host !== undefined && this.cfg.relayTransport !== 'ws';
-    const wsAllowed = r.httpPort !== undefined && this.cfg.relayTransport !== 'udp';
-    const transport = udpAllowed && wsAllowed ? 'auto' : udpAllowed ? 'udp' : 'ws';
-    const client = new RelayClient({
-      relayKey: r.publicKey,
-      keyPair: this.cfg.keyPair,
-      transport,
-      sendUdp: udpAllowed ? (f) => this.udp?.send(f, r.udpPort, host) : undefined,
-      wsUrl: wsAllowed ? relayWsUrl(r.host, r.httpPort!) : undefined,
-      keepaliveMs: 2_000,
-      udpFallbackMs: 1_000,
-      logger: this.log.child({ relay: `${r.host}:${r.udpPort}` }),
-    });
-    client.on('packet', (fromKey, payload) => this.onRelayPacket(fromKey, payload));
-    client.on('state', (s, t) => this.onRelayState(s, t));
-    client.on('peerGone', (key) => {
-      const p = this.peers.get(key);
-      if (p) p.lastError = 'peer not registered at the relay';
-    });
-    this.relay = client;
-    this.relayUnregisteredSince = performance.now();
-    this.relayWasRegistered = false;
-    client.start();
-    if (host) {
-      this.stun?.close();
-      this.stun = new StunClient({ send: (d) => this.udp?.send(d, r.udpPort, host), autoTimers: true });
+    this.reschedule();
+  }
+
+  private onRelayPacket(i: number, fromKey: string, payload: Uint8Array): void {
+    const link = this.byText.get(fromKey);
+    const route = this.relayRoutes[i];
+    if (!link || !route) { this.metrics_.drop('relay_from_unknown_key'); return; }
+    // no copy: the session layer copies whatever it keeps from the datagram
+    const r = this.sessions.receive(payload, route);
+    this.onReceived(r);
+    if (r.kind === 'handshake' && r.answered) {
+      link.paths.fallBack(performance.now(), 'peer re-handshook through the relay (restarted or lost its path)');
+      this.applyPathChanges(link, link.paths.takeChanges());
     }
-  }
-
-  private onRelayState(s: RelayClientState, t: string | undefined): void {
-    this.log.info({ state: s, transport: t, relay: this.relayAddress() }, 'relay state');
-    if (s === 'registered') {
-      this.relayUnregisteredSince = Infinity;
-      this.relayWasRegistered = true;
-      this.metrics_.relayRegistered.set(1);
-      if (t === 'udp') this.runStun();
-      // sessions to peers on the relay path may have lost packets meanwhile: nudge them
-      for (const p of this.peers.values()) if (!this.sessions.info(p.key).established) this.sessions.connect(p.key, true);
-    } else if (this.relayUnregisteredSince === Infinity) {
-      this.relayUnregisteredSince = performance.now();
-      this.metrics_.relayRegistered.set(0);
-    }
-  }
-
-  private runStun(): void {
-    if (this.cfg.relayOnly || !this.stun) return;
-    const stun = this.stun;
-    stun.request().then((addr) => {
-      const c = { address: addr.address, port: addr.port };
-      if (!this.reflexive || candidateKey(this.reflexive) !== candidateKey(c)) {
-        this.log.info({ reflexive: candidateKey(c) }, 'learned reflexive address by STUN');
-        this.reflexive = c;
-        for (const p of this.peers.values()) this.sendCandidates(p, true);
-      }
-    }).catch((err: unknown) => this.log.debug({ err: String(err) }, 'STUN failed'));
-    if (this.stunTimer) clearTimeout(this.stunTimer);
-    this.stunTimer = setTimeout(() => this.runStun(), STUN_INTERVAL_MS);
-    this.stunTimer.unref();
-  }
-
-  private relayAddress(): string {
-    const r = this.cfg.relays[this.relayIndex]!;
-    return `${r.publicKey}@${r.host}:${r.udpPort}${r.httpPort ? `/${r.httpPort}` : ''}`;
   }
 
   // ------------------------------------------------------------------ datagrams
 
-  private onUdp(msg: Buffer, rinfo: RemoteInfo): void {
-    const b = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
-    const first = b[0] ?? 0xff;
-    if (first <= 0x03) {
-      if (looksLikeStun(b)) this.stun?.handleDatagram(b);
-      else this.metrics_.drop('stun_malformed');
-    } else if (first >= 0x10 && first <= 0x1f) {
-      if (this.cfg.relayOnly) { this.metrics_.drop('direct_in_relay_only'); return; }
-      this.source = { kind: 'direct', address: rinfo.address, port: rinfo.port };
-      const r = this.receiveSession(b);
-      this.source = { kind: 'relay' };
-      if (r.kind === 'dropped') this.metrics_.drop(`session_${r.reason}`);
-    } else if (first >= 0x20 && first <= 0x3f) {
-      const relay = this.cfg.relays[this.relayIndex]!;
-      if (rinfo.address === this.relayHost && rinfo.port === relay.udpPort) this.relay?.handleDatagram(b);
-      else this.metrics_.drop('relay_frame_from_stranger');
-    } else {
-      this.metrics_.drop('unknown_type');
+  private onDirectDatagram(b: Uint8Array, from: UdpSource): void {
+    if (this.cfg.relayOnly) { this.metrics_.drop('direct_in_relay_only'); return; }
+    this.onReceived(this.sessions.receive(b, { kind: 'direct', address: from.address, port: from.port }));
+  }
+
+  /** Bookkeeping of every session datagram's outcome (delivered plaintexts went through deliver). */
+  private onReceived(r: ReceiveResult): void {
+    if (r.kind === 'dropped') { this.metrics_.drop(`session_${r.reason}`); return; }
+    if (r.kind === 'handshake' || r.keepalive) {
+      const link = this.links.get(r.peer.id);
+      link?.heard(performance.now());
+      if (r.kind === 'handshake') this.reschedule();
     }
   }
 
-  private onRelayPacket(fromKey: string, payload: Uint8Array): void {
-    if (!this.peers.has(fromKey)) { this.metrics_.drop('relay_from_unknown_key'); return; }
-    this.source = { kind: 'relay' };
-    // no copy: the session layer copies whatever it keeps from the datagram
-    const r = this.receiveSession(payload);
-    if (r.kind === 'dropped') this.metrics_.drop(`session_${r.reason}`);
-    else if (r.kind === 'handshake' && payload[0] === MSG_INITIATION) {
-      const p = this.peers.get(fromKey)!;
-      p.paths.fallBack(performance.now(), 'peer re-handshook through the relay (restarted or lost its path)');
-      this.applyPathChanges(p);
-    }
+  /** The route a packet to this peer takes when the session layer leaves the choice to us. */
+  private activeRoute(link: PeerLink): Route | null {
+    const a = link.paths.active;
+    if (a.kind === 'direct') return a;
+    const relay = this.relays?.pick(link.relayMask, link.lastRelayHeard);
+    if (relay !== link.relayInUse) this.relayRouteChanged(link, relay);
+    return relay === undefined ? null : this.relayRoutes[relay]!;
   }
 
-  /** sessions.receive, remembering that a reply it sends belongs on the path the datagram came by */
-  private receiveSession(b: Uint8Array): ReceiveResult {
-    this.replyViaSource = true;
-    try {
-      return this.sessions.receive(b);
-    } finally {
-      this.replyViaSource = false;
-    }
+  private relayRouteChanged(link: PeerLink, relay: number | undefined): void {
+    const was = link.relayInUse;
+    link.relayInUse = relay;
+    if (was === undefined || relay === undefined) return; // first choice, or no relay at all: nothing moved
+    const name = (i: number): string => this.relays!.addressText(i);
+    this.log.info({ peer: link.index, from: 'relay', to: 'relay', fromRelay: name(was), toRelay: name(relay), reason: 'relay lost or the peer moved' }, 'path change');
+    this.metrics_.pathChanges.inc({ to: 'relay' });
+    link.pathSince = performance.now();
+    link.streams.pathChanged();
   }
 
-  /** The session layer's output: a probe's forced address, the direct path, or the relay. */
-  private transmit(peerKey: Uint8Array, packet: Uint8Array): void {
-    const p = this.peerOf(peerKey);
-    if (!p) return;
-    // a probe goes to its one candidate; a handshake response goes back the way its
-    // initiation came (the initiator may not, or no longer, be reachable on our active
-    // path, e.g. it restarted on a new port); everything else takes the active path
-    const route: Source = this.forced ? { kind: 'direct', ...this.forced }
-      : this.replyViaSource && packet[0] === MSG_RESPONSE ? this.source
-        : p.paths.active;
-    if (route.kind === 'direct') this.udp?.send(packet, route.port, route.address);
-    else if (!this.relay?.send(peerKey, packet)) this.metrics_.drop('relay_not_ready');
+  /**
+   * The session layer's output, to the route it names (a probe's candidate, or where a
+   * handshake initiation came from) or, for null, to the peer's active route. Bytes count
+   * as sent only when the socket or the relay client took the packet.
+   */
+  private transmit(peer: PeerKey, packet: Uint8Array, to: Route | null): void {
+    const link = this.links.get(peer.id);
+    if (!link) return;
+    const route = to ?? this.activeRoute(link);
+    if (packet[0] === MSG_INITIATION) this.reschedule(); // its retry is a session deadline
+    if (!route) { this.metrics_.drop('no_relay_registered'); return; }
+    if (route.kind === 'direct') {
+      if (!this.udp?.send(packet, route.address, route.port)) { this.metrics_.drop('udp_send_failed'); return; }
+    } else if (!this.relays?.send(route.relay, peer.bytes, packet)) {
+      this.metrics_.drop('relay_not_ready');
+      return;
+    }
     this.metrics_.bytes(route.kind, 'out', packet.length);
-    p.bytesSent += packet.length;
+    link.bytesSent += packet.length;
   }
 
-  private deliver(peerKey: Uint8Array, plaintext: Uint8Array): void {
-    const p = this.peerOf(peerKey);
-    if (!p) return;
-    const src = this.source;
+  private deliver(peer: PeerKey, plaintext: Uint8Array, from: Route): void {
+    const link = this.links.get(peer.id);
+    if (!link) return;
     const now = performance.now();
-    p.bytesReceived += plaintext.length + 32;
-    this.metrics_.bytes(src.kind, 'in', plaintext.length + 32);
-    if (src.kind === 'direct') p.paths.onDirectPacket(src, now);
-    const inner = decodeInner(plaintext);
-    switch (inner.type) {
-      case 'transport':
-        p.streams.receive(inner.packet);
-        break;
-      case 'candidates':
-        p.paths.addSignalled(inner.candidates, now);
-        break;
-      case 'probe':
-        // answer on the path the probe came in on; probes never travel via the relay
-        if (src.kind === 'direct' && !this.cfg.relayOnly) this.sendForced(p, src, encodeProbe('probeAck', inner.id));
-        break;
-      case 'probeAck':
-        if (src.kind === 'direct') p.paths.onProbeAck(inner.id, src, now);
-        break;
-      case 'invalid':
-        this.metrics_.drop(inner.reason);
-        break;
-    }
-    this.applyPathChanges(p);
-  }
-
-  private sendForced(p: Peer, to: Candidate, plaintext: Uint8Array): void {
-    if (!this.sessions.info(p.key).established) return; // would be queued and sent elsewhere
-    this.forced = to;
-    try { this.sessions.send(p.key, plaintext); } finally { this.forced = undefined; }
-  }
-
-  private sendCandidates(p: Peer, force = false): void {
-    if (this.cfg.relayOnly) return;
-    const now = performance.now();
-    if (!force && now - p.lastCandidatesSentAt < CANDIDATE_RESEND_MS) return;
-    if (!this.sessions.info(p.key).established) return;
-    const list = [...this.localCandidates];
-    if (this.reflexive && !list.some((c) => candidateKey(c) === candidateKey(this.reflexive!))) list.push(this.reflexive);
-    p.lastCandidatesSentAt = now;
-    this.sessions.send(p.key, encodeCandidates(list));
+    const n = plaintext.length + TRANSPORT_OVERHEAD_LEN;
+    link.bytesReceived += n;
+    this.metrics_.bytes(from.kind, 'in', n);
+    link.heard(now);
+    link.onPlaintext(plaintext, from, now, this.dropInner);
+    this.applyPathChanges(link, link.paths.takeChanges());
   }
 
   private onSessionEvent(e: SessionEvent): void {
-    const p = this.peerOf(e.peer);
-    if (!p) return;
+    const link = this.links.get(e.peer.id);
+    if (!link) return;
     if (e.type === 'established') {
-      this.log.debug({ peer: p.index, initiator: e.initiator }, 'session established');
-      p.lastError = undefined;
-      this.sendCandidates(p, true);
+      this.log.debug({ peer: link.index, initiator: e.initiator }, 'session established');
+      link.onEstablished(performance.now());
       // the transport may have backed off while the peer was unreachable: restart its timers
-      p.streams.pathChanged();
+      link.streams.pathChanged();
     } else {
-      p.lastError = `handshake: no response (${e.droppedPackets} packets dropped)`;
-      this.log.warn({ peer: p.index, dropped: e.droppedPackets }, 'handshake timed out; will retry on demand');
+      link.lastError = `handshake: no response (${e.droppedPackets} packets dropped)`;
+      this.log.warn({ peer: link.index, dropped: e.droppedPackets }, 'handshake timed out; will retry on demand');
     }
+    this.reschedule();
   }
 
-  private applyPathChanges(p: Peer): void {
-    for (const c of p.paths.takeChanges()) {
-      p.pathSince = performance.now();
-      const describe = (a: typeof c.to): string => (a.kind === 'relay' ? 'relay' : `direct ${a.address}:${a.port}`);
-      this.log.info({ peer: p.index, from: describe(c.from), to: describe(c.to), reason: c.reason }, 'path change');
+  private applyPathChanges(link: PeerLink, changes: readonly PathChange[]): void {
+    for (const c of changes) {
+      link.pathSince = performance.now();
+      const relay = link.relayInUse === undefined ? undefined : this.relays?.addressText(link.relayInUse);
+      this.log.info({ peer: link.index, from: describeRoute(c.from), to: describeRoute(c.to), relay, reason: c.reason }, 'path change');
       this.metrics_.pathChanges.inc({ to: c.to.kind });
-      p.streams.pathChanged();
+      link.streams.pathChanged();
     }
+    if (changes.length > 0) this.reschedule();
   }
 
-  // ------------------------------------------------------------------ timers
+  // ------------------------------------------------------------------ the one timer
 
-  private tick(): void {
-    if (this.stopped) return;
-    const now = performance.now();
+  private reschedule(): void {
+    this.timer.reschedule();
+  }
+
+  private nextDeadline(): number {
+    let t = Math.min(this.sessions.nextDeadline(), this.relays?.nextDeadline() ?? Infinity);
+    for (const l of this.links.values()) t = Math.min(t, l.nextDeadline());
+    return t;
+  }
+
+  private onDue(now: number): void {
     if (now >= this.sessions.nextDeadline()) this.sessions.tick(now);
-    for (const p of this.peers.values()) {
-      if (now >= p.paths.nextDeadline()) {
-        for (const a of p.paths.poll(now)) this.sendForced(p, a.to, encodeProbe('probe', a.id));
-      }
-      this.applyPathChanges(p);
-      if (p.paths.active.kind === 'relay') this.sendCandidates(p);
+    for (const l of this.links.values()) {
+      if (now >= l.nextDeadline()) this.applyPathChanges(l, l.poll(now));
     }
-    const failoverAfter = this.relayWasRegistered ? RELAY_LOST_FAILOVER_MS : RELAY_FAILOVER_MS;
-    if (this.cfg.relays.length > 1 && now - this.relayUnregisteredSince > failoverAfter) {
-      const next = (this.relayIndex + 1) % this.cfg.relays.length;
-      this.log.warn({ from: this.relayAddress(), to: this.cfg.relays[next]!.host }, 'relay unreachable; failing over');
-      void this.useRelay(next);
-    }
+    this.relays?.checkUnreachable(now);
   }
 
   // ------------------------------------------------------------------ surface
 
-  /** the session layer hands back its own key objects: look them up without base64 */
-  private peerOf(key: Uint8Array): Peer | undefined {
-    let p = this.peerByObject.get(key);
-    if (!p) {
-      p = this.peers.get(encodeKey(key));
-      if (p) this.peerByObject.set(key, p);
-    }
-    return p;
-  }
-
-  private resolveTarget(p: Peer, t: StreamTarget): { host: string; port: number } | string {
+  private resolveTarget(t: StreamTarget): { host: string; port: number } | string {
     if (t.kind === 'mpyc') {
       if (t.party !== this.cfg.ownIndex) return `stream for party ${t.party}, but this is party ${this.cfg.ownIndex}`;
       return { host: '127.0.0.1', port: this.cfg.localBase + this.cfg.ownIndex };
     }
     if (!this.cfg.allowedPorts.includes(t.port)) return `port ${t.port} is not in this agent's --allow-port list`;
-    void p;
     return { host: '127.0.0.1', port: t.port };
   }
 
   attachLocalSocket(peerIndex: number, target: StreamTarget, socket: Socket): void {
-    const p = this.byIndex.get(peerIndex);
-    if (!p || this.stopped) { socket.destroy(); return; }
-    p.streams.attach(target, socket);
+    const link = this.byIndex.get(peerIndex);
+    if (!link || this.stopped) { socket.destroy(); return; }
+    link.streams.attach(target, socket);
+    this.reschedule(); // an offline peer's new local connection has a closing deadline
   }
 
   status(): AgentStatus {
-    const now = performance.now();
-    const peers: PeerStatus[] = [];
-    for (const p of [...this.peers.values()].sort((a, b) => a.index - b.index)) {
-      const info = this.sessions.info(p.key);
-      const a = p.paths.active;
-      const st = p.streams.connection.stats();
-      const path = !info.established ? null
-        : a.kind === 'direct' ? { kind: 'direct' as const, address: `${a.address}:${a.port}`, lan: classify(a.address) !== 'public' }
-          : { kind: 'relay' as const, relay: this.relayAddress(), transport: this.relay?.transport ?? 'udp' };
-      peers.push({
-        index: p.index, name: p.name, publicKey: p.keyB64,
-        state: !info.established ? 'connecting' : a.kind === 'direct' ? 'direct' : 'relay',
-        path,
-        rttMs: info.established && st.packetsReceived > 0 ? st.smoothedRttMs : undefined,
-        bytesSent: p.bytesSent, bytesReceived: p.bytesReceived,
-        handshakeAgeMs: info.handshakeAgeMs,
-        lastError: info.lastError ?? p.lastError,
-        streams: st.openStreams,
-        pathAgeMs: now - p.pathSince,
-      });
-    }
-    return {
-      ownIndex: this.cfg.ownIndex,
-      publicKey: encodeKey(this.cfg.keyPair.publicKey),
-      mpycCommand: mpycCommand(this.cfg.parties.length, this.cfg.ownIndex, this.cfg.localBase),
-      relay: { address: this.relayAddress(), transport: this.relay?.transport ?? null, registered: this.relay?.state === 'registered' },
-      reflexiveAddress: this.reflexive ? candidateKey(this.reflexive) : undefined,
-      localAddresses: this.localCandidates.map(candidateKey),
-      udpPort: this.udpPort,
-      peers,
-      uptimeMs: now - this.startedAt,
-    };
+    return buildStatus({
+      cfg: this.cfg, links: [...this.links.values()], sessions: this.sessions, relays: this.relays,
+      udp: this.udp?.bound ?? {}, localCandidates: this.localCandidates, reflexive: [...this.reflexive.values()],
+      uptimeMs: performance.now() - this.startedAt,
+    });
   }
 
   async metrics(): Promise<string> {
-    for (const p of this.peers.values()) {
-      const st = p.streams.connection.stats();
-      this.metrics_.observePeer(String(p.index), p.paths.active.kind, st.smoothedRttMs, st.packetsRetransmitted);
-    }
     return this.metrics_.registry.metrics();
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  async ping(peerIndex: number, opts: PingOptions = {}): Promise<PingResult> {
+    const link = this.byIndex.get(peerIndex);
+    if (!link) throw new Error(`no party ${peerIndex} among this agent's peers`);
+    const count = opts.count ?? 4;
+    const intervalMs = opts.intervalMs ?? 1_000;
+    if (!Number.isInteger(count) || count < 1 || count > MAX_PING_COUNT) throw new RangeError(`ping count must be 1..${MAX_PING_COUNT}`);
+    if (!(intervalMs >= MIN_PING_INTERVAL_MS)) throw new RangeError(`ping interval must be at least ${MIN_PING_INTERVAL_MS} ms`);
+    const samples: PingResult['samples'] = [];
+    for (let seq = 0; seq < count && !this.stopped; seq++) {
+      if (seq > 0) await new Promise((r) => setTimeout(r, intervalMs));
+      const { rttMs, route } = await link.ping(performance.now());
+      samples.push({ seq, rttMs, path: route ? routeInfo(route, this.relays) : null });
+    }
+    return { peerIndex, samples };
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.shutDown();
+    return this.stopping;
+  }
+
+  /**
+   * Ends within stopGraceMs + ~1 s in every state: stop accepting, let in-flight stream
+   * data drain for the grace, then destroy every local connection (a half-closed one in
+   * CLOSE-WAIT would otherwise hold server.close() forever) and close every socket.
+   */
+  private async shutDown(): Promise<void> {
     this.stopped = true;
-    if (this.ticker) clearInterval(this.ticker);
-    if (this.stunTimer) clearTimeout(this.stunTimer);
-    await this.listeners?.stop();
-    for (const p of this.peers.values()) p.streams.stop();
+    this.timer.stop();
+    const listenersClosed = this.listeners?.stop() ?? Promise.resolve();
+    const grace = this.cfg.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    const t0 = performance.now();
+    while (performance.now() - t0 < grace && [...this.links.values()].some((l) => l.streams.bytesInFlight > 0)) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const l of this.links.values()) {
+      l.cancelPings();
+      l.streams.stop();
+    }
+    this.listeners?.destroyConnections();
+    await Promise.race([listenersClosed, new Promise((r) => setTimeout(r, LISTENER_CLOSE_BOUND_MS).unref())]);
     this.sessions?.close();
-    this.stun?.close();
-    this.relay?.close();
-    await new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r()));
+    this.relays?.close();
+    await this.udp?.close();
   }
 }

@@ -26,8 +26,18 @@ export interface ControlHandlers {
   metrics?(): Promise<string>;
 }
 
+/**
+ * Why a control request failed: `unreachable` (no agent listens: ENOENT, ECONNREFUSED, or it
+ * closed the connection unanswered), `timeout`, `agent` (it answered with an error), `protocol`
+ * (an answer we cannot read), `setup` (creating the socket or its directory).
+ */
+export type ControlFailure = 'unreachable' | 'timeout' | 'agent' | 'protocol' | 'setup';
+
 export class ControlError extends Error {
   override name = 'ControlError';
+  constructor(message: string, readonly reason: ControlFailure = 'setup') {
+    super(message);
+  }
 }
 
 /** `$XDG_RUNTIME_DIR/mpyc-agent` if set, else `/tmp/mpyc-agent-$UID`. */
@@ -171,34 +181,42 @@ async function handleLine(line: string, handlers: ControlHandlers): Promise<stri
 }
 
 /** Sends one request and returns its result; rejects with the agent's error or a connection problem. */
-export function controlRequest(path: string, method: string, timeoutMs = 3000): Promise<unknown> {
+export function controlRequest(path: string, method: string, timeoutMs = 3000, signal?: AbortSignal): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const s = connect({ path });
     let buf = '';
-    const done = (err: Error | null, v?: unknown): void => { clearTimeout(t); s.destroy(); if (err) reject(err); else resolve(v); };
-    const t = setTimeout(() => done(new ControlError(`${path}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = (): void => done(new ControlError(`${path}: request aborted`, 'unreachable'));
+    const done = (err: Error | null, v?: unknown): void => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', onAbort);
+      s.destroy();
+      if (err) reject(err); else resolve(v);
+    };
+    const t = setTimeout(() => done(new ControlError(`${path}: no answer within ${timeoutMs} ms`, 'timeout')), timeoutMs);
+    if (signal?.aborted) { onAbort(); return; }
+    signal?.addEventListener('abort', onAbort, { once: true });
     s.setEncoding('utf8');
     s.once('connect', () => s.write(JSON.stringify({ method }) + '\n'));
     s.on('data', (d: string) => {
       buf += d;
-      if (buf.length > 64 * 1024 * 1024) return done(new ControlError(`${path}: answer too large`));
+      if (buf.length > 64 * 1024 * 1024) return done(new ControlError(`${path}: answer too large`, 'protocol'));
       const nl = buf.indexOf('\n');
       if (nl < 0) return undefined;
       let r: { ok?: boolean; result?: unknown; error?: string };
-      try { r = JSON.parse(buf.slice(0, nl)) as typeof r; } catch { return done(new ControlError(`${path}: answer is not JSON`)); }
-      return r.ok === true ? done(null, r.result) : done(new ControlError(`agent: ${r.error ?? 'unknown error'}`));
+      try { r = JSON.parse(buf.slice(0, nl)) as typeof r; } catch { return done(new ControlError(`${path}: answer is not JSON`, 'protocol')); }
+      return r.ok === true ? done(null, r.result) : done(new ControlError(`agent: ${r.error ?? 'unknown error'}`, 'agent'));
     });
     s.once('error', (e: NodeJS.ErrnoException) => {
       const hint = e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? ' (is the agent running? start it with: mpyc-agent up SESSION --key FILE)'
         : e.code === 'EACCES' ? ' (the agent runs as another user)' : '';
-      done(new ControlError(`${path}: cannot connect (${e.code ?? e.message})${hint}`));
+      done(new ControlError(`${path}: cannot connect (${e.code ?? e.message})${hint}`, 'unreachable'));
     });
-    s.once('end', () => { if (!buf.includes('\n')) done(new ControlError(`${path}: connection closed without an answer`)); });
+    s.once('end', () => { if (!buf.includes('\n')) done(new ControlError(`${path}: connection closed without an answer`, 'unreachable')); });
   });
 }
 
-export async function queryStatus(path: string, timeoutMs = 3000): Promise<AgentStatus> {
-  const r = await controlRequest(path, 'status', timeoutMs);
-  if (typeof r !== 'object' || r === null || !Array.isArray((r as AgentStatus).peers)) throw new ControlError(`${path}: status answer has no peers list`);
+export async function queryStatus(path: string, timeoutMs = 3000, signal?: AbortSignal): Promise<AgentStatus> {
+  const r = await controlRequest(path, 'status', timeoutMs, signal);
+  if (typeof r !== 'object' || r === null || !Array.isArray((r as AgentStatus).peers)) throw new ControlError(`${path}: status answer has no peers list`, 'protocol');
   return r as AgentStatus;
 }

@@ -2,30 +2,53 @@
 // says what the rest is. Specified in docs/protocol/paths.md.
 //
 //   0x01 TRANSPORT   | stream-transport packet (src/transport), up to 1200 bytes
-//   0x02 CANDIDATES  | count u8 | count × candidate
-//        candidate:    family u8 (4 or 6) | port u16 BE | address (4 or 16 bytes)
+//   0x02 CANDIDATES  | count u8 (≤ 16) | count × candidate
+//        candidate:    family u8 (4 or 6) | source u8 | port u16 BE | address (4 or 16 bytes)
 //   0x03 PROBE       | probe id (8 bytes)      sent on ONE candidate path, never via relay
 //   0x04 PROBE_ACK   | probe id (8 bytes)      answer, sent back on the path the probe came in
+//   0x05 RELAYS      | mask u32 BE             bit i: registered with relay i of the session file
+//   0x06 PING        | ping id (8 bytes)       on the active path (relay or direct); `mpyc-agent ping`
+//   0x07 PONG        | ping id (8 bytes)       answer, sent back on the path the ping came in
 //
 // Probes are authenticated by the session (they are Noise transport messages), so a
 // confirmed probe proves the peer really answers at that address.
-import { isIPv4, isIPv6 } from 'node:net';
+import { canonicalIp, familyOf, ipBytes, ipText, isLinkLocal6 } from './addresses.js';
 
 export const INNER_TRANSPORT = 0x01;
 export const INNER_CANDIDATES = 0x02;
 export const INNER_PROBE = 0x03;
 export const INNER_PROBE_ACK = 0x04;
+export const INNER_RELAYS = 0x05;
+export const INNER_PING = 0x06;
+export const INNER_PONG = 0x07;
 export const PROBE_ID_LEN = 8;
 /** more candidates than this are not sent (and not accepted) */
 export const MAX_CANDIDATES = 16;
+/** relays a RELAYS mask can name (a session file lists far fewer) */
+export const MAX_RELAYS = 32;
+const RELAYS_LEN = 1 + 4;
 
-export interface Candidate { address: string; port: number }
+/**
+ * How a candidate address was found (the `source` byte). `observed` is never sent: it is
+ * the source address of an authenticated packet (peer-reflexive). Port mapping and other
+ * mechanisms added later get new byte values; an unknown byte decodes as `other`.
+ */
+export type CandidateSource = 'interface' | 'stun' | 'portmap' | 'observed' | 'other';
+const SOURCE_BYTES: Record<Exclude<CandidateSource, 'observed' | 'other'>, number> = { interface: 1, stun: 2, portmap: 3 };
+const SOURCE_OF_BYTE = new Map<number, CandidateSource>(Object.entries(SOURCE_BYTES).map(([k, v]) => [v, k as CandidateSource]));
+
+export interface Candidate {
+  /** canonical text (addresses.ts); link-local IPv6 with this host's zone */
+  address: string;
+  port: number;
+  source?: CandidateSource;
+}
 
 export type Inner =
   | { type: 'transport'; packet: Uint8Array }
   | { type: 'candidates'; candidates: Candidate[] }
-  | { type: 'probe'; id: Uint8Array }
-  | { type: 'probeAck'; id: Uint8Array }
+  | { type: 'probe' | 'probeAck' | 'ping' | 'pong'; id: Uint8Array }
+  | { type: 'relays'; mask: number }
   | { type: 'invalid'; reason: string };
 
 export function encodeTransportInner(packet: Uint8Array): Uint8Array {
@@ -35,21 +58,34 @@ export function encodeTransportInner(packet: Uint8Array): Uint8Array {
   return out;
 }
 
-export function encodeProbe(kind: 'probe' | 'probeAck', id: Uint8Array): Uint8Array {
+const ID_TYPES = { probe: INNER_PROBE, probeAck: INNER_PROBE_ACK, ping: INNER_PING, pong: INNER_PONG } as const;
+
+export function encodeProbe(kind: keyof typeof ID_TYPES, id: Uint8Array): Uint8Array {
   if (id.length !== PROBE_ID_LEN) throw new RangeError('probe id must be 8 bytes');
   const out = new Uint8Array(1 + PROBE_ID_LEN);
-  out[0] = kind === 'probe' ? INNER_PROBE : INNER_PROBE_ACK;
+  out[0] = ID_TYPES[kind];
   out.set(id, 1);
   return out;
 }
 
+export function encodeRelays(mask: number): Uint8Array {
+  const out = new Uint8Array(RELAYS_LEN);
+  out[0] = INNER_RELAYS;
+  new DataView(out.buffer).setUint32(1, mask >>> 0, false);
+  return out;
+}
+
 export function encodeCandidates(cands: Candidate[]): Uint8Array {
-  const list = cands.filter((c) => isIPv4(c.address) || isIPv6(c.address)).slice(0, MAX_CANDIDATES);
-  const parts: number[] = [INNER_CANDIDATES, list.length];
-  for (const c of list) {
-    const v4 = isIPv4(c.address);
-    parts.push(v4 ? 4 : 6, (c.port >> 8) & 0xff, c.port & 0xff, ...(v4 ? ipv4Bytes(c.address) : ipv6Bytes(c.address)));
+  const parts: number[] = [INNER_CANDIDATES, 0];
+  let n = 0;
+  for (const c of cands) {
+    const bytes = ipBytes(c.address);
+    if (!bytes || n === MAX_CANDIDATES) continue;
+    const source = c.source && c.source in SOURCE_BYTES ? SOURCE_BYTES[c.source as keyof typeof SOURCE_BYTES] : SOURCE_BYTES.interface;
+    parts.push(bytes.length === 4 ? 4 : 6, source, (c.port >> 8) & 0xff, c.port & 0xff, ...bytes);
+    n++;
   }
+  parts[1] = n;
   return new Uint8Array(parts);
 }
 
@@ -61,55 +97,49 @@ export function decodeInner(b: Uint8Array): Inner {
       return { type: 'transport', packet: b.subarray(1) };
     case INNER_PROBE:
     case INNER_PROBE_ACK:
-      if (b.length !== 1 + PROBE_ID_LEN) return { type: 'invalid', reason: 'probe_length' };
-      return { type: b[0] === INNER_PROBE ? 'probe' : 'probeAck', id: b.subarray(1) };
-    case INNER_CANDIDATES: {
-      if (b.length < 2) return { type: 'invalid', reason: 'candidates_short' };
-      const n = b[1]!;
-      if (n > MAX_CANDIDATES) return { type: 'invalid', reason: 'candidates_too_many' };
-      const candidates: Candidate[] = [];
-      let off = 2;
-      for (let i = 0; i < n; i++) {
-        if (off + 3 > b.length) return { type: 'invalid', reason: 'candidates_short' };
-        const fam = b[off]!;
-        const port = (b[off + 1]! << 8) | b[off + 2]!;
-        const len = fam === 4 ? 4 : fam === 6 ? 16 : -1;
-        if (len < 0) return { type: 'invalid', reason: 'candidates_family' };
-        if (off + 3 + len > b.length) return { type: 'invalid', reason: 'candidates_short' };
-        const a = b.subarray(off + 3, off + 3 + len);
-        if (port === 0) return { type: 'invalid', reason: 'candidates_port' };
-        candidates.push({ address: fam === 4 ? [...a].join('.') : ipv6Text(a), port });
-        off += 3 + len;
-      }
-      if (off !== b.length) return { type: 'invalid', reason: 'candidates_trailing' };
-      return { type: 'candidates', candidates };
+    case INNER_PING:
+    case INNER_PONG: {
+      if (b.length !== 1 + PROBE_ID_LEN) return { type: 'invalid', reason: b[0] <= INNER_PROBE_ACK ? 'probe_length' : 'ping_length' };
+      const type = b[0] === INNER_PROBE ? 'probe' : b[0] === INNER_PROBE_ACK ? 'probeAck' : b[0] === INNER_PING ? 'ping' : 'pong';
+      return { type, id: b.subarray(1) };
     }
+    case INNER_RELAYS:
+      if (b.length !== RELAYS_LEN) return { type: 'invalid', reason: 'relays_length' };
+      return { type: 'relays', mask: new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1, false) };
+    case INNER_CANDIDATES:
+      return decodeCandidates(b);
     default:
       return { type: 'invalid', reason: 'inner_unknown_type' };
   }
 }
 
-function ipv4Bytes(a: string): number[] { return a.split('.').map((x) => Number(x)); }
-
-function ipv6Bytes(a: string): number[] {
-  const [head, tail] = a.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
-  // an embedded IPv4 tail (::ffff:1.2.3.4) becomes two groups
-  const expand = (g: string[]): string[] => g.flatMap((x) => (x.includes('.') ? ipv4ToGroups(x) : [x]));
-  const hh = expand(h);
-  const tt = expand(t);
-  const groups = tail === undefined ? hh : [...hh, ...Array(8 - hh.length - tt.length).fill('0'), ...tt];
-  return groups.flatMap((g) => { const v = parseInt(g, 16); return [(v >> 8) & 0xff, v & 0xff]; });
+function decodeCandidates(b: Uint8Array): Inner {
+  if (b.length < 2) return { type: 'invalid', reason: 'candidates_short' };
+  const n = b[1]!;
+  if (n > MAX_CANDIDATES) return { type: 'invalid', reason: 'candidates_too_many' };
+  const candidates: Candidate[] = [];
+  let off = 2;
+  for (let i = 0; i < n; i++) {
+    if (off + 4 > b.length) return { type: 'invalid', reason: 'candidates_short' };
+    const fam = b[off]!;
+    const source = SOURCE_OF_BYTE.get(b[off + 1]!) ?? 'other';
+    const port = (b[off + 2]! << 8) | b[off + 3]!;
+    const len = fam === 4 ? 4 : fam === 6 ? 16 : -1;
+    if (len < 0) return { type: 'invalid', reason: 'candidates_family' };
+    if (off + 4 + len > b.length) return { type: 'invalid', reason: 'candidates_short' };
+    if (port === 0) return { type: 'invalid', reason: 'candidates_port' };
+    candidates.push({ address: ipText(b.subarray(off + 4, off + 4 + len)), port, source });
+    off += 4 + len;
+  }
+  if (off !== b.length) return { type: 'invalid', reason: 'candidates_trailing' };
+  return { type: 'candidates', candidates };
 }
 
-function ipv4ToGroups(a: string): string[] {
-  const [w, x, y, z] = ipv4Bytes(a) as [number, number, number, number];
-  return [((w << 8) | x).toString(16), ((y << 8) | z).toString(16)];
-}
-
-function ipv6Text(b: Uint8Array): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+/**
+ * A signalled link-local IPv6 candidate names no interface (zones are local): it becomes one
+ * candidate per local interface zone that has a link-local address. Others pass unchanged.
+ */
+export function withLocalZones(c: Candidate, zones: readonly string[]): Candidate[] {
+  if (familyOf(c.address) !== 6 || !isLinkLocal6(c.address)) return [c];
+  return zones.map((z) => ({ ...c, address: canonicalIp(`${c.address}%${z}`)! }));
 }

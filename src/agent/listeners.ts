@@ -17,6 +17,8 @@ export interface ListenerOptions {
 
 export class PortLayoutListeners {
   private readonly servers: Server[] = [];
+  /** accepted connections still open: stop() destroys them, or server.close() would wait for them */
+  private readonly accepted = new Set<Socket>();
   constructor(private readonly o: ListenerOptions) {}
 
   /** Fails with a clear error if a port is taken on 127.0.0.1; ::1 is optional (IPv6 may be off). */
@@ -29,7 +31,11 @@ export class PortLayoutListeners {
     try {
       for (const item of plan) {
         for (const host of this.o.listenHosts) {
-          const server = createServer({ noDelay: true, allowHalfOpen: true }, (sock) => this.o.onConnection(item.peer, item.target, sock));
+          const server = createServer({ noDelay: true, allowHalfOpen: true }, (sock) => {
+            this.accepted.add(sock);
+            sock.once('close', () => this.accepted.delete(sock));
+            this.o.onConnection(item.peer, item.target, sock);
+          });
           try {
             await listen(server, item.port, host);
             this.servers.push(server);
@@ -51,8 +57,17 @@ export class PortLayoutListeners {
     this.o.logger.info({ ports: plan.map((p) => `${p.port}→party ${p.peer}${p.target.kind === 'port' ? `:${p.target.port}` : ''}`) }, 'listening on loopback');
   }
 
+  /**
+   * Stops accepting at once; resolves when every server has closed, which is when every
+   * accepted connection has closed: destroyConnections() ends those that are left (a
+   * half-closed one in CLOSE-WAIT would otherwise keep its server open forever).
+   */
   async stop(): Promise<void> {
     await Promise.all(this.servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+
+  destroyConnections(): void {
+    for (const s of this.accepted) s.destroy();
   }
 }
 

@@ -6,13 +6,14 @@
 // confirms a candidate. Rules (docs/protocol/paths.md):
 //  - relay → direct: the first confirmed candidate; a candidate we fell back from must be
 //    confirmed HOLD_DOWN_ACKS times in a row first (never flap on a lossy path);
-//  - direct → better direct: only for a strictly preferred class (loopback > LAN > public),
-//    or when the active one has gone quiet (NAT rebinding: the peer moved);
+//  - direct → better direct: a strictly preferred class (loopback > LAN > public); within
+//    one class a clearly lower probe RTT (RTT_SWITCH_RATIO, with samples on both, so two
+//    similar paths never flap); or when the active one has gone quiet (NAT rebinding);
 //  - direct → relay: when nothing authenticated arrived over the direct path for SILENT_MS
 //    although we kept sending heartbeats; then keep re-probing.
 import { randomBytes } from 'node:crypto';
 import { candidateKey, preference } from './candidates.js';
-import type { Candidate } from './inner.js';
+import type { Candidate, CandidateSource } from './inner.js';
 
 /** heartbeat (probe) interval on an active direct path: keeps NAT mappings alive (< 25 s) and detects loss */
 export const HEARTBEAT_MS = 1_000;
@@ -29,8 +30,21 @@ export const HOLD_DOWN_ACKS = 3;
 export const MAX_REMOTE_CANDIDATES = 24;
 /** a probe unanswered for this long counts as lost */
 const PROBE_TIMEOUT_MS = 2_000;
+/** a same-class candidate takes over only with a smoothed RTT below this fraction of the active one's… */
+export const RTT_SWITCH_RATIO = 0.7;
+/** …and at least this much lower (sub-millisecond differences are noise) */
+export const RTT_SWITCH_MIN_MS = 1;
+/** probe RTT samples a candidate needs before its RTT counts */
+export const RTT_MIN_SAMPLES = 3;
+/** weight of a new sample in the smoothed probe RTT (RFC 6298's alpha) */
+const RTT_ALPHA = 1 / 8;
+
+const NO_CHANGES: readonly PathChange[] = Object.freeze([]);
 
 export type ActivePath = { kind: 'relay' } | { kind: 'direct'; address: string; port: number; since: number };
+
+/** A probe's round trip, measured on the direct path it was sent on. */
+export interface RttSample { address: string; port: number; rttMs: number }
 
 export interface PathAction {
   type: 'probe';
@@ -53,6 +67,10 @@ interface RemoteCandidate {
   /** acks needed before this candidate may become active */
   needAcks: number;
   learned: 'signalled' | 'observed';
+  source: CandidateSource;
+  /** smoothed probe RTT (undefined before the first ack) and the number of samples */
+  srttMs?: number;
+  samples: number;
 }
 
 export class PeerPaths {
@@ -64,11 +82,20 @@ export class PeerPaths {
   private fastRoundsLeft = FAST_ROUNDS;
   private nextHeartbeatAt = Infinity;
   private readonly changes: PathChange[] = [];
+  private readonly rttSamples: RttSample[] = [];
 
   constructor(private readonly relayOnly: boolean) {}
 
   get active(): ActivePath { return this.activePath; }
   get candidateCount(): number { return this.candidates.size; }
+
+  /** How the active direct path's address was found, and its smoothed probe RTT. */
+  activeInfo(): { source: CandidateSource; rttMs?: number } | undefined {
+    const a = this.activePath;
+    if (a.kind !== 'direct') return undefined;
+    const c = this.candidates.get(candidateKey(a));
+    return c ? { source: c.source, rttMs: c.srttMs } : { source: 'observed' };
+  }
 
   /** Candidates the peer signalled inside the session. */
   addSignalled(list: Candidate[], now: number): void {
@@ -78,20 +105,25 @@ export class PeerPaths {
     if (added) this.speedUp(now);
   }
 
-  /** An authenticated packet of this peer arrived directly from `from`. */
-  onDirectPacket(from: Candidate, now: number): void {
-    if (this.relayOnly) return;
-    const key = candidateKey(from);
+  /**
+   * An authenticated packet of this peer arrived directly from `from`. Returns whether the
+   * next deadline may have moved earlier (a new address to probe soon).
+   */
+  onDirectPacket(from: Candidate, now: number): boolean {
+    if (this.relayOnly) return false;
     const a = this.activePath;
     if (a.kind === 'direct' && a.address === from.address && a.port === from.port) {
       this.lastDirectRecvAt = now;
-      return;
+      return false;
     }
+    const key = candidateKey(from);
     // a new address (peer-reflexive, or the peer's NAT rebound): probe it soon
-    if (this.add(from, 'observed') || !this.candidates.get(key)?.streak) {
+    if (this.add({ ...from, source: 'observed' }, 'observed') || !this.candidates.get(key)?.streak) {
       if (a.kind === 'relay') this.speedUp(now);
       else this.nextProbeAt = Math.min(this.nextProbeAt, now + PROBE_FAST_MS);
+      return true;
     }
+    return false;
   }
 
   /** A PROBE_ACK came back. `from` is where it arrived from (direct only). */
@@ -105,8 +137,13 @@ export class PeerPaths {
     // the ack must come from the address probed (a symmetric NAT answers from elsewhere)
     if (candidateKey(from) !== p.key) return;
     cand.streak++;
+    const rtt = Math.max(0, now - p.sentAt);
+    cand.srttMs = cand.srttMs === undefined ? rtt : cand.srttMs + RTT_ALPHA * (rtt - cand.srttMs);
+    cand.samples++;
+    this.rttSamples.push({ address: cand.c.address, port: cand.c.port, rttMs: rtt });
+    if (this.rttSamples.length > 4 * MAX_REMOTE_CANDIDATES) this.rttSamples.shift();
     const a = this.activePath;
-    if (a.kind === 'direct' && `${a.address}:${a.port}` === p.key) {
+    if (a.kind === 'direct' && candidateKey(a) === p.key) {
       this.lastDirectRecvAt = now;
       return;
     }
@@ -117,10 +154,23 @@ export class PeerPaths {
     }
     const activePref = preference(a.address);
     const quiet = now - this.lastDirectRecvAt > 1.5 * HEARTBEAT_MS;
-    if (cand.pref > activePref || quiet) {
-      this.switchTo({ kind: 'direct', address: cand.c.address, port: cand.c.port, since: now },
-        cand.pref > activePref ? 'preferred path confirmed' : 'active path quiet, peer answers elsewhere', now);
-    }
+    const reason = cand.pref > activePref ? 'preferred path confirmed'
+      : quiet ? 'active path quiet, peer answers elsewhere'
+        : cand.pref === activePref && this.clearlyFaster(cand, this.candidates.get(candidateKey(a))) ? 'lower RTT path confirmed'
+          : undefined;
+    if (reason) this.switchTo({ kind: 'direct', address: cand.c.address, port: cand.c.port, since: now }, reason, now);
+  }
+
+  /** Hysteresis: both measured, and the candidate well below the active one (never both ways). */
+  private clearlyFaster(cand: RemoteCandidate, active: RemoteCandidate | undefined): boolean {
+    if (!active || active.srttMs === undefined || cand.srttMs === undefined) return false;
+    if (cand.samples < RTT_MIN_SAMPLES || active.samples < RTT_MIN_SAMPLES) return false;
+    return cand.srttMs < active.srttMs * RTT_SWITCH_RATIO && active.srttMs - cand.srttMs >= RTT_SWITCH_MIN_MS;
+  }
+
+  /** Probe RTT samples since the last call (for the RTT histogram: one observation per sample). */
+  takeRttSamples(): RttSample[] {
+    return this.rttSamples.splice(0);
   }
 
   /** Timer work: returns the probes to send now. */
@@ -136,7 +186,7 @@ export class PeerPaths {
     }
     const a = this.activePath;
     if (a.kind === 'direct' && now - Math.max(this.lastDirectRecvAt, a.since) > SILENT_MS) {
-      const c = this.candidates.get(`${a.address}:${a.port}`);
+      const c = this.candidates.get(candidateKey(a));
       if (c) { c.needAcks = HOLD_DOWN_ACKS; c.streak = 0; }
       this.switchTo({ kind: 'relay' }, `no packet over the direct path for ${SILENT_MS} ms`, now);
       this.speedUp(now);
@@ -147,14 +197,15 @@ export class PeerPaths {
         this.nextHeartbeatAt = now + HEARTBEAT_MS;
         out.push(this.probe({ address: act.address, port: act.port }, now));
       }
-      const activeKey = `${act.address}:${act.port}`;
+      const activeKey = candidateKey(act);
       const quiet = now - Math.max(this.lastDirectRecvAt, act.since) > 1.5 * HEARTBEAT_MS;
       if (quiet && this.nextProbeAt > now + PROBE_FAST_MS) this.nextProbeAt = now;
       if (now >= this.nextProbeAt) {
-        // keep looking for a better class of path, slowly; when the active path has gone
-        // quiet, probe every other candidate fast: the peer may have moved (NAT rebinding)
+        // keep looking for a better path (a better class, or the same class with a lower
+        // RTT), slowly; when the active path has gone quiet, probe every other candidate
+        // fast: the peer may have moved (NAT rebinding)
         for (const c of this.candidates.values()) {
-          if (c.key !== activeKey && (quiet || c.pref > preference(act.address))) out.push(this.probe(c.c, now));
+          if (c.key !== activeKey && (quiet || c.pref >= preference(act.address))) out.push(this.probe(c.c, now));
         }
         this.nextProbeAt = now + (quiet ? PROBE_FAST_MS : PROBE_SLOW_MS);
       }
@@ -203,11 +254,11 @@ export class PeerPaths {
     if (this.candidates.size >= MAX_REMOTE_CANDIDATES) {
       // make room: drop the oldest observed candidate that is not active
       const a = this.activePath;
-      const victim = [...this.candidates.values()].find((x) => x.learned === 'observed' && !(a.kind === 'direct' && x.key === `${a.address}:${a.port}`));
+      const victim = [...this.candidates.values()].find((x) => x.learned === 'observed' && !(a.kind === 'direct' && x.key === candidateKey(a)));
       if (!victim) return false;
       this.candidates.delete(victim.key);
     }
-    this.candidates.set(key, { c, key, pref: preference(c.address), streak: 0, needAcks: 1, learned });
+    this.candidates.set(key, { c, key, pref: preference(c.address), streak: 0, needAcks: 1, learned, source: c.source ?? (learned === 'observed' ? 'observed' : 'interface'), samples: 0 });
     return true;
   }
 
@@ -223,14 +274,15 @@ export class PeerPaths {
       this.lastDirectRecvAt = now;
       this.nextHeartbeatAt = now + HEARTBEAT_MS;
       this.nextProbeAt = now + PROBE_SLOW_MS;
-      const c = this.candidates.get(`${to.address}:${to.port}`);
+      const c = this.candidates.get(candidateKey(to));
       if (c) c.needAcks = 1;
     }
     this.changes.push({ from, to, reason });
   }
 
   /** Path changes since the last call (for logs and the transport's pathChanged). */
-  takeChanges(): PathChange[] {
-    return this.changes.splice(0);
+  takeChanges(): readonly PathChange[] {
+    // called per received packet: no allocation when nothing changed
+    return this.changes.length === 0 ? NO_CHANGES : this.changes.splice(0);
   }
 }

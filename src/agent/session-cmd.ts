@@ -2,7 +2,6 @@
 // (docs/session-file.md). Every write re-validates the complete new text before it
 // replaces the file, and replaces it atomically (temporary file in the same directory,
 // fsync, rename), so a crash or a bad argument never leaves a broken session file.
-import { parseArgs } from 'node:util';
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, basename, join } from 'node:path';
@@ -11,7 +10,8 @@ import {
   parseSessionFile, serializeSession, formatRelayAddress, type Session,
 } from './session-file.js';
 import { readKeyFile } from '../common/keys.js';
-import { encodeKey } from '../common/base64.js';
+import { PeerKey } from '../common/peer-key.js';
+import { EXIT, EXIT_CODES_HELP, UsageError, exitCodeOf, expectPositionals, parseCommandLine, type OptionTable } from '../common/cli.js';
 import type { RelayAddress } from './types.js';
 
 export interface SessionCmdIO {
@@ -29,11 +29,23 @@ Usage:
   mpyc-agent session show FILE [--script demo.py]
   mpyc-agent session COMMAND --help
 
-Exit codes: 0 success; 1 the session file is missing, invalid or cannot be written; 2 bad usage.
-`;
+${EXIT_CODES_HELP}`;
+
+/** each subcommand's synopsis, printed with a usage error */
+const USAGE: Record<string, string> = {
+  create: 'mpyc-agent session create FILE --relay ADDR [--relay ADDR ...] [--base-port N] [--force]',
+  add: 'mpyc-agent session add FILE (--key KEYFILE | --pubkey KEY) [--name NAME]',
+  show: 'mpyc-agent session show FILE [--script demo.py]',
+};
+
+const OPTIONS = {
+  create: { relay: { kind: 'list', value: 'ADDR' }, 'base-port': { kind: 'string', value: 'N' }, force: { kind: 'boolean' } },
+  add: { key: { kind: 'string', value: 'KEYFILE' }, pubkey: { kind: 'string', value: 'KEY' }, name: { kind: 'string', value: 'NAME' } },
+  show: { script: { kind: 'string', value: 'NAME' } },
+} as const satisfies Record<string, OptionTable>;
 
 const HELP: Record<string, string> = {
-  create: `mpyc-agent session create FILE --relay ADDR [--relay ADDR ...] [--base-port N] [--force]
+  create: `${USAGE.create}
 
 Creates a session file with the given relays and no parties yet.
   --relay ADDR     KEY@host:udpPort/httpPort as mpyc-relay prints it (IPv6: KEY@[::1]:3478/8080);
@@ -41,22 +53,21 @@ Creates a session file with the given relays and no parties yet.
   --base-port N    MPyC's base port (-B), default ${DEFAULT_BASE_PORT}
   --force          overwrite an existing FILE
 `,
-  add: `mpyc-agent session add FILE (--key KEYFILE | --pubkey KEY) [--name NAME]
+  add: `${USAGE.add}
 
 Appends a party; its MPyC index is its position (0 for the first party added).
   --key KEYFILE    take the public key from this party's key file (mpyc-agent keygen)
   --pubkey KEY     the party's public key, 44 base64 characters (as keygen printed it)
   --name NAME      optional name shown in logs and status
 `,
-  show: `mpyc-agent session show FILE [--script demo.py]
+  show: `${USAGE.show}
 
 Validates FILE and prints the relays and, per party, its index, name, key and the MPyC
-command line it runs.
+command line it runs. Exits 3 when FILE is invalid or has fewer than 2 parties (as
+\`mpyc-agent up\` would).
   --script NAME    the MPyC program in the printed command lines (default demo.py)
 `,
 };
-
-class UsageError extends Error {}
 
 /** Writes `text` to `path` atomically: temporary file in the same directory, fsync, rename. */
 export function writeFileAtomic(path: string, text: string): void {
@@ -84,10 +95,9 @@ function save(path: string, s: Pick<Session, 'basePort' | 'relays' | 'parties'>)
 }
 
 function create(args: string[], io: SessionCmdIO): number {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {
-    relay: { type: 'string', multiple: true }, 'base-port': { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) { io.out(HELP.create!); return 0; }
-  if (positionals.length !== 1) throw new UsageError('session create takes exactly one FILE');
+  const { help, values, positionals } = parseCommandLine(args, OPTIONS.create);
+  if (help) { io.out(HELP.create!); return EXIT.OK; }
+  expectPositionals(positionals, 1, 1, 'FILE');
   const file = positionals[0]!;
   const relayArgs = values.relay ?? [];
   if (relayArgs.length === 0) throw new UsageError('at least one --relay KEY@host:udpPort/httpPort is required');
@@ -109,15 +119,16 @@ function create(args: string[], io: SessionCmdIO): number {
 }
 
 function add(args: string[], io: SessionCmdIO): number {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {
-    key: { type: 'string' }, pubkey: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) { io.out(HELP.add!); return 0; }
-  if (positionals.length !== 1) throw new UsageError('session add takes exactly one FILE');
+  const { help, values, positionals } = parseCommandLine(args, OPTIONS.add);
+  if (help) { io.out(HELP.add!); return EXIT.OK; }
+  expectPositionals(positionals, 1, 1, 'FILE');
   if ((values.key === undefined) === (values.pubkey === undefined)) throw new UsageError('give exactly one of --key KEYFILE or --pubkey KEY');
   const file = positionals[0]!;
   let publicKey: string;
   if (values.key !== undefined) {
-    publicKey = encodeKey(readKeyFile(values.key).publicKey);
+    const kp = readKeyFile(values.key, { keygenCommand: 'mpyc-agent keygen' });
+    kp.privateKey.fill(0);
+    publicKey = PeerKey.fromBytes(kp.publicKey).text;
   } else {
     publicKey = values.pubkey!.trim();
     const kp = keyProblem(publicKey);
@@ -134,10 +145,9 @@ function add(args: string[], io: SessionCmdIO): number {
 }
 
 function show(args: string[], io: SessionCmdIO): number {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {
-    script: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) { io.out(HELP.show!); return 0; }
-  if (positionals.length !== 1) throw new UsageError('session show takes exactly one FILE');
+  const { help, values, positionals } = parseCommandLine(args, OPTIONS.show);
+  if (help) { io.out(HELP.show!); return EXIT.OK; }
+  expectPositionals(positionals, 1, 1, 'FILE');
   const file = positionals[0]!;
   const s = loadSessionFile(file, { minParties: 0 });
   const m = s.parties.length;
@@ -149,22 +159,24 @@ function show(args: string[], io: SessionCmdIO): number {
   }
   if (m < 2) lines.push(`incomplete: ${m} part${m === 1 ? 'y' : 'ies'}; a computation needs at least 2 (mpyc-agent session add ${file} ...)`);
   io.out(lines.join('\n') + '\n');
-  return m < 2 ? 1 : 0;
+  return m < 2 ? EXIT.BAD_FILE : EXIT.OK;
 }
 
-/** Runs `mpyc-agent session ARGV...`; returns the exit code (0 ok, 1 session file problem, 2 usage). */
+/** Runs `mpyc-agent session ARGV...`; returns the exit code (EXIT in src/common/cli.ts). */
 export async function runSessionCommand(argv: string[], io: SessionCmdIO = defaultIO): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
-    if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') { io.out(HELP_MAIN); return cmd ? 0 : 2; }
+    if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') { io.out(HELP_MAIN); return cmd ? EXIT.OK : EXIT.USAGE; }
     if (cmd === 'create') return create(rest, io);
     if (cmd === 'add') return add(rest, io);
     if (cmd === 'show') return show(rest, io);
     throw new UsageError(`unknown session command ${JSON.stringify(cmd)} (create, add, show)`);
   } catch (e) {
-    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     io.err(`mpyc-agent session: ${(e as Error).message}\n`);
-    if (usage) { io.err(`Try: mpyc-agent session ${cmd && HELP[cmd] ? `${cmd} ` : ''}--help\n`); return 2; }
-    return 1;
+    if (e instanceof UsageError) {
+      const sub = cmd !== undefined && USAGE[cmd] ? cmd : undefined;
+      io.err(sub ? `Usage: ${USAGE[sub]}\nTry: mpyc-agent session ${sub} --help\n` : 'Try: mpyc-agent session --help\n');
+    }
+    return exitCodeOf(e);
   }
 }

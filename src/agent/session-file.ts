@@ -10,6 +10,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { PartyEntry, RelayAddress } from './types.js';
 import { parseStrictJson, type JsonObject, type JsonValue, type Position } from '../tools/strict-json.js';
+import { InputFileError } from '../common/cli.js';
+import { isKeyText } from '../common/peer-key.js';
 
 export const SESSION_VERSION = 1;
 export const DEFAULT_BASE_PORT = 11365;
@@ -25,8 +27,8 @@ export interface Session {
   parties: PartyEntry[];
 }
 
-/** One error class for every session-file problem; `path` is the JSON path ('' = whole file). */
-export class SessionFileError extends Error {
+/** One error class for every session-file problem (exit 3); `path` is the JSON path ('' = whole file). */
+export class SessionFileError extends InputFileError {
   override name = 'SessionFileError';
   constructor(readonly source: string, readonly path: string, readonly detail: string, readonly position?: Position) {
     super(`${source}${position ? `:${position.line}:${position.col}` : ''}: ${path ? `${path}: ` : ''}${detail}`);
@@ -35,12 +37,10 @@ export class SessionFileError extends Error {
 
 // ---- keys and relay addresses ----
 
-const KEY_RE = /^[A-Za-z0-9+/]{43}=$/;
-
 /** Why `text` is not a public key (44-char base64 of 32 bytes, canonical), or null if it is one. */
 export function keyProblem(text: string): string | null {
   if (text.length !== 44) return `not a public key: 44 base64 characters expected, got ${text.length}`;
-  if (!KEY_RE.test(text)) return 'not a public key: not 44-char base64 of 32 bytes (A-Z a-z 0-9 + /, ending in one \'=\')';
+  if (!isKeyText(text)) return 'not a public key: not 44-char base64 of 32 bytes (A-Z a-z 0-9 + /, ending in one \'=\')';
   // 32 bytes use 256 of the 258 bits of 43 characters; the 2 spare bits must be zero or the
   // same key has several spellings (and two parties could differ only in spelling).
   if (Buffer.from(text, 'base64').toString('base64') !== text) return 'not a public key: non-canonical base64 (last character before \'=\' has spare bits set)';

@@ -1,4 +1,5 @@
-// Human view of AgentStatus for `mpyc-agent status` (the --json view is the object itself).
+// Views of AgentStatus for `mpyc-agent status`: the human table, and the --json object with
+// its measurements rounded (see roundStatus).
 //
 //   party 1 (bob) key jR5NH58m…  up 2m05s  run: python demo.py -M3 -I 1
 //   relay  sLtEnRnF…@relay.example.org:3478/8080  udp, registered
@@ -7,6 +8,7 @@
 //   PEER       STATE   PATH                        RTT      SENT    RECEIVED  HANDSHAKE  STREAMS  LAST ERROR
 //   0 alice    direct  direct 198.51.100.4:41641   1.2 ms   1.5 MiB 2.0 MiB   45s        1        -
 import type { AgentStatus, PathInfo, PeerStatus } from './types.js';
+import { printable } from '../common/cli.js';
 
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n) || n < 0) return '-';
@@ -45,15 +47,9 @@ function shortKey(k: string): string {
   return k.length > 8 ? `${k.slice(0, 8)}…` : k;
 }
 
-/** Strip control characters so a peer-influenced string (an error text) cannot rewrite the terminal. */
-function clean(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
-}
-
 function peerRow(p: PeerStatus): string[] {
   return [
-    `${p.index}${p.name ? ` ${clean(p.name)}` : ''}`,
+    `${p.index}${p.name ? ` ${printable(p.name)}` : ''}`,
     p.state,
     formatPath(p.path),
     formatRtt(p.rttMs),
@@ -61,7 +57,7 @@ function peerRow(p: PeerStatus): string[] {
     formatBytes(p.bytesReceived),
     formatDuration(p.handshakeAgeMs),
     String(p.streams),
-    p.lastError ? clean(p.lastError) : '-',
+    p.lastError ? printable(p.lastError) : '-',
   ];
 }
 
@@ -74,8 +70,8 @@ function table(header: string[], rows: string[][]): string {
 export function formatStatus(s: AgentStatus): string {
   const own = s.peers.length + 1;
   const out: string[] = [];
-  out.push(`party ${s.ownIndex} of ${own}  key ${shortKey(s.publicKey)}  up ${formatDuration(s.uptimeMs)}  run: ${clean(s.mpycCommand)}`);
-  out.push(`relay  ${clean(s.relay.address)}  ${s.relay.transport ?? 'no transport'}, ${s.relay.registered ? 'registered' : 'NOT registered'}`);
+  out.push(`party ${s.ownIndex} of ${own}  key ${shortKey(s.publicKey)}  up ${formatDuration(s.uptimeMs)}  run: ${printable(s.mpycCommand)}`);
+  out.push(`relay  ${printable(s.relay.address)}  ${s.relay.transport ?? 'no transport'}, ${s.relay.registered ? 'registered' : 'NOT registered'}`);
   const addr = [
     s.reflexiveAddress ? `reflexive ${s.reflexiveAddress}` : 'reflexive -',
     `local ${s.localAddresses.length ? s.localAddresses.join(', ') : '-'}`,
@@ -86,4 +82,24 @@ export function formatStatus(s: AgentStatus): string {
   const peers = [...s.peers].sort((a, b) => a.index - b.index);
   out.push(table(['PEER', 'STATE', 'PATH', 'RTT', 'SENT', 'RECEIVED', 'HANDSHAKE', 'STREAMS', 'LAST ERROR'], peers.map(peerRow)));
   return out.join('\n') + '\n';
+}
+
+/**
+ * The status for --json with every fractional number rounded, so the output carries the
+ * precision the measurement has and not 15 digits of float noise: round-trip times (keys
+ * containing "rtt", milliseconds) to 0.01 ms = 10 µs; every other fractional number
+ * (durations and ages in milliseconds) to 0.1 ms. Integers (counts, bytes, ports) are kept.
+ */
+export function roundStatus<T>(value: T): T {
+  const walk = (v: unknown, key: string): unknown => {
+    if (typeof v === 'number') {
+      if (Number.isInteger(v) || !Number.isFinite(v)) return v;
+      const step = /rtt/i.test(key) ? 100 : 10;
+      return Math.round(v * step) / step;
+    }
+    if (Array.isArray(v)) return v.map((x) => walk(x, key));
+    if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
+    return v;
+  };
+  return walk(value, '') as T;
 }

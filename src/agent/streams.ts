@@ -60,6 +60,8 @@ export class PeerStreams {
   private readonly pending = new Map<number, PendingIncoming>();
   private readonly sockets = new Set<Socket>();
   private stopped = false;
+  /** retransmissions of the connections this one replaced (a counter never goes down) */
+  private retransmittedBefore = 0;
 
   constructor(private readonly opts: StreamsOptions) {
     this.newConnection();
@@ -68,10 +70,48 @@ export class PeerStreams {
   get connection(): Connection { return this.conn; }
 
   private newConnection(): void {
+    if (this.conn) this.retransmittedBefore += this.conn.stats().packetsRetransmitted;
     this.conn = new Connection({ side: this.opts.side, idleTimeoutMs: this.opts.idleTimeoutMs, keepAliveMs: 5_000 }, performance.now());
     this.driver = new ConnectionDriver(this.conn, this.opts.sendDatagram);
     const driver = this.driver;
     driver.onEvent = (e) => { if (driver === this.driver) this.onEvent(e); };
+  }
+
+  /** Transport packets retransmitted to this peer since start (all connections). */
+  retransmittedTotal(): number {
+    return this.retransmittedBefore + this.conn.stats().packetsRetransmitted;
+  }
+
+  /**
+   * The transport's smoothed RTT once it has a real sample on the current path (the
+   * estimator starts from a guess, and restarts on every path change), else undefined.
+   */
+  measuredRttMs(): number | undefined {
+    const st = this.conn.stats();
+    return st.minRttMs > 0 ? st.smoothedRttMs : undefined;
+  }
+
+  /** Bytes sent and not yet acknowledged (what a graceful stop waits for). */
+  get bytesInFlight(): number {
+    return this.conn.stats().bytesInFlight;
+  }
+
+  /** Local connections (accepted, or connected to the local target) open now. */
+  get localSockets(): number {
+    return this.sockets.size;
+  }
+
+  /**
+   * The peer is gone: reset every local connection and start a fresh transport connection
+   * (its new epoch tells the peer, when it returns, that the old streams are gone).
+   */
+  closeLocal(reason: string): void {
+    if (this.stopped) return;
+    this.opts.logger.warn({ reason, connections: this.sockets.size + this.pending.size }, 'closing local connections to the peer');
+    for (const id of [...this.pending.keys()]) this.cancelPending(id);
+    for (const s of this.sockets) s.resetAndDestroy();
+    this.driver.stop();
+    this.newConnection();
   }
 
   /** A decrypted transport datagram from the peer. */

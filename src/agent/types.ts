@@ -63,8 +63,14 @@ export interface AgentConfig {
   /** never reveal this host's addresses to peers; all traffic via the relay */
   relayOnly: boolean;
   relayTransport: RelayTransportChoice;
-  /** UDP socket bind address for relay, STUN and direct paths (default 0.0.0.0, port 0) */
+  /** IPv4 UDP socket bind address for relay, STUN and direct paths (default 0.0.0.0, port 0) */
   udpBind: { host: string; port: number };
+  /**
+   * Bind address of the IPv6 UDP socket (on the IPv4 socket's port when free). Default: `::`
+   * when udpBind.host is 0.0.0.0 (dual stack), none when it is a specific address; null: no
+   * IPv6 socket.
+   */
+  udpBind6?: string | null;
   /** loopback ports a peer may reach in generic mode (besides MPyC's own port) */
   allowedPorts: number[];
   /** generic mode: local loopback ports carried to a port on a peer */
@@ -73,14 +79,32 @@ export interface AgentConfig {
   listenHosts?: string[];
   /** a peer's stream connection is declared dead after this long without any packet (default 1 h: parties may start far apart) */
   streamIdleTimeoutMs?: number;
+  /** stop(): how long in-flight stream data may drain before every socket is closed (default 500 ms; stop() ends within this + ~1 s) */
+  stopGraceMs?: number;
+  /** a connected peer silent this long is shown `offline` (default 15 s) */
+  peerOfflineMs?: number;
+  /** local connections to a peer that stayed offline this long are closed (default 15 s) */
+  offlineCloseMs?: number;
   logger: Logger;
 }
 
+/**
+ * How a direct path's address was found: `interface` (the peer's own interface address:
+ * LAN, or a public address on the host), `stun` (its reflexive address), `portmap` (a
+ * router mapping), `observed` (peer-reflexive: where its authenticated packets came from),
+ * `other` (a mechanism of a newer agent).
+ */
+export type PathSource = 'interface' | 'stun' | 'portmap' | 'observed' | 'other';
+
 export type PathInfo =
   | { kind: 'relay'; relay: string; transport: 'udp' | 'ws' }
-  | { kind: 'direct'; address: string; lan: boolean };
+  // family and source: absent in the status of an older agent (the status crosses the control socket)
+  | { kind: 'direct'; address: string; lan: boolean; family?: 4 | 6; source?: PathSource };
 
 export type PeerState = 'connecting' | 'relay' | 'direct' | 'down';
+
+/** waiting: never heard; connected: heard recently; offline: was connected, silent past peerOfflineMs */
+export type PeerLiveness = 'waiting' | 'connected' | 'offline';
 
 export interface PeerStatus {
   index: number;
@@ -88,7 +112,13 @@ export interface PeerStatus {
   publicKey: string;
   state: PeerState;
   path: PathInfo | null;
-  /** smoothed RTT of the transport on the current path */
+  /** (absent from an older agent's status, as every field added after v0.1) */
+  liveness?: PeerLiveness;
+  /** ms since `liveness` last changed */
+  livenessAgeMs?: number;
+  /** ms since the last authenticated packet from the peer (undefined: never) */
+  lastHeardMs?: number;
+  /** smoothed RTT measured on the current path; undefined until there is a real sample */
   rttMs?: number;
   bytesSent: number;
   bytesReceived: number;
@@ -106,13 +136,47 @@ export interface AgentStatus {
   publicKey: string;
   /** e.g. "python demo.py -M3 -I 1" (with -B when localBase ≠ 11365) */
   mpycCommand: string;
-  relay: { address: string; transport: 'udp' | 'ws' | null; registered: boolean };
-  /** our reflexive address as learned by STUN, if any */
+  /** the first relay we are registered with (else the first of the session), for one-line views */
+  relay: RelayStatus;
+  /** every relay of the session: the agent registers with all of them */
+  relays?: RelayStatus[];
+  /** our reflexive address as learned by STUN, if any (IPv4 if known, else IPv6) */
   reflexiveAddress?: string;
+  /** one per family learned */
+  reflexiveAddresses?: string[];
   localAddresses: string[];
+  /** the IPv4 socket's port (0 when there is none) */
   udpPort: number;
+  /** the IPv6 socket's port, if there is one */
+  udpPort6?: number;
   peers: PeerStatus[];
   uptimeMs: number;
+}
+
+export interface RelayStatus {
+  address: string;
+  transport: 'udp' | 'ws' | null;
+  registered: boolean;
+  /** why not registered (e.g. no answer over UDP for 12 s) */
+  reason?: string;
+}
+
+export interface PingOptions {
+  /** samples (1..1000, default 4) */
+  count?: number;
+  /** between samples, ms (≥ 10, default 1000) */
+  intervalMs?: number;
+}
+
+export interface PingResult {
+  peerIndex: number;
+  samples: {
+    seq: number;
+    /** undefined: no answer within 2 s */
+    rttMs?: number;
+    /** the path the ping took: `direct ADDRESS:PORT` or `relay KEY@HOST:PORT` (null: no path) */
+    path: PathInfo | null;
+  }[];
 }
 
 export interface AgentHandle {
@@ -128,4 +192,6 @@ export interface AgentHandle {
   attachLocalSocket(peerIndex: number, target: StreamTarget, socket: Socket): void;
   /** Prometheus text exposition of the agent's metrics */
   metrics(): Promise<string>;
+  /** authenticated echo to a peer on its current path, like `tailscale ping` */
+  ping(peerIndex: number, opts?: PingOptions): Promise<PingResult>;
 }

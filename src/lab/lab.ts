@@ -2,19 +2,23 @@
 // and always tears it down: on teardown(), on process exit, on SIGINT/SIGTERM, and by
 // sweeping namespaces left behind by dead runs (their owner pid is in their name).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, writeFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { planLab, publicAddressOf, planToShell, type Plan } from './plan.js';
 import { INTERNET, type LabSpec } from './spec.js';
 import { buildDelayBridge } from './bridge-build.js';
+import { MINIUPNPD_READY_RE, miniupnpdArgv, miniupnpdConfig } from './miniupnpd.js';
+import { probeScript } from './dist.js';
 
 /** Every lab namespace starts with this, then the owner pid, then 'x' and a counter. */
 export const NS_PREFIX = 'mlab';
 const PREFIX_RE = /^mlab(\d+)x\d+-/;
 
 const STEP_TIMEOUT_MS = 10_000;
+/** the lab's own helpers (delay bridges, STUN responder, miniupnpd) live as long as a lab may */
+const LONG_HELPER_MS = 60 * 60_000;
 const MAX_KEPT_LINES = 200_000;
 
 export interface Capability { ok: boolean; reason?: string }
@@ -37,6 +41,15 @@ export function labCapability(): Capability {
   spawnSync('ip', ['netns', 'del', probe], { timeout: 5000 });
   if (nft.status !== 0) return fail(`nft in a namespace failed: ${nft.stderr.trim()}`);
   return (capCache = { ok: true });
+}
+
+/** Whether miniupnpd (Debian's miniupnpd-nftables) can run here: needed only by labs
+ * with a port-mapping router. */
+export function portMappingCapability(): Capability {
+  const r = spawnSync('miniupnpd', ['--version'], { encoding: 'utf8', timeout: 5000 });
+  if (r.error || r.status !== 0) return { ok: false, reason: 'miniupnpd not available (Debian: apt-get install miniupnpd-nftables)' };
+  if (!/nftables/.test(r.stdout + r.stderr)) return { ok: false, reason: 'miniupnpd is not the nftables build (Debian: miniupnpd-nftables)' };
+  return { ok: true };
 }
 
 function run(argv: string[], stdin?: string, timeout = STEP_TIMEOUT_MS): { status: number | null; stdout: string; stderr: string } {
@@ -207,6 +220,10 @@ export class Lab {
     sweepStale();
     const prefix = `${NS_PREFIX}${process.pid}x${++labCounter}-`;
     const plan = planLab(spec, prefix);
+    if (plan.portMappers.length > 0) {
+      const pm = portMappingCapability();
+      if (!pm.ok) throw new Error(`lab not supported here: ${pm.reason}`);
+    }
     const logDir = opts.logDir ?? join(tmpdir(), `mpyc-lab-${prefix.slice(0, -1)}-${Date.now()}`);
     mkdirSync(logDir, { recursive: true });
     const lab = new Lab(spec, plan, logDir);
@@ -216,10 +233,11 @@ export class Lab {
       if (plan.bridges.length > 0) {
         const bin = buildDelayBridge();
         for (const b of plan.bridges) {
-          const p = lab.spawnInNs(b.ns, `bridge-${b.ns.slice(prefix.length)}`, [bin, b.a, b.b, String(b.delayUs), String(b.jitterUs), String(b.seed)], { timeoutMs: 60 * 60_000 });
+          const p = lab.spawnInNs(b.ns, `bridge-${b.ns.slice(prefix.length)}`, [bin, b.a, b.b, String(b.delayUs), String(b.jitterUs), String(b.seed)], { timeoutMs: LONG_HELPER_MS });
           await p.waitForLine((l) => l === 'ready', 5000, 'delay-bridge ready');
         }
       }
+      await lab.startPortMappers();
     } catch (err) {
       await lab.teardown();
       throw err;
@@ -227,16 +245,55 @@ export class Lab {
     return lab;
   }
 
+  /** The STUN responder on the Internet router, then miniupnpd in each port-mapping
+   * router (it asks the responder for its public address before it serves mappings). */
+  private async startPortMappers(): Promise<void> {
+    const stun = this.plan.stunResponder;
+    if (!stun) return;
+    const responder = this.spawnInNs(stun.ns, 'stun-responder', [process.execPath, probeScript(), 'stun', String(stun.port), String(LONG_HELPER_MS)], { timeoutMs: LONG_HELPER_MS });
+    await responder.waitForLine((l) => l.includes('"ready"'), 10_000, 'STUN responder ready');
+    for (const pm of this.plan.portMappers) {
+      const conf = join(this.logDir, `miniupnpd-${pm.router}.conf`);
+      writeFileSync(conf, miniupnpdConfig({ ...pm, leaseFile: join(this.logDir, `miniupnpd-${pm.router}.leases`) }));
+      const p = this.spawnInNs(pm.ns, `miniupnpd-${pm.router}`, miniupnpdArgv(conf, join(this.logDir, `miniupnpd-${pm.router}.pid`)), { timeoutMs: LONG_HELPER_MS });
+      await p.waitForLine((l) => MINIUPNPD_READY_RE.test(l), 10_000, 'miniupnpd serving NAT-PMP/PCP');
+    }
+  }
+
+  /** The process of a lab helper (delay bridge, STUN responder, miniupnpd) by name. */
+  helper(name: string): LabProcess | undefined { return this.processes.find((p) => p.name === name); }
+
   ns(node: string): string {
     const n = this.plan.nodes.get(node);
     if (!n) throw new Error(`lab: no node ${node}`);
     return n.ns;
   }
 
-  /** A node's address on its upstream link. */
+  /** A node's IPv4 address on its upstream link. */
   address(node: string): string {
     const a = this.plan.nodes.get(node)?.address;
-    if (!a) throw new Error(`lab: node ${node} has no address`);
+    if (!a) throw new Error(`lab: node ${node} has no IPv4 address`);
+    return a;
+  }
+
+  /** A node's global IPv6 address on its upstream link: also its public one (no NAT66). */
+  address6(node: string): string {
+    const a = this.plan.nodes.get(node)?.address6;
+    if (!a) throw new Error(`lab: node ${node} has no IPv6 address`);
+    return a;
+  }
+
+  /** A LAN host's unique-local IPv6 address. */
+  ula(node: string): string {
+    const a = this.plan.nodes.get(node)?.ula;
+    if (!a) throw new Error(`lab: node ${node} has no unique-local address`);
+    return a;
+  }
+
+  /** A router's IPv4 address on its LAN (where miniupnpd serves NAT-PMP/PCP). */
+  lanAddress(router: string): string {
+    const a = this.plan.nodes.get(router)?.lanAddress;
+    if (!a) throw new Error(`lab: node ${router} has no IPv4 LAN`);
     return a;
   }
 

@@ -2,23 +2,12 @@
 // lab namespaces, one session file, MPyC-like parties (mpyc-sim) next to each agent,
 // status read through `mpyc-agent status --json`, path events read from the agents' logs.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { distDir } from './dist.js';
 import type { Lab, LabProcess } from './lab.js';
+import { hasV6 } from './spec.js';
 import type { AgentStatus } from '../agent/types.js';
 import type { PartyStats } from '../tools/mpyc-sim.js';
-
-/** dist/ of this checkout, found from this module (dist/src/lab or src/lab under vitest). */
-export function distDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'dist', 'src', 'agent', 'cli.js'))) return join(dir, 'dist');
-    if (existsSync(join(dir, 'src', 'agent', 'cli.js')) && dir.endsWith('dist')) return dir;
-    dir = resolve(dir, '..');
-  }
-  throw new Error('dist/ not found: run `npm run build` first');
-}
 
 export const RELAY_UDP_PORT = 3478;
 export const RELAY_HTTP_PORT = 8080;
@@ -38,6 +27,8 @@ export interface PathEvent { time: number; peer: number; from: string; to: strin
 export interface MpycLabOptions {
   /** nodes that run a relay; the first is the home relay */
   relays: string[];
+  /** which of the relays' addresses the session file gives (default 4; 6 for IPv6-only parties) */
+  relayFamily?: 4 | 6;
   /** node of each party, in index order, with extra `up` arguments */
   parties: { node: string; args?: string[] }[];
   logLevel?: string;
@@ -70,7 +61,8 @@ export class MpycLab {
     opts.relays.forEach((node, r) => {
       const keyFile = join(lab.logDir, `relay${r}.key`);
       const publicKey = cli([ml.relayCli, 'keygen', '--out', keyFile]).trim();
-      ml.relays.push({ node, keyFile, publicKey, address: `${publicKey}@${lab.address(node)}:${RELAY_UDP_PORT}/${RELAY_HTTP_PORT}` });
+      const host = opts.relayFamily === 6 ? `[${lab.address6(node)}]` : lab.address(node);
+      ml.relays.push({ node, keyFile, publicKey, address: `${publicKey}@${host}:${RELAY_UDP_PORT}/${RELAY_HTTP_PORT}` });
     });
     cli([ml.agentCli, 'session', 'create', ml.sessionFile, ...ml.relays.flatMap((r) => ['--relay', r.address])]);
     opts.parties.forEach((p, index) => {
@@ -84,8 +76,11 @@ export class MpycLab {
 
   async startRelay(r: number): Promise<void> {
     const info = this.relays[r]!;
+    // a relay with IPv6 listens on both families (an IPv6 wildcard socket takes IPv4 too)
+    const any = hasV6(this.lab.plan.nodes.get(info.node)!.family) ? '[::]' : '0.0.0.0';
+    const publicHost = this.opts.relayFamily === 6 ? this.lab.address6(info.node) : this.lab.address(info.node);
     info.proc = this.lab.spawn(info.node, [process.execPath, this.relayCli, 'serve', '--key', info.keyFile,
-      '--udp', `0.0.0.0:${RELAY_UDP_PORT}`, '--http', `0.0.0.0:${RELAY_HTTP_PORT}`, '--public-host', this.lab.address(info.node),
+      '--udp', `${any}:${RELAY_UDP_PORT}`, '--http', `${any}:${RELAY_HTTP_PORT}`, '--public-host', publicHost,
       '--log-level', this.opts.logLevel ?? 'info'], { name: `relay${r}`, timeoutMs: 30 * 60_000 });
     await info.proc.waitForLine((l) => l.includes('"listening"'), 15_000, 'relay listening');
   }

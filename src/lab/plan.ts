@@ -6,16 +6,25 @@
 //   `${prefix}0inet` (node names start with a letter, so no clash), a link's delay
 //   bridge lives in `${prefix}0d${linkId}`.
 // - Internet link k (k = 1, 2, …, one per node attached to the Internet):
-//   subnet 198.18.k.0/24, Internet side interface `n${k}` = 198.18.k.1, node side .2.
+//   subnet 198.18.k.0/24, Internet side interface `n${k}` = 198.18.k.1, node side .2;
+//   if the node has IPv6: 2001:db8:0:k::/64, Internet side ::1, node side ::2.
 // - Router number r (1-based, in spec order) has a bridge `lan` with address .1 on its
 //   LAN subnet: 100.64.r.0/24 if other routers sit behind it (a carrier NAT), else
 //   10.r.0.0/24 (a home LAN). LAN member m (0-based, routers first then hosts, each in
 //   spec order) is at .(10 + m); the router side of its veth is `p${m}` in the bridge.
+//   An IPv6 router's LAN also has the global 2001:db8:r::/64 (routed to the router's WAN
+//   by the Internet router; no NAT) and the ULA fd00:0:0:r::/64, router ::1, member m at
+//   ::(10 + m) (the same digits as in IPv4, read as hex).
 // - A router's upstream interface is `wan`, a host's only interface is `eth0`; each
-//   has a default route via its upstream's address on that link.
+//   has a default route (per family) via its upstream's address on that link.
+// - IPv6 exists only on the interfaces of nodes that have it (link-local included),
+//   without duplicate address detection (addresses are usable at once); everywhere else
+//   it is disabled, so no link-local candidate bypasses a NAT.
 // - A link with delay/jitter is two veth pairs through the middle namespace: child end
 //   ↔ `a` … `b` ↔ parent end; delay-bridge moves frames between `a` and `b`.
-import { INTERNET, validateSpec, type LabSpec, type LinkImpairment, type NatKind } from './spec.js';
+import { INTERNET, familyOf, hasV4, hasV6, routerFamily, validateSpec, type Family, type LabSpec, type LinkImpairment, type NatKind } from './spec.js';
+import { firewall6Ruleset, lossRuleset, natRuleset, upnpRuleset, type Ipv4NatKind } from './rulesets.js';
+import { STUN_RESPONDER_PORT } from './miniupnpd.js';
 
 export interface Step {
   argv: string[];
@@ -31,9 +40,13 @@ export interface PlannedLink {
   parentNs: string;
   childIf: string;
   parentIf: string;
-  childAddr: string;
-  parentAddr: string;
+  /** IPv4 ends (absent on an IPv6-only link) */
+  childAddr?: string;
+  parentAddr?: string;
   prefixLen: number;
+  /** IPv6 ends (global), if the child has IPv6 */
+  childAddr6?: string;
+  parentAddr6?: string;
   impairment?: LinkImpairment;
   /** namespace of the delay bridge, if the link has delay or jitter */
   midNs?: string;
@@ -48,14 +61,30 @@ export interface PlannedBridge {
   seed: number;
 }
 
+/** A miniupnpd to start in a router (lab.ts; its configuration: miniupnpd.ts). */
+export interface PlannedPortMapper {
+  router: string;
+  ns: string;
+  /** the router's LAN, a.b.c.0/24: the hosts allowed to ask for mappings */
+  lanSubnet: string;
+  /** the STUN responder it asks for its public address (the far end of its WAN link) */
+  stunHost: string;
+}
+
 export interface PlannedNode {
   name: string;
   kind: 'internet' | 'router' | 'host';
   ns: string;
-  /** the node's address on its upstream link (hosts: their only address) */
+  family: Family;
+  /** the node's IPv4 address on its upstream link (hosts: their only address) */
   address?: string;
-  /** routers: the address of their LAN bridge */
+  /** its global IPv6 address on its upstream link */
+  address6?: string;
+  /** a LAN host's unique-local IPv6 address */
+  ula?: string;
+  /** routers: the addresses of their LAN bridge */
   lanAddress?: string;
+  lanAddress6?: string;
   nat?: NatKind;
 }
 
@@ -66,71 +95,26 @@ export interface Plan {
   namespaces: string[];
   steps: Step[];
   bridges: PlannedBridge[];
+  portMappers: PlannedPortMapper[];
+  /** the Internet-side STUN responder miniupnpd asks for its public address (lab.ts) */
+  stunResponder?: { ns: string; port: number };
 }
 
 export const INTERNET_NS_SUFFIX = '0inet';
 
-export function natRuleset(nat: NatKind): string {
-  // ip family: the lab is IPv4 only. The input/forward filters make the router drop
-  // new unsolicited packets arriving on its WAN side, as home routers do; without them a
-  // peer's first punch packet creates a conntrack entry on the router itself that can
-  // collide with the host's mapping (DESIGN.md §4).
-  const masq = nat === 'symmetric' ? 'masquerade fully-random' : 'masquerade';
-  const udpDrop = nat === 'udp-blocked' ? '    meta l4proto udp counter drop\n' : '';
-  return [
-    'table ip lab_nat {',
-    '  chain nat_post {',
-    '    type nat hook postrouting priority srcnat; policy accept;',
-    `    oifname "wan" ${masq}`,
-    '  }',
-    '  chain filter_forward {',
-    '    type filter hook forward priority filter; policy accept;',
-    udpDrop +
-    '    iifname "wan" ct state established,related accept',
-    '    iifname "wan" counter drop',
-    '  }',
-    '  chain filter_input {',
-    '    type filter hook input priority filter; policy accept;',
-    '    iifname "wan" ct state established,related accept',
-    '    iifname "wan" counter drop',
-    '  }',
-    '}',
-    '',
-  ].join('\n');
-}
-
-/** Loss on frames arriving on `dev` (netdev ingress: before routing or bridging, and
- * it never makes a local sendto() fail as an output-path drop would). */
-export function lossRuleset(dev: string, pct: number): string {
-  return [
-    `table netdev lab_loss_${dev} {`,
-    '  chain loss_in {',
-    `    type filter hook ingress device "${dev}" priority 0; policy accept;`,
-    `    numgen random mod 100 < ${pct} counter drop`,
-    '  }',
-    '}',
-    '',
-  ].join('\n');
-}
-
-/** A rule set that drops everything between two addresses (both directions): the
- * "direct path blackholed" fault. Loaded on the Internet router. */
-export function blackholeRuleset(table: string, a: string, b: string): string {
-  return [
-    `table ip ${table} {`,
-    '  chain filter_forward {',
-    '    type filter hook forward priority -10; policy accept;',
-    `    ip saddr ${a} ip daddr ${b} counter drop`,
-    `    ip saddr ${b} ip daddr ${a} counter drop`,
-    '  }',
-    '}',
-    '',
-  ].join('\n');
-}
-
 const sysctl = (ns: string, key: string, value: string): Step => ({
+  // the key's separators are dots; interface names here never contain one
   argv: ['ip', 'netns', 'exec', ns, 'sh', '-c', `echo ${value} > /proc/sys/${key.replace(/\./g, '/')}`],
 });
+
+/** IPv6 on one interface: without DAD (the address is usable at once), then enabled. */
+const enableV6 = (ns: string, dev: string): Step[] => [
+  sysctl(ns, `net.ipv6.conf.${dev}.accept_dad`, '0'),
+  sysctl(ns, `net.ipv6.conf.${dev}.disable_ipv6`, '0'),
+];
+const addr6 = (ns: string, a: string, dev: string): Step => ({ argv: ['ip', '-n', ns, '-6', 'addr', 'add', `${a}/64`, 'dev', dev, 'nodad'] });
+
+interface Lan { base4?: string; global6?: string; ula6?: string }
 
 export function planLab(spec: LabSpec, prefix: string): Plan {
   const problems = validateSpec(spec);
@@ -139,40 +123,64 @@ export function planLab(spec: LabSpec, prefix: string): Plan {
 
   const nodes = new Map<string, PlannedNode>();
   const inetNs = prefix + INTERNET_NS_SUFFIX;
-  nodes.set(INTERNET, { name: INTERNET, kind: 'internet', ns: inetNs });
-  spec.routers.forEach((r) => nodes.set(r.name, { name: r.name, kind: 'router', ns: prefix + r.name, nat: r.nat }));
-  spec.hosts.forEach((h) => nodes.set(h.name, { name: h.name, kind: 'host', ns: prefix + h.name }));
+  nodes.set(INTERNET, { name: INTERNET, kind: 'internet', ns: inetNs, family: 'dual' });
+  spec.routers.forEach((r) => nodes.set(r.name, { name: r.name, kind: 'router', ns: prefix + r.name, nat: r.nat, family: routerFamily(r) }));
+  spec.hosts.forEach((h) => nodes.set(h.name, { name: h.name, kind: 'host', ns: prefix + h.name, family: familyOf(spec, h.name) }));
 
   const steps: Step[] = [];
   const namespaces = [...nodes.values()].map((n) => n.ns);
   for (const ns of namespaces) {
     steps.push({ argv: ['ip', 'netns', 'add', ns] });
     steps.push({ argv: ['ip', '-n', ns, 'link', 'set', 'lo', 'up'] });
-    // no IPv6 on the lab's links (lo keeps ::1, which the agent's listeners use): the
-    // agent must not find link-local candidates that bypass the NATs
+    // no IPv6 on the lab's links unless a node asks for it (lo keeps ::1, which the
+    // agent's listeners use): the agent must not find link-local candidates that bypass
+    // the NATs. Interfaces created later inherit these defaults.
     steps.push(sysctl(ns, 'net.ipv6.conf.default.disable_ipv6', '1'));
+    steps.push(sysctl(ns, 'net.ipv6.conf.default.accept_dad', '0'));
   }
-  for (const n of nodes.values()) if (n.kind !== 'host') steps.push(sysctl(n.ns, 'net.ipv4.ip_forward', '1'));
+  for (const n of nodes.values()) {
+    if (n.kind === 'host') continue;
+    if (hasV4(n.family)) steps.push(sysctl(n.ns, 'net.ipv4.ip_forward', '1'));
+    if (hasV6(n.family)) steps.push(sysctl(n.ns, 'net.ipv6.conf.all.forwarding', '1'));
+    // frames switched between LAN ports stay out of the router's IP hooks, as on a home
+    // router's switch (br_netfilter would otherwise run them through conntrack and NAT,
+    // and a routed packet's input interface would be the bridge port, not `lan`)
+    if (n.kind === 'router') steps.push(sysctl(n.ns, 'net.bridge.bridge-nf-call-iptables', '0'), sysctl(n.ns, 'net.bridge.bridge-nf-call-ip6tables', '0'));
+  }
 
   // Routers' LAN bridges and subnets.
-  const routerNo = new Map<string, number>();
-  spec.routers.forEach((r, i) => routerNo.set(r.name, i + 1));
-  const lanBase = new Map<string, string>();
-  for (const r of spec.routers) {
-    const no = routerNo.get(r.name)!;
-    const carrier = spec.routers.some((x) => x.upstream === r.name);
-    const base = carrier ? `100.64.${no}` : `10.${no}.0`;
-    lanBase.set(r.name, base);
+  const lans = new Map<string, Lan>();
+  spec.routers.forEach((r, i) => {
+    const no = i + 1;
     const node = nodes.get(r.name)!;
-    node.lanAddress = `${base}.1`;
-    steps.push({ argv: ['ip', '-n', node.ns, 'link', 'add', 'lan', 'type', 'bridge'] });
-    steps.push({ argv: ['ip', '-n', node.ns, 'addr', 'add', `${base}.1/24`, 'dev', 'lan'] });
+    const carrier = spec.routers.some((x) => x.upstream === r.name);
+    const lan: Lan = {};
+    if (hasV4(node.family)) lan.base4 = carrier ? `100.64.${no}` : `10.${no}.0`;
+    if (hasV6(node.family)) { lan.global6 = `2001:db8:${no}::`; lan.ula6 = `fd00:0:0:${no}::`; }
+    lans.set(r.name, lan);
+    // multicast snooping off: without an MLD querier the bridge may stop flooding the
+    // solicited-node groups neighbour discovery needs
+    steps.push({ argv: ['ip', '-n', node.ns, 'link', 'add', 'lan', 'type', 'bridge', ...(lan.global6 ? ['mcast_snooping', '0'] : [])] });
+    if (lan.base4) {
+      node.lanAddress = `${lan.base4}.1`;
+      steps.push({ argv: ['ip', '-n', node.ns, 'addr', 'add', `${lan.base4}.1/24`, 'dev', 'lan'] });
+    }
+    if (lan.global6) {
+      node.lanAddress6 = `${lan.global6}1`;
+      steps.push(...enableV6(node.ns, 'lan'), addr6(node.ns, `${lan.global6}1`, 'lan'), addr6(node.ns, `${lan.ula6!}1`, 'lan'));
+    }
+    if (r.hairpin) {
+      // a hairpinned packet leaves by the interface it came in on: no ICMP redirect
+      // telling the sender to go to the other host directly (there is no LAN path)
+      steps.push(sysctl(node.ns, 'net.ipv4.conf.all.send_redirects', '0'), sysctl(node.ns, 'net.ipv4.conf.lan.send_redirects', '0'));
+    }
     steps.push({ argv: ['ip', '-n', node.ns, 'link', 'set', 'lan', 'up'] });
-  }
+  });
 
   // Links: one per non-Internet node, to its parent.
   const links: PlannedLink[] = [];
   const bridges: PlannedBridge[] = [];
+  const internetRoutes6: Step[] = [];
   let inetK = 0;
   const lanMembers = new Map<string, number>();
   const children: { name: string; parent: string; impairment?: LinkImpairment; ifName: string }[] = [
@@ -181,25 +189,32 @@ export function planLab(spec: LabSpec, prefix: string): Plan {
   ];
   for (const c of children) {
     const id = links.length + 1;
-    let parentIf: string; let childAddr: string; let parentAddr: string;
+    const node = nodes.get(c.name)!;
+    const v4 = hasV4(node.family); const v6 = hasV6(node.family);
+    let parentIf: string;
+    let childAddr: string | undefined; let parentAddr: string | undefined;
+    let childAddr6: string | undefined; let parentAddr6: string | undefined; let ula: string | undefined;
     if (c.parent === INTERNET) {
       inetK++;
       parentIf = `n${inetK}`;
-      parentAddr = `198.18.${inetK}.1`;
-      childAddr = `198.18.${inetK}.2`;
+      if (v4) { parentAddr = `198.18.${inetK}.1`; childAddr = `198.18.${inetK}.2`; }
+      if (v6) { parentAddr6 = `2001:db8:0:${inetK}::1`; childAddr6 = `2001:db8:0:${inetK}::2`; }
     } else {
       const m = lanMembers.get(c.parent) ?? 0;
       lanMembers.set(c.parent, m + 1);
       parentIf = `p${m}`;
-      parentAddr = `${lanBase.get(c.parent)!}.1`;
-      childAddr = `${lanBase.get(c.parent)!}.${10 + m}`;
+      const lan = lans.get(c.parent)!;
+      if (v4) { parentAddr = `${lan.base4!}.1`; childAddr = `${lan.base4!}.${10 + m}`; }
+      if (v6) { parentAddr6 = `${lan.global6!}1`; childAddr6 = `${lan.global6!}${10 + m}`; ula = `${lan.ula6!}${10 + m}`; }
     }
-    const childNs = nodes.get(c.name)!.ns;
+    const childNs = node.ns;
     const parentNs = nodes.get(c.parent)!.ns;
-    nodes.get(c.name)!.address = childAddr;
+    node.address = childAddr;
+    node.address6 = childAddr6;
+    node.ula = ula;
     const imp = c.impairment;
     const delayed = imp !== undefined && ((imp.delayMs ?? 0) > 0 || (imp.jitterMs ?? 0) > 0);
-    const link: PlannedLink = { id, child: c.name, parent: c.parent, childNs, parentNs, childIf: c.ifName, parentIf, childAddr, parentAddr, prefixLen: 24, impairment: imp };
+    const link: PlannedLink = { id, child: c.name, parent: c.parent, childNs, parentNs, childIf: c.ifName, parentIf, childAddr, parentAddr, prefixLen: 24, childAddr6, parentAddr6, impairment: imp };
     if (delayed) {
       const mid = `${prefix}0d${id}`;
       link.midNs = mid;
@@ -217,12 +232,26 @@ export function planLab(spec: LabSpec, prefix: string): Plan {
     } else {
       steps.push({ argv: ['ip', '-n', childNs, 'link', 'add', c.ifName, 'type', 'veth', 'peer', 'name', parentIf, 'netns', parentNs] });
     }
-    if (c.parent !== INTERNET) steps.push({ argv: ['ip', '-n', parentNs, 'link', 'set', 'dev', parentIf, 'master', 'lan'] });
-    else steps.push({ argv: ['ip', '-n', parentNs, 'addr', 'add', `${parentAddr}/24`, 'dev', parentIf] });
-    steps.push({ argv: ['ip', '-n', childNs, 'addr', 'add', `${childAddr}/24`, 'dev', c.ifName] });
+    if (c.parent !== INTERNET) {
+      steps.push({ argv: ['ip', '-n', parentNs, 'link', 'set', 'dev', parentIf, 'master', 'lan'] });
+      if (spec.routers.find((r) => r.name === c.parent)!.isolateLan) {
+        steps.push({ argv: ['ip', '-n', parentNs, 'link', 'set', 'dev', parentIf, 'type', 'bridge_slave', 'isolated', 'on'] });
+      }
+    } else {
+      if (parentAddr) steps.push({ argv: ['ip', '-n', parentNs, 'addr', 'add', `${parentAddr}/24`, 'dev', parentIf] });
+      if (parentAddr6) steps.push(...enableV6(parentNs, parentIf), addr6(parentNs, parentAddr6, parentIf));
+    }
+    if (childAddr) steps.push({ argv: ['ip', '-n', childNs, 'addr', 'add', `${childAddr}/24`, 'dev', c.ifName] });
+    if (childAddr6) {
+      steps.push(...enableV6(childNs, c.ifName), addr6(childNs, childAddr6, c.ifName));
+      if (ula) steps.push(addr6(childNs, ula, c.ifName));
+    }
     steps.push({ argv: ['ip', '-n', childNs, 'link', 'set', 'dev', c.ifName, 'up'] });
     steps.push({ argv: ['ip', '-n', parentNs, 'link', 'set', 'dev', parentIf, 'up'] });
-    steps.push({ argv: ['ip', '-n', childNs, 'route', 'add', 'default', 'via', parentAddr] });
+    if (parentAddr) steps.push({ argv: ['ip', '-n', childNs, 'route', 'add', 'default', 'via', parentAddr] });
+    if (parentAddr6) steps.push({ argv: ['ip', '-n', childNs, '-6', 'route', 'add', 'default', 'via', parentAddr6] });
+    const lan6 = lans.get(c.name)?.global6;
+    if (c.parent === INTERNET && lan6) internetRoutes6.push({ argv: ['ip', '-n', inetNs, '-6', 'route', 'add', `${lan6}/64`, 'via', childAddr6!] });
     if (imp?.lossPct) {
       steps.push({ argv: ['ip', 'netns', 'exec', childNs, 'nft', '-f', '-'], stdin: lossRuleset(c.ifName, imp.lossPct) });
       steps.push({ argv: ['ip', 'netns', 'exec', parentNs, 'nft', '-f', '-'], stdin: lossRuleset(parentIf, imp.lossPct) });
@@ -234,23 +263,41 @@ export function planLab(spec: LabSpec, prefix: string): Plan {
     }
     links.push(link);
   }
+  steps.push(...internetRoutes6);
 
+  const portMappers: PlannedPortMapper[] = [];
   for (const r of spec.routers) {
-    steps.push({ argv: ['ip', 'netns', 'exec', nodes.get(r.name)!.ns, 'nft', '-f', '-'], stdin: natRuleset(r.nat) });
+    const node = nodes.get(r.name)!;
+    const nft = (stdin: string): Step => ({ argv: ['ip', 'netns', 'exec', node.ns, 'nft', '-f', '-'], stdin });
+    if (r.nat !== 'ipv6-firewall') {
+      steps.push(nft(natRuleset({ nat: r.nat as Ipv4NatKind, wanAddress: node.address!, hairpin: r.hairpin, udpIdleTimeoutSec: r.udpIdleTimeoutSec, portMapping: r.portMapping })));
+    }
+    if (hasV6(node.family)) steps.push(nft(firewall6Ruleset({ udpIdleTimeoutSec: r.udpIdleTimeoutSec })));
+    if (r.portMapping) {
+      steps.push(nft(upnpRuleset()));
+      const link = links.find((l) => l.child === r.name)!;
+      portMappers.push({ router: r.name, ns: node.ns, lanSubnet: `${lans.get(r.name)!.base4!}.0/24`, stunHost: link.parentAddr! });
+    }
   }
-  return { prefix, nodes, links, namespaces, steps, bridges };
+  const stunResponder = portMappers.length > 0 ? { ns: inetNs, port: STUN_RESPONDER_PORT } : undefined;
+  return { prefix, nodes, links, namespaces, steps, bridges, portMappers, stunResponder };
 }
 
-/** The address the Internet sees for a node: its own if public, else its outermost NAT's. */
+/** The IPv4 address the Internet sees for a node: its own if public, else its outermost NAT's. */
 export function publicAddressOf(plan: Plan, spec: LabSpec, name: string): string {
   const host = spec.hosts.find((h) => h.name === name);
   let cur = host ? host.attach : name;
-  if (host && cur === INTERNET) return plan.nodes.get(name)!.address!;
+  const v4 = (node: string): string => {
+    const a = plan.nodes.get(node)?.address;
+    if (a === undefined) throw new Error(`${name} has no IPv4 address`);
+    return a;
+  };
+  if (host && cur === INTERNET) return v4(name);
   for (;;) {
     const r = spec.routers.find((x) => x.name === cur);
     if (!r) throw new Error(`no node ${name}`);
     const up = r.upstream ?? INTERNET;
-    if (up === INTERNET) return plan.nodes.get(r.name)!.address!;
+    if (up === INTERNET) return v4(r.name);
     cur = up;
   }
 }

@@ -11,6 +11,7 @@ import { PeerKey } from '../common/peer-key.js';
 import { generateKeyPair } from '../noise/index.js';
 import { runPrimary, workerLink } from './cluster.js';
 import { newCookieSecret } from './cookie.js';
+import { LOBBY_CLI_HELP, LOBBY_CLI_OPTIONS, lobbyOptionFromFlags } from '../lobby/relay-flags.js';
 
 /** Numeric limits: flag, RelayServer option, help. Defaults come from DEFAULT_LIMITS. */
 const LIMIT_FLAGS: Array<[flag: string, option: keyof RelayLimits, help: string]> = [
@@ -61,7 +62,7 @@ ${LIMIT_FLAGS.map(([f, o, h]) => `  --${f} N\n${' '.repeat(23)}${h} (default ${D
   --max-agents N       most registered agents (default 100000)
   --keepalive S        keepalive interval suggested to agents (default 10)
   --expiry S           registration lifetime without traffic (default 35)
-  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
+${LOBBY_CLI_HELP}  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
   -h, --help           this text
 
 On start the relay logs one JSON line {"msg":"listening",...} with the ports actually
@@ -122,7 +123,7 @@ async function serve(argv: string[]): Promise<void> {
       'public-host': { type: 'string' }, allow: { type: 'string' }, rate: { type: 'string' },
       burst: { type: 'string' }, 'max-payload': { type: 'string' }, 'max-agents': { type: 'string' },
       keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' }, workers: { type: 'string' },
-      help: { type: 'boolean', short: 'h' }, ...limitOptions,
+      help: { type: 'boolean', short: 'h' }, ...limitOptions, ...LOBBY_CLI_OPTIONS,
     },
   });
   const v = values as Record<string, string | boolean | undefined>;
@@ -159,6 +160,7 @@ async function serve(argv: string[]): Promise<void> {
     maxAgents: parseCount(values['max-agents'], '--max-agents', 100_000),
     keepaliveS: parseCount(values.keepalive, '--keepalive', 10),
     expiryS: parseCount(values.expiry, '--expiry', 35),
+    lobby: lobbyOptionFromFlags(values),
   });
   let ports;
   try {

@@ -143,7 +143,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private pingToken: Uint8Array | undefined;
   private acceptKeys: PeerKey[] | undefined;
   /** counter of the ACCEPT_FROM not yet acknowledged */
-  private acceptPending: bigint | undefined;
+  private acceptPending: number | undefined;
   /** an accept set was sent during the current registration */
   private acceptSent = false;
   /** counters for status displays and tests: badFrames = malformed or unexpected;

@@ -12,7 +12,7 @@ const EMPTY = new Uint8Array(0);
 /** One direction of one registration: a key and the counter of the last frame. */
 export class ControlChannel {
   /** sending: the last counter used; receiving: the highest counter accepted */
-  private counter = 0n;
+  private counter = 0;
   constructor(private readonly cipher: CipherState) {}
 
   /** An authenticated frame of `type` carrying `body`. */
@@ -37,7 +37,7 @@ export class ControlChannel {
   }
 
   /** The counter of the last frame sealed (to match an acknowledgement). */
-  get lastSealed(): bigint { return this.counter; }
+  get lastSealed(): number { return this.counter; }
 
   destroy(): void { this.cipher.destroy(); }
 }

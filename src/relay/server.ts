@@ -24,6 +24,7 @@ import { SourceTable, newBucket, sourceKey, take, type Bucket, type Rate } from 
 import { HttpFront, type HttpLimits } from './http-front.js';
 import { RelayCounters, createRelayMetrics, type DropReason, type RegFailure } from './metrics.js';
 import { snapshot, type ClusterLink, type ClusterMessage } from './cluster.js';
+import { createLobbyService, type LobbyOption, type LobbyService } from '../lobby/http.js';
 
 export interface HostPort { host: string; port: number }
 
@@ -70,6 +71,8 @@ export interface RelayServerOptions extends Partial<RelayLimits> {
   logger?: Logger;
   /** run as one worker of a cluster sharing the ports (cluster.ts); metrics show the sums */
   cluster?: ClusterLink;
+  /** lobbies on the HTTP port (docs/protocol/lobby.md): limits, or false for none (default: on) */
+  lobby?: LobbyOption;
 }
 
 export const DEFAULT_LIMITS: Omit<RelayLimits, 'burst'> = {
@@ -114,7 +117,8 @@ export class RelayServer {
   readonly shown: RelayCounters;
   readonly metrics: Registry;
   readonly publicKey: string;
-  private readonly o: Required<Omit<RelayServerOptions, 'allow' | 'http' | 'logger' | 'tls' | 'cluster'>> & Pick<RelayServerOptions, 'http' | 'logger' | 'tls'>;
+  private readonly o: Required<Omit<RelayServerOptions, 'allow' | 'http' | 'logger' | 'tls' | 'cluster' | 'lobby'>> & Pick<RelayServerOptions, 'http' | 'logger' | 'tls'>;
+  private readonly lobby: LobbyService | undefined;
   private allow: Set<string> | undefined;
   private readonly cookies: CookieJar;
   private readonly cluster: ClusterLink | undefined;
@@ -180,6 +184,7 @@ export class RelayServer {
       agents: () => ({ udp: this.agents.udpCount, ws: this.agents.wsCount }),
       queueDepth: () => { let n = 0; for (const c of this.wsConns) n += c.queue.length; return n; },
     });
+    this.lobby = createLobbyService(opts.lobby, opts.http !== undefined, this.metrics);
   }
 
   /** Bind sockets. Resolves with the actual ports (port 0 = ephemeral). */
@@ -246,6 +251,7 @@ export class RelayServer {
     }
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.drainTimer) clearInterval(this.drainTimer);
+    this.lobby?.close();
     for (const c of this.wsConns) c.ws.terminate();
     this.wsConns.clear();
     for (const a of this.agents.values()) this.agents.remove(a, false);
@@ -585,6 +591,7 @@ export class RelayServer {
 
   private onHttp(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
+    if (this.lobby?.serves(path)) { this.lobby.handle(req, res); return; }
     if (req.method === 'GET' && path === '/metrics') {
       this.metrics.metrics().then((text) => {
         res.writeHead(200, { 'content-type': this.metrics.contentType });

@@ -93,8 +93,9 @@ export type FrameDrop = 'unknown_type' | 'malformed' | 'oversized' | 'unexpected
 
 /** An authenticated control frame as decoded: not yet verified (control-auth.ts does that). */
 export interface AuthFrame {
-  /** counter u64 as read; bigint because it is the AEAD nonce */
-  counter: bigint;
+  /** counter u64 as read (the AEAD nonce); above 2^53 - 1 the frame is malformed, which a
+   *  sender reaches after 9e15 control frames of one registration, i.e. never */
+  counter: number;
   body: Uint8Array;
   /** every byte before the tag: the AEAD's associated data */
   signed: Uint8Array;
@@ -112,23 +113,27 @@ export type RelayFrame =
   | ({ type: typeof FRAME_PEER_GONE; key: Uint8Array } & AuthFrame)
   | ({ type: typeof FRAME_RESTARTING | typeof FRAME_KEY_CONFLICT } & AuthFrame)
   | ({ type: typeof FRAME_ACCEPT_FROM; keys: Uint8Array[] } & AuthFrame)
-  | ({ type: typeof FRAME_ACCEPT_ACK; acked: bigint } & AuthFrame);
+  | ({ type: typeof FRAME_ACCEPT_ACK; acked: number } & AuthFrame);
 
 export type Decoded = { ok: true; frame: RelayFrame } | { ok: false; drop: FrameDrop };
 
 const drop = (d: FrameDrop): Decoded => ({ ok: false, drop: d });
 const ok = (frame: RelayFrame): Decoded => ({ ok: true, frame });
 
-function u64(buf: Uint8Array, off: number): bigint {
-  return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readBigUInt64BE(off);
+/** u64 BE as a Number, or -1 when it exceeds Number.MAX_SAFE_INTEGER. */
+function u64(buf: Uint8Array, off: number): number {
+  const v = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readBigUInt64BE(off);
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(v);
 }
 
 /** Splits an authenticated frame of exactly `bodySize` body bytes, or null. */
 function authParts(buf: Uint8Array, bodySize: number): AuthFrame | null {
   if (buf.length !== AUTH_OVERHEAD + bodySize || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) return null;
+  const counter = u64(buf, 4);
+  if (counter < 0) return null;
   const tagAt = AUTH_HEADER_SIZE + bodySize;
   return {
-    counter: u64(buf, 4), body: buf.subarray(AUTH_HEADER_SIZE, tagAt),
+    counter, body: buf.subarray(AUTH_HEADER_SIZE, tagAt),
     signed: buf.subarray(0, tagAt), tag: buf.subarray(tagAt),
   };
 }
@@ -183,7 +188,8 @@ export function decodeFrame(buf: Uint8Array, maxPayload = DEFAULT_MAX_PAYLOAD): 
     }
     case FRAME_ACCEPT_ACK: {
       const a = authParts(buf, 8);
-      return a ? ok({ type: t, acked: u64(a.body, 0), ...a }) : drop('malformed');
+      const acked = a ? u64(a.body, 0) : -1;
+      return a && acked >= 0 ? ok({ type: t, acked, ...a }) : drop('malformed');
     }
     case FRAME_ACCEPT_FROM: {
       if (n < AUTH_OVERHEAD + 1) return drop('malformed');
@@ -278,10 +284,10 @@ export type AuthFrameType =
   | typeof FRAME_ACCEPT_FROM | typeof FRAME_ACCEPT_ACK;
 
 /** An authenticated frame with a zero tag; control-auth.ts fills the tag in place. */
-export function encodeAuthFrame(type: AuthFrameType, counter: bigint, body: Uint8Array): Buffer {
+export function encodeAuthFrame(type: AuthFrameType, counter: number, body: Uint8Array): Buffer {
   const b = Buffer.alloc(AUTH_OVERHEAD + body.length);
   b[0] = type;
-  b.writeBigUInt64BE(counter, 4);
+  b.writeBigUInt64BE(BigInt(counter), 4);
   b.set(body, AUTH_HEADER_SIZE);
   return b;
 }
@@ -294,8 +300,8 @@ export function acceptFromBody(keys: readonly Uint8Array[]): Uint8Array {
   return b;
 }
 
-export function acceptAckBody(acked: bigint): Uint8Array {
+export function acceptAckBody(acked: number): Uint8Array {
   const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(acked, 0);
+  b.writeBigUInt64BE(BigInt(acked), 0);
   return b;
 }

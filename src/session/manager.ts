@@ -3,6 +3,12 @@
 // Sans-I/O: datagrams come in through receive(), go out through the `transmit` callback;
 // time comes from `clock` (monotonic ms) and timers are exposed as nextDeadline()/tick().
 //
+// Endpoints are explicit and opaque: `E` is whatever the caller uses to say where a
+// datagram came from or goes to (an address, a relay, ...). receive(datagram, from) hands
+// `from` on to deliver() and sends the handshake reply to it; send(peer, plaintext, to)
+// forces an endpoint (probes); every other transmit gets `null`, "the caller's choice"
+// (its active path). Peers are PeerKeys, the session layer keeps no other key form.
+//
 // Per peer there are up to three sets of keys (WireGuard's keypair slots):
 //   current  — used to send; the newest confirmed session
 //   previous — the one `current` replaced; still accepted so in-flight packets land
@@ -14,29 +20,46 @@
 // Simultaneous initiation (both sides send an initiation before either sees the other's):
 // the side with the bytewise smaller static public key keeps its own initiation and ignores
 // the peer's; the other side abandons its own and answers. Both end on ONE session.
-import { HandshakeState, NoiseError, PROTOCOL_NAME, type KeyPair } from '../noise/index.js';
-import { encodeKey } from '../common/base64.js';
+//
+// Initiations are screened before any Diffie-Hellman (initiation-guard.ts): mac1, exact
+// copies of recent initiations, and under load a cookie for the source (WireGuard's mac2)
+// and per-source and global budgets. The static-static DH with each peer is computed once,
+// so a replayed initiation that gets past the screen costs one DH before its timestamp is
+// refused. Every handshake state is destroyed (zeroed) when it completes or fails.
+//
+// Transport messages are opened in place: receive() decrypts inside the datagram's own
+// memory, and the plaintext handed to deliver() is a view of it. send() copies the
+// plaintext once into the message; sendInPlace() seals a caller's view with headroom where
+// it lies (session-keys.ts).
+import { HandshakeState, NoiseError, PROTOCOL_NAME, dh, type KeyPair } from '../noise/index.js';
+import { PeerKey } from '../common/peer-key.js';
 import {
   HANDSHAKE_RETRY_FIRST_MS, HANDSHAKE_RETRY_MAX_MS, MAX_QUEUED_PACKETS, MIN_INITIATION_INTERVAL_MS,
   PROLOGUE, REJECT_AFTER_MESSAGES, REJECT_AFTER_MS, REKEY_AFTER_MESSAGES, REKEY_AFTER_MS,
   REKEY_ATTEMPT_MS, RESPONDER_REKEY_AFTER_MS,
 } from './constants.js';
-import { computeMac1, mac1Key, verifyMac1 } from './mac.js';
+import { CookieJar } from './cookie.js';
+import { DEFAULT_INITIATION_LIMITS, InitiationGuard, type InitiationLimits } from './initiation-guard.js';
+import { computeMac, mac1Key, verifyMac } from './mac.js';
 import { SessionKeys } from './session-keys.js';
 import { MonotonicTai64n, compareTimestamps } from './timestamp.js';
 import {
-  INITIATION_LEN, MAC_LEN, RESPONSE_LEN, TIMESTAMP_LEN, decodeSessionMessage, encodeInitiation,
-  encodeResponse, type Initiation, type Response, type Transport,
+  INITIATION_LEN, MAC_LEN, MSG_TRANSPORT, RESPONSE_LEN, TIMESTAMP_LEN, decodeSessionMessage, encodeInitiation,
+  encodeResponse, transportReceiverIndex, type CookieReply, type Initiation, type Response,
 } from './wire.js';
 
-export interface SessionManagerOptions {
+export interface SessionManagerOptions<E> {
   staticKey: KeyPair;
   /** the only static keys we talk to (the other parties of the session file) */
-  peers: Uint8Array[];
-  /** put this datagram on the wire towards `peer` (the caller picks the path) */
-  transmit: (peer: Uint8Array, packet: Uint8Array) => void;
-  /** an authenticated, non-empty plaintext from `peer` */
-  deliver: (peer: Uint8Array, plaintext: Uint8Array) => void;
+  peers: readonly PeerKey[];
+  /**
+   * Put this datagram on the wire towards `peer`: to `to` when the session layer names the
+   * endpoint (a handshake reply goes to where its initiation came from; a forced send), or
+   * by the caller's own choice (its active path) when `to` is null.
+   */
+  transmit: (peer: PeerKey, packet: Uint8Array, to: E | null) => void;
+  /** an authenticated, non-empty plaintext from `peer` that arrived from `from` */
+  deliver: (peer: PeerKey, plaintext: Uint8Array, from: E) => void;
   /** monotonic milliseconds (default performance.now) */
   clock?: () => number;
   /** wall-clock milliseconds for initiation timestamps (default Date.now) */
@@ -44,16 +67,32 @@ export interface SessionManagerOptions {
   /** random 32-bit values for session indices (default crypto-strong) */
   randomIndex?: () => number;
   onEvent?: (e: SessionEvent) => void;
+  /**
+   * Where datagrams come from, for the cookie mechanism under load (docs/protocol/session.md):
+   * `bytesOf(from)` names the source — a direct datagram's address and port, a relayed one's
+   * relay-authenticated sender key — and `reply(packet, to)` sends a cookie reply, which
+   * answers no peer yet, back to that endpoint. Without it no cookie is ever asked for, and
+   * under load the global budget alone bounds the handshake work.
+   */
+  source?: SourceNaming<E>;
+  /** overrides of the pre-DH limits (initiation-guard.ts; defaults in constants.ts) */
+  initiationLimits?: Partial<InitiationLimits>;
+}
+
+export interface SourceNaming<E> {
+  bytesOf(from: E): Uint8Array;
+  reply(packet: Uint8Array, to: E): void;
 }
 
 export type SessionEvent =
-  | { type: 'established'; peer: Uint8Array; initiator: boolean }
-  | { type: 'handshakeTimeout'; peer: Uint8Array; droppedPackets: number };
+  | { type: 'established'; peer: PeerKey; initiator: boolean }
+  | { type: 'handshakeTimeout'; peer: PeerKey; droppedPackets: number };
 
 export type ReceiveResult =
-  | { kind: 'data'; peer: Uint8Array; keepalive: boolean }
-  | { kind: 'handshake'; peer: Uint8Array }
-  | { kind: 'dropped'; reason: string; peer?: Uint8Array };
+  | { kind: 'data'; peer: PeerKey; keepalive: boolean }
+  /** `answered`: it was the peer's initiation and we answered it (to `from`) */
+  | { kind: 'handshake'; peer: PeerKey; answered: boolean }
+  | { kind: 'dropped'; reason: string; peer?: PeerKey };
 
 export interface PeerSessionInfo {
   established: boolean;
@@ -73,10 +112,13 @@ interface PendingInitiation {
 }
 
 interface PeerState {
-  key: Uint8Array;
-  keyB64: string;
+  key: PeerKey;
   /** mac1 key for messages WE send to this peer (derived from its public key) */
   sendMac1Key: Uint8Array;
+  /** DH(our static, its static): the same for every handshake with this peer, so computed once */
+  staticStatic: Uint8Array;
+  /** the cookie this peer gave us when it was under load */
+  cookies: CookieJar;
   /** whether we keep our initiation when both sides initiate at once */
   winsSimultaneous: boolean;
   current?: SessionKeys;
@@ -102,33 +144,39 @@ interface IndexEntry {
 }
 
 const EMPTY = new Uint8Array(0);
+/** where mac1 and mac2 sit in an initiation, and mac1 in a response (wire.ts) */
+const MAC1_AT = INITIATION_LEN - 2 * MAC_LEN;
+const MAC2_AT = INITIATION_LEN - MAC_LEN;
+const RESPONSE_MAC1_AT = RESPONSE_LEN - 2 * MAC_LEN;
 
-export class SessionManager {
+export class SessionManager<E> {
+  /** by PeerKey.id */
   private readonly peers = new Map<string, PeerState>();
-  private readonly peerByObject = new WeakMap<Uint8Array, PeerState>();
   private readonly indices = new Map<number, IndexEntry>();
   private readonly receiveMac1Key: Uint8Array;
   private readonly timestamps: MonotonicTai64n;
   private readonly clock: () => number;
   private readonly randomIndex: () => number;
+  private readonly guard: InitiationGuard;
   private closed = false;
   /** drops by reason (the label of the agent's drop counter) */
   readonly drops = new Map<string, number>();
   readonly counters = { sent: 0, received: 0, initiationsSent: 0, handshakesCompleted: 0 };
 
-  constructor(private readonly opts: SessionManagerOptions) {
+  constructor(private readonly opts: SessionManagerOptions<E>) {
     this.clock = opts.clock ?? (() => performance.now());
     this.randomIndex = opts.randomIndex ?? defaultRandomIndex;
     this.timestamps = new MonotonicTai64n(opts.wallClock ?? Date.now);
     this.receiveMac1Key = mac1Key(opts.staticKey.publicKey);
-    const own = encodeKey(opts.staticKey.publicKey);
+    this.guard = new InitiationGuard(opts.staticKey.publicKey, this.clock(), { ...DEFAULT_INITIATION_LIMITS, ...opts.initiationLimits });
+    const own = PeerKey.fromBytes(opts.staticKey.publicKey);
     for (const key of opts.peers) {
-      if (key.length !== 32) throw new RangeError('peer keys must be 32 bytes');
-      const keyB64 = encodeKey(key);
-      if (keyB64 === own) throw new RangeError('own key given as a peer');
-      this.peers.set(keyB64, {
-        key: new Uint8Array(key), keyB64, sendMac1Key: mac1Key(key),
-        winsSimultaneous: Buffer.compare(opts.staticKey.publicKey, key) < 0,
+      if (key.equals(own)) throw new RangeError('own key given as a peer');
+      this.peers.set(key.id, {
+        key, sendMac1Key: mac1Key(key.bytes),
+        staticStatic: dh(opts.staticKey.privateKey, key.bytes),
+        cookies: new CookieJar(key.bytes),
+        winsSimultaneous: own.compare(key) < 0,
         retryDelayMs: HANDSHAKE_RETRY_FIRST_MS,
         lastInitiationSentAt: -Infinity, lastInitiationAcceptedAt: -Infinity, queue: [],
       });
@@ -138,20 +186,23 @@ export class SessionManager {
   // ---------------------------------------------------------------- sending
 
   /**
-   * Encrypts and transmits `plaintext` to `peer` (empty = keepalive). Without a usable
-   * session it is queued (bounded, oldest dropped) and a handshake starts. Returns whether
-   * it went out now.
+   * Encrypts and transmits `plaintext` to `peer` (empty = keepalive), to the endpoint `to`
+   * if given, else by the caller's choice (transmit gets null). Without a usable session a
+   * plaintext without `to` is queued (bounded, oldest dropped) and a handshake starts; one
+   * with `to` is not (it is meant for that endpoint now, e.g. a probe, and a queued packet
+   * would later go elsewhere). Returns whether it went out now.
    */
-  send(peer: Uint8Array, plaintext: Uint8Array): boolean {
+  send(peer: PeerKey, plaintext: Uint8Array, to?: E): boolean {
     if (this.closed) return false;
     const p = this.peerOf(peer);
     const now = this.clock();
     const s = this.sendableSession(p, now);
     if (s) {
-      this.sealAndTransmit(p, s, plaintext);
-      if (!p.pending && !p.deferredInitiationAt && this.needsRekey(s, now)) this.initiate(p, now);
+      this.sealAndTransmit(p, s, plaintext, to ?? null);
+      this.rekeyIfDue(p, s);
       return true;
     }
+    if (to !== undefined) return false;
     if (p.queue.length >= MAX_QUEUED_PACKETS) {
       p.queue.shift();
       this.drop('queue_full');
@@ -165,11 +216,29 @@ export class SessionManager {
   }
 
   /**
+   * send() without the copy: `plaintext` is a view with SESSION_HEADROOM bytes before it
+   * and SESSION_TAILROOM after it (session-keys.ts) that the caller gives up — the message
+   * is built around it and the plaintext is encrypted where it lies, so the caller must
+   * not touch that memory until the transmitted packet has been sent. When there is no
+   * session it is copied into the queue (or, with `to`, dropped) exactly as send() does.
+   */
+  sendInPlace(peer: PeerKey, plaintext: Uint8Array, to?: E): boolean {
+    if (this.closed) return false;
+    const p = this.peerOf(peer);
+    const s = this.sendableSession(p, this.clock());
+    if (!s) return this.send(peer, new Uint8Array(plaintext), to);
+    this.counters.sent++;
+    this.opts.transmit(p.key, s.sealInPlace(plaintext), to ?? null);
+    this.rekeyIfDue(p, s);
+    return true;
+  }
+
+  /**
    * Starts a handshake now (subject to the 20 ms limit) unless one is in flight; with
    * `restart`, an unanswered one is replaced by a fresh one at once (e.g. the path to the
    * peer just became usable, so waiting for the retry timer would only add latency).
    */
-  connect(peer: Uint8Array, restart = false): void {
+  connect(peer: PeerKey, restart = false): void {
     const p = this.peerOf(peer);
     if (this.closed || (p.pending && !restart)) return;
     this.initiate(p, this.clock());
@@ -181,16 +250,22 @@ export class SessionManager {
     return s;
   }
 
+  private rekeyIfDue(p: PeerState, s: SessionKeys): void {
+    if (p.pending || p.deferredInitiationAt) return;
+    const now = this.clock();
+    if (this.needsRekey(s, now)) this.initiate(p, now);
+  }
+
   private needsRekey(s: SessionKeys, now: number): boolean {
     if (s.messagesSent >= REKEY_AFTER_MESSAGES) return true;
     const age = now - s.createdAt;
     return s.initiator ? age >= REKEY_AFTER_MS : age >= RESPONDER_REKEY_AFTER_MS;
   }
 
-  private sealAndTransmit(p: PeerState, s: SessionKeys, plaintext: Uint8Array): void {
+  private sealAndTransmit(p: PeerState, s: SessionKeys, plaintext: Uint8Array, to: E | null): void {
     const packet = s.seal(plaintext);
     this.counters.sent++;
-    this.opts.transmit(p.key, packet);
+    this.opts.transmit(p.key, packet, to);
   }
 
   private initiate(p: PeerState, now: number): void {
@@ -203,19 +278,27 @@ export class SessionManager {
     this.abandonPending(p);
     const hs = new HandshakeState({
       protocolName: PROTOCOL_NAME, initiator: true, prologue: PROLOGUE,
-      staticKey: this.opts.staticKey, remoteStaticKey: p.key,
+      staticKey: this.opts.staticKey, remoteStaticKey: p.key.bytes, staticDh: () => p.staticStatic,
     });
-    const noise = hs.writeMessage(this.timestamps.next());
+    let noise: Uint8Array;
+    try {
+      noise = hs.writeMessage(this.timestamps.next());
+    } catch (err) {
+      hs.destroy();
+      throw err;
+    }
     const localIndex = this.allocateIndex({ peer: p });
     const zeroMac = new Uint8Array(MAC_LEN);
     const packet = encodeInitiation({ senderIndex: localIndex, noise, mac1: zeroMac, mac2: zeroMac });
-    const macAt = INITIATION_LEN - 2 * MAC_LEN;
-    packet.set(computeMac1(p.sendMac1Key, packet.subarray(0, macAt)), macAt);
+    const mac1 = computeMac(p.sendMac1Key, packet.subarray(0, MAC1_AT));
+    packet.set(mac1, MAC1_AT);
+    p.cookies.sent(mac1);
+    packet.set(p.cookies.mac2(packet.subarray(0, MAC2_AT), now), MAC2_AT);
     p.pending = { hs, packet, localIndex, sentAt: now };
     p.attemptStartedAt ??= now;
     p.lastInitiationSentAt = now;
     this.counters.initiationsSent++;
-    this.opts.transmit(p.key, packet);
+    this.opts.transmit(p.key, packet, null);
   }
 
   private abandonPending(p: PeerState): void {
@@ -227,42 +310,61 @@ export class SessionManager {
 
   // ---------------------------------------------------------------- receiving
 
-  /** One datagram of type 0x10–0x1F. Never throws on bad input: drops and counts it. */
-  receive(datagram: Uint8Array): ReceiveResult {
+  /**
+   * One datagram of type 0x10–0x1F that arrived from `from`. Never throws on bad input:
+   * drops and counts it.
+   */
+  receive(datagram: Uint8Array, from: E): ReceiveResult {
     if (this.closed) return this.drop('closed');
+    // a transport message (every data packet) is checked without making a decoded object
+    if (datagram[0] === MSG_TRANSPORT) return this.onTransport(datagram, from);
     const d = decodeSessionMessage(datagram);
     switch (d.type) {
       case 'invalid': return this.drop(d.reason);
-      case 'initiation': return this.onInitiation(d.msg, datagram);
+      case 'initiation': return this.onInitiation(d.msg, datagram, from);
       case 'response': return this.onResponse(d.msg, datagram);
-      // v1 never sends cookie replies (mac2 stays zero): see docs/protocol/session.md
-      case 'cookie': return this.drop('cookie_unsupported');
-      case 'transport': return this.onTransport(d.msg);
+      case 'cookie': return this.onCookieReply(d.msg, from);
+      case 'transport': return this.onTransport(datagram, from); // routed above already
     }
   }
 
-  private onInitiation(msg: Initiation, raw: Uint8Array): ReceiveResult {
-    const macAt = INITIATION_LEN - 2 * MAC_LEN;
-    if (!verifyMac1(this.receiveMac1Key, raw.subarray(0, macAt), msg.mac1)) return this.drop('bad_mac1');
-    if (!isZero(msg.mac2)) return this.drop('bad_mac2');
+  /**
+   * In this order, cheapest first (docs/protocol/session.md): an exact copy of a recent
+   * initiation (a lookup) → mac1 (a hash) → the guard (no DH: cookies under load, budgets)
+   * → Noise message 1: es (1 DH), the static key must be a party (refused before the ss
+   * DH, which is cached anyway) → timestamp → 20 ms per peer → simultaneous-initiation
+   * rule → answer (2 more DH).
+   */
+  private onInitiation(msg: Initiation, raw: Uint8Array, from: E): ReceiveResult {
+    if (this.guard.isCopy(msg)) return this.drop('duplicate_initiation');
+    if (!verifyMac(this.receiveMac1Key, raw.subarray(0, MAC1_AT), msg.mac1)) return this.drop('bad_mac1');
+    const now = this.clock();
+    const source = this.opts.source;
+    const admission = this.guard.admit(raw, msg, source?.bytesOf(from), now);
+    if (!admission.admit) {
+      if (admission.cookieReply) source!.reply(admission.cookieReply, from);
+      return this.drop(admission.reason);
+    }
+    let stranger = false;
     const hs = new HandshakeState({
       protocolName: PROTOCOL_NAME, initiator: false, prologue: PROLOGUE, staticKey: this.opts.staticKey,
+      staticDh: (rs) => {
+        const known = this.peerById(rs);
+        stranger = !known;
+        return known?.staticStatic;
+      },
     });
     let timestamp: Uint8Array;
     try {
       timestamp = hs.readMessage(msg.noise);
     } catch (err) {
       hs.destroy();
-      if (err instanceof NoiseError) return this.drop('handshake_failed');
+      if (err instanceof NoiseError) return this.drop(stranger ? 'unknown_peer' : 'handshake_failed');
       throw err;
     }
-    const rs = hs.remoteStaticKey();
-    const p = rs ? this.peers.get(encodeKey(rs)) : undefined;
-    if (!p) {
-      hs.destroy();
-      return this.drop('unknown_peer');
-    }
-    const now = this.clock();
+    this.guard.remember(msg);
+    // the read succeeded, so staticDh was asked about this key and found its peer
+    const p = this.peerById(hs.remoteStaticKey()!)!;
     const refuse = (reason: string): ReceiveResult => {
       hs.destroy();
       return this.drop(reason, p.key);
@@ -275,9 +377,10 @@ export class SessionManager {
       // (e.g. sent before the peer had registered with the relay): rather than leave both
       // sides waiting for the retry timer, repeat it at once.
       const result = refuse('simultaneous_initiation_lost');
-      // re-send the same bytes: if the peer already has them it drops the copy as a replay;
-      // if they were lost, the handshake completes now, with no extra handshake either way
-      this.opts.transmit(p.key, p.pending.packet);
+      // re-send the same bytes: if the peer already has them it drops the exact copy (no DH);
+      // if they were lost, the handshake completes now, with no extra handshake either way;
+      // it goes where the peer's initiation came from: the peer was just heard there
+      this.opts.transmit(p.key, p.pending.packet, from);
       return result;
     }
     // we answer: if we had an initiation in flight, the peer's takes its place
@@ -300,15 +403,15 @@ export class SessionManager {
 
     const zeroMac = new Uint8Array(MAC_LEN);
     const packet = encodeResponse({ senderIndex: localIndex, receiverIndex: msg.senderIndex, noise, mac1: zeroMac, mac2: zeroMac });
-    const macAt2 = RESPONSE_LEN - 2 * MAC_LEN;
-    packet.set(computeMac1(p.sendMac1Key, packet.subarray(0, macAt2)), macAt2);
-    this.opts.transmit(p.key, packet);
-    return { kind: 'handshake', peer: p.key };
+    packet.set(computeMac(p.sendMac1Key, packet.subarray(0, RESPONSE_MAC1_AT)), RESPONSE_MAC1_AT);
+    // back to where the initiation came from: the initiator may not (or no longer) be
+    // reachable by the caller's active path, e.g. it restarted on a new port
+    this.opts.transmit(p.key, packet, from);
+    return { kind: 'handshake', peer: p.key, answered: true };
   }
 
   private onResponse(msg: Response, raw: Uint8Array): ReceiveResult {
-    const macAt = RESPONSE_LEN - 2 * MAC_LEN;
-    if (!verifyMac1(this.receiveMac1Key, raw.subarray(0, macAt), msg.mac1)) return this.drop('bad_mac1');
+    if (!verifyMac(this.receiveMac1Key, raw.subarray(0, RESPONSE_MAC1_AT), msg.mac1)) return this.drop('bad_mac1');
     if (!isZero(msg.mac2)) return this.drop('bad_mac2');
     const entry = this.indices.get(msg.receiverIndex);
     const p = entry?.peer;
@@ -333,21 +436,42 @@ export class SessionManager {
     this.opts.onEvent?.({ type: 'established', peer: p.key, initiator: true });
     // the responder may not send until it hears from us on the new session: if nothing is
     // queued, confirm with an empty transport message (a keepalive)
-    if (p.queue.length === 0) this.sealAndTransmit(p, entry.keys, EMPTY);
+    if (p.queue.length === 0) this.sealAndTransmit(p, entry.keys, EMPTY, null);
     else this.flushQueue(p, entry.keys);
-    return { kind: 'handshake', peer: p.key };
+    return { kind: 'handshake', peer: p.key, answered: false };
   }
 
-  private onTransport(msg: Transport): ReceiveResult {
+  /**
+   * The peer is under load and answered our initiation with a cookie: store it and repeat
+   * that initiation (same bytes, now with mac2) to where the reply came from, once.
+   */
+  private onCookieReply(msg: CookieReply, from: E): ReceiveResult {
     const entry = this.indices.get(msg.receiverIndex);
+    const p = entry?.peer;
+    if (!entry || entry.keys || !p?.pending || p.pending.localIndex !== msg.receiverIndex) return this.drop('unknown_index');
+    const now = this.clock();
+    // the jar takes one reply per initiation, so this repeats each initiation once at most
+    if (!p.cookies.consume(msg, now)) return this.drop('bad_cookie_reply', p.key);
+    const pending = p.pending;
+    pending.packet.set(p.cookies.mac2(pending.packet.subarray(0, MAC2_AT), now), MAC2_AT);
+    this.counters.initiationsSent++;
+    this.opts.transmit(p.key, pending.packet, from);
+    // nothing to deliver: counted like every such datagram (a cookie reply proves nothing
+    // about the peer: anyone who saw our initiation's mac1 could have made it)
+    return this.drop('cookie_accepted', p.key);
+  }
+
+  private onTransport(datagram: Uint8Array, from: E): ReceiveResult {
+    const index = transportReceiverIndex(datagram);
+    if (typeof index === 'string') return this.drop(index);
+    const entry = this.indices.get(index);
     const keys = entry?.keys;
     if (!entry || !keys) return this.drop('unknown_index');
     const p = entry.peer;
     const now = this.clock();
     if (now - keys.createdAt >= REJECT_AFTER_MS) return this.drop('expired_session', p.key);
-    const opened = keys.open(msg.counter, msg.ciphertext);
-    if (!opened) return this.drop('decrypt_failed', p.key);
-    if (opened.verdict !== 'ok') return this.drop(opened.verdict === 'replayed' ? 'replayed' : opened.verdict, p.key);
+    const plaintext = keys.openInPlace(datagram);
+    if (typeof plaintext === 'string') return this.drop(plaintext, p.key);
     this.counters.received++;
     if (keys === p.next) {
       // the initiator used the session we answered: it is confirmed
@@ -360,8 +484,8 @@ export class SessionManager {
       // we initiated this session but have been quiet senders: rekey before it expires
       this.initiate(p, now);
     }
-    if (opened.plaintext.length > 0) this.opts.deliver(p.key, opened.plaintext);
-    return { kind: 'data', peer: p.key, keepalive: opened.plaintext.length === 0 };
+    if (plaintext.length > 0) this.opts.deliver(p.key, plaintext, from);
+    return { kind: 'data', peer: p.key, keepalive: plaintext.length === 0 };
   }
 
   /** `keys` becomes current; the old current stays receivable as previous. */
@@ -376,7 +500,7 @@ export class SessionManager {
   private flushQueue(p: PeerState, keys: SessionKeys): void {
     const queued = p.queue;
     p.queue = [];
-    for (const pt of queued) this.sealAndTransmit(p, keys, pt);
+    for (const pt of queued) this.sealAndTransmit(p, keys, pt, null);
   }
 
   // ---------------------------------------------------------------- timers
@@ -428,7 +552,7 @@ export class SessionManager {
 
   // ---------------------------------------------------------------- bookkeeping
 
-  info(peer: Uint8Array): PeerSessionInfo {
+  info(peer: PeerKey): PeerSessionInfo {
     const p = this.peerOf(peer);
     const now = this.clock();
     const s = this.sendableSession(p, now);
@@ -449,8 +573,11 @@ export class SessionManager {
       for (const s of [p.current, p.previous, p.next]) this.retire(s);
       p.current = p.previous = p.next = undefined;
       p.queue = [];
+      p.staticStatic.fill(0);
+      p.cookies.destroy();
     }
     this.indices.clear();
+    this.guard.destroy();
   }
 
   private retire(s: SessionKeys | undefined): void {
@@ -469,17 +596,17 @@ export class SessionManager {
     }
   }
 
-  private peerOf(peer: Uint8Array): PeerState {
-    // callers pass the same key object on every packet: remember it, skip the base64
-    const cached = this.peerByObject.get(peer);
-    if (cached) return cached;
-    const p = this.peers.get(encodeKey(peer));
-    if (!p) throw new RangeError(`not a peer of this session: ${encodeKey(peer)}`);
-    this.peerByObject.set(peer, p);
+  private peerById(key: Uint8Array): PeerState | undefined {
+    return this.peers.get(Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1'));
+  }
+
+  private peerOf(peer: PeerKey): PeerState {
+    const p = this.peers.get(peer.id);
+    if (!p) throw new RangeError(`not a peer of this session: ${peer.text}`);
     return p;
   }
 
-  private drop(reason: string, peer?: Uint8Array): ReceiveResult {
+  private drop(reason: string, peer?: PeerKey): ReceiveResult {
     this.bump(reason, 1);
     return { kind: 'dropped', reason, peer };
   }
@@ -493,7 +620,7 @@ function defaultRandomIndex(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]!;
 }
 
-/** v1 never issues cookies, so mac2 must be all zero (see docs/protocol/session.md). */
+/** Responses never carry mac2 (only initiations are screened under load): it must be all zero. */
 function isZero(b: Uint8Array): boolean {
   let acc = 0;
   for (const x of b) acc |= x;

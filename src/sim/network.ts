@@ -1,6 +1,6 @@
 // Deterministic network simulator: a virtual clock, a seeded PRNG, and one-way links with
 // random or bursty (Gilbert-Elliott) loss, duplication, jitter (hence reordering), a
-// bandwidth bottleneck with a finite FIFO queue, blackhole periods, and path switches.
+// bandwidth bottleneck with a finite FIFO queue, an MTU, blackhole periods, and path switches.
 
 /** mulberry32: small, fast, seedable PRNG in [0, 1) */
 export function prng(seed: number): () => number {
@@ -29,6 +29,8 @@ export interface LinkConfig {
   rateBytesPerMs?: number;
   /** bottleneck queue limit in bytes (drop-tail) */
   queueBytes?: number;
+  /** largest datagram the link carries; larger ones are dropped (absent = any size) */
+  mtu?: number;
 }
 
 /** A min-heap of timed events keyed by (time, seq) so equal times keep insertion order. */
@@ -86,11 +88,13 @@ export interface LinkStats {
   queueDropped: number;
   duplicated: number;
   blackholed: number;
+  /** dropped for being larger than the link's MTU */
+  tooBig: number;
 }
 
 /** One direction of a path. */
 export class Link {
-  stats: LinkStats = { sent: 0, delivered: 0, lost: 0, queueDropped: 0, duplicated: 0, blackholed: 0 };
+  stats: LinkStats = { sent: 0, delivered: 0, lost: 0, queueDropped: 0, duplicated: 0, blackholed: 0, tooBig: 0 };
   private bad = false;
   private queueFreeAt = 0; // time the bottleneck finishes serialising what is queued
   private blackholeUntil = -Infinity;
@@ -122,6 +126,10 @@ export class Link {
       return;
     }
     const c = this.cfg;
+    if (c.mtu !== undefined && pkt.length > c.mtu) {
+      this.stats.tooBig++;
+      return;
+    }
     if (c.burst) {
       this.bad = this.bad ? this.rand() >= c.burst.pBadToGood : this.rand() < c.burst.pGoodToBad;
       if (this.bad && this.rand() < c.burst.lossInBad) {

@@ -1,47 +1,19 @@
-// RTT estimation (RFC 9002 §5) and NewReno congestion control with pacing (RFC 9002 §7).
+// NewReno congestion control (RFC 9002 §7) with undo of a recovery episode whose every loss
+// turned out spurious. Tracks bytes in flight and the window; pacing is pacer.ts, RTT rtt.ts.
 // Pure state, explicit clock (ms).
 
-export const GRANULARITY_MS = 1;
-export const INITIAL_RTT_MS = 100;
-
-export class RttEstimator {
-  latest = 0;
-  smoothed = INITIAL_RTT_MS;
-  variance = INITIAL_RTT_MS / 2;
-  min = Infinity;
-  hasSample = false;
-
-  reset(): void {
-    this.latest = 0;
-    this.smoothed = INITIAL_RTT_MS;
-    this.variance = INITIAL_RTT_MS / 2;
-    this.min = Infinity;
-    this.hasSample = false;
-  }
-
-  update(sample: number, ackDelay: number): void {
-    this.latest = sample;
-    if (sample < this.min) this.min = sample;
-    if (!this.hasSample) {
-      this.smoothed = sample;
-      this.variance = sample / 2;
-      this.hasSample = true;
-      return;
-    }
-    // ack delay is subtracted only when it does not push the sample below min_rtt
-    let adjusted = sample;
-    if (sample >= this.min + ackDelay) adjusted = sample - ackDelay;
-    this.variance = 0.75 * this.variance + 0.25 * Math.abs(this.smoothed - adjusted);
-    this.smoothed = 0.875 * this.smoothed + 0.125 * adjusted;
-  }
-}
+/** RFC 9002 kInitialWindow: 10 packets, at least 14720 bytes */
+const INITIAL_WINDOW_PACKETS = 10;
+const INITIAL_WINDOW_MIN_BYTES = 14720;
+/** RFC 9002 kMinimumWindow: 2 packets */
+const MIN_WINDOW_PACKETS = 2;
 
 export class NewReno {
   cwnd: number;
   ssthresh = Infinity;
   bytesInFlight = 0;
-  recoveryStart = -Infinity; // send time of the packet that started the recovery period
-  private nextSendTime = 0;
+  /** send time of the packet that started the recovery period */
+  recoveryStart = -Infinity;
   /**
    * The window before the current recovery episode, and how many of the episode's lost
    * packets have not (yet) turned out to be spurious. When all of them were only reordered,
@@ -51,52 +23,41 @@ export class NewReno {
   /** numbers the recovery episodes, so a late spurious loss only undoes its own episode */
   episode = 0;
 
-  constructor(
-    readonly maxDatagram: number,
-    readonly initialWindowPackets = 10,
-  ) {
+  constructor(public maxDatagram: number) {
     this.cwnd = this.initialWindow;
   }
 
   get initialWindow(): number {
-    return Math.max(this.initialWindowPackets * this.maxDatagram, 14720);
+    return Math.max(INITIAL_WINDOW_PACKETS * this.maxDatagram, INITIAL_WINDOW_MIN_BYTES);
   }
   get minWindow(): number {
-    return 2 * this.maxDatagram;
+    return MIN_WINDOW_PACKETS * this.maxDatagram;
   }
 
   reset(): void {
     this.cwnd = this.initialWindow;
     this.ssthresh = Infinity;
     this.recoveryStart = -Infinity;
-    this.nextSendTime = 0;
     this.undo = null;
   }
 
-  canSend(bytes: number): boolean {
-    return this.bytesInFlight + bytes <= this.cwnd;
+  /** bytes the window has room for now */
+  get available(): number {
+    return this.cwnd - this.bytesInFlight;
   }
 
-  onSent(bytes: number, now: number, srtt: number): void {
+  onSent(bytes: number): void {
     this.bytesInFlight += bytes;
-    // pacing: spread a cwnd over srtt at 1.25x the window rate (RFC 9002 §7.7)
-    const rate = (1.25 * this.cwnd) / Math.max(srtt, GRANULARITY_MS);
-    const interval = bytes / rate;
-    this.nextSendTime = Math.max(this.nextSendTime, now - 10 * interval) + interval; // allows a burst of ~10 packets
   }
 
-  /** earliest time the pacer lets the next packet go */
-  pacingTime(): number {
-    return this.nextSendTime;
-  }
-
-  onAcked(bytes: number, sentTime: number, appLimited: boolean): void {
+  onAcked(bytes: number, sentTime: number): void {
     this.bytesInFlight -= bytes;
-    if (sentTime <= this.recoveryStart || appLimited) return;
+    if (sentTime <= this.recoveryStart) return;
     if (this.cwnd < this.ssthresh) this.cwnd += bytes;
     else this.cwnd += (this.maxDatagram * bytes) / this.cwnd;
   }
 
+  /** a packet left the window without a congestion signal (path change, peer restart) */
   onRemovedNoCongestion(bytes: number): void {
     this.bytesInFlight -= bytes;
   }

@@ -1,6 +1,8 @@
 // Per-stream state: send buffer (unacked bytes kept by reference, no copy), lost and
-// acknowledged byte ranges, receive reassembly and flow-control credit.
+// acknowledged byte ranges; the receive half (reassembly, FIN, the credit we grant).
 import { RangeSet } from './ranges.js';
+import { ReceiveWindow } from './flow-control.js';
+import { Reassembler } from './reassembly.js';
 
 /** initial credit both sides assume before any MAX_* frame (protocol constants) */
 export const INITIAL_STREAM_CREDIT = 256 * 1024;
@@ -24,7 +26,6 @@ export class SendSide {
   /** write() returned short: emit 'writable' when room frees up */
   blocked = false;
   resetCode: number | null = null;
-  resetPending = false;
   resetAcked = false;
   target: Uint8Array | null;
 
@@ -40,6 +41,13 @@ export class SendSide {
   get done(): boolean {
     if (this.resetCode !== null) return this.resetAcked;
     return this.finAcked && this.base === this.written;
+  }
+
+  /** the stream was reset: nothing more will be sent or re-sent */
+  abandon(code: number): void {
+    this.resetCode = code;
+    this.chunks = [];
+    this.lost = new RangeSet();
   }
 
   push(data: Uint8Array): void {
@@ -101,53 +109,17 @@ export class SendSide {
   }
 }
 
-export class RecvSide {
-  ready: Uint8Array[] = [];
-  readyBytes = 0;
-  pending: Array<{ off: number; data: Uint8Array }> = [];
-  /** next offset expected in order */
-  contig = 0;
-  /** highest offset seen (flow control accounting) */
-  highest = 0;
+/** The receive half: reassembly (reassembly.ts), the FIN, and the credit we grant. */
+export class RecvSide extends Reassembler {
   finalSize = -1;
   finDelivered = false;
-  consumed = 0;
-  window = INITIAL_STREAM_CREDIT;
-  advertised = INITIAL_STREAM_CREDIT;
-  lastCreditTime = -Infinity;
-  needCredit = false;
   resetReceived = false;
+  /** the credit we grant; `credit.received` is the highest offset seen */
+  readonly credit: ReceiveWindow;
 
-  /** inserts a segment; returns true when new in-order bytes became readable */
-  insert(off: number, data: Uint8Array): boolean {
-    const end = off + data.length;
-    if (end <= this.contig) return false;
-    if (off < this.contig) {
-      data = data.subarray(this.contig - off);
-      off = this.contig;
-    }
-    if (off > this.contig) {
-      // keep sorted by offset; overlaps are trimmed when the segment becomes in-order
-      const p = this.pending;
-      let i = p.length;
-      while (i > 0 && p[i - 1]!.off > off) i--;
-      p.splice(i, 0, { off, data });
-      return false;
-    }
-    this.ready.push(data);
-    this.readyBytes += data.length;
-    this.contig = end;
-    const p = this.pending;
-    while (p.length && p[0]!.off <= this.contig) {
-      const seg = p.shift()!;
-      const segEnd = seg.off + seg.data.length;
-      if (segEnd <= this.contig) continue;
-      const d = seg.data.subarray(this.contig - seg.off);
-      this.ready.push(d);
-      this.readyBytes += d.length;
-      this.contig = segEnd;
-    }
-    return true;
+  constructor(maxWindow: number) {
+    super();
+    this.credit = new ReceiveWindow(INITIAL_STREAM_CREDIT, maxWindow);
   }
 
   get finReadable(): boolean {
@@ -157,7 +129,7 @@ export class RecvSide {
 
 export class Stream {
   send: SendSide;
-  recv = new RecvSide();
+  recv: RecvSide;
   /** the peer's opening target arrived (peer-opened streams) */
   opened: boolean;
   /** 'open' event emitted */
@@ -167,8 +139,10 @@ export class Stream {
     readonly id: number,
     readonly local: boolean,
     target: Uint8Array | null,
+    maxRecvWindow: number,
   ) {
     this.send = new SendSide(local ? target : null);
+    this.recv = new RecvSide(maxRecvWindow);
     this.opened = local;
   }
 

@@ -5,37 +5,61 @@
 //   dstEpoch: the receiver's epoch as the sender knows it, 0 if not known yet
 // varint  = QUIC variable-length integer (RFC 9000 §16), values < 2^53 here
 // frames (type:u8 then fields):
+//   0x00 PADDING        a run of zero bytes (to the end of the packet or the next frame)
 //   0x01 PING
 //   0x02 ACK            largest, ackDelayUs, rangeCount, firstRange, (gap, length)*rangeCount
 //   0x03 RESET_STREAM   id, code, finalSize
 //   0x04 MAX_DATA       max
 //   0x05 MAX_STREAM_DATA id, max
 //   0x06 CLOSE          code, reasonLen, reason bytes (UTF-8)
+//   0x07 MAX_STREAMS    max (how many streams the peer may open in total, cumulative)
 //   0x08..0x0B STREAM   bit0 = FIN, bit1 = OPEN (target present);
 //                       id, offset, [targetLen:u8, target], length, data
-// Every parser is length-checked and returns null on malformed input (never throws).
+// Every parser is length-checked and reports malformed input as a typed ParseError (it never
+// throws). Peer-controlled counts are bounded here: ACK ranges (MAX_ACK_RANGES_PARSED), one
+// ACK frame per packet, frames per packet (MAX_FRAMES_PER_PACKET), the CLOSE reason
+// (MAX_CLOSE_REASON_BYTES), the stream target (MAX_TARGET), offsets + lengths < 2^53.
 
 export const PACKET_VERSION = 0x01;
 export const HEADER_FIXED = 9;
 
+export const FT_PADDING = 0x00;
 export const FT_PING = 0x01;
 export const FT_ACK = 0x02;
 export const FT_RESET = 0x03;
 export const FT_MAX_DATA = 0x04;
 export const FT_MAX_STREAM_DATA = 0x05;
 export const FT_CLOSE = 0x06;
+export const FT_MAX_STREAMS = 0x07;
 export const FT_STREAM = 0x08;
 export const STREAM_FIN = 0x01;
 export const STREAM_OPEN = 0x02;
 export const MAX_TARGET = 64;
+/**
+ * A parser accepts at most this many ACK ranges: the work per ACK is linear in them (a
+ * sender never sends more than its MAX_ACK_RANGES = 32; 256 leaves room for a future one).
+ */
+export const MAX_ACK_RANGES_PARSED = 256;
+/** CLOSE reasons are for logs: longer ones are cut when sent and refused when received */
+export const MAX_CLOSE_REASON_BYTES = 256;
+/**
+ * Frames per packet: bounds the work one datagram can cause (a PADDING run is one frame).
+ * The packet builder never writes more.
+ */
+export const MAX_FRAMES_PER_PACKET = 512;
+
+/** why a packet failed to parse */
+export type ParseError = 'bad_header' | 'bad_frame' | 'no_frames' | 'too_many_frames' | 'second_ack';
 
 export type Frame =
+  | { type: 'padding'; length: number }
   | { type: 'ping' }
   | { type: 'ack'; largest: number; ackDelayUs: number; ranges: Array<[number, number]> } // [lo, hi] inclusive, descending
   | { type: 'reset'; id: number; code: number; finalSize: number }
   | { type: 'maxData'; max: number }
   | { type: 'maxStreamData'; id: number; max: number }
   | { type: 'close'; code: number; reason: string }
+  | { type: 'maxStreams'; max: number }
   | { type: 'stream'; id: number; offset: number; fin: boolean; target?: Uint8Array; data: Uint8Array };
 
 export interface PacketHeader {
@@ -157,6 +181,8 @@ function writeU32(buf: Uint8Array, off: number, v: number): void {
 
 export function frameSize(f: Frame): number {
   switch (f.type) {
+    case 'padding':
+      return f.length;
     case 'ping':
       return 1;
     case 'ack': {
@@ -173,11 +199,14 @@ export function frameSize(f: Frame): number {
     case 'reset':
       return 1 + varintLen(f.id) + varintLen(f.code) + varintLen(f.finalSize);
     case 'maxData':
+    case 'maxStreams':
       return 1 + varintLen(f.max);
     case 'maxStreamData':
       return 1 + varintLen(f.id) + varintLen(f.max);
-    case 'close':
-      return 1 + varintLen(f.code) + varintLen(utf8(f.reason).length) + utf8(f.reason).length;
+    case 'close': {
+      const n = closeReasonBytes(f.reason).length;
+      return 1 + varintLen(f.code) + varintLen(n) + n;
+    }
     case 'stream':
       return streamFrameOverhead(f.id, f.offset, f.data.length, f.target) + f.data.length;
   }
@@ -189,13 +218,18 @@ export function streamFrameOverhead(id: number, offset: number, len: number, tar
 
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: false });
-function utf8(s: string): Uint8Array {
-  return enc.encode(s);
+/** the reason's UTF-8 bytes, cut to MAX_CLOSE_REASON_BYTES (a cut character decodes as U+FFFD) */
+function closeReasonBytes(s: string): Uint8Array {
+  const b = enc.encode(s);
+  return b.length <= MAX_CLOSE_REASON_BYTES ? b : b.subarray(0, MAX_CLOSE_REASON_BYTES);
 }
 
 /** Writes one frame at off, returns the new offset. Caller guarantees room (frameSize). */
 export function writeFrame(buf: Uint8Array, off: number, f: Frame): number {
   switch (f.type) {
+    case 'padding':
+      buf.fill(FT_PADDING, off, off + f.length);
+      return off + f.length;
     case 'ping':
       buf[off] = FT_PING;
       return off + 1;
@@ -222,32 +256,44 @@ export function writeFrame(buf: Uint8Array, off: number, f: Frame): number {
     case 'maxData':
       buf[off++] = FT_MAX_DATA;
       return writeVarint(buf, off, f.max);
+    case 'maxStreams':
+      buf[off++] = FT_MAX_STREAMS;
+      return writeVarint(buf, off, f.max);
     case 'maxStreamData':
       buf[off++] = FT_MAX_STREAM_DATA;
       off = writeVarint(buf, off, f.id);
       return writeVarint(buf, off, f.max);
     case 'close': {
-      const r = utf8(f.reason);
+      const r = closeReasonBytes(f.reason);
       buf[off++] = FT_CLOSE;
       off = writeVarint(buf, off, f.code);
       off = writeVarint(buf, off, r.length);
       buf.set(r, off);
       return off + r.length;
     }
-    case 'stream': {
-      buf[off++] = FT_STREAM | (f.fin ? STREAM_FIN : 0) | (f.target ? STREAM_OPEN : 0);
-      off = writeVarint(buf, off, f.id);
-      off = writeVarint(buf, off, f.offset);
-      if (f.target) {
-        buf[off++] = f.target.length;
-        buf.set(f.target, off);
-        off += f.target.length;
-      }
-      off = writeVarint(buf, off, f.data.length);
+    case 'stream':
+      off = writeStreamHeader(buf, off, f.id, f.offset, f.data.length, f.fin, f.target);
       buf.set(f.data, off);
       return off + f.data.length;
-    }
   }
+}
+
+/**
+ * Writes a STREAM frame's type and fields up to its data (`len` bytes, written by the caller
+ * at the returned offset). Caller guarantees room (streamFrameOverhead + len).
+ */
+export function writeStreamHeader(
+  buf: Uint8Array, off: number, id: number, offset: number, len: number, fin: boolean, target: Uint8Array | undefined,
+): number {
+  buf[off++] = FT_STREAM | (fin ? STREAM_FIN : 0) | (target ? STREAM_OPEN : 0);
+  off = writeVarint(buf, off, id);
+  off = writeVarint(buf, off, offset);
+  if (target) {
+    buf[off++] = target.length;
+    buf.set(target, off);
+    off += target.length;
+  }
+  return writeVarint(buf, off, len);
 }
 
 /** Parses a packet header; null when malformed. */
@@ -281,6 +327,15 @@ export function parseFrame(r: Reader): Frame | null {
     if (target) f.target = target;
   } else {
     switch (t) {
+      case FT_PADDING: {
+        let n = 1;
+        while (r.remaining > 0 && r.buf[r.off] === FT_PADDING) {
+          r.off++;
+          n++;
+        }
+        f = { type: 'padding', length: n };
+        break;
+      }
       case FT_PING:
         f = { type: 'ping' };
         break;
@@ -289,7 +344,7 @@ export function parseFrame(r: Reader): Frame | null {
         const ackDelayUs = r.varint();
         const count = r.varint();
         const firstLen = r.varint();
-        if (r.bad || firstLen > largest || count > 256) return null;
+        if (r.bad || firstLen > largest || count > MAX_ACK_RANGES_PARSED) return null;
         const ranges: Array<[number, number]> = [[largest - firstLen, largest]];
         let lo = largest - firstLen;
         for (let i = 0; i < count; i++) {
@@ -312,10 +367,13 @@ export function parseFrame(r: Reader): Frame | null {
       case FT_MAX_STREAM_DATA:
         f = { type: 'maxStreamData', id: r.varint(), max: r.varint() };
         break;
+      case FT_MAX_STREAMS:
+        f = { type: 'maxStreams', max: r.varint() };
+        break;
       case FT_CLOSE: {
         const code = r.varint();
         const n = r.varint();
-        if (n > 1024) return null;
+        if (n > MAX_CLOSE_REASON_BYTES) return null;
         const reason = dec.decode(r.bytes(n));
         f = { type: 'close', code, reason };
         break;
@@ -327,18 +385,29 @@ export function parseFrame(r: Reader): Frame | null {
   return r.bad ? null : f;
 }
 
-/** Parses a whole packet (header + frames). Never throws; null when anything is malformed. */
-export function parsePacket(buf: Uint8Array): { header: PacketHeader; frames: Frame[] } | null {
+export interface ParsedPacket {
+  header: PacketHeader;
+  frames: Frame[];
+}
+
+/**
+ * Parses a whole packet (header + every frame, so a malformed packet is refused whole before
+ * anything acts on it). Never throws; a ParseError string when anything is malformed.
+ */
+export function parsePacket(buf: Uint8Array): ParsedPacket | ParseError {
   const r = new Reader(buf, 0);
   const header = parseHeader(r);
-  if (!header) return null;
+  if (!header) return 'bad_header';
   const frames: Frame[] = [];
+  let acks = 0;
   while (r.remaining > 0) {
+    if (frames.length >= MAX_FRAMES_PER_PACKET) return 'too_many_frames';
     const f = parseFrame(r);
-    if (!f) return null;
+    if (!f) return 'bad_frame';
+    if (f.type === 'ack' && ++acks > 1) return 'second_ack';
     frames.push(f);
   }
-  if (frames.length === 0) return null;
+  if (frames.length === 0) return 'no_frames';
   return { header, frames };
 }
 

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startRelay, type Relay } from '../relay/helpers.js';
-import { encodeKey } from '../../src/common/base64.js';
+import { PeerKey } from '../../src/common/peer-key.js';
+import { freeBases } from '../../src/common/ports.js';
 import { createServer } from 'node:net';
 
 function freePort(): Promise<number> {
@@ -31,7 +32,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'agent-cli-'));
   relay = await startRelay();
-  relayAddr = `${encodeKey(relay.key.publicKey)}@127.0.0.1:${relay.udpPort}/${relay.httpPort}`;
+  relayAddr = `${PeerKey.fromBytes(relay.key.publicKey).text}@127.0.0.1:${relay.udpPort}/${relay.httpPort}`;
 });
 afterAll(async () => {
   await relay.server.stop(false);
@@ -62,32 +63,44 @@ describe('mpyc-agent CLI', () => {
     for (const opt of ['--key', '--relay-only', '--relay-transport', '--local-base', '--forward', '--allow-port', '--control', '--metrics', '--log-level']) expect(up.stdout).toContain(opt);
   });
 
-  it('bad input gives a clear error and exit code 2', async () => {
+  it('bad input: a clear message and the documented exit code (2 usage, 3 key or session file, 1 no agent)', async () => {
     const { session, keys } = await makeSession('bad', 2);
     const missing = await run(['up', join(dir, 'nope.json'), '--key', keys[0]!]);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/nope\.json/);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/nope\.json: cannot read \(ENOENT\)/);
 
     const stranger = join(dir, 'stranger.key');
     await run(['keygen', '--out', stranger]);
     const notIn = await run(['up', session, '--key', stranger]);
-    expect(notIn.code).toBe(2);
-    expect(notIn.stderr).toMatch(/not (in|found|listed)|own key|missing/i);
+    expect(notIn.code).toBe(3);
+    expect(notIn.stderr).toMatch(/own key .* is not in the session file; add it with: mpyc-agent session add/);
 
+    // the same bad file gives the same exit code to `up` and to `session show`
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"version": 1, "relays": [], "parties": [}');
     const syntax = await run(['up', broken, '--key', keys[0]!]);
-    expect(syntax.code).toBe(2);
-    expect(syntax.stderr).toMatch(/broken\.json.*(line|:\d+)/);
+    const shown = await run(['session', 'show', broken]);
+    expect(syntax.code).toBe(3);
+    expect(shown.code).toBe(3);
+    expect(syntax.stderr).toMatch(/broken\.json:1:\d+: JSON syntax error/);
+    expect(shown.stderr).toMatch(/broken\.json:1:\d+: JSON syntax error/);
+    const onlyOne = join(dir, 'one.json');
+    expect((await run(['session', 'create', onlyOne, '--relay', relayAddr])).code).toBe(0);
+    expect((await run(['session', 'add', onlyOne, '--key', keys[0]!])).code).toBe(0);
+    expect((await run(['up', onlyOne, '--key', keys[0]!])).code).toBe(3);
+    expect((await run(['session', 'show', onlyOne])).code).toBe(3);
 
     chmodSync(keys[1]!, 0o644);
     const open = await run(['up', session, '--key', keys[1]!]);
-    expect(open.code).toBe(2);
+    expect(open.code).toBe(3);
     expect(open.stderr).toMatch(/chmod 600/);
+    const noKey = await run(['up', session, '--key', join(dir, 'absent.key')]);
+    expect(noKey.code).toBe(3);
+    expect(noKey.stderr).toMatch(/absent\.key: cannot read key file \(ENOENT\); create one with: mpyc-agent keygen --out \S*absent\.key/);
 
     const badFlag = await run(['up', session, '--key', keys[0]!, '--relay-transport', 'carrier-pigeon']);
     expect(badFlag.code).toBe(2);
-    expect(badFlag.stderr).toMatch(/--relay-transport/);
+    expect(badFlag.stderr).toMatch(/--relay-transport: must be auto, udp or ws/);
 
     const noAgent = await run(['status', '--control', join(dir, 'none.sock')]);
     expect(noAgent.code).toBe(1);
@@ -98,7 +111,8 @@ describe('mpyc-agent CLI', () => {
     const { session, keys } = await makeSession('good', 2);
     const control = join(dir, 'good.sock');
     const metricsPort = await freePort();
-    const child = spawn(process.execPath, [cli, 'up', session, '--key', keys[1]!, '--bind', '127.0.0.1', '--local-base', '31000', '--control', control, '--log-level', 'warn',
+    const [base] = await freeBases(1, 2);
+    const child = spawn(process.execPath, [cli, 'up', session, '--key', keys[1]!, '--bind', '127.0.0.1', '--local-base', String(base), '--control', control, '--log-level', 'warn',
       '--metrics', `127.0.0.1:${metricsPort}`],
       { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = createInterface({ input: child.stdout! });
@@ -106,9 +120,11 @@ describe('mpyc-agent CLI', () => {
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('no MPyC command line printed')), 15_000);
       lines.on('line', (l) => { firstLines.push(l); if (/python demo\.py/.test(l)) { clearTimeout(t); resolve(); } });
-      child.on('exit', (c) => reject(new Error(`agent exited ${c}`)));
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.on('exit', (c) => reject(new Error(`agent exited ${c}: ${stderr}`)));
     });
-    expect(firstLines.join('\n')).toContain('python demo.py -M2 -I 1 -B 31000');
+    expect(firstLines.join('\n')).toContain(`python demo.py -M2 -I 1 -B ${base}`);
     const st = await run(['status', '--json', '--control', control]);
     expect(st.code).toBe(0);
     const status = JSON.parse(st.stdout) as { ownIndex: number; peers: { index: number; state: string }[] };
@@ -120,6 +136,16 @@ describe('mpyc-agent CLI', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/# TYPE mpyc_agent_bytes_total counter/);
     expect(metrics).toMatch(/mpyc_agent_relay_registered [01]/);
+    const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+    expect(health.status).toBe(200);
+    expect(health.headers.get('content-type')).toBe('application/json');
+    const h = await health.json() as { status: string; party: number; relayRegistered: boolean; peers: Record<string, number> };
+    expect(h.status).toBe('ok');
+    expect(h.party).toBe(1);
+    expect(typeof h.relayRegistered).toBe('boolean');
+    expect(Object.values(h.peers).reduce((a, b) => a + b, 0)).toBe(1);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/nothing`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${metricsPort}/healthz`, { method: 'POST' })).status).toBe(405);
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -3,7 +3,7 @@
 import pino from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { generateKeyPair, type KeyPair } from '../../src/noise/index.js';
-import { encodeKey } from '../../src/common/base64.js';
+import { PeerKey } from '../../src/common/peer-key.js';
 import type { AgentConfig, PartyEntry, RelayAddress } from '../../src/agent/types.js';
 import { startRelay, type Relay } from '../relay/helpers.js';
 
@@ -23,13 +23,22 @@ export interface Cluster {
 
 export const quietLogger = pino({ level: process.env.AGENT_TEST_LOG ?? 'silent' });
 
-export async function cluster(m: number, opts: { relays?: number } = {}): Promise<Cluster> {
+/** A logger whose records land in `lines` (parsed), to assert what an operator would read. */
+export function recordingLogger(level = 'info'): { logger: pino.Logger; lines: { level: number; msg: string; [k: string]: unknown }[] } {
+  const lines: { level: number; msg: string }[] = [];
+  const logger = pino({ level }, { write: (s: string) => { lines.push(JSON.parse(s) as { level: number; msg: string }); } });
+  return { logger, lines };
+}
+
+/** relays on `relayHost` (default 127.0.0.1; '::1' for an IPv6 relay) */
+export async function cluster(m: number, opts: { relays?: number; relayHost?: string } = {}): Promise<Cluster> {
   const relays: Relay[] = [];
-  for (let r = 0; r < (opts.relays ?? 1); r++) relays.push(await startRelay());
-  const relayAddresses: RelayAddress[] = relays.map((r) => ({ publicKey: encodeKey(r.key.publicKey), host: '127.0.0.1', udpPort: r.udpPort, httpPort: r.httpPort }));
+  const host = opts.relayHost ?? '127.0.0.1';
+  for (let r = 0; r < (opts.relays ?? 1); r++) relays.push(await startRelay({ udp: { host, port: 0 }, http: { host, port: 0 } }));
+  const relayAddresses: RelayAddress[] = relays.map((r) => ({ publicKey: PeerKey.fromBytes(r.key.publicKey).text, host, udpPort: r.udpPort, httpPort: r.httpPort }));
   const parties: Party[] = [];
   for (let i = 0; i < m; i++) parties.push({ index: i, key: generateKeyPair(), localBase: await freeBase(m) });
-  const entries = parties.map((p) => ({ index: p.index, publicKey: encodeKey(p.key.publicKey), name: `p${p.index}` }));
+  const entries = parties.map((p) => ({ index: p.index, publicKey: PeerKey.fromBytes(p.key.publicKey).text, name: `p${p.index}` }));
   const c: Cluster = {
     relays, relayAddresses, parties, entries,
     async startAgent(i, extra = {}) {

@@ -201,16 +201,16 @@ describe('mpyc-agent session create/add/show', () => {
       const f = join(dir, 'session.json');
       let c = io();
       expect(await runSessionCommand(['create', f, '--relay', relay, '--relay', `${key(8)}@[::1]:3478`, '--base-port', '20000'], c.io)).toBe(0);
-      expect(await runSessionCommand(['create', f, '--relay', relay], (c = io()).io)).toBe(1);
+      expect(await runSessionCommand(['create', f, '--relay', relay], (c = io()).io)).toBe(3);
       expect(c.err()).toMatch(/already exists; refusing to overwrite \(use --force\)/);
       expect(await runSessionCommand(['add', f, '--pubkey', K1, '--name', 'alice'], (c = io()).io)).toBe(0);
       expect(c.out()).toMatch(/added party 0 \(alice\)/);
       const keyFile = join(dir, 'bob.key');
       const kp = writeKeyFile(keyFile);
       expect(await runSessionCommand(['add', f, '--key', keyFile, '--name', 'bob'], (c = io()).io)).toBe(0);
-      expect(await runSessionCommand(['add', f, '--pubkey', K1], (c = io()).io)).toBe(1);
+      expect(await runSessionCommand(['add', f, '--pubkey', K1], (c = io()).io)).toBe(3);
       expect(c.err()).toMatch(/parties\[0\]: this key is already party 0 \(alice\)/);
-      expect(await runSessionCommand(['add', f, '--pubkey', K3, '--name', 'bob'], (c = io()).io)).toBe(1);
+      expect(await runSessionCommand(['add', f, '--pubkey', K3, '--name', 'bob'], (c = io()).io)).toBe(3);
       expect(c.err()).toMatch(/parties\[2\]\.name: duplicate name "bob"/);
       const s = loadSessionFile(f);
       expect(s.basePort).toBe(20000);
@@ -224,13 +224,17 @@ describe('mpyc-agent session create/add/show', () => {
     } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 
-  it('usage errors exit 2 and point to --help; show of an incomplete file exits 1', async () => {
+  it('usage errors exit 2 with the usage and --help; file problems and show of an incomplete file exit 3', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sesscmd-'));
     try {
       const f = join(dir, 's.json');
       let c = io();
       expect(await runSessionCommand(['create', f], c.io)).toBe(2);
-      expect(c.err()).toMatch(/at least one --relay[\s\S]*Try: mpyc-agent session create --help/);
+      expect(c.err()).toMatch(/at least one --relay[\s\S]*Usage: mpyc-agent session create FILE --relay ADDR[\s\S]*Try: mpyc-agent session create --help/);
+      expect(await runSessionCommand(['create', f, '--relya', relay], (c = io()).io)).toBe(2);
+      expect(c.err()).toMatch(/unknown option --relya \(did you mean --relay\?\)/);
+      expect(await runSessionCommand(['add', f, '--pubkey'], (c = io()).io)).toBe(2);
+      expect(c.err()).toMatch(/--pubkey needs a value KEY/);
       expect(await runSessionCommand(['create', f, '--relay', 'nope'], (c = io()).io)).toBe(2);
       expect(c.err()).toMatch(/--relay #1 "nope": relay address must be KEY@host/);
       expect(await runSessionCommand(['create', f, '--relay', relay, '--base-port', '70000'], (c = io()).io)).toBe(2);
@@ -238,10 +242,12 @@ describe('mpyc-agent session create/add/show', () => {
       expect(await runSessionCommand(['add', f, '--pubkey', 'short'], (c = io()).io)).toBe(2);
       expect(c.err()).toMatch(/--pubkey: not a public key/);
       expect(await runSessionCommand(['add', f, '--pubkey', K1, '--key', 'x'], (c = io()).io)).toBe(2);
-      expect(await runSessionCommand(['add', f, '--pubkey', K1], (c = io()).io)).toBe(1);
+      expect(await runSessionCommand(['add', f, '--pubkey', K1], (c = io()).io)).toBe(3);
       expect(c.err()).toMatch(/s\.json: cannot read \(ENOENT\)/);
+      expect(await runSessionCommand(['add', f, '--key', join(dir, 'nokey')], (c = io()).io)).toBe(3);
+      expect(c.err()).toMatch(/nokey: cannot read key file \(ENOENT\); create one with: mpyc-agent keygen --out .*nokey/);
       expect(await runSessionCommand(['create', f, '--relay', relay], (c = io()).io)).toBe(0);
-      expect(await runSessionCommand(['show', f], (c = io()).io)).toBe(1);
+      expect(await runSessionCommand(['show', f], (c = io()).io)).toBe(3);
       expect(c.out()).toMatch(/incomplete: 0 parties/);
       expect(() => loadSessionFile(f)).toThrow(/parties: at least 2 parties are required, found 0/);
       for (const sub of ['create', 'add', 'show']) {

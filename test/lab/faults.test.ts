@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { Lab } from '../../src/lab/lab.js';
 import { MpycLab } from '../../src/lab/mpyc-lab.js';
-import { blackholeRuleset } from '../../src/lab/plan.js';
+import { blackholeRuleset } from '../../src/lab/rulesets.js';
 import type { LabSpec } from '../../src/lab/spec.js';
 import { writeResults, type ResultRow } from '../../src/lab/results.js';
 import { DIST, labRequired, labSkipReason, sleep, waitUntil } from './helpers.js';
@@ -19,11 +19,11 @@ if (skip !== undefined && labRequired()) {
 const results: ResultRow[] = [];
 
 /** Two home routers (EIM unless told), a relay (and optionally a second) on the Internet. */
-function spec(o: { nat?: 'eim' | 'symmetric'; rateMbit?: number; relays?: number; parties?: number } = {}): LabSpec {
+function spec(o: { nat?: 'port-restricted' | 'symmetric'; rateMbit?: number; relays?: number; parties?: number } = {}): LabSpec {
   const n = o.parties ?? 2;
   const names = ['a', 'b', 'c'].slice(0, n);
   return {
-    routers: names.map((h) => ({ name: `r${h}`, nat: o.nat ?? 'eim', wan: o.rateMbit ? { rateMbit: o.rateMbit } : undefined })),
+    routers: names.map((h) => ({ name: `r${h}`, nat: o.nat ?? 'port-restricted', wan: o.rateMbit ? { rateMbit: o.rateMbit } : undefined })),
     hosts: [
       { name: 'relay', attach: 'internet' },
       ...(o.relays === 2 ? [{ name: 'relay2', attach: 'internet' }] : []),
@@ -122,8 +122,8 @@ describe.skipIf(skip !== undefined)('faults on the NAT lab', () => {
         // new mappings now come from 20000-29999, disjoint from the ephemeral ports (32768+) the
         // agents bind and EIM kept: every mapping changes, the peer sees a new source address
         lab.nft(r, 'flush chain ip lab_nat nat_post\n' +
-          'add rule ip lab_nat nat_post oifname "wan" meta l4proto { tcp, udp } masquerade to :20000-29999\n' +
-          'add rule ip lab_nat nat_post oifname "wan" masquerade\n');
+          'add rule ip lab_nat nat_post iifname "lan" oifname "wan" meta l4proto { tcp, udp } masquerade to :20000-29999\n' +
+          'add rule ip lab_nat nat_post iifname "lan" oifname "wan" masquerade\n');
         lab.flushConntrack(r);
       }
       const stats = await run;

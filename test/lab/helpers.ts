@@ -2,19 +2,21 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { labCapability } from '../../src/lab/lab.js';
+import { labCapability, portMappingCapability, type Lab } from '../../src/lab/lab.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DIST = join(ROOT, 'dist');
 export const NODE = process.execPath;
 export const PROBE = join(DIST, 'src', 'lab', 'udp-probe.js');
 
-/** Why the lab tests cannot run here, or undefined if they can. Said loudly, once per file. */
-export function labSkipReason(needs: string[] = [PROBE]): string | undefined {
+/** Why the lab tests cannot run here, or undefined if they can. Said loudly, once per file.
+ * `portMapping`: the file builds miniupnpd routers. */
+export function labSkipReason(needs: string[] = [PROBE], o: { portMapping?: boolean } = {}): string | undefined {
   const cap = labCapability();
   let reason = cap.ok ? undefined : cap.reason;
+  if (!reason && o.portMapping) reason = portMappingCapability().reason;
   if (!reason) for (const f of needs) if (!existsSync(f)) { reason = `${f} missing (run npm run build first)`; break; }
-  if (reason) console.warn(`\n*** NAT LAB TESTS SKIPPED: ${reason} ***\n*** (they run as root on Linux with iproute2, nftables, ethtool, conntrack and cc; CI has them) ***\n`);
+  if (reason) console.warn(`\n*** NAT LAB TESTS SKIPPED: ${reason} ***\n*** (they run as root on Linux with iproute2, nftables, ethtool, conntrack, cc and miniupnpd-nftables; CI has them) ***\n`);
   return reason;
 }
 
@@ -34,4 +36,16 @@ export async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefi
     if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
     await sleep(everyMs);
   }
+}
+
+export type Json = Record<string, unknown>;
+
+/** Run udp-probe in a lab node to its end; its last stdout line parsed (empty if not JSON:
+ * the assertion then shows it). */
+export async function probeIn(lab: Lab, node: string, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; json: Json; stderr: string }> {
+  const r = await lab.execAsync(node, [NODE, PROBE, ...args], { timeoutMs });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  let json: Json = {};
+  try { json = JSON.parse(last) as Json; } catch { /* leave empty */ }
+  return { code: r.code, json, stderr: r.stderr };
 }

@@ -6,22 +6,22 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Lab, sweepStale } from '../../src/lab/lab.js';
 import type { LabSpec } from '../../src/lab/spec.js';
-import { DIST, NODE, PROBE, labRequired, labSkipReason, waitUntil } from './helpers.js';
+import { DIST, NODE, PROBE, labRequired, labSkipReason, probeIn, waitUntil } from './helpers.js';
 
-const skip = labSkipReason();
+const skip = labSkipReason([PROBE], { portMapping: true });
 if (skip !== undefined && labRequired()) {
   describe('NAT lab required here (CI as root or LAB_REQUIRED=1)', () => { it('can run', () => { expect.fail(`the lab cannot run: ${skip}`); }); });
 }
 
 const SPEC: LabSpec = {
   routers: [
-    { name: 'ra', nat: 'eim' },
-    { name: 'rb', nat: 'eim' },
+    { name: 'ra', nat: 'port-restricted' },
+    { name: 'rb', nat: 'port-restricted' },
     { name: 'rs', nat: 'symmetric' },
     { name: 'rt', nat: 'symmetric' },
     { name: 'ru', nat: 'udp-blocked' },
-    { name: 'cg', nat: 'eim' },
-    { name: 'rc', nat: 'eim', upstream: 'cg' },
+    { name: 'cg', nat: 'port-restricted' },
+    { name: 'rc', nat: 'port-restricted', upstream: 'cg' },
   ],
   hosts: [
     { name: 'srv', attach: 'internet' },
@@ -38,19 +38,11 @@ const SPEC: LabSpec = {
   ],
 };
 
-type Json = Record<string, unknown>;
-
 describe.skipIf(skip !== undefined)('lab topology on the real kernel', () => {
   let lab: Lab;
   let srv: string; let srv2: string;
 
-  const probe = async (node: string, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; json: Json }> => {
-    const r = await lab.execAsync(node, [NODE, PROBE, ...args], { timeoutMs });
-    const last = r.stdout.trim().split('\n').pop() ?? '';
-    let json: Json = {};
-    try { json = JSON.parse(last) as Json; } catch { /* leave empty: the assertion shows it */ }
-    return { code: r.code, json };
-  };
+  const probe = (node: string, args: string[], timeoutMs?: number): ReturnType<typeof probeIn> => probeIn(lab, node, args, timeoutMs);
 
   beforeAll(async () => {
     lab = await Lab.create(SPEC);
@@ -171,12 +163,16 @@ describe.skipIf(skip !== undefined)('lab topology on the real kernel', () => {
 });
 
 describe.skipIf(skip !== undefined)('lab teardown', () => {
-  it('teardown kills every process and deletes every namespace it made', async () => {
-    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'eim' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }, { name: 'x', attach: 'internet' }] });
+  it('teardown kills every process (its own helpers too: delay bridge, STUN responder, miniupnpd) and deletes every namespace it made', async () => {
+    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'symmetric', portMapping: true }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }, { name: 'x', attach: 'internet' }] });
     const p = lab.spawn('h', ['sleep', '600']);
     expect(lab.existingNamespaces()).toHaveLength(5); // internet, r, h, x, delay middle
+    const helpers = lab.processes.filter((q) => q !== p);
+    expect(helpers.map((q) => q.name.replace(/-\w+$/, '')).sort()).toEqual(['bridge', 'miniupnpd', 'stun']);
+    expect(helpers.every((q) => q.running)).toBe(true);
     await lab.teardown();
     expect(p.running).toBe(false);
+    expect(helpers.filter((q) => q.running)).toEqual([]);
     expect(lab.existingNamespaces()).toEqual([]);
   });
 
@@ -185,10 +181,10 @@ describe.skipIf(skip !== undefined)('lab teardown', () => {
   const LAB_JS = join(DIST, 'src', 'lab', 'lab.js');
   const childScript = (how: string): string => `
     import { Lab } from ${JSON.stringify(LAB_JS)};
-    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'eim' }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }] });
+    const lab = await Lab.create({ routers: [{ name: 'r', nat: 'symmetric', portMapping: true }], hosts: [{ name: 'h', attach: 'r', link: { delayMs: 1 } }] });
     const p = lab.spawn('h', ['sleep', '600']);
     await new Promise((r) => setTimeout(r, 200));
-    console.log(JSON.stringify({ namespaces: lab.plan.namespaces, pid: p.pid }));
+    console.log(JSON.stringify({ namespaces: lab.plan.namespaces, pid: p.pid, miniupnpd: lab.helper('miniupnpd-r').pid }));
     await new Promise((r) => setTimeout(r, 1000)); // the test looks at the lab meanwhile
     if (${JSON.stringify(how)} === 'exit') process.exit(3);
     if (${JSON.stringify(how)} === 'throw') throw new Error('boom');
@@ -201,10 +197,11 @@ describe.skipIf(skip !== undefined)('lab teardown', () => {
       const child = spawn(NODE, ['--input-type=module', '-e', childScript(how)], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      const info = await waitUntil(() => (out.includes('\n') ? JSON.parse(out.split('\n')[0]!) as { namespaces: string[]; pid: number } : undefined), 20_000, 'child lab up', 50);
+      const info = await waitUntil(() => (out.includes('\n') ? JSON.parse(out.split('\n')[0]!) as { namespaces: string[]; pid: number; miniupnpd: number } : undefined), 20_000, 'child lab up', 50);
       expect(info.namespaces).toHaveLength(4);
       for (const ns of info.namespaces) expect(listNs()).toContain(ns);
       expect(alive(info.pid)).toBe(true);
+      expect(alive(info.miniupnpd)).toBe(true);
       const exited = new Promise<void>((r) => child.on('close', () => r()));
       if (how === 'SIGINT' || how === 'SIGTERM' || how === 'SIGKILL') child.kill(how);
       await exited;
@@ -213,7 +210,7 @@ describe.skipIf(skip !== undefined)('lab teardown', () => {
         expect(listNs()).toContain(info.namespaces[0]);
         expect(sweepStale()).toEqual(expect.arrayContaining(info.namespaces));
       }
-      await waitUntil(() => !alive(info.pid) || undefined, 5000, 'sleep killed');
+      await waitUntil(() => (!alive(info.pid) && !alive(info.miniupnpd)) || undefined, 5000, 'sleep and miniupnpd killed');
       for (const ns of info.namespaces) expect(listNs()).not.toContain(ns);
     }, 30_000);
   }

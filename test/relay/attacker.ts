@@ -76,7 +76,7 @@ async function run(a: AttackSpec): Promise<Record<string, number>> {
       // every 100 ms, and forged authenticated RESTARTING frames
       const s = await bind(RELAY);
       out.sent = 0;
-      let n = 1n;
+      let n = 1;
       await until(end, async () => {
         s.send(Buffer.from([FRAME_RESTARTING, 0, 0, 0]), a.victimPort!, RELAY);
         s.send(Buffer.from([0x2b, 1, 0, 0]), a.victimPort!, RELAY);

@@ -13,7 +13,7 @@ function pair(): { agent: ReturnType<typeof controlKeysOf>; relay: ReturnType<ty
   return { relay: controlKeysOf(r), agent: controlKeysOf(i), hs: [i, r] };
 }
 
-const auth = (f: Uint8Array): Extract<RelayFrame, { counter: bigint }> => {
+const auth = (f: Uint8Array): Extract<RelayFrame, { counter: number }> => {
   const d = decodeFrame(f);
   if (!d.ok || !('counter' in d.frame)) throw new Error('not an authenticated frame');
   return d.frame;

@@ -59,7 +59,7 @@ describe('relay -> agent control is authenticated (attack 4)', () => {
     a.client.handleDatagram(new Uint8Array([0x2b, 1, 0, 0]));
     const s0 = a.client.stats.spoofed;
     for (let i = 1; i <= 50; i++) {
-      const f = encodeAuthFrame(i % 3 === 0 ? FRAME_PEER_GONE : i % 3 === 1 ? FRAME_RESTARTING : FRAME_KEY_CONFLICT, BigInt(i), i % 3 === 0 ? rnd(32) : new Uint8Array(0));
+      const f = encodeAuthFrame(i % 3 === 0 ? FRAME_PEER_GONE : i % 3 === 1 ? FRAME_RESTARTING : FRAME_KEY_CONFLICT, i, i % 3 === 0 ? rnd(32) : new Uint8Array(0));
       f.set(rnd(16), f.length - 16);
       a.client.handleDatagram(f);
     }

@@ -1,11 +1,22 @@
 // Two (or more) SessionManagers on a hand-driven network with a fake monotonic clock: every
 // transmitted datagram waits in `wire` until the test delivers, drops, duplicates or
-// reorders it.
+// reorders it. Endpoints (the managers' opaque `E`) are strings here.
 import { generateKeyPair, type KeyPair } from '../../src/noise/index.js';
 import { SessionManager, type SessionEvent } from '../../src/session/index.js';
-import { encodeKey } from '../../src/common/base64.js';
+import { PeerKey } from '../../src/common/peer-key.js';
 
-export interface InFlight { from: string; to: string; packet: Uint8Array }
+export interface InFlight {
+  from: string;
+  to: string;
+  packet: Uint8Array;
+  /** the endpoint the sender's manager named (null: the caller's choice) */
+  endpoint: string | null;
+  /** the endpoint the receiver's manager is told the datagram came from */
+  via: string;
+}
+
+/** the endpoint a receiver sees when `name` sends by its default path */
+export const pathOf = (name: string): string => `path-of-${name}`;
 
 export class Clock {
   now = 1_000;
@@ -16,8 +27,8 @@ export class Clock {
 export interface Node {
   name: string;
   key: KeyPair;
-  m: SessionManager;
-  delivered: { from: string; data: Uint8Array }[];
+  m: SessionManager<string>;
+  delivered: { from: string; data: Uint8Array; via: string }[];
   events: SessionEvent[];
 }
 
@@ -29,17 +40,19 @@ export class Net {
 
   constructor(names: string[], keys?: KeyPair[]) {
     const kps = keys ?? names.map(() => generateKeyPair());
-    names.forEach((n, i) => this.byKey.set(encodeKey(kps[i]!.publicKey), n));
+    names.forEach((n, i) => this.byKey.set(PeerKey.fromBytes(kps[i]!.publicKey).id, n));
     names.forEach((name, i) => {
       const key = kps[i]!;
-      const node: Node = { name, key, delivered: [], events: [], m: undefined as unknown as SessionManager };
-      node.m = new SessionManager({
+      const node: Node = { name, key, delivered: [], events: [], m: undefined as unknown as SessionManager<string> };
+      node.m = new SessionManager<string>({
         staticKey: key,
-        peers: kps.filter((_, j) => j !== i).map((k) => k.publicKey),
+        peers: kps.filter((_, j) => j !== i).map((k) => PeerKey.fromBytes(k.publicKey)),
         clock: () => this.clock.now,
         wallClock: () => this.clock.wall,
-        transmit: (peer, packet) => this.wire.push({ from: name, to: this.byKey.get(encodeKey(peer))!, packet: new Uint8Array(packet) }),
-        deliver: (peer, data) => node.delivered.push({ from: this.byKey.get(encodeKey(peer))!, data: new Uint8Array(data) }),
+        transmit: (peer, packet, endpoint) => this.wire.push({
+          from: name, to: this.byKey.get(peer.id)!, packet: new Uint8Array(packet), endpoint, via: pathOf(name),
+        }),
+        deliver: (peer, data, via) => node.delivered.push({ from: this.byKey.get(peer.id)!, data: new Uint8Array(data), via }),
         onEvent: (e) => node.events.push(e),
       });
       this.nodes.set(name, node);
@@ -47,17 +60,17 @@ export class Net {
   }
 
   node(name: string): Node { return this.nodes.get(name)!; }
-  pub(name: string): Uint8Array { return this.node(name).key.publicKey; }
+  pub(name: string): PeerKey { return PeerKey.fromBytes(this.node(name).key.publicKey); }
 
-  /** Sends data from a to b through the manager. */
-  send(a: string, b: string, data: Uint8Array): boolean { return this.node(a).m.send(this.pub(b), data); }
+  /** Sends data from a to b through the manager (to the endpoint `to` if given). */
+  send(a: string, b: string, data: Uint8Array, to?: string): boolean { return this.node(a).m.send(this.pub(b), data, to); }
 
   /** Delivers in-flight datagrams (FIFO) until the wire is empty or `max` were delivered. */
   flush(max = 10_000): number {
     let n = 0;
     while (this.wire.length > 0 && n < max) {
       const f = this.wire.shift()!;
-      this.node(f.to).m.receive(f.packet);
+      this.node(f.to).m.receive(f.packet, f.via);
       n++;
     }
     return n;

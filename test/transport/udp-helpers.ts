@@ -6,6 +6,7 @@ import * as dgram from 'node:dgram';
 import { Connection } from '../../src/transport/connection.js';
 import { ConnectionDriver } from '../../src/transport/node.js';
 import { SessionManager } from '../../src/session/index.js';
+import { PeerKey } from '../../src/common/peer-key.js';
 import type { KeyPair } from '../../src/noise/index.js';
 import { prng } from '../../src/sim/network.js';
 
@@ -105,7 +106,7 @@ export class LossyProxy {
 export interface UdpEndpoint {
   conn: Connection;
   driver: ConnectionDriver;
-  session: SessionManager | null;
+  session: SessionManager<null> | null;
   socket: dgram.Socket;
   /** datagrams the session layer dropped, by reason */
   sessionDrops: Map<string, number>;
@@ -125,7 +126,7 @@ export async function udpEndpoint(opts: {
   const sendRaw = (b: Uint8Array) => socket.send(b, opts.remotePort, '127.0.0.1');
   const conn = new Connection({ side: opts.side });
   const sessionDrops = new Map<string, number>();
-  let session: SessionManager | null = null;
+  let session: SessionManager<null> | null = null;
   let driver: ConnectionDriver;
   let sessionTimer: NodeJS.Timeout | null = null;
   const armSession = () => {
@@ -141,8 +142,8 @@ export async function udpEndpoint(opts: {
     sessionTimer.unref();
   };
   if (opts.noise) {
-    const peer = opts.noise.peer;
-    session = new SessionManager({
+    const peer = PeerKey.fromBytes(opts.noise.peer);
+    session = new SessionManager<null>({
       staticKey: opts.noise.staticKey,
       peers: [peer],
       transmit: (_p, packet) => sendRaw(packet),
@@ -154,7 +155,7 @@ export async function udpEndpoint(opts: {
       armSession();
     });
     socket.on('message', (m) => {
-      const r = s.receive(new Uint8Array(m.buffer, m.byteOffset, m.length));
+      const r = s.receive(new Uint8Array(m.buffer, m.byteOffset, m.length), null);
       if (r.kind === 'dropped') sessionDrops.set(r.reason, (sessionDrops.get(r.reason) ?? 0) + 1);
       armSession();
     });

@@ -1,0 +1,286 @@
+// Every relay of the session at once: one RelayClient (registration, keepalive, WebSocket
+// fallback) per relay, STUN against the relays' addresses of each family, and the choice
+// of the relay that carries a relayed peer. Because every agent registers with every relay
+// and tells its peers which ones it is on (inner RELAYS message), a relayed pair always
+// meets on a relay both are registered with: no pair is split across relays, and losing
+// one relay moves traffic to the next within the keepalive's detection time (no failover
+// sequence to agree on).
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { RelayClient, relayWsUrl, type RelayClientState, type RelayTransport } from '../relay/client.js';
+import { StunClient } from '../stun/client.js';
+import { canonicalIp, endpointText, familyOf, type Family } from './addresses.js';
+import { MAX_RELAYS, type Candidate } from './inner.js';
+import type { UdpEndpoint, UdpSource } from './udp-endpoint.js';
+import type { AgentKeyPair, RelayAddress, RelayTransportChoice } from './types.js';
+
+/**
+ * Keepalive to each relay. The relay client declares a relay lost after 2.5 silent
+ * keepalives, so a dead relay is noticed within 1.25–1.75 s and its pairs move to the next
+ * common relay well inside 2 s. Cost: 2 tiny frames per second per relay.
+ */
+export const RELAY_KEEPALIVE_MS = 500;
+/** auto mode: WebSocket after this long without a UDP answer */
+const UDP_FALLBACK_MS = 1_000;
+/** re-run STUN this often (the NAT mapping may change) */
+export const STUN_INTERVAL_MS = 60_000;
+/** a relay unregistered this long is reported (warn) with its reason */
+const UNREACHABLE_WARN_MS = 3_000;
+
+export interface RelaySetEvents {
+  packet(relay: number, fromKey: string, payload: Uint8Array): void;
+  /** a relay's registration state changed (the registered mask may differ) */
+  changed(relay: number): void;
+  peerGone(relay: number, key: string): void;
+  /** STUN told us our address as seen from the relays, for one family */
+  reflexive(family: Family, candidate: Candidate): void;
+}
+
+interface Member {
+  index: number;
+  address: RelayAddress;
+  /** the relay's UDP address we use (one family), if any */
+  udp?: { address: string; port: number };
+  /** addresses per family, for STUN */
+  stunTargets: { address: string; port: number; family: Family }[];
+  client: RelayClient;
+  unregisteredSince: number;
+  warned: boolean;
+}
+
+export interface RelaySetOptions {
+  relays: RelayAddress[];
+  keyPair: AgentKeyPair;
+  transport: RelayTransportChoice;
+  udp: UdpEndpoint;
+  /** no STUN: this agent never reveals its addresses */
+  relayOnly: boolean;
+  logger: Logger;
+  on: RelaySetEvents;
+}
+
+export class RelaySet {
+  private readonly members: Member[] = [];
+  private readonly byIndex = new Map<number, Member>();
+  /** relays that could not be started, and why (e.g. UDP-only and the host does not resolve) */
+  private readonly unusable = new Map<number, string>();
+  /** `endpointText(address, port)` of a relay's UDP address → member, to accept its frames */
+  private readonly byUdp = new Map<string, Member>();
+  private readonly stun = new Map<string, StunClient>();
+  private stunTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly o: RelaySetOptions) {
+    if (o.relays.length > MAX_RELAYS) throw new Error(`at most ${MAX_RELAYS} relays per session (got ${o.relays.length})`);
+  }
+
+  /**
+   * Resolves every relay's host (both families), then starts every registration and STUN.
+   * The agent does not wait for it: a slow DNS answer must not delay `ready`.
+   */
+  async start(): Promise<void> {
+    const resolved = await Promise.all(this.o.relays.map((r) => resolveHost(r.host, this.o.logger)));
+    if (this.closed) return;
+    this.o.relays.forEach((r, i) => {
+      try {
+        const m = this.member(i, r, resolved[i]!);
+        this.members.push(m);
+        this.byIndex.set(i, m);
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        this.unusable.set(i, why);
+        this.o.logger.error({ relay: this.addressText(i), err: why }, 'cannot use this relay');
+      }
+    });
+    for (const m of this.members) m.client.start();
+    this.runStun();
+  }
+
+  private member(index: number, r: RelayAddress, addresses: string[]): Member {
+    const log = this.o.logger.child({ relay: `${r.host}:${r.udpPort}` });
+    // UDP to the first address of a family we have a socket for (IPv4 first: it is what
+    // relays most often listen on; the WebSocket fallback covers a wrong guess)
+    const reachable = addresses.filter((a) => this.o.udp.canReach(a)).sort((a, b) => familyOf(a) - familyOf(b));
+    const udpHost = reachable[0];
+    const udpAllowed = udpHost !== undefined && this.o.transport !== 'ws';
+    const wsAllowed = r.httpPort !== undefined && this.o.transport !== 'udp';
+    if (!udpAllowed && !wsAllowed) {
+      throw new Error(this.o.transport === 'ws' ? 'the relay address has no /httpPort for WebSocket'
+        : `no UDP address for this relay (its host does not resolve, or this agent has no socket of its family)${this.o.transport === 'udp' ? '' : ' and no /httpPort for WebSocket'}`);
+    }
+    const udp = udpAllowed ? { address: udpHost, port: r.udpPort } : undefined;
+    const client = new RelayClient({
+      relayKey: r.publicKey,
+      keyPair: this.o.keyPair,
+      transport: udpAllowed && wsAllowed ? 'auto' : udpAllowed ? 'udp' : 'ws',
+      sendUdp: udp ? (f) => { if (!this.o.udp.send(f, udp.address, udp.port)) throw new Error('UDP send failed'); } : undefined,
+      wsUrl: wsAllowed ? relayWsUrl(r.host, r.httpPort!) : undefined,
+      keepaliveMs: RELAY_KEEPALIVE_MS,
+      udpFallbackMs: UDP_FALLBACK_MS,
+      logger: log,
+    });
+    const m: Member = {
+      index, address: r, udp, client, unregisteredSince: performance.now(), warned: false,
+      stunTargets: reachable.map((a) => ({ address: a, port: r.udpPort, family: familyOf(a) })),
+    };
+    if (udp) this.byUdp.set(endpointText(udp.address, udp.port), m);
+    for (const t of m.stunTargets) this.byUdp.set(endpointText(t.address, t.port), m);
+    client.on('packet', (fromKey, payload) => this.o.on.packet(index, fromKey, payload));
+    client.on('peerGone', (key) => this.o.on.peerGone(index, key));
+    client.on('state', (s, t) => this.onState(m, s, t));
+    return m;
+  }
+
+  private onState(m: Member, s: RelayClientState, t: RelayTransport | undefined): void {
+    if (this.closed) return;
+    const log = this.o.logger.child({ relay: this.addressText(m.index) });
+    if (s === 'registered') {
+      m.unregisteredSince = Infinity;
+      m.warned = false;
+      log.info({ transport: t }, 'registered with relay');
+      // a (re-)registration over UDP often means our NAT mapping changed (the relay saw a
+      // new source): ask STUN again now rather than at the next interval
+      if (t === 'udp') this.runStun();
+    } else if (m.unregisteredSince === Infinity) {
+      m.unregisteredSince = performance.now();
+      log.warn({ state: s, transport: t }, 'lost the relay registration');
+    } else {
+      log.debug({ state: s, transport: t }, 'relay state');
+    }
+    this.o.on.changed(m.index);
+  }
+
+  /** A 0x20–0x3F datagram: accepted only from a relay's own UDP address. */
+  handleFrame(b: Uint8Array, from: UdpSource): boolean {
+    const m = this.byUdp.get(endpointText(from.address, from.port));
+    if (!m) return false;
+    m.client.handleDatagram(b);
+    return true;
+  }
+
+  /** A STUN datagram: its transaction id finds the request (a relay may answer from another address of its host). */
+  handleStun(b: Uint8Array, from: UdpSource): void {
+    const direct = this.stun.get(endpointText(from.address, from.port));
+    if (direct?.handleDatagram(b)) return;
+    for (const c of this.stun.values()) if (c !== direct && c.handleDatagram(b)) return;
+  }
+
+  /** Sends through relay `i`; false when not registered there or the send failed. */
+  send(i: number, peerKey: Uint8Array, packet: Uint8Array): boolean {
+    return this.byIndex.get(i)?.client.send(peerKey, packet) ?? false;
+  }
+
+  isRegistered(i: number): boolean {
+    return this.byIndex.get(i)?.client.state === 'registered';
+  }
+
+  registeredCount(): number {
+    return this.members.filter((m) => m.client.state === 'registered').length;
+  }
+
+  /** Bit i set: registered with relay i (the inner RELAYS message). */
+  registeredMask(): number {
+    let mask = 0;
+    for (const m of this.members) if (m.client.state === 'registered') mask |= 1 << m.index;
+    return mask >>> 0;
+  }
+
+  /**
+   * The relay for a peer: the one we last heard it on if we are still registered there,
+   * else the first (session order) we are registered on that the peer says it is on (all
+   * of ours while we do not know its set). Undefined while we are registered nowhere.
+   */
+  pick(peerMask: number | undefined, lastHeard: number | undefined): number | undefined {
+    const mine = this.registeredMask();
+    const common = peerMask === undefined ? mine : mine & peerMask;
+    if (lastHeard !== undefined && (common & (1 << lastHeard)) !== 0) return lastHeard;
+    const set = common !== 0 ? common : mine;
+    if (set === 0) return undefined;
+    return 31 - Math.clz32(set & -set);
+  }
+
+  addressText(i: number): string {
+    const r = this.o.relays[i]!;
+    const host = r.host.includes(':') ? `[${r.host}]` : r.host;
+    return `${r.publicKey}@${host}:${r.udpPort}${r.httpPort ? `/${r.httpPort}` : ''}`;
+  }
+
+  transportOf(i: number): RelayTransport | undefined {
+    return this.byIndex.get(i)?.client.transport;
+  }
+
+  /** Why relay i is not registered (for status), or undefined when it is. */
+  problem(i: number, now: number): string | undefined {
+    const m = this.byIndex.get(i);
+    if (!m) return this.unusable.get(i) ?? 'resolving the relay host';
+    const st = m.client.state;
+    if (st === 'registered') return undefined;
+    if (st === 'rejected') return 'the relay rejected our key (not on its allow-list, or full)';
+    const secs = Math.round((now - m.unregisteredSince) / 1000);
+    const via = m.client.transport === 'ws' ? `WebSocket ${relayWsUrl(m.address.host, m.address.httpPort ?? 0)}` : `UDP ${m.udp ? endpointText(m.udp.address, m.udp.port) : '-'}`;
+    return `no registration answer over ${via} for ${secs} s`;
+  }
+
+  /** Warns once per outage about a relay that stays unreachable (called from the agent's deadline timer). */
+  checkUnreachable(now: number): void {
+    for (const m of this.members) {
+      if (!m.warned && now - m.unregisteredSince >= UNREACHABLE_WARN_MS) {
+        m.warned = true;
+        this.o.logger.warn({ relay: this.addressText(m.index), reason: this.problem(m.index, now) }, 'relay unreachable');
+      }
+    }
+  }
+
+  nextDeadline(): number {
+    let t = Infinity;
+    for (const m of this.members) if (!m.warned && m.unregisteredSince !== Infinity) t = Math.min(t, m.unregisteredSince + UNREACHABLE_WARN_MS);
+    return t;
+  }
+
+  /** Asks every relay address for our reflexive address now, and again every STUN_INTERVAL_MS. */
+  private runStun(): void {
+    if (this.o.relayOnly || this.closed) return;
+    if (this.stunTimer) clearTimeout(this.stunTimer);
+    const done = new Set<Family>();
+    for (const m of this.members) {
+      for (const t of m.stunTargets) {
+        const key = endpointText(t.address, t.port);
+        let client = this.stun.get(key);
+        if (!client) {
+          client = new StunClient({ send: (d) => { this.o.udp.send(d, t.address, t.port); }, autoTimers: true });
+          this.stun.set(key, client);
+        }
+        client.request().then((addr) => {
+          // in each round, the first relay that answers for a family speaks for it
+          if (this.closed || done.has(t.family)) return;
+          const address = canonicalIp(addr.address);
+          if (!address || familyOf(address) !== t.family) return;
+          done.add(t.family);
+          this.o.on.reflexive(t.family, { address, port: addr.port, source: 'stun' });
+        }).catch((err: unknown) => this.o.logger.debug({ relay: key, err: String(err) }, 'STUN failed'));
+      }
+    }
+    this.stunTimer = setTimeout(() => this.runStun(), STUN_INTERVAL_MS);
+    this.stunTimer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.stunTimer) clearTimeout(this.stunTimer);
+    for (const s of this.stun.values()) s.close();
+    for (const m of this.members) m.client.close();
+  }
+}
+
+/** Every address of a relay host, both families; empty (WebSocket only) when it does not resolve. */
+async function resolveHost(host: string, logger: Logger): Promise<string[]> {
+  if (isIP(host)) return [canonicalIp(host)!];
+  try {
+    const all = await lookup(host, { all: true });
+    return [...new Set(all.map((a) => canonicalIp(a.address)).filter((a): a is string => a !== null))];
+  } catch (err) {
+    logger.warn({ host, err: String(err) }, 'cannot resolve relay host; WebSocket only');
+    return [];
+  }
+}

@@ -1,0 +1,126 @@
+// Lab rows for issue #14's features still being built (IPv6 dual stack, port mapping,
+// birthday probing, every relay at once), as specs with their expected outcome. NOT a
+// test file: the engineer of each feature turns its rows into tests, e.g. in
+// test/lab/reach.test.ts, with rows.ts and the section 'reach' of the results —
+//
+//   rowTests({ title: 'reach: IPv6', section: 'reach', file: 'reach-ipv6', rows: IPV6_ROWS });
+//   rowTests({ title: 'reach: port mapping', section: 'reach', file: 'reach-portmap', rows: PORT_MAPPING_ROWS, portMapping: true });
+//
+// — plus what runRow does not do yet: the mechanism check (status), the trials of a
+// TrialsRow and the fault of a RelayLossRow.
+//
+// Every spec here is buildable today (plan.test.ts plans each one) and the topology
+// underneath each is proven without the agent in topology-kinds.test.ts: IPv6 firewalls
+// drop unsolicited and pass punched flows, the dual-stack host's IPv6 is not NATed,
+// miniupnpd's mappings are reachable from the Internet.
+import type { LabSpec } from '../../src/lab/spec.js';
+import { DIRECT, RELAY_UDP, relayHost, type Row } from './rows.js';
+
+/** How a direct path was found (issue #14: status shows it per peer). */
+export type Mechanism = 'lan' | 'stun' | 'ipv6' | 'port-mapping' | 'birthday';
+
+export interface ReachRow extends Row {
+  /** the mechanism status must name for every direct pair of the row */
+  mechanism?: Mechanism;
+}
+
+const dualRelay = { ...relayHost, family: 'dual' as const };
+
+export const IPV6_ROWS: ReachRow[] = [
+  {
+    title: 'two IPv6-only parties behind stateful IPv6 firewalls (no NAT; inbound dropped unless solicited)',
+    expected: 'direct over IPv6 (punched), within 2 s',
+    spec: { routers: [{ name: 'fa', nat: 'ipv6-firewall' }, { name: 'fb', nat: 'ipv6-firewall' }], hosts: [dualRelay, { name: 'a', attach: 'fa' }, { name: 'b', attach: 'fb' }] },
+    parties: ['a', 'b'],
+    // the parties have no IPv4 at all: the session file gives the relay's IPv6 address
+    relayFamily: 6,
+    expect: () => ({ ...DIRECT, family: 6 }),
+    maxTimeToDirectMs: 2000,
+    mechanism: 'ipv6',
+  },
+  {
+    title: 'dual-stack pair: symmetric IPv4 NAT on both sides, IPv6 through stateful firewalls',
+    expected: 'direct over IPv6 (IPv4 alone would stay on the relay)',
+    spec: {
+      routers: [{ name: 'ra', nat: 'symmetric', ipv6: true }, { name: 'rb', nat: 'symmetric', ipv6: true }],
+      hosts: [dualRelay, { name: 'a', attach: 'ra' }, { name: 'b', attach: 'rb' }],
+    },
+    parties: ['a', 'b'],
+    expect: () => ({ ...DIRECT, family: 6 }),
+    mechanism: 'ipv6',
+  },
+];
+
+export const PORT_MAPPING_ROWS: ReachRow[] = [
+  {
+    title: 'symmetric NAT with UPnP-IGD / NAT-PMP / PCP (miniupnpd) ↔ EIM NAT',
+    expected: 'direct via the mapping (the symmetric side\'s public address, the mapped port)',
+    spec: {
+      routers: [{ name: 'rm', nat: 'symmetric', portMapping: true }, { name: 'rb', nat: 'port-restricted' }],
+      hosts: [relayHost, { name: 'm', attach: 'rm' }, { name: 'b', attach: 'rb' }],
+    },
+    parties: ['m', 'b'],
+    expect: (i, _j, lab) => (i === 1 ? { ...DIRECT, host: lab.publicAddress('m') } : DIRECT),
+    mechanism: 'port-mapping',
+  },
+];
+
+/** A row run as fresh labs again and again: at least `atLeast` of `trials` must be as expected. */
+export interface TrialsRow extends ReachRow {
+  trials: number;
+  atLeast: number;
+}
+
+const eimVsSymmetric: LabSpec = {
+  routers: [{ name: 'ra', nat: 'port-restricted' }, { name: 'rs', nat: 'symmetric' }],
+  hosts: [relayHost, { name: 'a', attach: 'ra' }, { name: 's', attach: 'rs' }],
+};
+
+export const BIRTHDAY_ROWS: (ReachRow | TrialsRow)[] = [
+  {
+    title: 'EIM NAT ↔ symmetric NAT, no port mapping, 20 fresh labs',
+    expected: 'direct by bounded birthday probing in at least 18 of 20 trials; time to direct reported; no probe beyond the budget',
+    spec: eimVsSymmetric,
+    parties: ['a', 's'],
+    expect: () => DIRECT,
+    mechanism: 'birthday',
+    trials: 20,
+    atLeast: 18,
+  },
+  {
+    title: 'symmetric NAT ↔ symmetric NAT with birthday probing available',
+    expected: 'relay (never probed when both sides are hard)',
+    spec: { routers: [{ name: 'rs', nat: 'symmetric' }, { name: 'rt', nat: 'symmetric' }], hosts: [relayHost, { name: 's', attach: 'rs' }, { name: 't', attach: 'rt' }] },
+    parties: ['s', 't'],
+    expect: () => RELAY_UDP,
+  },
+];
+
+/**
+ * A fault during a run: `party` can no longer reach relay `relay` (everything between
+ * its public address and that relay's is dropped on the Internet router:
+ * blackholeRuleset), while every other party still can.
+ */
+export interface RelayLossRow extends ReachRow {
+  fault: { party: number; relay: number };
+  /** the party must be reachable through another relay within this long (issue #14: 2 s) */
+  maxRehomeMs: number;
+}
+
+export const RELAY_ROWS: RelayLossRow[] = [
+  {
+    title: 'one party loses its relay alone (two relays; three parties behind symmetric NATs, all relayed)',
+    expected: 'its relayed pairs keep working throughout an MPyC run (bytes verified); re-homed within 2 s; no pair split across relays',
+    spec: {
+      routers: [{ name: 'ra', nat: 'symmetric' }, { name: 'rb', nat: 'symmetric' }, { name: 'rc', nat: 'symmetric' }],
+      hosts: [relayHost, { name: 'relay2', attach: 'internet' }, { name: 'a', attach: 'ra' }, { name: 'b', attach: 'rb' }, { name: 'c', attach: 'rc' }],
+    },
+    parties: ['a', 'b', 'c'],
+    relays: ['relay', 'relay2'],
+    expect: () => RELAY_UDP,
+    fault: { party: 0, relay: 0 },
+    maxRehomeMs: 2000,
+  },
+];
+
+export const REACH_ROWS: ReachRow[] = [...IPV6_ROWS, ...PORT_MAPPING_ROWS, ...BIRTHDAY_ROWS, ...RELAY_ROWS];
