@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger, defaultLogFormat, parseLogFormat, parseLogLevel, LOG_FORMATS, LOG_LEVELS } from '../common/log.js';
 import { RelayServer, DEFAULT_LIMITS, type HostPort, type RelayLimits } from './server.js';
 import { relayWsUrl } from './client.js';
 import { readKeyFile, writeKeyFile } from '../common/keys.js';
@@ -62,10 +63,12 @@ ${LIMIT_FLAGS.map(([f, o, h]) => `  --${f} N\n${' '.repeat(23)}${h} (default ${D
   --max-agents N       most registered agents (default 100000)
   --keepalive S        keepalive interval suggested to agents (default 10)
   --expiry S           registration lifetime without traffic (default 35)
-${LOBBY_CLI_HELP}  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
+${LOBBY_CLI_HELP}  --log-level LEVEL    ${LOG_LEVELS.join('|')} (default info)
+  --log-format F       ${LOG_FORMATS.join('|')}: human lines on a terminal, JSON lines otherwise
+                       (default by whether stderr is a terminal); logs go to stderr
   -h, --help           this text
 
-On start the relay logs one JSON line {"msg":"listening",...} with the ports actually
+On start the relay logs one line "listening" (JSON: {"msg":"listening",...}) with the ports actually
 bound (use port 0 for ephemeral ports) and the address string for session files:
   KEY@host:udpPort/httpPort
 Every limit, its default and the reason for it: docs/relay.md.
@@ -122,16 +125,19 @@ async function serve(argv: string[]): Promise<void> {
       'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       'public-host': { type: 'string' }, allow: { type: 'string' }, rate: { type: 'string' },
       burst: { type: 'string' }, 'max-payload': { type: 'string' }, 'max-agents': { type: 'string' },
-      keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' }, workers: { type: 'string' },
+      keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean', short: 'h' }, ...limitOptions, ...LOBBY_CLI_OPTIONS,
     },
   });
   const v = values as Record<string, string | boolean | undefined>;
   if (values.help) { process.stdout.write(HELP); return; }
   if (!values.key) throw new UsageError('serve: --key FILE is required (create one with: mpyc-relay keygen --out FILE)');
-  const level = values['log-level'] ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) throw new UsageError(`--log-level: unknown level ${JSON.stringify(level)}`);
-  const log: Logger = pino({ level, base: { service: 'mpyc-relay' } });
+  const level = parseLogLevel(values['log-level'] ?? 'info');
+  if (!level) throw new UsageError(`--log-level: unknown level ${JSON.stringify(values['log-level'])} (one of ${LOG_LEVELS.join(', ')})`);
+  const format = values['log-format'] === undefined ? defaultLogFormat() : parseLogFormat(values['log-format']);
+  if (!format) throw new UsageError(`--log-format: expected ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(values['log-format'])}`);
+  const log: Logger = createLogger({ service: 'mpyc-relay', level, format }).logger;
   const udp = parseHostPort(values.udp ?? '0.0.0.0:3478', '--udp');
   const httpAddr = values.http === 'off' ? undefined : parseHostPort(values.http ?? '0.0.0.0:8080', '--http');
   if (!!values['tls-cert'] !== !!values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');

@@ -15,7 +15,10 @@ export function bypassesProxy(host: string, port: number, noProxy: string | unde
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return noProxy.split(/[,\s]+/).filter(Boolean).some((entry) => {
     if (entry === '*') return true;
-    const m = /^(.*?)(?::(\d+))?$/.exec(entry.toLowerCase())!;
+    // host, host:port, [v6]:port or a bare IPv6 address (several colons, no port)
+    const e = entry.toLowerCase();
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(e) ?? (e.split(':').length > 2 ? [e, e, undefined] : /^([^:]*)(?::(\d+))?$/.exec(e));
+    if (!m) return false;
     if (m[2] && Number(m[2]) !== port) return false;
     const d = m[1]!.replace(/^\*?\./, '');
     return h === d || h.endsWith(`.${d}`);

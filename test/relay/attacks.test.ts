@@ -56,9 +56,9 @@ beforeAll(async () => {
 const b64 = (k: Uint8Array): string => Buffer.from(k).toString('base64');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function lines(p: ChildProcess, onLine: (j: Record<string, unknown>) => void): void {
+function lines(p: ChildProcess, onLine: (j: Record<string, unknown>) => void, stream: 'stdout' | 'stderr' = 'stdout'): void {
   let buf = '';
-  p.stdout!.on('data', (d) => {
+  p[stream]!.on('data', (d) => {
     buf += String(d);
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -91,10 +91,12 @@ async function startRelay(extra: string[] = []): Promise<RelayProc> {
   procs.push(p);
   return new Promise((res, rej) => {
     const t = setTimeout(() => rej(new Error('relay did not start')), 10_000);
-    p.stderr!.on('data', () => { /* warnings */ });
-    lines(p, (j) => {
-      if (j.msg === 'listening') { clearTimeout(t); res({ p, udpPort: j.udpPort as number, httpPort: j.httpPort as number, key: key.trim() }); }
-    });
+    // the relay logs on stderr (older builds: stdout)
+    for (const stream of ['stdout', 'stderr'] as const) {
+      lines(p, (j) => {
+        if (j.msg === 'listening') { clearTimeout(t); res({ p, udpPort: j.udpPort as number, httpPort: j.httpPort as number, key: key.trim() }); }
+      }, stream);
+    }
     p.once('exit', (c) => { clearTimeout(t); rej(new Error(`relay exited ${c}`)); });
   });
 }

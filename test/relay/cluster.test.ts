@@ -40,7 +40,7 @@ describe('relay cluster (--workers 2)', () => {
     const listening = await new Promise<{ udpPort: number; httpPort: number }>((res, rej) => {
       let out = '';
       const t = setTimeout(() => rej(new Error(`no listening line: ${out}`)), 10_000);
-      p.stdout!.on('data', (d) => {
+      p.stderr!.on('data', (d) => {
         out += String(d);
         for (const l of out.split('\n')) { try { const j = JSON.parse(l); if (j.msg === 'listening') { clearTimeout(t); res(j); } } catch { /* partial */ } }
       });

@@ -29,11 +29,11 @@ async function bind(): Promise<dgram.Socket> {
   return s;
 }
 
-function firstJsonLine(p: ChildProcess, pred: (j: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+function firstJsonLine(p: ChildProcess, pred: (j: Record<string, unknown>) => boolean, stream: 'stdout' | 'stderr' = 'stdout'): Promise<Record<string, unknown>> {
   return new Promise((res, rej) => {
     let out = '';
     const t = setTimeout(() => rej(new Error(`no line: ${out}`)), 10_000);
-    p.stdout!.on('data', (d) => {
+    p[stream]!.on('data', (d) => {
       out += String(d);
       for (const l of out.split('\n')) { try { const j = JSON.parse(l); if (pred(j)) { clearTimeout(t); res(j); return; } } catch { /* partial */ } }
     });
@@ -94,10 +94,10 @@ async function relayRound(workers: number): Promise<number> {
   // RELAY_PROF=DIR: CPU profiles of the relay processes (node --cpu-prof)
   const prof = process.env.RELAY_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.RELAY_PROF] : [];
   const p = spawn(process.execPath, [...prof, CLI, 'serve', '--key', keyFile, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', String(workers),
-    '--rate', '10000000', '--source-rate', '0', '--dest-rate', '0', '--global-rate', '0', '--handshake-rate', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--rate', '10000000', '--source-rate', '0', '--dest-rate', '0', '--global-rate', '0', '--handshake-rate', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const clients: RelayClient[] = [];
   try {
-    const j = await firstJsonLine(p, (x) => x.msg === 'listening') as { udpPort: number; httpPort: number };
+    const j = await firstJsonLine(p, (x) => x.msg === 'listening', 'stderr') as { udpPort: number; httpPort: number };
     const senders: Array<{ s: dgram.Socket; frame: Uint8Array }> = [];
     const receivers: dgram.Socket[] = [];
     for (let i = 0; i < PAIRS; i++) {
