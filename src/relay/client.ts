@@ -78,6 +78,8 @@ export interface RelayClientEvents {
   packet: [fromKey: string, payload: Uint8Array];
   /** the relay says this key is not registered (our SEND to it was dropped); authenticated */
   peerGone: [key: string];
+  /** on every state change, and 'registered' again whenever a registration completes while
+   *  registered (a parallel one renewed the binding, e.g. after a NAT rebinding) */
   state: [state: RelayClientState, transport: RelayTransport | undefined];
   /** the relay saw our key registered from another place too, each evicting the other
    *  (the same key file in two agents); authenticated */
@@ -92,8 +94,6 @@ export function relayWsUrl(host: string, httpPort: number, opts: { tls?: boolean
 
 /** A NOT_REGISTERED starts at most one parallel registration per this long. */
 const NOT_REGISTERED_EVERY_MS = 5000;
-/** HELLOs a parallel registration sends before it gives up (the keepalive covers the rest) */
-const PARALLEL_HELLOS = 3;
 const ACCEPT_RETRY_MS = 1000;
 const REJECTED_RETRY_MS = 30_000;
 /** bounded id -> key cache so RECV frames name their sender without a base64 encode */
@@ -102,7 +102,8 @@ const KEY_CACHE = 4096;
 interface Attempt {
   nonce: Uint8Array;
   hs: HandshakeState | undefined;
-  /** true: the current registration stays in use while this one runs */
+  /** true: the current registration stays in use while this one runs (until it completes,
+   *  or a PONG shows the relay still knows us); retransmitted like any registration */
   parallel: boolean;
   hellos: number;
   timer: NodeJS.Timeout | undefined;
@@ -260,6 +261,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         if (!this.pingToken || !timingSafeEqual(this.pingToken, f.token)) { this.stats.spoofed++; return; }
         this.pingToken = undefined;
         this.lastHeard = performance.now();
+        // the relay knows us at this address: a parallel registration started by a
+        // (spoofed) NOT_REGISTERED is not needed
+        if (this.attempt?.parallel) this.endAttempt();
         return;
       case FRAME_CHALLENGE:
         this.onChallenge(f.cookie, f.nonce, via);
@@ -356,7 +360,6 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.transmit(encodeHello(a.nonce));
     a.timer = this.timer(() => {
       if (this.attempt !== a) return;
-      if (a.parallel && a.hellos >= PARALLEL_HELLOS) { this.endAttempt(); return; }
       const next = Math.min(retry * 2, 8000);
       if (!a.parallel) this.currentRetry = next;
       this.sendHello(a, next);
@@ -407,7 +410,10 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.registeredAt = performance.now();
     this.lastHeard = this.registeredAt;
     this.acceptSent = false;
-    this.setState('registered');
+    // a renewed registration (parallel, e.g. after a NAT rebinding) is announced too: the
+    // agent re-runs STUN and tells its peers when the relay sees it somewhere new
+    if (this._state === 'registered') this.emit('state', 'registered', this._transport);
+    else this.setState('registered');
     this.scheduleKeepalive();
     this.sendAcceptSet();
   }

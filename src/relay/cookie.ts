@@ -63,13 +63,15 @@ export class CookieJar {
    */
   redeem(cookie: Uint8Array, source: string, now = performance.now()): CookieCheck {
     if (cookie.length !== COOKIE_SIZE) return 'bad_cookie';
+    // a spent cookie first: a replay flood then costs a Map lookup, not a MAC (the spent
+    // record holds only MACs that verified, so this cannot refuse anyone else's cookie)
+    const id = Buffer.from(cookie.buffer, cookie.byteOffset + 8, 16).toString('latin1');
+    if (this.spent.has(id)) return 'replay';
     const want = this.mac(cookie.subarray(0, 4), cookie.subarray(4, 8), source);
     if (!timingSafeEqual(want, cookie.subarray(8, 24))) return 'bad_cookie';
     const t = ((cookie[0]! << 24) | (cookie[1]! << 16) | (cookie[2]! << 8) | cookie[3]!) >>> 0;
     const age = this.seconds(now) - t;
     if (age < 0 || age > this.lifetimeS) return 'stale_cookie';
-    const id = Buffer.from(cookie.buffer, cookie.byteOffset + 8, 16).toString('latin1');
-    if (this.spent.has(id)) return 'replay';
     if (this.spent.size >= this.maxSpent) this.prune(now);
     if (this.spent.size >= this.maxSpent) {
       const first = this.spent.keys().next();

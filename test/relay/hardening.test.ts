@@ -89,7 +89,9 @@ describe('relay -> agent control is authenticated (attack 4)', () => {
       await sleep(10);
     }
     await waitFor(() => got === 100, 3000, 'every packet during the spoofing');
-    expect(states).toEqual([]);
+    // never unregistered; at most one renewal announced ('registered' again)
+    expect(states.filter((x) => x !== 'registered')).toEqual([]);
+    expect(states.length).toBeLessThanOrEqual(1);
     expect(a.client.state).toBe('registered');
     expect(a.client.stats.notRegistered).toBe(100);
     expect(r.server.counters.registrations - reg0).toBeLessThanOrEqual(1);
