@@ -28,6 +28,7 @@ import type { PathChange } from './path.js';
 import { buildStatus, routeInfo } from './agent-status.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import type { Family } from './addresses.js';
+import { NatTypeTracker } from './nat-type.js';
 import type { AgentConfig, AgentHandle, AgentStatus, PingOptions, PingResult, StreamTarget } from './types.js';
 
 const { MSG_INITIATION } = sessionWire;
@@ -52,6 +53,7 @@ export class Agent implements AgentHandle {
   private relayRoutes: Route[] = [];
   private localCandidates: Candidate[] = [];
   private readonly reflexive = new Map<Family, Candidate>();
+  private readonly natTypes = new NatTypeTracker();
   private zones: string[] = [];
   private listeners?: PortLayoutListeners;
   private readonly timer = new DeadlineTimer(() => this.nextDeadline(), (now) => this.onDue(now));
@@ -87,6 +89,7 @@ export class Agent implements AgentHandle {
         established: () => this.sessions.info(key).established,
         localCandidates: () => this.candidatesToSignal(),
         relayMask: () => this.relays?.registeredMask() ?? 0,
+        natTypes: () => ({ v4: this.natTypes.get(4), v6: this.natTypes.get(6) }),
         activeRoute: () => this.activeRoute(link),
         expand: (c) => withLocalZones(c, this.zones),
         onRttSample: (ms) => this.metrics_.rttSample(String(p.index), ms),
@@ -137,6 +140,7 @@ export class Agent implements AgentHandle {
         changed: (i) => this.onRelayChanged(i),
         peerGone: (_i, key) => { const l = this.byText.get(key); if (l) l.lastError = 'peer not registered at the relay'; },
         reflexive: (family, c) => this.onReflexive(family, c),
+        stunAnswer: (family, round, server, c) => this.onStunAnswer(family, round, server, c),
       },
     });
     // listen first: MPyC may connect as soon as `up` prints its line; relays register meanwhile
@@ -171,6 +175,14 @@ export class Agent implements AgentHandle {
     if (old && candidateKey(old) === candidateKey(c)) return;
     this.log.info({ reflexive: candidateKey(c), family }, 'learned reflexive address by STUN');
     this.reflexive.set(family, c);
+    const now = performance.now();
+    for (const l of this.links.values()) l.sendSignals(now);
+  }
+
+  /** STUN answers of one round compared (nat-type.ts); a new verdict goes to every peer. */
+  private onStunAnswer(family: Family, round: number, server: string, c: Candidate): void {
+    if (!this.natTypes.observe(family, round, { server, reflexive: candidateKey(c) })) return;
+    this.log.info({ family, mapping: this.natTypes.get(family) }, 'NAT mapping behaviour');
     const now = performance.now();
     for (const l of this.links.values()) l.sendSignals(now);
   }
@@ -297,7 +309,10 @@ export class Agent implements AgentHandle {
       this.metrics_.pathChanges.inc({ to: c.to.kind });
       link.streams.pathChanged();
     }
-    if (changes.length > 0) this.reschedule();
+    if (changes.length > 0) {
+      link.reportPath(performance.now());
+      this.reschedule();
+    }
   }
 
   // ------------------------------------------------------------------ the one timer
@@ -342,6 +357,7 @@ export class Agent implements AgentHandle {
     return buildStatus({
       cfg: this.cfg, links: [...this.links.values()], sessions: this.sessions, relays: this.relays,
       udp: this.udp?.bound ?? {}, localCandidates: this.localCandidates, reflexive: [...this.reflexive.values()],
+      mapping: { v4: this.natTypes.get(4), v6: this.natTypes.get(6) },
       uptimeMs: performance.now() - this.startedAt,
     });
   }
