@@ -7,6 +7,7 @@ import { endpointText, familyOf } from './addresses.js';
 import { localMechanism, pathMechanism } from './mechanism.js';
 import { mpycCommand } from './session-file.js';
 import type { Candidate } from './inner.js';
+import type { PortMapping } from './portmap/port-mapper.js';
 import type { PeerLink, Route } from './peer-link.js';
 import type { RelaySet } from './relay-set.js';
 import type { UdpBind } from './udp-endpoint.js';
@@ -21,6 +22,7 @@ export interface StatusParts {
   localCandidates: Candidate[];
   reflexive: Candidate[];
   mapping: NatMapping;
+  portMapping: PortMapping | undefined;
   uptimeMs: number;
 }
 
@@ -79,6 +81,7 @@ export function buildStatus(p: StatusParts): AgentStatus {
     reflexiveAddress: reflexive[0],
     reflexiveAddresses: reflexive,
     mapping: p.mapping,
+    ...(p.portMapping ? { portMapping: { protocol: p.portMapping.protocol, external: endpointText(p.portMapping.externalAddress, p.portMapping.externalPort), lifetimeSec: p.portMapping.lifetimeSec } } : {}),
     localAddresses: p.localCandidates.map(candidateKey),
     udpPort: p.udp.v4?.port ?? 0,
     udpPort6: p.udp.v6?.port,

@@ -16,7 +16,7 @@
 import { isIPv6, type Socket } from 'node:net';
 import { SessionManager, TRANSPORT_OVERHEAD_LEN, sessionWire, type ReceiveResult, type SessionEvent } from '../session/index.js';
 import { PeerKey } from '../common/peer-key.js';
-import { candidateKey, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
+import { candidateKey, classify, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
 import { encodeTransportInner, withLocalZones, type Candidate } from './inner.js';
 import { PeerStreams } from './streams.js';
 import { PortLayoutListeners } from './listeners.js';
@@ -29,6 +29,7 @@ import { buildStatus, routeInfo } from './agent-status.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import type { Family } from './addresses.js';
 import { NatTypeTracker } from './nat-type.js';
+import { PortMapper } from './portmap/port-mapper.js';
 import type { AgentConfig, AgentHandle, AgentStatus, PingOptions, PingResult, StreamTarget } from './types.js';
 
 const { MSG_INITIATION } = sessionWire;
@@ -39,6 +40,16 @@ const LISTENER_CLOSE_BOUND_MS = 1_000;
 /** ping bounds: samples per call and the shortest interval (a control-socket caller is local, but still bounded) */
 const MAX_PING_COUNT = 1_000;
 const MIN_PING_INTERVAL_MS = 10;
+
+/**
+ * Whether to ask the router for a port mapping: not with --relay-only (no address is ever
+ * revealed), not when turned off, and not in a session whose relays are all on this host
+ * (a demo, a test): no peer comes in through the router then, and nothing is asked of it.
+ */
+export function wantsPortMapping(cfg: Pick<AgentConfig, 'relayOnly' | 'portMapping' | 'relays'>): boolean {
+  if (cfg.relayOnly || cfg.portMapping === false) return false;
+  return !cfg.relays.every((r) => r.host === 'localhost' || classify(r.host) === 'loopback');
+}
 
 export class Agent implements AgentHandle {
   private udp?: UdpEndpoint;
@@ -54,6 +65,9 @@ export class Agent implements AgentHandle {
   private localCandidates: Candidate[] = [];
   private readonly reflexive = new Map<Family, Candidate>();
   private readonly natTypes = new NatTypeTracker();
+  private portMapper?: PortMapper;
+  /** the router's mapping of our IPv4 socket, as a candidate */
+  private portMapped?: Candidate;
   private zones: string[] = [];
   private listeners?: PortLayoutListeners;
   private readonly timer = new DeadlineTimer(() => this.nextDeadline(), (now) => this.onDue(now));
@@ -154,6 +168,7 @@ export class Agent implements AgentHandle {
       onConnection: (peerIndex, target, socket) => this.attachLocalSocket(peerIndex, target, socket),
     });
     void this.relays.start(); // never rejects: a relay that does not resolve is WebSocket-only
+    this.startPortMapping();
     await this.listeners.start();
     this.log.info({ index: this.cfg.ownIndex, publicKey: ownKey.text, udpPort: this.udp.bound.v4?.port, udpPort6: this.udp.bound.v6?.port,
       candidates: this.localCandidates.map(candidateKey), relays: this.cfg.relays.length, relayOnly: this.cfg.relayOnly }, 'agent started');
@@ -166,8 +181,26 @@ export class Agent implements AgentHandle {
 
   private candidatesToSignal(): Candidate[] {
     const list = [...this.localCandidates];
-    for (const r of this.reflexive.values()) if (!list.some((c) => candidateKey(c) === candidateKey(r))) list.push(r);
+    for (const r of [...this.reflexive.values(), ...(this.portMapped ? [this.portMapped] : [])]) {
+      if (!list.some((c) => candidateKey(c) === candidateKey(r))) list.push(r);
+    }
     return list;
+  }
+
+  /** A router mapping of the IPv4 socket (portmap/), offered to peers as a candidate while it lasts. */
+  private startPortMapping(): void {
+    const port = this.udp?.bound.v4?.port;
+    if (port === undefined || !wantsPortMapping(this.cfg)) return;
+    this.portMapper = new PortMapper({
+      internalPort: port,
+      logger: this.log,
+      onChange: (m) => {
+        this.portMapped = m ? { address: m.externalAddress, port: m.externalPort, source: 'portmap' } : undefined;
+        const now = performance.now();
+        for (const l of this.links.values()) l.sendSignals(now);
+      },
+    });
+    this.portMapper.start();
   }
 
   private onReflexive(family: Family, c: Candidate): void {
@@ -357,7 +390,7 @@ export class Agent implements AgentHandle {
     return buildStatus({
       cfg: this.cfg, links: [...this.links.values()], sessions: this.sessions, relays: this.relays,
       udp: this.udp?.bound ?? {}, localCandidates: this.localCandidates, reflexive: [...this.reflexive.values()],
-      mapping: { v4: this.natTypes.get(4), v6: this.natTypes.get(6) },
+      mapping: { v4: this.natTypes.get(4), v6: this.natTypes.get(6) }, portMapping: this.portMapper?.mapping,
       uptimeMs: performance.now() - this.startedAt,
     });
   }
@@ -397,6 +430,8 @@ export class Agent implements AgentHandle {
     this.timer.stop();
     const listenersClosed = this.listeners?.stop() ?? Promise.resolve();
     const grace = this.cfg.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    // the router's mapping is deleted meanwhile, bounded by the same grace
+    const unmapped = this.portMapper?.close(grace) ?? Promise.resolve();
     const t0 = performance.now();
     while (performance.now() - t0 < grace && [...this.links.values()].some((l) => l.streams.bytesInFlight > 0)) {
       await new Promise((r) => setTimeout(r, 20));
@@ -407,6 +442,7 @@ export class Agent implements AgentHandle {
     }
     this.listeners?.destroyConnections();
     await Promise.race([listenersClosed, new Promise((r) => setTimeout(r, LISTENER_CLOSE_BOUND_MS).unref())]);
+    await unmapped;
     this.sessions?.close();
     this.relays?.close();
     await this.udp?.close();

@@ -62,6 +62,12 @@ export interface AgentConfig {
   localBase: number;
   /** never reveal this host's addresses to peers; all traffic via the relay */
   relayOnly: boolean;
+  /**
+   * Ask the router for a UDP port mapping of the IPv4 socket (PCP, NAT-PMP, UPnP-IGD) and
+   * offer it to peers as a candidate; deleted on stop (default true; `--no-portmap`: false).
+   * Never with relayOnly.
+   */
+  portMapping?: boolean;
   relayTransport: RelayTransportChoice;
   /** IPv4 UDP socket bind address for relay, STUN and direct paths (default 0.0.0.0, port 0) */
   udpBind: { host: string; port: number };
@@ -167,6 +173,8 @@ export interface AgentStatus {
   reflexiveAddresses?: string[];
   /** our NAT's mapping behaviour per family */
   mapping?: NatMapping;
+  /** the router's port mapping of our IPv4 socket, if one was granted */
+  portMapping?: { protocol: 'pcp' | 'natpmp' | 'upnp'; external: string; lifetimeSec: number };
   localAddresses: string[];
   /** the IPv4 socket's port (0 when there is none) */
   udpPort: number;

@@ -6,11 +6,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { writeResults, type ResultRow } from '../../src/lab/results.js';
 import { rowTests } from './rows.js';
-import { IPV6_ROWS, RELAY_ROWS } from './reach-rows.js';
+import { IPV6_ROWS, PORT_MAPPING_ROWS, RELAY_ROWS } from './reach-rows.js';
 import { runRelayLossRow, withMechanismCheck } from './reach-run.js';
 import { DIST, labRequired, labSkipReason } from './helpers.js';
 
 rowTests({ title: 'reach: IPv6', section: 'reach', file: 'reach-ipv6', rows: IPV6_ROWS.map(withMechanismCheck) });
+rowTests({ title: 'reach: port mapping', section: 'reach', file: 'reach-portmap', rows: PORT_MAPPING_ROWS.map(withMechanismCheck), portMapping: true });
 
 const skip = labSkipReason([join(DIST, 'src', 'agent', 'cli.js'), join(DIST, 'scripts', 'mpyc-sim.js')]);
 if (skip !== undefined && labRequired()) {
