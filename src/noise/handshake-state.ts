@@ -2,6 +2,13 @@
 //   IK:      <- s ;  -> e, es, s, ss ;  <- e, ee, se
 //   IKpsk2:  <- s ;  -> e, es, s, ss ;  <- e, ee, se, psk
 // Supported names: Noise_IK[psk2]_25519_ChaChaPoly_{BLAKE2s,SHA256}.
+//
+// Secrets do not outlive their use: each DH result is zeroed once mixed in, the ephemeral
+// private key as soon as the last DH that needs it is done (end of the handshake), ck by
+// split(), and destroy() zeroes everything else (h, the ephemeral public keys, a pending
+// rollback copy). Public keys the caller passed in (static keys, a fixed test ephemeral)
+// are the caller's and are left alone.
+import { TAG_LEN } from './aead.js';
 import { CipherState } from './cipher-state.js';
 import { BLAKE2S, DHLEN, SHA256, dh, generateKeyPair, type KeyPair, type NoiseHash } from './crypto.js';
 import { NoiseError } from './errors.js';
@@ -18,6 +25,14 @@ export interface HandshakeOptions {
   ephemeralKey?: KeyPair;
   /** 32-byte pre-shared key for the psk2 variants */
   psk?: Uint8Array;
+  /**
+   * DH(s, rs) for a remote static key, usually precomputed: it is the same for every
+   * handshake with one peer, so a responder that caches it spends one DH (es) instead of
+   * two before it can check the initiation's timestamp. Returning undefined refuses that
+   * remote static key: the read fails with a NoiseError before the ss DH. The returned
+   * buffer stays the caller's (never zeroed here). Default: computed each time.
+   */
+  staticDh?: (remoteStatic: Uint8Array) => Uint8Array | undefined;
 }
 
 const PROTOCOL_RE = /^Noise_IK(psk2)?_25519_ChaChaPoly_(BLAKE2s|SHA256)$/;
@@ -33,8 +48,10 @@ export class HandshakeState {
   private re: Uint8Array | undefined;
   private readonly fixedEphemeral: KeyPair | undefined;
   private readonly psk: Uint8Array | undefined;
+  private readonly staticDh: ((remoteStatic: Uint8Array) => Uint8Array | undefined) | undefined;
   /** how many handshake messages have been written or read (IK has 2) */
   private messageIndex = 0;
+  private destroyed = false;
 
   constructor(opts: HandshakeOptions) {
     const m = PROTOCOL_RE.exec(opts.protocolName);
@@ -51,6 +68,7 @@ export class HandshakeState {
     this.s = opts.staticKey;
     this.fixedEphemeral = opts.ephemeralKey;
     this.psk = usesPsk ? opts.psk : undefined;
+    this.staticDh = opts.staticDh;
     this.ss.mixHash(opts.prologue);
     // pre-message "<- s": the responder's static key
     if (opts.initiator) {
@@ -65,8 +83,30 @@ export class HandshakeState {
   }
 
   get isComplete(): boolean { return this.messageIndex >= 2; }
+  /** A copy of h; zeros after destroy(). */
   handshakeHash(): Uint8Array { return this.ss.handshakeHash(); }
   remoteStaticKey(): Uint8Array | undefined { return this.rs; }
+
+  /** MixKey(DH(priv, pub)), zeroing the DH result. */
+  private mixDh(privateKey: Uint8Array, publicKey: Uint8Array): void {
+    const shared = dh(privateKey, publicKey);
+    this.ss.mixKey(shared);
+    shared.fill(0);
+  }
+
+  /** The ss token: through the caller's (cached) staticDh when given. */
+  private mixStaticStatic(rs: Uint8Array): void {
+    if (!this.staticDh) { this.mixDh(this.s.privateKey, rs); return; }
+    const shared = this.staticDh(rs);
+    if (!shared) throw new NoiseError('remote static key refused');
+    if (shared.length !== DHLEN) throw new NoiseError('staticDh must return 32 bytes');
+    this.ss.mixKey(shared);
+  }
+
+  /** The last DH is done: the ephemeral private key has no further use. */
+  private dropEphemeralSecret(): void {
+    if (this.e && this.e !== this.fixedEphemeral) this.e.privateKey.fill(0);
+  }
 
   /** The "e" token; with a psk, the ephemeral key is also mixed into the key (§9.2). */
   private writeE(): Uint8Array {
@@ -83,19 +123,21 @@ export class HandshakeState {
   }
 
   writeMessage(payload: Uint8Array): Uint8Array {
+    this.live();
     if (this.initiator && this.messageIndex === 0) {
       const e = this.writeE();
-      this.ss.mixKey(dh(this.e!.privateKey, this.rs!)); // es
+      this.mixDh(this.e!.privateKey, this.rs!); // es
       const encS = this.ss.encryptAndHash(this.s.publicKey); // s
-      this.ss.mixKey(dh(this.s.privateKey, this.rs!)); // ss
+      this.mixStaticStatic(this.rs!); // ss
       const encPayload = this.ss.encryptAndHash(payload);
       this.messageIndex = 1;
       return concat3(e, encS, encPayload);
     }
     if (!this.initiator && this.messageIndex === 1) {
       const e = this.writeE();
-      this.ss.mixKey(dh(this.e!.privateKey, this.re!)); // ee
-      this.ss.mixKey(dh(this.e!.privateKey, this.rs!)); // se
+      this.mixDh(this.e!.privateKey, this.re!); // ee
+      this.mixDh(this.e!.privateKey, this.rs!); // se
+      this.dropEphemeralSecret();
       if (this.psk) this.ss.mixKeyAndHash(this.psk); // psk
       const encPayload = this.ss.encryptAndHash(payload);
       this.messageIndex = 2;
@@ -105,10 +147,12 @@ export class HandshakeState {
   }
 
   /**
-   * Throws NoiseError on bad input. The state is rolled back on failure, so a forged
-   * message does not spoil the handshake for the genuine one.
+   * Throws NoiseError on bad input (any other exception is a bug and propagates as is).
+   * The state is rolled back on failure, so a forged message does not spoil the handshake
+   * for the genuine one.
    */
   readMessage(message: Uint8Array): Uint8Array {
+    this.live();
     const saved = this.ss.snapshot();
     const savedRe = this.re;
     try {
@@ -116,47 +160,69 @@ export class HandshakeState {
     } catch (err) {
       this.ss.restore(saved);
       this.re = savedRe;
-      throw err instanceof NoiseError ? err : new NoiseError(`bad handshake message: ${String(err)}`);
+      throw err;
+    } finally {
+      SymmetricState.wipe(saved);
     }
   }
 
   private readMessageInner(message: Uint8Array): Uint8Array {
-    const tag = 16;
     if (!this.initiator && this.messageIndex === 0) {
-      if (message.length < DHLEN + DHLEN + tag + tag) throw new NoiseError('IK message 1 too short');
-      this.readE(message.slice(0, DHLEN));
-      this.ss.mixKey(dh(this.s.privateKey, this.re!)); // es
-      const rs = this.ss.decryptAndHash(message.subarray(DHLEN, DHLEN + DHLEN + tag)); // s
-      this.ss.mixKey(dh(this.s.privateKey, rs)); // ss
-      const payload = this.ss.decryptAndHash(message.subarray(DHLEN + DHLEN + tag));
-      this.rs = new Uint8Array(rs);
+      if (message.length < DHLEN + DHLEN + TAG_LEN + TAG_LEN) throw new NoiseError('IK message 1 too short');
+      this.readE(new Uint8Array(message.subarray(0, DHLEN))); // a copy, also of a Buffer
+      this.mixDh(this.s.privateKey, this.re!); // es
+      const rs = this.ss.decryptAndHash(message.subarray(DHLEN, DHLEN + DHLEN + TAG_LEN)); // s
+      this.mixStaticStatic(rs); // ss
+      const payload = this.ss.decryptAndHash(message.subarray(DHLEN + DHLEN + TAG_LEN));
+      this.rs = rs;
       this.messageIndex = 1;
       return payload;
     }
     if (this.initiator && this.messageIndex === 1) {
-      if (message.length < DHLEN + tag) throw new NoiseError('IK message 2 too short');
-      this.readE(message.slice(0, DHLEN));
-      this.ss.mixKey(dh(this.e!.privateKey, this.re!)); // ee
-      this.ss.mixKey(dh(this.s.privateKey, this.re!)); // se
+      if (message.length < DHLEN + TAG_LEN) throw new NoiseError('IK message 2 too short');
+      this.readE(new Uint8Array(message.subarray(0, DHLEN))); // a copy, also of a Buffer
+      this.mixDh(this.e!.privateKey, this.re!); // ee
+      this.mixDh(this.s.privateKey, this.re!); // se
       if (this.psk) this.ss.mixKeyAndHash(this.psk); // psk
       const payload = this.ss.decryptAndHash(message.subarray(DHLEN));
+      this.dropEphemeralSecret();
       this.messageIndex = 2;
       return payload;
     }
     throw new NoiseError('readMessage called out of turn');
   }
 
-  /** Cipher states from THIS side's point of view. */
+  /** Cipher states from THIS side's point of view; zeroes the chaining key. */
   split(): { send: CipherState; receive: CipherState } {
+    this.live();
     if (!this.isComplete) throw new NoiseError('handshake not complete');
     const [i2r, r2i] = this.ss.split();
     return this.initiator ? { send: i2r, receive: r2i } : { send: r2i, receive: i2r };
   }
 
-  /** Zero the ephemeral secret and the chaining key once the handshake is no longer needed. */
+  /**
+   * Zero every secret this state still holds (ephemeral keys, ck, h, the cipher key):
+   * call it when the handshake completes or fails. Idempotent; later use throws.
+   */
   destroy(): void {
-    if (this.e && this.e !== this.fixedEphemeral) this.e.privateKey.fill(0);
+    if (this.destroyed) return;
+    this.destroyed = true;
+    if (this.e && this.e !== this.fixedEphemeral) {
+      this.e.privateKey.fill(0);
+      this.e.publicKey.fill(0);
+    }
+    this.re?.fill(0);
     this.ss.destroy();
+  }
+
+  /** Test hook: every buffer of this state that holds a secret right now. */
+  secretBuffersForTest(): Uint8Array[] {
+    const own = this.e && this.e !== this.fixedEphemeral ? [this.e.privateKey, this.e.publicKey] : [];
+    return [...own, ...(this.re ? [this.re] : []), ...this.ss.secretBuffersForTest()];
+  }
+
+  private live(): void {
+    if (this.destroyed) throw new NoiseError('handshake state destroyed');
   }
 }
 

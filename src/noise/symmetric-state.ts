@@ -1,40 +1,62 @@
 // SymmetricState (Noise rev. 34 §5.2): chaining key ck, handshake hash h, and a CipherState.
+// ck and h are two fixed 32-byte buffers overwritten in place, and every temporary that
+// held a key (HKDF outputs, hash digests of h) is zeroed once copied, so destroy() leaves
+// no copy of the handshake's secrets behind in this object's memory.
+import { KEY_LEN } from './aead.js';
 import { CipherState } from './cipher-state.js';
-import { concatBytes, hkdf, type NoiseHash } from './crypto.js';
+import { hkdf, type NoiseHash } from './crypto.js';
+import { NoiseError } from './errors.js';
+
+const HASHLEN = 32;
+
+/** A saved ck/h/cipher, to roll back a message that fails to authenticate. */
+export interface SymmetricSnapshot { ck: Uint8Array; h: Uint8Array; cipher: CipherState }
 
 export class SymmetricState {
   readonly cipher = new CipherState();
-  private ck: Uint8Array;
-  private h: Uint8Array;
+  private readonly ck = new Uint8Array(HASHLEN);
+  private readonly h = new Uint8Array(HASHLEN);
+  private destroyed = false;
 
   constructor(readonly hashFn: NoiseHash, protocolName: string) {
     const name = new TextEncoder().encode(protocolName);
     // §5.2 InitializeSymmetric: pad a short name with zeros, hash a long one.
-    this.h = name.length <= hashFn.hashLen
-      ? concatBytes(name, new Uint8Array(hashFn.hashLen - name.length))
-      : hashFn.hash(name);
-    this.ck = this.h;
+    if (name.length <= HASHLEN) this.h.set(name);
+    else this.setH(hashFn.hash(name));
+    this.ck.set(this.h);
   }
 
-  handshakeHash(): Uint8Array { return this.h; }
+  /** A copy of h (the internal buffer is zeroed by destroy()). */
+  handshakeHash(): Uint8Array { return this.h.slice(); }
 
-  mixHash(data: Uint8Array): void { this.h = this.hashFn.hash(concatBytes(this.h, data)); }
+  mixHash(data: Uint8Array): void {
+    this.live();
+    this.setH(this.hashFn.hash(this.h, data));
+  }
 
   mixKey(ikm: Uint8Array): void {
+    this.live();
     const [ck, tempK] = hkdf(this.hashFn, this.ck, ikm, 2) as [Uint8Array, Uint8Array];
-    this.ck = ck;
-    this.cipher.initializeKey(tempK.subarray(0, 32));
+    this.ck.set(ck);
+    this.cipher.initializeKey(tempK.subarray(0, KEY_LEN));
+    ck.fill(0);
+    tempK.fill(0);
   }
 
   /** For the psk token (§9.2). */
   mixKeyAndHash(ikm: Uint8Array): void {
+    this.live();
     const [ck, tempH, tempK] = hkdf(this.hashFn, this.ck, ikm, 3) as [Uint8Array, Uint8Array, Uint8Array];
-    this.ck = ck;
+    this.ck.set(ck);
     this.mixHash(tempH);
-    this.cipher.initializeKey(tempK.subarray(0, 32));
+    this.cipher.initializeKey(tempK.subarray(0, KEY_LEN));
+    ck.fill(0);
+    tempH.fill(0);
+    tempK.fill(0);
   }
 
   encryptAndHash(plaintext: Uint8Array): Uint8Array {
+    this.live();
     const ct = this.cipher.encryptWithAd(this.h, plaintext);
     this.mixHash(ct);
     return ct;
@@ -42,31 +64,61 @@ export class SymmetricState {
 
   /** Throws NoiseError on authentication failure; h is then unchanged. */
   decryptAndHash(ciphertext: Uint8Array): Uint8Array {
+    this.live();
     const pt = this.cipher.decryptWithAd(this.h, ciphertext);
     this.mixHash(ciphertext);
     return pt;
   }
 
-  /** Returns [initiator→responder, responder→initiator] cipher states. */
+  /** Returns [initiator→responder, responder→initiator] cipher states; zeroes ck, its last use. */
   split(): [CipherState, CipherState] {
+    this.live();
     const [k1, k2] = hkdf(this.hashFn, this.ck, new Uint8Array(0), 2) as [Uint8Array, Uint8Array];
-    return [new CipherState(k1.subarray(0, 32)), new CipherState(k2.subarray(0, 32))];
-  }
-
-  /** A copy, so a message that fails to authenticate can be rolled back. */
-  snapshot(): { ck: Uint8Array; h: Uint8Array; cipher: CipherState } {
-    const cipher = Object.assign(Object.create(CipherState.prototype) as CipherState, this.cipher);
-    return { ck: this.ck, h: this.h, cipher };
-  }
-
-  restore(s: { ck: Uint8Array; h: Uint8Array; cipher: CipherState }): void {
-    this.ck = s.ck;
-    this.h = s.h;
-    Object.assign(this.cipher, s.cipher);
-  }
-
-  destroy(): void {
+    const pair: [CipherState, CipherState] = [new CipherState(k1.subarray(0, KEY_LEN)), new CipherState(k2.subarray(0, KEY_LEN))];
+    k1.fill(0);
+    k2.fill(0);
     this.ck.fill(0);
     this.cipher.destroy();
+    return pair;
+  }
+
+  snapshot(): SymmetricSnapshot {
+    return { ck: this.ck.slice(), h: this.h.slice(), cipher: this.cipher.clone() };
+  }
+
+  restore(s: SymmetricSnapshot): void {
+    this.ck.set(s.ck);
+    this.h.set(s.h);
+    this.cipher.restoreFrom(s.cipher);
+  }
+
+  /** Zero a snapshot once it is no longer needed. */
+  static wipe(s: SymmetricSnapshot): void {
+    s.ck.fill(0);
+    s.h.fill(0);
+    s.cipher.destroy();
+  }
+
+  /** Zero ck, h and the cipher key; every later use throws. */
+  destroy(): void {
+    this.destroyed = true;
+    this.ck.fill(0);
+    this.h.fill(0);
+    this.cipher.destroy();
+  }
+
+  /** Test hook: the buffers that hold secrets (ck, h, and the current cipher key if any). */
+  secretBuffersForTest(): Uint8Array[] {
+    const key = this.cipher.keyBufferForTest();
+    return key ? [this.ck, this.h, key] : [this.ck, this.h];
+  }
+
+  private setH(digest: Uint8Array): void {
+    this.h.set(digest);
+    digest.fill(0);
+  }
+
+  private live(): void {
+    if (this.destroyed) throw new NoiseError('handshake state destroyed');
   }
 }

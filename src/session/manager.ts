@@ -20,19 +20,32 @@
 // Simultaneous initiation (both sides send an initiation before either sees the other's):
 // the side with the bytewise smaller static public key keeps its own initiation and ignores
 // the peer's; the other side abandons its own and answers. Both end on ONE session.
-import { HandshakeState, NoiseError, PROTOCOL_NAME, type KeyPair } from '../noise/index.js';
+//
+// Initiations are screened before any Diffie-Hellman (initiation-guard.ts): mac1, exact
+// copies of recent initiations, and under load a cookie for the source (WireGuard's mac2)
+// and per-source and global budgets. The static-static DH with each peer is computed once,
+// so a replayed initiation that gets past the screen costs one DH before its timestamp is
+// refused. Every handshake state is destroyed (zeroed) when it completes or fails.
+//
+// Transport messages are opened in place: receive() decrypts inside the datagram's own
+// memory, and the plaintext handed to deliver() is a view of it. send() copies the
+// plaintext once into the message; sendInPlace() seals a caller's view with headroom where
+// it lies (session-keys.ts).
+import { HandshakeState, NoiseError, PROTOCOL_NAME, dh, type KeyPair } from '../noise/index.js';
 import { PeerKey } from '../common/peer-key.js';
 import {
   HANDSHAKE_RETRY_FIRST_MS, HANDSHAKE_RETRY_MAX_MS, MAX_QUEUED_PACKETS, MIN_INITIATION_INTERVAL_MS,
   PROLOGUE, REJECT_AFTER_MESSAGES, REJECT_AFTER_MS, REKEY_AFTER_MESSAGES, REKEY_AFTER_MS,
   REKEY_ATTEMPT_MS, RESPONDER_REKEY_AFTER_MS,
 } from './constants.js';
-import { computeMac1, mac1Key, verifyMac1 } from './mac.js';
+import { CookieJar } from './cookie.js';
+import { DEFAULT_INITIATION_LIMITS, InitiationGuard, type InitiationLimits } from './initiation-guard.js';
+import { computeMac, mac1Key, verifyMac } from './mac.js';
 import { SessionKeys } from './session-keys.js';
 import { MonotonicTai64n, compareTimestamps } from './timestamp.js';
 import {
-  INITIATION_LEN, MAC_LEN, RESPONSE_LEN, TIMESTAMP_LEN, decodeSessionMessage, encodeInitiation,
-  encodeResponse, type Initiation, type Response, type Transport,
+  INITIATION_LEN, MAC_LEN, MSG_TRANSPORT, RESPONSE_LEN, TIMESTAMP_LEN, decodeSessionMessage, encodeInitiation,
+  encodeResponse, transportReceiverIndex, type CookieReply, type Initiation, type Response,
 } from './wire.js';
 
 export interface SessionManagerOptions<E> {
@@ -54,6 +67,21 @@ export interface SessionManagerOptions<E> {
   /** random 32-bit values for session indices (default crypto-strong) */
   randomIndex?: () => number;
   onEvent?: (e: SessionEvent) => void;
+  /**
+   * Where datagrams come from, for the cookie mechanism under load (docs/protocol/session.md):
+   * `bytesOf(from)` names the source — a direct datagram's address and port, a relayed one's
+   * relay-authenticated sender key — and `reply(packet, to)` sends a cookie reply, which
+   * answers no peer yet, back to that endpoint. Without it no cookie is ever asked for, and
+   * under load the global budget alone bounds the handshake work.
+   */
+  source?: SourceNaming<E>;
+  /** overrides of the pre-DH limits (initiation-guard.ts; defaults in constants.ts) */
+  initiationLimits?: Partial<InitiationLimits>;
+}
+
+export interface SourceNaming<E> {
+  bytesOf(from: E): Uint8Array;
+  reply(packet: Uint8Array, to: E): void;
 }
 
 export type SessionEvent =
@@ -87,6 +115,10 @@ interface PeerState {
   key: PeerKey;
   /** mac1 key for messages WE send to this peer (derived from its public key) */
   sendMac1Key: Uint8Array;
+  /** DH(our static, its static): the same for every handshake with this peer, so computed once */
+  staticStatic: Uint8Array;
+  /** the cookie this peer gave us when it was under load */
+  cookies: CookieJar;
   /** whether we keep our initiation when both sides initiate at once */
   winsSimultaneous: boolean;
   current?: SessionKeys;
@@ -112,6 +144,10 @@ interface IndexEntry {
 }
 
 const EMPTY = new Uint8Array(0);
+/** where mac1 and mac2 sit in an initiation, and mac1 in a response (wire.ts) */
+const MAC1_AT = INITIATION_LEN - 2 * MAC_LEN;
+const MAC2_AT = INITIATION_LEN - MAC_LEN;
+const RESPONSE_MAC1_AT = RESPONSE_LEN - 2 * MAC_LEN;
 
 export class SessionManager<E> {
   /** by PeerKey.id */
@@ -121,6 +157,7 @@ export class SessionManager<E> {
   private readonly timestamps: MonotonicTai64n;
   private readonly clock: () => number;
   private readonly randomIndex: () => number;
+  private readonly guard: InitiationGuard;
   private closed = false;
   /** drops by reason (the label of the agent's drop counter) */
   readonly drops = new Map<string, number>();
@@ -131,11 +168,14 @@ export class SessionManager<E> {
     this.randomIndex = opts.randomIndex ?? defaultRandomIndex;
     this.timestamps = new MonotonicTai64n(opts.wallClock ?? Date.now);
     this.receiveMac1Key = mac1Key(opts.staticKey.publicKey);
+    this.guard = new InitiationGuard(opts.staticKey.publicKey, this.clock(), { ...DEFAULT_INITIATION_LIMITS, ...opts.initiationLimits });
     const own = PeerKey.fromBytes(opts.staticKey.publicKey);
     for (const key of opts.peers) {
       if (key.equals(own)) throw new RangeError('own key given as a peer');
       this.peers.set(key.id, {
         key, sendMac1Key: mac1Key(key.bytes),
+        staticStatic: dh(opts.staticKey.privateKey, key.bytes),
+        cookies: new CookieJar(key.bytes),
         winsSimultaneous: own.compare(key) < 0,
         retryDelayMs: HANDSHAKE_RETRY_FIRST_MS,
         lastInitiationSentAt: -Infinity, lastInitiationAcceptedAt: -Infinity, queue: [],
@@ -159,7 +199,7 @@ export class SessionManager<E> {
     const s = this.sendableSession(p, now);
     if (s) {
       this.sealAndTransmit(p, s, plaintext, to ?? null);
-      if (!p.pending && !p.deferredInitiationAt && this.needsRekey(s, now)) this.initiate(p, now);
+      this.rekeyIfDue(p, s);
       return true;
     }
     if (to !== undefined) return false;
@@ -173,6 +213,24 @@ export class SessionManager<E> {
     const waitForConfirmation = p.next && now - p.next.createdAt < HANDSHAKE_RETRY_FIRST_MS;
     if (!p.pending && !waitForConfirmation) this.initiate(p, now);
     return false;
+  }
+
+  /**
+   * send() without the copy: `plaintext` is a view with SESSION_HEADROOM bytes before it
+   * and SESSION_TAILROOM after it (session-keys.ts) that the caller gives up — the message
+   * is built around it and the plaintext is encrypted where it lies, so the caller must
+   * not touch that memory until the transmitted packet has been sent. When there is no
+   * session it is copied into the queue (or, with `to`, dropped) exactly as send() does.
+   */
+  sendInPlace(peer: PeerKey, plaintext: Uint8Array, to?: E): boolean {
+    if (this.closed) return false;
+    const p = this.peerOf(peer);
+    const s = this.sendableSession(p, this.clock());
+    if (!s) return this.send(peer, new Uint8Array(plaintext), to);
+    this.counters.sent++;
+    this.opts.transmit(p.key, s.sealInPlace(plaintext), to ?? null);
+    this.rekeyIfDue(p, s);
+    return true;
   }
 
   /**
@@ -190,6 +248,12 @@ export class SessionManager<E> {
     const s = p.current;
     if (!s || now - s.createdAt >= REJECT_AFTER_MS || s.messagesSent >= REJECT_AFTER_MESSAGES) return undefined;
     return s;
+  }
+
+  private rekeyIfDue(p: PeerState, s: SessionKeys): void {
+    if (p.pending || p.deferredInitiationAt) return;
+    const now = this.clock();
+    if (this.needsRekey(s, now)) this.initiate(p, now);
   }
 
   private needsRekey(s: SessionKeys, now: number): boolean {
@@ -214,14 +278,22 @@ export class SessionManager<E> {
     this.abandonPending(p);
     const hs = new HandshakeState({
       protocolName: PROTOCOL_NAME, initiator: true, prologue: PROLOGUE,
-      staticKey: this.opts.staticKey, remoteStaticKey: p.key.bytes,
+      staticKey: this.opts.staticKey, remoteStaticKey: p.key.bytes, staticDh: () => p.staticStatic,
     });
-    const noise = hs.writeMessage(this.timestamps.next());
+    let noise: Uint8Array;
+    try {
+      noise = hs.writeMessage(this.timestamps.next());
+    } catch (err) {
+      hs.destroy();
+      throw err;
+    }
     const localIndex = this.allocateIndex({ peer: p });
     const zeroMac = new Uint8Array(MAC_LEN);
     const packet = encodeInitiation({ senderIndex: localIndex, noise, mac1: zeroMac, mac2: zeroMac });
-    const macAt = INITIATION_LEN - 2 * MAC_LEN;
-    packet.set(computeMac1(p.sendMac1Key, packet.subarray(0, macAt)), macAt);
+    const mac1 = computeMac(p.sendMac1Key, packet.subarray(0, MAC1_AT));
+    packet.set(mac1, MAC1_AT);
+    p.cookies.sent(mac1);
+    packet.set(p.cookies.mac2(packet.subarray(0, MAC2_AT), now), MAC2_AT);
     p.pending = { hs, packet, localIndex, sentAt: now };
     p.attemptStartedAt ??= now;
     p.lastInitiationSentAt = now;
@@ -244,39 +316,55 @@ export class SessionManager<E> {
    */
   receive(datagram: Uint8Array, from: E): ReceiveResult {
     if (this.closed) return this.drop('closed');
+    // a transport message (every data packet) is checked without making a decoded object
+    if (datagram[0] === MSG_TRANSPORT) return this.onTransport(datagram, from);
     const d = decodeSessionMessage(datagram);
     switch (d.type) {
       case 'invalid': return this.drop(d.reason);
       case 'initiation': return this.onInitiation(d.msg, datagram, from);
       case 'response': return this.onResponse(d.msg, datagram);
-      // v1 never sends cookie replies (mac2 stays zero): see docs/protocol/session.md
-      case 'cookie': return this.drop('cookie_unsupported');
-      case 'transport': return this.onTransport(d.msg, from);
+      case 'cookie': return this.onCookieReply(d.msg, from);
+      case 'transport': return this.onTransport(datagram, from); // routed above already
     }
   }
 
+  /**
+   * In this order, cheapest first (docs/protocol/session.md): an exact copy of a recent
+   * initiation (a lookup) → mac1 (a hash) → the guard (no DH: cookies under load, budgets)
+   * → Noise message 1: es (1 DH), the static key must be a party (refused before the ss
+   * DH, which is cached anyway) → timestamp → 20 ms per peer → simultaneous-initiation
+   * rule → answer (2 more DH).
+   */
   private onInitiation(msg: Initiation, raw: Uint8Array, from: E): ReceiveResult {
-    const macAt = INITIATION_LEN - 2 * MAC_LEN;
-    if (!verifyMac1(this.receiveMac1Key, raw.subarray(0, macAt), msg.mac1)) return this.drop('bad_mac1');
-    if (!isZero(msg.mac2)) return this.drop('bad_mac2');
+    if (this.guard.isCopy(msg)) return this.drop('duplicate_initiation');
+    if (!verifyMac(this.receiveMac1Key, raw.subarray(0, MAC1_AT), msg.mac1)) return this.drop('bad_mac1');
+    const now = this.clock();
+    const source = this.opts.source;
+    const admission = this.guard.admit(raw, msg, source?.bytesOf(from), now);
+    if (!admission.admit) {
+      if (admission.cookieReply) source!.reply(admission.cookieReply, from);
+      return this.drop(admission.reason);
+    }
+    let stranger = false;
     const hs = new HandshakeState({
       protocolName: PROTOCOL_NAME, initiator: false, prologue: PROLOGUE, staticKey: this.opts.staticKey,
+      staticDh: (rs) => {
+        const known = this.peerById(rs);
+        stranger = !known;
+        return known?.staticStatic;
+      },
     });
     let timestamp: Uint8Array;
     try {
       timestamp = hs.readMessage(msg.noise);
     } catch (err) {
       hs.destroy();
-      if (err instanceof NoiseError) return this.drop('handshake_failed');
+      if (err instanceof NoiseError) return this.drop(stranger ? 'unknown_peer' : 'handshake_failed');
       throw err;
     }
-    const rs = hs.remoteStaticKey();
-    const p = rs ? this.peers.get(Buffer.from(rs.buffer, rs.byteOffset, rs.byteLength).toString('latin1')) : undefined;
-    if (!p) {
-      hs.destroy();
-      return this.drop('unknown_peer');
-    }
-    const now = this.clock();
+    this.guard.remember(msg);
+    // the read succeeded, so staticDh was asked about this key and found its peer
+    const p = this.peerById(hs.remoteStaticKey()!)!;
     const refuse = (reason: string): ReceiveResult => {
       hs.destroy();
       return this.drop(reason, p.key);
@@ -289,7 +377,7 @@ export class SessionManager<E> {
       // (e.g. sent before the peer had registered with the relay): rather than leave both
       // sides waiting for the retry timer, repeat it at once.
       const result = refuse('simultaneous_initiation_lost');
-      // re-send the same bytes: if the peer already has them it drops the copy as a replay;
+      // re-send the same bytes: if the peer already has them it drops the exact copy (no DH);
       // if they were lost, the handshake completes now, with no extra handshake either way;
       // it goes where the peer's initiation came from: the peer was just heard there
       this.opts.transmit(p.key, p.pending.packet, from);
@@ -315,8 +403,7 @@ export class SessionManager<E> {
 
     const zeroMac = new Uint8Array(MAC_LEN);
     const packet = encodeResponse({ senderIndex: localIndex, receiverIndex: msg.senderIndex, noise, mac1: zeroMac, mac2: zeroMac });
-    const macAt2 = RESPONSE_LEN - 2 * MAC_LEN;
-    packet.set(computeMac1(p.sendMac1Key, packet.subarray(0, macAt2)), macAt2);
+    packet.set(computeMac(p.sendMac1Key, packet.subarray(0, RESPONSE_MAC1_AT)), RESPONSE_MAC1_AT);
     // back to where the initiation came from: the initiator may not (or no longer) be
     // reachable by the caller's active path, e.g. it restarted on a new port
     this.opts.transmit(p.key, packet, from);
@@ -324,8 +411,7 @@ export class SessionManager<E> {
   }
 
   private onResponse(msg: Response, raw: Uint8Array): ReceiveResult {
-    const macAt = RESPONSE_LEN - 2 * MAC_LEN;
-    if (!verifyMac1(this.receiveMac1Key, raw.subarray(0, macAt), msg.mac1)) return this.drop('bad_mac1');
+    if (!verifyMac(this.receiveMac1Key, raw.subarray(0, RESPONSE_MAC1_AT), msg.mac1)) return this.drop('bad_mac1');
     if (!isZero(msg.mac2)) return this.drop('bad_mac2');
     const entry = this.indices.get(msg.receiverIndex);
     const p = entry?.peer;
@@ -355,16 +441,37 @@ export class SessionManager<E> {
     return { kind: 'handshake', peer: p.key, answered: false };
   }
 
-  private onTransport(msg: Transport, from: E): ReceiveResult {
+  /**
+   * The peer is under load and answered our initiation with a cookie: store it and repeat
+   * that initiation (same bytes, now with mac2) to where the reply came from, once.
+   */
+  private onCookieReply(msg: CookieReply, from: E): ReceiveResult {
     const entry = this.indices.get(msg.receiverIndex);
+    const p = entry?.peer;
+    if (!entry || entry.keys || !p?.pending || p.pending.localIndex !== msg.receiverIndex) return this.drop('unknown_index');
+    const now = this.clock();
+    // the jar takes one reply per initiation, so this repeats each initiation once at most
+    if (!p.cookies.consume(msg, now)) return this.drop('bad_cookie_reply', p.key);
+    const pending = p.pending;
+    pending.packet.set(p.cookies.mac2(pending.packet.subarray(0, MAC2_AT), now), MAC2_AT);
+    this.counters.initiationsSent++;
+    this.opts.transmit(p.key, pending.packet, from);
+    // nothing to deliver: counted like every such datagram (a cookie reply proves nothing
+    // about the peer: anyone who saw our initiation's mac1 could have made it)
+    return this.drop('cookie_accepted', p.key);
+  }
+
+  private onTransport(datagram: Uint8Array, from: E): ReceiveResult {
+    const index = transportReceiverIndex(datagram);
+    if (typeof index === 'string') return this.drop(index);
+    const entry = this.indices.get(index);
     const keys = entry?.keys;
     if (!entry || !keys) return this.drop('unknown_index');
     const p = entry.peer;
     const now = this.clock();
     if (now - keys.createdAt >= REJECT_AFTER_MS) return this.drop('expired_session', p.key);
-    const opened = keys.open(msg.counter, msg.ciphertext);
-    if (!opened) return this.drop('decrypt_failed', p.key);
-    if (opened.verdict !== 'ok') return this.drop(opened.verdict === 'replayed' ? 'replayed' : opened.verdict, p.key);
+    const plaintext = keys.openInPlace(datagram);
+    if (typeof plaintext === 'string') return this.drop(plaintext, p.key);
     this.counters.received++;
     if (keys === p.next) {
       // the initiator used the session we answered: it is confirmed
@@ -377,8 +484,8 @@ export class SessionManager<E> {
       // we initiated this session but have been quiet senders: rekey before it expires
       this.initiate(p, now);
     }
-    if (opened.plaintext.length > 0) this.opts.deliver(p.key, opened.plaintext, from);
-    return { kind: 'data', peer: p.key, keepalive: opened.plaintext.length === 0 };
+    if (plaintext.length > 0) this.opts.deliver(p.key, plaintext, from);
+    return { kind: 'data', peer: p.key, keepalive: plaintext.length === 0 };
   }
 
   /** `keys` becomes current; the old current stays receivable as previous. */
@@ -466,8 +573,11 @@ export class SessionManager<E> {
       for (const s of [p.current, p.previous, p.next]) this.retire(s);
       p.current = p.previous = p.next = undefined;
       p.queue = [];
+      p.staticStatic.fill(0);
+      p.cookies.destroy();
     }
     this.indices.clear();
+    this.guard.destroy();
   }
 
   private retire(s: SessionKeys | undefined): void {
@@ -484,6 +594,10 @@ export class SessionManager<E> {
         return i;
       }
     }
+  }
+
+  private peerById(key: Uint8Array): PeerState | undefined {
+    return this.peers.get(Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1'));
   }
 
   private peerOf(peer: PeerKey): PeerState {
@@ -506,7 +620,7 @@ function defaultRandomIndex(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]!;
 }
 
-/** v1 never issues cookies, so mac2 must be all zero (see docs/protocol/session.md). */
+/** Responses never carry mac2 (only initiations are screened under load): it must be all zero. */
 function isZero(b: Uint8Array): boolean {
   let acc = 0;
   for (const x of b) acc |= x;

@@ -14,6 +14,10 @@
 //   0  type u8 = 0x13 | 1 reserved[3] | 4 receiver_index u32 | 8 nonce[24] | 32 enc cookie[16+16]
 // Transport (0x14), 16 + ciphertext (≥ 16) bytes:
 //   0  type u8 = 0x14 | 1 reserved[3] | 4 receiver_index u32 | 8 counter u64 | 16 ciphertext
+//   The counter is a Number in this code base, exact below 2^53 (src/noise/aead.ts): a wire
+//   value at or above 2^53 decodes to a Number at or above 2^53, which receivers refuse.
+//   The transport header is read and written byte by byte (no DataView, no BigInt): it is
+//   on every packet's path.
 
 export const MSG_INITIATION = 0x11;
 export const MSG_RESPONSE = 0x12;
@@ -36,7 +40,7 @@ export const TRANSPORT_OVERHEAD_LEN = TRANSPORT_HEADER_LEN + AEAD_TAG_LEN;
 export interface Initiation { senderIndex: number; noise: Uint8Array; mac1: Uint8Array; mac2: Uint8Array }
 export interface Response { senderIndex: number; receiverIndex: number; noise: Uint8Array; mac1: Uint8Array; mac2: Uint8Array }
 export interface CookieReply { receiverIndex: number; nonce: Uint8Array; encryptedCookie: Uint8Array }
-export interface Transport { receiverIndex: number; counter: bigint; ciphertext: Uint8Array }
+export interface Transport { receiverIndex: number; counter: number; ciphertext: Uint8Array }
 
 export type Decoded =
   | { type: 'initiation'; msg: Initiation }
@@ -82,25 +86,53 @@ export function encodeCookieReply(m: CookieReply): Uint8Array {
   return out;
 }
 
-/** Writes the 16-byte transport header in front of a ciphertext already placed at offset 16. */
-export function encodeTransportHeader(out: Uint8Array, receiverIndex: number, counter: bigint): void {
-  out[0] = MSG_TRANSPORT;
-  out[1] = 0; out[2] = 0; out[3] = 0;
-  const dv = view(out);
-  dv.setUint32(4, receiverIndex >>> 0, true);
-  dv.setBigUint64(8, counter, true);
+const TWO_POW_32 = 0x1_0000_0000;
+
+/** Writes the 16-byte transport header at the start of `out` (counter: a safe integer). */
+export function writeTransportHeader(out: Uint8Array, receiverIndex: number, counter: number): void {
+  const lo = counter >>> 0;
+  const hi = (counter - lo) / TWO_POW_32;
+  out[0] = MSG_TRANSPORT; out[1] = 0; out[2] = 0; out[3] = 0;
+  writeU32(out, 4, receiverIndex);
+  writeU32(out, 8, lo);
+  writeU32(out, 12, hi);
+}
+
+/**
+ * The counter of a transport message (bytes 8..15, u64 LE). At or above 2^53 the sum is
+ * rounded, but never below 2^53 (rounding is monotonic and 2^53 is exact): out of range.
+ */
+export function readTransportCounter(d: Uint8Array): number {
+  return readU32(d, 12) * TWO_POW_32 + readU32(d, 8);
+}
+
+/**
+ * The hot path's check of a transport message: its receiver index, or the reason it is
+ * invalid (the same reasons as decodeSessionMessage). No object is made.
+ */
+export function transportReceiverIndex(d: Uint8Array): number | string {
+  if (d.length < TRANSPORT_HEADER_LEN + AEAD_TAG_LEN) return 'transport_too_short';
+  if (!reservedIsZero(d)) return 'reserved_nonzero';
+  return readU32(d, 4);
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
+function writeU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v; b[at + 1] = v >>> 8; b[at + 2] = v >>> 16; b[at + 3] = v >>> 24;
 }
 
 /** Length-checked decoding; never throws. Returned fields are views into the datagram. */
 export function decodeSessionMessage(d: Uint8Array): Decoded {
   if (d.length < 4) return { type: 'invalid', reason: 'too_short' };
   if (!reservedIsZero(d)) return { type: 'invalid', reason: 'reserved_nonzero' };
-  const dv = view(d);
   switch (d[0]) {
     case MSG_INITIATION:
       if (d.length !== INITIATION_LEN) return { type: 'invalid', reason: 'initiation_length' };
       return { type: 'initiation', msg: {
-        senderIndex: dv.getUint32(4, true),
+        senderIndex: readU32(d, 4),
         noise: d.subarray(8, 8 + NOISE_MSG1_LEN),
         mac1: d.subarray(8 + NOISE_MSG1_LEN, 8 + NOISE_MSG1_LEN + MAC_LEN),
         mac2: d.subarray(8 + NOISE_MSG1_LEN + MAC_LEN, INITIATION_LEN),
@@ -108,8 +140,8 @@ export function decodeSessionMessage(d: Uint8Array): Decoded {
     case MSG_RESPONSE:
       if (d.length !== RESPONSE_LEN) return { type: 'invalid', reason: 'response_length' };
       return { type: 'response', msg: {
-        senderIndex: dv.getUint32(4, true),
-        receiverIndex: dv.getUint32(8, true),
+        senderIndex: readU32(d, 4),
+        receiverIndex: readU32(d, 8),
         noise: d.subarray(12, 12 + NOISE_MSG2_LEN),
         mac1: d.subarray(12 + NOISE_MSG2_LEN, 12 + NOISE_MSG2_LEN + MAC_LEN),
         mac2: d.subarray(12 + NOISE_MSG2_LEN + MAC_LEN, RESPONSE_LEN),
@@ -117,15 +149,15 @@ export function decodeSessionMessage(d: Uint8Array): Decoded {
     case MSG_COOKIE_REPLY:
       if (d.length !== COOKIE_REPLY_LEN) return { type: 'invalid', reason: 'cookie_length' };
       return { type: 'cookie', msg: {
-        receiverIndex: dv.getUint32(4, true),
+        receiverIndex: readU32(d, 4),
         nonce: d.subarray(8, 8 + COOKIE_NONCE_LEN),
         encryptedCookie: d.subarray(8 + COOKIE_NONCE_LEN, COOKIE_REPLY_LEN),
       } };
     case MSG_TRANSPORT:
       if (d.length < TRANSPORT_HEADER_LEN + AEAD_TAG_LEN) return { type: 'invalid', reason: 'transport_too_short' };
       return { type: 'transport', msg: {
-        receiverIndex: dv.getUint32(4, true),
-        counter: dv.getBigUint64(8, true),
+        receiverIndex: readU32(d, 4),
+        counter: readTransportCounter(d),
         ciphertext: d.subarray(TRANSPORT_HEADER_LEN),
       } };
     default:

@@ -2,7 +2,7 @@
 // the datagram path), never another exception, and never a changed state.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { HandshakeState, NoiseError, PROTOCOL_NAME, generateKeyPair, type KeyPair } from '../../src/noise/index.js';
+import { HandshakeState, MAX_COUNTER, NoiseError, PROTOCOL_NAME, generateKeyPair, type KeyPair } from '../../src/noise/index.js';
 
 const prologue = new TextEncoder().encode('test');
 const initiatorFor = (s: KeyPair, r: KeyPair): HandshakeState =>
@@ -79,10 +79,10 @@ describe('Noise IK handshake hardening', () => {
     const a = i.split();
     const b = r.split();
     const ad = new Uint8Array(0);
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 1400 }), fc.bigInt({ min: 0n, max: (1n << 63n) }), fc.nat(), (payload, n, flip) => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 1400 }), fc.integer({ min: 0, max: MAX_COUNTER - 1 }), fc.nat(), (payload, n, flip) => {
       const ct = a.send.encryptWithNonce(n, ad, payload);
       expect(Buffer.from(b.receive.decryptWithNonce(n, ad, ct)!).equals(Buffer.from(payload))).toBe(true);
-      expect(b.receive.decryptWithNonce(n + 1n, ad, ct)).toBeNull();
+      expect(b.receive.decryptWithNonce(n + 1, ad, ct)).toBeNull();
       const bad = new Uint8Array(ct);
       bad[flip % bad.length]! ^= 0x80;
       expect(b.receive.decryptWithNonce(n, ad, bad)).toBeNull();
@@ -101,10 +101,10 @@ describe('Noise IK handshake hardening', () => {
     const bad = new Uint8Array(ct);
     bad[0]! ^= 1;
     expect(() => b.receive.decryptWithAd(new Uint8Array(0), bad)).toThrow(NoiseError);
-    expect(b.receive.nonce).toBe(0n);
+    expect(b.receive.nonce).toBe(0);
     expect(Array.from(b.receive.decryptWithAd(new Uint8Array(0), ct))).toEqual([42]);
     b.receive.destroy();
     expect(b.receive.hasKey()).toBe(false);
-    expect(b.receive.decryptWithNonce(0n, new Uint8Array(0), ct)).toBeNull();
+    expect(b.receive.decryptWithNonce(0, new Uint8Array(0), ct)).toBeNull();
   });
 });

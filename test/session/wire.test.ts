@@ -3,7 +3,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
   COOKIE_REPLY_LEN, INITIATION_LEN, NOISE_MSG1_LEN, NOISE_MSG2_LEN, RESPONSE_LEN, TRANSPORT_HEADER_LEN,
-  decodeSessionMessage, encodeCookieReply, encodeInitiation, encodeResponse, encodeTransportHeader,
+  decodeSessionMessage, encodeCookieReply, encodeInitiation, encodeResponse, transportReceiverIndex, writeTransportHeader,
 } from '../../src/session/wire.js';
 
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
@@ -26,17 +26,30 @@ describe('session wire format', () => {
       }), { numRuns: 100 });
   });
 
-  it('cookie reply and transport round-trip', () => {
-    fc.assert(fc.property(fc.nat({ max: 0xffffffff }), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), bytes(24), bytes(32), fc.uint8Array({ minLength: 16, maxLength: 1300 }),
+  it('cookie reply and transport round-trip (counters exact below 2^53)', () => {
+    fc.assert(fc.property(fc.nat({ max: 0xffffffff }), fc.oneof(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.integer({ min: 2 ** 32 - 2, max: 2 ** 32 + 2 })),
+      bytes(24), bytes(32), fc.uint8Array({ minLength: 16, maxLength: 1300 }),
       (r, counter, nonce, enc, ct) => {
         const c = decodeSessionMessage(encodeCookieReply({ receiverIndex: r, nonce, encryptedCookie: enc }));
         expect(c.type === 'cookie' && c.msg.receiverIndex === r && hex(c.msg.encryptedCookie) === hex(enc)).toBe(true);
         const pkt = new Uint8Array(TRANSPORT_HEADER_LEN + ct.length);
         pkt.set(ct, TRANSPORT_HEADER_LEN);
-        encodeTransportHeader(pkt, r, counter);
+        writeTransportHeader(pkt, r, counter);
+        expect(Buffer.from(pkt.subarray(8, 16)).readBigUInt64LE()).toBe(BigInt(counter));
         const t = decodeSessionMessage(pkt);
         expect(t.type === 'transport' && t.msg.receiverIndex === r && t.msg.counter === counter && hex(t.msg.ciphertext) === hex(ct)).toBe(true);
-      }), { numRuns: 100 });
+        expect(transportReceiverIndex(pkt)).toBe(r);
+      }), { numRuns: 100, seed: 0x3172e });
+  });
+
+  it('a wire counter at or above 2^53 decodes to at least 2^53 (out of range), never to a smaller value', () => {
+    fc.assert(fc.property(fc.bigInt({ min: 1n << 53n, max: (1n << 64n) - 1n }), (counter) => {
+      const pkt = new Uint8Array(TRANSPORT_HEADER_LEN + 16);
+      pkt[0] = 0x14;
+      Buffer.from(pkt.buffer).writeBigUInt64LE(counter, 8);
+      const t = decodeSessionMessage(pkt);
+      expect(t.type === 'transport' && t.msg.counter >= 2 ** 53).toBe(true);
+    }), { numRuns: 200, seed: 0x253 });
   });
 
   it('rejects wrong lengths, nonzero reserved bytes and unknown types by reason, never throwing', () => {
