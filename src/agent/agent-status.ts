@@ -60,6 +60,7 @@ function peerStatus(l: PeerLink, p: StatusParts, now: number): PeerStatus {
     streams: st.openStreams,
     pathAgeMs: now - l.pathSince,
     mapping: { ...l.peerNat },
+    ...(l.birthday.totals.attempts > 0 ? { birthday: { ...l.birthday.totals, running: l.birthday.running } } : {}),
   };
 }
 

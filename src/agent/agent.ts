@@ -104,6 +104,8 @@ export class Agent implements AgentHandle {
         localCandidates: () => this.candidatesToSignal(),
         relayMask: () => this.relays?.registeredMask() ?? 0,
         natTypes: () => ({ v4: this.natTypes.get(4), v6: this.natTypes.get(6) }),
+        openSockets: (count) => this.udp?.openAux(count) ?? Promise.resolve([]),
+        closeSockets: (ids) => this.udp?.closeAux(ids),
         activeRoute: () => this.activeRoute(link),
         expand: (c) => withLocalZones(c, this.zones),
         onRttSample: (ms) => this.metrics_.rttSample(String(p.index), ms),
@@ -253,7 +255,7 @@ export class Agent implements AgentHandle {
 
   private onDirectDatagram(b: Uint8Array, from: UdpSource): void {
     if (this.cfg.relayOnly) { this.metrics_.drop('direct_in_relay_only'); return; }
-    this.onReceived(this.sessions.receive(b, { kind: 'direct', address: from.address, port: from.port }));
+    this.onReceived(this.sessions.receive(b, from.via === undefined ? { kind: 'direct', address: from.address, port: from.port } : { kind: 'direct', address: from.address, port: from.port, via: from.via }));
   }
 
   /** Bookkeeping of every session datagram's outcome (delivered plaintexts went through deliver). */
@@ -298,7 +300,7 @@ export class Agent implements AgentHandle {
     if (packet[0] === MSG_INITIATION) this.reschedule(); // its retry is a session deadline
     if (!route) { this.metrics_.drop('no_relay_registered'); return; }
     if (route.kind === 'direct') {
-      if (!this.udp?.send(packet, route.address, route.port)) { this.metrics_.drop('udp_send_failed'); return; }
+      if (!this.udp?.send(packet, route.address, route.port, route.via)) { this.metrics_.drop('udp_send_failed'); return; }
     } else if (!this.relays?.send(route.relay, peer.bytes, packet)) {
       this.metrics_.drop('relay_not_ready');
       return;

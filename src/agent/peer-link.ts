@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { PeerKey } from '../common/peer-key.js';
 import { decodeInner, encodeCandidates, encodeNat, encodePath, encodeProbe, encodeRelays, type Candidate } from './inner.js';
 import { localMechanism } from './mechanism.js';
+import { BirthdayProbing, birthdayRole, type BirthdayAction, type BirthdayView } from './birthday.js';
+import { familyOf } from './addresses.js';
 import type { MappingBehaviour } from './nat-type.js';
 import { PeerPaths, type PathChange } from './path.js';
 import type { PeerStreams } from './streams.js';
@@ -63,6 +65,9 @@ export interface LinkContext {
   relayMask(): number;
   /** our NAT's mapping behaviour per family (nat-type.ts; absent: unknown) */
   natTypes?(): { v4: MappingBehaviour; v6: MappingBehaviour };
+  /** birthday sockets (udp-endpoint.ts): open some, close some (absent: no birthday probing) */
+  openSockets?(count: number): Promise<number[]>;
+  closeSockets?(ids: readonly number[]): void;
   /** the route a packet without an explicit one takes now */
   activeRoute(): Route | null;
   /** interface zones for a signalled link-local candidate */
@@ -81,6 +86,8 @@ interface PendingPing { sentAt: number; route: Route | null; done: (rttMs: numbe
 
 export class PeerLink {
   readonly paths: PeerPaths;
+  /** birthday probing towards this peer (birthday.ts): runs only between an easy and a hard NAT */
+  readonly birthday = new BirthdayProbing();
   bytesSent = 0;
   bytesReceived = 0;
   lastError?: string;
@@ -137,7 +144,7 @@ export class PeerLink {
   /** A non-empty plaintext of the peer, arrived from `from`. */
   onPlaintext(plaintext: Uint8Array, from: Route, now: number, drop: (reason: string) => void): void {
     if (from.kind === 'direct') {
-      if (this.paths.onDirectPacket(from, now)) this.ctx.reschedule();
+      if (this.paths.onDirectPacket(from, now, this.birthday.explains(from) ? 'birthday' : 'observed')) this.ctx.reschedule();
     } else {
       this.lastRelayHeard = from.relay;
     }
@@ -165,7 +172,9 @@ export class PeerLink {
         return;
       case 'probeAck':
         if (from.kind === 'direct') {
-          this.paths.onProbeAck(inner.id, from, now);
+          const found = this.birthday.matchAck(inner.id, from);
+          if (found) this.paths.confirmFound(found, now);
+          else this.paths.onProbeAck(inner.id, from, now);
           for (const s of this.paths.takeRttSamples()) this.ctx.onRttSample(s.rttMs);
         }
         break;
@@ -217,6 +226,7 @@ export class PeerLink {
     for (const a of this.paths.poll(now)) this.ctx.send(encodeProbe('probe', a.id), directRoute(a.to));
     if (this.paths.active.kind === 'relay' && now - this.lastCandidatesSentAt >= CANDIDATE_RESEND_MS) this.sendSignals(now);
     if (this.paths.active.kind === 'direct' && now - this.lastPathReportAt >= PATH_REPORT_MS) this.reportPath(now);
+    if (this.ctx.openSockets && !this.ctx.relayOnly) this.runBirthday(this.birthday.poll(now, this.birthdayView()), now);
     this.pollLiveness(now);
     this.pollPings(now);
     return this.paths.takeChanges();
@@ -250,7 +260,49 @@ export class PeerLink {
     if (this.liveness === 'connected') t = Math.min(t, this.lastHeardAt + this.ctx.offlineAfterMs);
     if (this.liveness === 'offline' && this.streams.localSockets > 0) t = Math.min(t, this.livenessSince + this.ctx.offlineCloseMs);
     for (const p of this.pings.values()) t = Math.min(t, p.timeoutAt);
+    if (this.ctx.openSockets && !this.ctx.relayOnly) t = Math.min(t, this.birthday.nextDeadline());
     return t;
+  }
+
+  // ---------------------------------------------------------------- birthday probing
+
+  private birthdayView(): BirthdayView {
+    const a = this.paths.active;
+    const nat = this.ctx.natTypes?.() ?? { v4: 'unknown', v6: 'unknown' };
+    const role = birthdayRole({ ourMapping: nat.v4, peerMapping: this.peerNat.v4 });
+    const peerStun = this.peerCandidates.find((c) => c.source === 'stun' && familyOf(c.address) === 4);
+    const hardCandidates = role === 'hard' ? this.ctx.localCandidates() : this.peerCandidates;
+    return {
+      established: this.ctx.established(),
+      direct: a.kind === 'direct',
+      ...(a.kind === 'direct' && a.via !== undefined ? { activeVia: a.via } : {}),
+      activeBirthday: this.paths.activeInfo()?.source === 'birthday',
+      ourMapping: nat.v4,
+      peerMapping: this.peerNat.v4,
+      ...(peerStun ? { peerPublic: { address: peerStun.address, port: peerStun.port } } : {}),
+      hardSideMapped: hardCandidates.some((c) => c.source === 'portmap'),
+    };
+  }
+
+  /** Carries out what birthday probing asks for: probes (authenticated like every probe), sockets, logs. */
+  private runBirthday(actions: BirthdayAction[], now: number): void {
+    for (const act of actions) {
+      if (act.kind === 'probe') {
+        this.ctx.send(encodeProbe('probe', act.id), directRoute(act.to));
+      } else if (act.kind === 'open') {
+        void this.ctx.openSockets!(act.count).then((ids) => {
+          this.runBirthday(this.birthday.opened(ids, performance.now()), performance.now());
+          this.ctx.reschedule();
+        });
+      } else {
+        this.ctx.closeSockets?.(act.ids);
+        for (const id of act.ids) this.paths.forgetVia(id, now);
+      }
+    }
+    for (const e of this.birthday.takeEvents()) {
+      if (e.kind === 'started') this.ctx.logger.info({ peer: this.index, role: e.role, target: e.target, budget: e.budget }, 'birthday probing');
+      else this.ctx.logger.info({ peer: this.index, role: e.role, probes: e.probes, found: e.found, ms: e.ms, why: e.why }, 'birthday probing ended');
+    }
   }
 
   // ---------------------------------------------------------------- ping

@@ -156,6 +156,8 @@ export interface PeerStatus {
   pathAgeMs?: number;
   /** the peer's NAT mapping behaviour as it reports it */
   mapping?: NatMapping;
+  /** birthday probing towards this peer, once attempted: attempts, probes sent, paths found, one under way */
+  birthday?: { attempts: number; probes: number; found: number; running: boolean };
 }
 
 export interface AgentStatus {

@@ -71,27 +71,32 @@ export interface TrialsRow extends ReachRow {
   atLeast: number;
 }
 
+// Two relays: each agent learns its NAT's kind by comparing the two relays' STUN answers
+// (nat-type.ts); with one relay the kinds stay unknown and nothing is probed.
+const secondRelay = { name: 'relay2', attach: 'internet' };
 const eimVsSymmetric: LabSpec = {
   routers: [{ name: 'ra', nat: 'port-restricted' }, { name: 'rs', nat: 'symmetric' }],
-  hosts: [relayHost, { name: 'a', attach: 'ra' }, { name: 's', attach: 'rs' }],
+  hosts: [relayHost, secondRelay, { name: 'a', attach: 'ra' }, { name: 's', attach: 'rs' }],
 };
 
 export const BIRTHDAY_ROWS: (ReachRow | TrialsRow)[] = [
   {
-    title: 'EIM NAT ↔ symmetric NAT, no port mapping, 20 fresh labs',
+    title: 'EIM NAT ↔ symmetric NAT, no port mapping, two relays, 20 fresh trials (agents restarted, NAT state flushed)',
     expected: 'direct by bounded birthday probing in at least 18 of 20 trials; time to direct reported; no probe beyond the budget',
     spec: eimVsSymmetric,
     parties: ['a', 's'],
+    relays: ['relay', 'relay2'],
     expect: () => DIRECT,
     mechanism: 'birthday',
     trials: 20,
     atLeast: 18,
   },
   {
-    title: 'symmetric NAT ↔ symmetric NAT with birthday probing available',
+    title: 'symmetric NAT ↔ symmetric NAT with birthday probing available (two relays: both know they are hard)',
     expected: 'relay (never probed when both sides are hard)',
-    spec: { routers: [{ name: 'rs', nat: 'symmetric' }, { name: 'rt', nat: 'symmetric' }], hosts: [relayHost, { name: 's', attach: 'rs' }, { name: 't', attach: 'rt' }] },
+    spec: { routers: [{ name: 'rs', nat: 'symmetric' }, { name: 'rt', nat: 'symmetric' }], hosts: [relayHost, secondRelay, { name: 's', attach: 'rs' }, { name: 't', attach: 'rt' }] },
     parties: ['s', 't'],
+    relays: ['relay', 'relay2'],
     expect: () => RELAY_UDP,
   },
 ];

@@ -6,8 +6,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { writeResults, type ResultRow } from '../../src/lab/results.js';
 import { rowTests } from './rows.js';
-import { IPV6_ROWS, PORT_MAPPING_ROWS, RELAY_ROWS } from './reach-rows.js';
-import { runRelayLossRow, withMechanismCheck } from './reach-run.js';
+import { BIRTHDAY_ROWS, IPV6_ROWS, PORT_MAPPING_ROWS, RELAY_ROWS } from './reach-rows.js';
+import { noBirthdayProbes, runRelayLossRow, runTrialsRow, withMechanismCheck } from './reach-run.js';
+import type { TrialsRow } from './reach-rows.js';
 import { DIST, labRequired, labSkipReason } from './helpers.js';
 
 rowTests({ title: 'reach: IPv6', section: 'reach', file: 'reach-ipv6', rows: IPV6_ROWS.map(withMechanismCheck) });
@@ -27,5 +28,20 @@ describe.skipIf(skip !== undefined)('reach: every relay at once', () => {
       results.push(rec);
       await runRelayLossRow(row, rec);
     }, 120_000);
+  }
+});
+
+const isTrials = (r: object): r is TrialsRow => 'trials' in r;
+rowTests({ title: 'reach: never birthday probing when both are hard', section: 'reach', file: 'reach-birthday-none', rows: BIRTHDAY_ROWS.filter((r) => !isTrials(r)).map(noBirthdayProbes) });
+
+describe.skipIf(skip !== undefined)('reach: birthday probing, fresh trials', () => {
+  const results: ResultRow[] = [];
+  afterAll(() => { if (results.length > 0) writeResults('reach-birthday', results); });
+  for (const row of BIRTHDAY_ROWS.filter(isTrials)) {
+    it(`${row.title}: ${row.expected}`, async () => {
+      const rec: ResultRow = { section: 'reach', row: row.title, expected: row.expected, observed: 'not reached', pass: false };
+      results.push(rec);
+      await runTrialsRow(row, rec);
+    }, 240_000);
   }
 });
