@@ -7,6 +7,8 @@ import {
   HARD_SOCKETS, HARD_TICK_MS, HARD_WINDOW_MS, MAX_FAILED_ATTEMPTS, PORT_MAX, PORT_MIN, PORT_RANGE, RETRY_AFTER_MS, successProbability,
   type BirthdayAction, type BirthdayView,
 } from '../../src/agent/birthday.js';
+import { PeerPaths } from '../../src/agent/path.js';
+import { candidateKey } from '../../src/agent/candidates.js';
 
 const EASY_PUBLIC = { address: '198.18.1.2', port: 40000 };
 const HARD_PUBLIC = { address: '198.18.2.2', port: 51000 };
@@ -250,5 +252,33 @@ describe('against a model of the two NATs', () => {
     // geometric with p = 256/64512: median ≈ 175
     expect(med).toBeGreaterThan(60);
     expect(med).toBeLessThan(400);
+  });
+});
+
+describe('a path through a birthday socket (path.ts)', () => {
+  it('a confirmed birthday candidate takes over from the relay with its socket; packets on that socket keep it alive; closing the socket drops it', () => {
+    const p = new PeerPaths(false);
+    p.confirmFound({ ...EASY_PUBLIC, via: 9, source: 'birthday' }, 100);
+    expect(p.active).toMatchObject({ kind: 'direct', ...EASY_PUBLIC, via: 9 });
+    expect(p.activeInfo()).toMatchObject({ source: 'birthday' });
+    expect(p.takeChanges().map((c) => c.reason)).toEqual(['birthday probe confirmed']);
+    // the same address from the main socket is another candidate, not the active path
+    expect(p.onDirectPacket({ ...EASY_PUBLIC }, 200)).toBe(true);
+    expect(p.candidateCount).toBe(2);
+    // heartbeats go out on the birthday socket
+    const hb = p.poll(1200).filter((a) => a.to.via === 9);
+    expect(hb).toHaveLength(1);
+    expect(candidateKey(hb[0]!.to)).toBe(`${EASY_PUBLIC.address}:${EASY_PUBLIC.port} via 9`);
+    p.forgetVia(9, 1300);
+    expect(p.active).toEqual({ kind: 'relay' });
+    expect(p.takeChanges().map((c) => c.reason)).toEqual(['its birthday socket was closed']);
+    expect(p.candidateCount).toBe(1);
+  });
+
+  it('an address first seen as peer-reflexive and then confirmed by a birthday ack is a birthday path', () => {
+    const p = new PeerPaths(false);
+    p.onDirectPacket({ ...HARD_PUBLIC }, 0);
+    p.confirmFound({ ...HARD_PUBLIC, source: 'birthday' }, 10);
+    expect(p.activeInfo()).toMatchObject({ source: 'birthday' });
   });
 });

@@ -214,8 +214,9 @@ export async function runTrialsRow(row: TrialsRow, rec: ResultRow): Promise<void
     }
     rec.observed = `direct (${row.mechanism}) in ${passed} of ${row.trials} trials`;
     if (times.length > 0) rec.timeToDirectMs = median(times);
-    rec.notes = `time to direct per trial: median ${median(times)} ms, min ${Math.min(...times)}, max ${Math.max(...times)}; `
-      + `probes per attempt (agents' count): easy median ${median(probes.easy)} / max ${Math.max(...probes.easy)} of ${BUDGET.easy}, hard median ${median(probes.hard)} / max ${Math.max(...probes.hard)} of ${BUDGET.hard}; `
+    const spread = (xs: number[], unit = ''): string => (xs.length === 0 ? 'none' : `median ${median(xs)}${unit}, min ${Math.min(...xs)}, max ${Math.max(...xs)}`);
+    rec.notes = `time to direct per trial: ${spread(times, ' ms')}; `
+      + `probes per attempt (agents' count): easy ${spread(probes.easy)} of ${BUDGET.easy}, hard ${spread(probes.hard)} of ${BUDGET.hard}; `
       + `most ports seen by the NATs in one trial: ${natCounts.easy} probed by the easy side, ${natCounts.hard} hard-side sockets`
       + (failures.length > 0 ? `; failed: ${failures.join('; ')}` : '');
     rec.pass = passed >= row.atLeast;
