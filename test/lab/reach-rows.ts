@@ -1,18 +1,13 @@
-// Lab rows for issue #14's features still being built (IPv6 dual stack, port mapping,
-// birthday probing, every relay at once), as specs with their expected outcome. NOT a
-// test file: the engineer of each feature turns its rows into tests, e.g. in
-// test/lab/reach.test.ts, with rows.ts and the section 'reach' of the results —
+// Lab rows of issue #14's reach features (IPv6 dual stack, port mapping, birthday
+// probing, every relay at once), as specs with their expected outcome. NOT a test file:
+// reach.test.ts runs them — IPV6_ROWS and PORT_MAPPING_ROWS with runRow (rows.ts) and the
+// mechanism check, the TrialsRow as trials in one lab, the RelayLossRow with its fault
+// (reach-run.ts) — in section 'reach' of the results.
 //
-//   rowTests({ title: 'reach: IPv6', section: 'reach', file: 'reach-ipv6', rows: IPV6_ROWS });
-//   rowTests({ title: 'reach: port mapping', section: 'reach', file: 'reach-portmap', rows: PORT_MAPPING_ROWS, portMapping: true });
-//
-// — plus what runRow does not do yet: the mechanism check (status), the trials of a
-// TrialsRow and the fault of a RelayLossRow.
-//
-// Every spec here is buildable today (plan.test.ts plans each one) and the topology
-// underneath each is proven without the agent in topology-kinds.test.ts: IPv6 firewalls
-// drop unsolicited and pass punched flows, the dual-stack host's IPv6 is not NATed,
-// miniupnpd's mappings are reachable from the Internet.
+// Every spec here is buildable (plan.test.ts plans each one) and the topology underneath
+// each is proven without the agent in topology-kinds.test.ts: IPv6 firewalls drop
+// unsolicited and pass punched flows, the dual-stack host's IPv6 is not NATed, miniupnpd's
+// mappings are reachable from the Internet.
 import type { LabSpec } from '../../src/lab/spec.js';
 import { DIRECT, RELAY_UDP, relayHost, type Row } from './rows.js';
 
