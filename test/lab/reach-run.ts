@@ -62,11 +62,7 @@ function relayMoves(ml: MpycLab, i: number): RelayMove[] {
  * (each side of every pair on the same relay).
  */
 export async function runRelayLossRow(row: RelayLossRow, rec: ResultRow): Promise<void> {
-  const lab = await Lab.create(row.spec);
-  try {
-    const relays = row.relays ?? ['relay'];
-    const ml = MpycLab.create(lab, { relays, parties: row.parties.map((node) => ({ node })) });
-    for (let r = 0; r < relays.length; r++) await ml.startRelay(r);
+  await inLab(row, async (lab, ml, relays) => {
     const m = row.parties.length;
     for (let i = 0; i < m; i++) ml.startAgent(i);
     const warm = await ml.runSims({ rounds: 5, bulk: 16 * 1024, timeoutSec: 40, seed: 'warm-up' });
@@ -120,6 +116,17 @@ export async function runRelayLossRow(row: RelayLossRow, rec: ResultRow): Promis
     rec.notes = `worst MPC round (the one the loss hit) ${Math.round(worstRoundMs)} ms; re-home time = blackhole → the last of both sides of every pair logging its relay → relay path change`;
     rec.pass = rec.fallbackMs <= row.maxRehomeMs;
     expect(rec.fallbackMs, `re-home time; logs in ${lab.logDir}`).toBeLessThanOrEqual(row.maxRehomeMs);
+  });
+}
+
+/** The row's lab with its relays running (agents not started); always torn down. */
+async function inLab(row: ReachRow, f: (lab: Lab, ml: MpycLab, relays: string[]) => Promise<void>): Promise<void> {
+  const lab = await Lab.create(row.spec);
+  try {
+    const relays = row.relays ?? ['relay'];
+    const ml = MpycLab.create(lab, { relays, parties: row.parties.map((node) => ({ node })) });
+    for (let r = 0; r < relays.length; r++) await ml.startRelay(r);
+    await f(lab, ml, relays);
   } finally {
     await lab.teardown();
   }
@@ -159,11 +166,7 @@ function median(xs: number[]): number {
  * traffic over the path (bytes verified). At least `atLeast` trials must pass.
  */
 export async function runTrialsRow(row: TrialsRow, rec: ResultRow): Promise<void> {
-  const lab = await Lab.create(row.spec);
-  try {
-    const relays = row.relays ?? ['relay'];
-    const ml = MpycLab.create(lab, { relays, parties: row.parties.map((node) => ({ node })) });
-    for (let r = 0; r < relays.length; r++) await ml.startRelay(r);
+  await inLab(row, async (lab, ml) => {
     const [na, nb] = row.parties as [string, string];
     const routers = row.spec.routers.map((r) => r.name);
     const times: number[] = [];
@@ -221,9 +224,7 @@ export async function runTrialsRow(row: TrialsRow, rec: ResultRow): Promise<void
       + (failures.length > 0 ? `; failed: ${failures.join('; ')}` : '');
     rec.pass = passed >= row.atLeast;
     expect(passed, rec.notes).toBeGreaterThanOrEqual(row.atLeast);
-  } finally {
-    await lab.teardown();
-  }
+  });
 }
 
 /**
