@@ -166,6 +166,21 @@ describe('PortMapper against fake gateways', () => {
     expect(m.mapping).toBeUndefined();
   });
 
+  it('closed while a renewal waits for its answer: the delete goes out at once (it does not queue behind the renewal)', async () => {
+    let n = 0;
+    const g = await FakeGateway.start((req) => (n++ === 1 ? undefined : [pcpAnswer(req, { lifetime: new DataView(req.buffer).getUint32(4) === 0 ? 0 : 1 })]));
+    cleanup.push(() => g.close());
+    const { m, changes } = mapper({ gatewayPort: g.port, minRenewMs: 200 });
+    m.start();
+    await waitFor(() => changes.length === 1, 3000, 'mapping');
+    await waitFor(() => g.requests.length === 2, 3000, 'the renewal sent (and left unanswered)');
+    const t0 = performance.now();
+    await m.close(1000);
+    expect(performance.now() - t0).toBeLessThan(500);
+    const del = g.requests.at(-1)!;
+    expect(new DataView(del.buffer).getUint32(4)).toBe(0);
+  });
+
   it('a NAT-PMP-only gateway: PCP refused with its version error, then NAT-PMP (external address, map, delete)', async () => {
     const g = await FakeGateway.start((req) => {
       if (req[0] === 2) return [Uint8Array.of(0, 129, 0, 1, 0, 0, 0, 0)];

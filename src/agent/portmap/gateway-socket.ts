@@ -1,7 +1,8 @@
 // The UDP socket a NAT-PMP or PCP client talks to its gateway on: connected to
 // gateway:5351, so the kernel drops datagrams from anyone else (a LAN host cannot answer
 // for the gateway) and an ICMP "port unreachable" (no such server) fails a request at
-// once. One request at a time; retransmission doubles the wait (RFC 6886 §3.1: 250 ms
+// once. One request at a time: a new one ends the one under way (it resolves with no
+// answer), so a delete on stop never waits behind a renewal; retransmission doubles the wait (RFC 6886 §3.1: 250 ms
 // doubling; we start at 250 ms and stop after a few tries, so a router without the
 // protocol costs at most ~2 s before the next protocol is tried).
 import { createSocket, type Socket } from 'node:dgram';
@@ -38,7 +39,7 @@ export class GatewaySocket {
    * answer) or the tries run out (undefined). Rejects on a socket error (no server there).
    */
   request(request: Uint8Array, accept: (b: Uint8Array) => boolean, o: { tries?: number; firstWaitMs?: number } = {}): Promise<Uint8Array | undefined> {
-    if (this.pending) return Promise.reject(new Error('a gateway request is already under way'));
+    this.pending?.done(undefined);
     const tries = o.tries ?? GATEWAY_TRIES;
     let wait = o.firstWaitMs ?? GATEWAY_FIRST_WAIT_MS;
     return new Promise((resolve, reject) => {
@@ -51,12 +52,13 @@ export class GatewaySocket {
         timer = setTimeout(send, wait);
         wait *= 2;
       };
+      const mine = { accept, done: (b: Uint8Array | undefined, err?: Error): void => finish(b, err) };
       const finish = (b: Uint8Array | undefined, err?: Error): void => {
         if (timer) clearTimeout(timer);
-        this.pending = undefined;
+        if (this.pending === mine) this.pending = undefined;
         if (err) reject(err); else resolve(b);
       };
-      this.pending = { accept, done: finish };
+      this.pending = mine;
       send();
     });
   }
