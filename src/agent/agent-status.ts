@@ -6,7 +6,7 @@ import { candidateKey, classify } from './candidates.js';
 import { endpointText, familyOf } from './addresses.js';
 import { localMechanism, pathMechanism } from './mechanism.js';
 import { mpycCommand } from './session-file.js';
-import type { Candidate } from './inner.js';
+import type { Candidate, CandidateSource } from './inner.js';
 import type { PortMapping } from './portmap/port-mapper.js';
 import type { PeerLink, Route } from './peer-link.js';
 import type { RelaySet } from './relay-set.js';
@@ -27,9 +27,11 @@ export interface StatusParts {
 }
 
 /** PathInfo of a route; `source` says how a direct address was found, `peerMechanism` what the peer reports of its side. */
-export function routeInfo(r: Route, relays: RelaySet | undefined, source: PathSource = 'observed', peerMechanism?: PathMechanism): PathInfo {
+export function routeInfo(r: Route, relays: RelaySet | undefined, source: CandidateSource = 'observed', peerMechanism?: PathMechanism): PathInfo {
   if (r.kind === 'direct') {
-    return { kind: 'direct', address: endpointText(r.address, r.port), lan: classify(r.address) !== 'public', family: familyOf(r.address), source,
+    // a birthday path's address is where the peer's acknowledgement came from: `observed` (its mechanism says birthday)
+    const shown: PathSource = source === 'birthday' ? 'observed' : source;
+    return { kind: 'direct', address: endpointText(r.address, r.port), lan: classify(r.address) !== 'public', family: familyOf(r.address), source: shown,
       mechanism: pathMechanism(localMechanism(r.address, source), peerMechanism) };
   }
   return { kind: 'relay', relay: relays?.addressText(r.relay) ?? `relay ${r.relay}`, transport: relays?.transportOf(r.relay) ?? 'udp' };

@@ -100,7 +100,7 @@ export interface AgentConfig {
  * router mapping), `observed` (peer-reflexive: where its authenticated packets came from),
  * `other` (a mechanism of a newer agent).
  */
-export type PathSource = 'interface' | 'stun' | 'portmap' | 'observed' | 'birthday' | 'other';
+export type PathSource = 'interface' | 'stun' | 'portmap' | 'observed' | 'other';
 
 /**
  * Which mechanism found a direct path, for people (issue #14): `lan` (a private or
