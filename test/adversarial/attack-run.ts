@@ -14,7 +14,7 @@ const ATTACKER_CLI = join(OWN_DIST, 'src/tools/attacker/cli.js');
 /** fresh registrations tried in each phase */
 export const PROBE_REGISTRATIONS = 4;
 /** after the attacker stops, its victim's lingering work is still counted this long */
-const SETTLE_MS = 1_000;
+const SETTLE_MS = 500;
 
 export interface PhaseReport {
   legit: LegitResult;

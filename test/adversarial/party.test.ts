@@ -23,7 +23,7 @@ const VICTIM_EXTRA_CPU_S = 1;
 describe(`a malicious party (party ${ATTACKER}) against the victim agent`, () => {
   it('row 1: stream ids far beyond the credit: a protocol error each time, no walk over the gap', async () => {
     // stream indices up to 12.6 M: tracking every skipped id costs ~1 GB and ~10 s of CPU
-    const r = await withWorld({}, (w) => runAttack(w, 1, { attack: 'huge-stream-ids', ...party(w), streamIndices: [1 << 22, 1 << 23, 3 << 22], bursts: 5, intervalMs: 300, seconds: 4, maxPackets: 100 }));
+    const r = await withWorld({}, (w) => runAttack(w, 1, { attack: 'huge-stream-ids', ...party(w), streamIndices: [1 << 22, 1 << 23, 3 << 22], bursts: 5, intervalMs: 300, seconds: 3, maxPackets: 100 }));
     const victim = r.attacker.victim as { closes: number; closeReasons: string[] };
     expect(victim.closes, 'the victim closes the connection on each burst').toBeGreaterThanOrEqual(1);
     expect(victim.closeReasons.join(' ')).toMatch(/beyond the stream limit/);
@@ -33,7 +33,7 @@ describe(`a malicious party (party ${ATTACKER}) against the victim agent`, () =>
   }, 90_000);
 
   it('row 2: 120k descending 1-byte fragments on one stream (sent 3 times over): reassembly bounded in memory and CPU', async () => {
-    const r = await withWorld({}, (w) => runAttack(w, 2, { attack: 'reassembly', ...party(w), top: 256 * 1024, fragments: 120_000, passes: 3, seconds: 4, maxPackets: 10_000 }));
+    const r = await withWorld({}, (w) => runAttack(w, 2, { attack: 'reassembly', ...party(w), top: 256 * 1024, fragments: 120_000, passes: 3, seconds: 3, maxPackets: 10_000 }));
     expect(r.attacker.frames).toBe(120_000);
     expect(r.during.victim.peakRssMB).toBeLessThan(r.baseline.victim.rssMB + VICTIM_EXTRA_RSS_MB);
     expect(extraCpuS(r, 'victim')).toBeLessThan(VICTIM_EXTRA_CPU_S);
@@ -41,7 +41,7 @@ describe(`a malicious party (party ${ATTACKER}) against the victim agent`, () =>
   }, 90_000);
 
   it('row 3: 6000 stream opens at once: refused as a protocol error beyond the stream credit', async () => {
-    const r = await withWorld({}, (w) => runAttack(w, 3, { attack: 'stream-opens', ...party(w), count: 6000, seconds: 4, maxPackets: 1_000 }));
+    const r = await withWorld({}, (w) => runAttack(w, 3, { attack: 'stream-opens', ...party(w), count: 6000, seconds: 3, maxPackets: 1_000 }));
     const victim = r.attacker.victim as { closes: number; closeReasons: string[] };
     expect(victim.closes).toBeGreaterThanOrEqual(1);
     expect(victim.closeReasons.join(' ')).toMatch(/beyond the stream limit/);

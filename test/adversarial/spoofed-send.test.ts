@@ -16,7 +16,7 @@ describe.skipIf(noRaw !== null)('an off-path attacker with a registered agent\'s
     // frames are forwarded as the peer's; what must hold: the peer stays registered, the
     // victim's session layer refuses and counts every one, the pair's traffic goes on
     const r = await withWorld({}, (w) => runAttack(w, 8, {
-      attack: 'spoof-send', relay: w.relay.udp, asAgent: w.peer.udp, destKey: w.victim.key.text, payloadBytes: 200, pps: 5_000, seconds: 5, maxPackets: 30_000,
+      attack: 'spoof-send', relay: w.relay.udp, asAgent: w.peer.udp, destKey: w.victim.key.text, payloadBytes: 200, pps: 5_000, seconds: 3, maxPackets: 20_000,
     }, readingsMonitor({ peerRegistered: registeredReading(w.peer), victimSessionDrops: dropsReading(w.victim, 'reason="session_') })));
     const sent = r.attacker.sent as number;
     expect(sent).toBeGreaterThan(10_000);

@@ -2,7 +2,10 @@
 // addresses (raw-udp.ts), or from many real loopback addresses where the answers are
 // what is measured. Nothing here needs a key of the session.
 import * as dgram from 'node:dgram';
-import { COOKIE_SIZE, FRAME_NOT_REGISTERED, FRAME_RESTARTING, REJECT_NOT_ALLOWED, encodeChallenge, encodeRejected, encodeSend, encodeSimple } from '../../relay/wire.js';
+import {
+  AUTH_TAG_SIZE, COOKIE_SIZE, FRAME_KEY_CONFLICT, FRAME_RESTARTING, NONCE_SIZE, REJECT_NOT_ALLOWED,
+  encodeAuthFrame, encodeChallenge, encodeNotRegistered, encodeSend,
+} from '../../relay/wire.js';
 import { encodeBindingRequest, newTransactionId } from '../../stun/codec.js';
 import type { Endpoint, RawUdp } from './raw-udp.js';
 import { paced, randomBytes, type Budget } from './pace.js';
@@ -20,16 +23,33 @@ function requestWithUnknownAttribute(): Buffer {
   return req;
 }
 
+/** version 1's unauthenticated REJECTED (0x2B, reserved since): | 0x2B | reason | 0 0 | */
+const V1_REJECTED = 0x2b;
+
+/** An authenticated control frame whose tag the spoofer cannot compute: a random one. */
+function forgedAuthFrame(type: typeof FRAME_RESTARTING | typeof FRAME_KEY_CONFLICT, counter: number): Uint8Array {
+  const f = encodeAuthFrame(type, counter, new Uint8Array(0));
+  f.set(randomBytes(AUTH_TAG_SIZE), f.length - AUTH_TAG_SIZE);
+  return f;
+}
+
 /**
  * Row 4: every relay control frame that changes an agent's registration, "from" the
- * relay's own address:port, at the victim agent, every `intervalMs`: RESTARTING, REJECTED,
- * NOT_REGISTERED, and a CHALLENGE with a made-up cookie.
+ * relay's own address:port, at the victim agent, every `intervalMs`: version 1's 4-byte
+ * RESTARTING and REJECTED, NOT_REGISTERED, a CHALLENGE with a made-up cookie and nonce, and
+ * authenticated RESTARTING and KEY_CONFLICT frames with forged tags and rising counters.
  */
 export async function spoofRelayControl(raw: RawUdp, o: { relay: Endpoint; victim: Endpoint; intervalMs: number }, budget: Budget): Promise<{ sent: number }> {
-  const frames = [encodeSimple(FRAME_RESTARTING), encodeRejected(REJECT_NOT_ALLOWED), encodeSimple(FRAME_NOT_REGISTERED), encodeChallenge(randomBytes(COOKIE_SIZE))];
-  const sent = await paced(budget, (frames.length * 1000) / o.intervalMs, async () => {
-    for (const f of frames) await raw.send(o.relay, o.victim, f);
-    return frames.length;
+  let counter = 1;
+  const frames = (): Uint8Array[] => [
+    new Uint8Array([FRAME_RESTARTING, 0, 0, 0]), new Uint8Array([V1_REJECTED, REJECT_NOT_ALLOWED, 0, 0]), encodeNotRegistered(),
+    encodeChallenge(randomBytes(COOKIE_SIZE), randomBytes(NONCE_SIZE)),
+    forgedAuthFrame(FRAME_RESTARTING, counter++), forgedAuthFrame(FRAME_KEY_CONFLICT, counter++),
+  ];
+  const perRound = frames().length;
+  const sent = await paced(budget, (perRound * 1000) / o.intervalMs, async () => {
+    for (const f of frames()) await raw.send(o.relay, o.victim, f);
+    return perRound;
   });
   return { sent };
 }

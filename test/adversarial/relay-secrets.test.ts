@@ -1,14 +1,13 @@
-// Issue #12 row 11, relay side (pending: the relay's zeroing is not on main yet): handshake
-// secrets left in memory. The attacker registers with the relay
+// Issue #12 row 11, relay side: handshake secrets left in memory. The attacker registers with the relay
 // 20 times with handshakes whose Diffie-Hellman results it knows (its own ephemeral key is
 // fixed); afterwards the relay process's whole readable memory is searched for them, as a
 // local attacker reading /proc/<pid>/mem, a core dump or swap would. A relay that zeroes
 // every handshake state on completion or failure holds none of them.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAttack } from '../attack-run.js';
-import { findInMemory } from '../memory.js';
-import { requireBuiltClis, withWorld } from '../world.js';
-import { PeerKey } from '../../../src/common/peer-key.js';
+import { runAttack } from './attack-run.js';
+import { findInMemory } from './memory.js';
+import { requireBuiltClis, withWorld } from './world.js';
+import { PeerKey } from '../../src/common/peer-key.js';
 
 const notRoot = process.getuid?.() !== 0;
 if (notRoot) process.stdout.write('*** ADVERSARIAL MEMORY TEST SKIPPED: not root (reading another process\'s memory) ***\n');

@@ -1,15 +1,14 @@
-// Issue #12 rows 5, 6, 9, 10 (pending: the relay's budgets, accept sets and HTTP caps are
-// not on main yet): strangers, anyone who reaches the relay, with keys of their
-// own or none: registration floods, floods toward a victim key from many registered keys,
-// STUN requests from many sources, idle and dribbling HTTP connections. The relay's CPU,
-// descriptors and the victim's intake stay bounded; legitimate registrations and the
-// legitimate pair's traffic go on.
+// Issue #12 rows 5, 9, 10: strangers, anyone who reaches the relay: registration floods,
+// STUN requests from many sources, idle and dribbling HTTP connections. The relay's CPU and
+// descriptors stay bounded, STUN never amplifies; legitimate registrations and the
+// legitimate pair's traffic go on. (Row 6, a flood from many registered keys, waits in
+// pending/ for the agent to send its accept set.)
 import * as dgram from 'node:dgram';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LEGIT_FLOOD_ROWS, PROBE_REGISTRATIONS, dropsReading, extraCpuS, legitWithin, readingsMonitor, runAttack } from '../attack-run.js';
-import { sampleProc } from '../measure.js';
-import { requireBuiltClis, withWorld, type World } from '../world.js';
-import { encodeBindingRequest, newTransactionId } from '../../../src/stun/codec.js';
+import { LEGIT_FLOOD_ROWS, PROBE_REGISTRATIONS, extraCpuS, legitWithin, readingsMonitor, runAttack } from './attack-run.js';
+import { sampleProc } from './measure.js';
+import { requireBuiltClis, withWorld, type World } from './world.js';
+import { encodeBindingRequest, newTransactionId } from '../../src/stun/codec.js';
 
 beforeAll(requireBuiltClis);
 
@@ -26,8 +25,8 @@ async function bindingSuccessSize(w: World): Promise<number> {
 
 describe('strangers against the relay and a victim key', () => {
   it('row 5: REGISTER frames reusing a cookie with garbage handshakes: the relay stays cheap and keeps registering agents', async () => {
-    const seconds = 5;
-    const r = await withWorld({}, (w) => runAttack(w, 5, { attack: 'register-flood', relay: w.relay.udp, pps: 5_000, perCookie: 1_000, seconds, maxPackets: 30_000 }));
+    const seconds = 3;
+    const r = await withWorld({}, (w) => runAttack(w, 5, { attack: 'register-flood', relay: w.relay.udp, pps: 5_000, perCookie: 1_000, seconds, maxPackets: 20_000 }));
     expect(r.attacker.sent as number).toBeGreaterThan(5_000);
     // unprotected, every REGISTER costs the relay a DH until a handshake succeeds: it saturates
     expect(extraCpuS(r, 'relay') / seconds, 'relay CPU share the flood cost').toBeLessThan(0.25);
@@ -35,17 +34,6 @@ describe('strangers against the relay and a victim key', () => {
     expect(legitWithin(r, LEGIT_FLOOD_ROWS)).toEqual([]);
   }, 90_000);
 
-  it('row 6: 50 stranger keys flooding the victim key: the victim receives little of it', async () => {
-    const r = await withWorld({}, (w) => runAttack(w, 6, {
-      attack: 'stranger-flood', relay: w.relay.udp, relayKey: w.relay.key, victimKey: w.victim.key.text, keys: 50, payloadBytes: 1200, pps: 20_000, seconds: 4, maxPackets: 80_000,
-    }, readingsMonitor({ victimStrangerIntake: dropsReading(w.victim, 'relay_from_unknown_key') })));
-    const intake = r.monitor.victimStrangerIntakeDelta!;
-    const sent = r.attacker.sent as number;
-    expect(r.attacker.registered).toBe(50);
-    expect(sent).toBeGreaterThan(20_000);
-    expect(intake / sent, 'share of the strangers\' packets the relay delivered to the victim').toBeLessThan(0.1);
-    expect(legitWithin(r, LEGIT_FLOOD_ROWS)).toEqual([]);
-  }, 90_000);
 
   it('row 9: STUN requests with unknown required attributes: no answer larger than a success, a budget per source', async () => {
     const r = await withWorld({}, (w) => runAttack(w, 9, { attack: 'stun-amplify', relay: w.relay.udp, sources: 20, pps: 20_000, seconds: 3, maxPackets: 60_000 }, undefined,
@@ -63,11 +51,11 @@ describe('strangers against the relay and a victim key', () => {
     // 400 per address: a per-source cap holds each address to a few dozen, the header and
     // idle timeouts close the rest within seconds
     const connections = 4000;
-    const r = await withWorld({}, (w) => runAttack(w, 10, { attack: 'http-hold', http: w.relay.http, connections, sources: 10, opensPerS: 1_000, seconds: 8, maxPackets: connections },
+    const r = await withWorld({}, (w) => runAttack(w, 10, { attack: 'http-hold', http: w.relay.http, connections, sources: 10, opensPerS: 1_000, seconds: 6, maxPackets: connections },
       readingsMonitor({ relayFds: async () => sampleProc(w.relay.proc.child.pid!).fds })));
     const maxFds = r.monitor.relayFdsMax!;
     const a = r.attacker as { opened: number; stillOpen: number };
-    expect(a.stillOpen, 'connections the relay still held at the end (8 s)').toBeLessThan(connections / 4);
+    expect(a.stillOpen, 'connections the relay still held at the end (6 s)').toBeLessThan(connections / 4);
     expect(maxFds, 'relay descriptors during the attack').toBeLessThan(connections / 2);
     expect(legitWithin(r, LEGIT_FLOOD_ROWS)).toEqual([]);
   }, 90_000);
