@@ -20,7 +20,7 @@ import {
 import { SEND_HEADER_SIZE } from '../relay/wire.js';
 import { PeerKey } from '../common/peer-key.js';
 import { Stage, mark } from '../common/stage-trace.js';
-import { candidateKey, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
+import { candidateKey, classify, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
 import { INNER_HEADROOM, transportInnerInPlace, withLocalZones, type Candidate } from './inner.js';
 import { PeerStreams } from './streams.js';
 import { LocalConnector } from './local-connector.js';
@@ -34,6 +34,8 @@ import { buildStatus, routeInfo } from './agent-status.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { RELAY_PATH_MAX_PACKET, directPathMaxPacket } from './packet-size.js';
 import type { Family } from './addresses.js';
+import { NatTypeTracker } from './nat-type.js';
+import { PortMapper } from './portmap/port-mapper.js';
 import type { AgentConfig, AgentHandle, AgentStatus, PingOptions, PingResult, StreamTarget } from './types.js';
 
 const { MSG_INITIATION } = sessionWire;
@@ -61,6 +63,16 @@ const PACKET_TAILROOM = SESSION_TAILROOM;
  */
 const WINDOW_SHARE_OF_RECEIVE_BUFFER = 4;
 
+/**
+ * Whether to ask the router for a port mapping: not with --relay-only (no address is ever
+ * revealed), not when turned off, and not in a session whose relays are all on this host
+ * (a demo, a test): no peer comes in through the router then, and nothing is asked of it.
+ */
+export function wantsPortMapping(cfg: Pick<AgentConfig, 'relayOnly' | 'portMapping' | 'relays'>): boolean {
+  if (cfg.relayOnly || cfg.portMapping === false) return false;
+  return !cfg.relays.every((r) => r.host === 'localhost' || classify(r.host) === 'loopback');
+}
+
 export class Agent implements AgentHandle {
   private udp?: UdpEndpoint;
   private relays?: RelaySet;
@@ -72,6 +84,10 @@ export class Agent implements AgentHandle {
   private readonly byText = new Map<string, PeerLink>();
   private localCandidates: Candidate[] = [];
   private readonly reflexive = new Map<Family, Candidate>();
+  private readonly natTypes = new NatTypeTracker();
+  private portMapper?: PortMapper;
+  /** the router's mapping of our IPv4 socket, as a candidate */
+  private portMapped?: Candidate;
   private zones: string[] = [];
   private listeners?: PortLayoutListeners;
   private connector!: LocalConnector;
@@ -136,6 +152,9 @@ export class Agent implements AgentHandle {
         established: () => this.sessions.info(key).established,
         localCandidates: () => this.candidatesToSignal(),
         relayMask: () => this.relays?.registeredMask() ?? 0,
+        natTypes: () => ({ v4: this.natTypes.get(4), v6: this.natTypes.get(6) }),
+        openSockets: (count) => this.udp?.openAux(count) ?? Promise.resolve([]),
+        closeSockets: (ids) => this.udp?.closeAux(ids),
         activeRoute: () => this.activeRoute(link),
         expand: (c) => withLocalZones(c, this.zones),
         onRttSample: (ms) => this.metrics_.rttSample(String(p.index), ms),
@@ -172,6 +191,7 @@ export class Agent implements AgentHandle {
         changed: (i) => this.onRelayChanged(i),
         peerGone: (_i, key) => { const l = this.byText.get(key); if (l) l.lastError = 'peer not registered at the relay'; },
         reflexive: (family, c) => this.onReflexive(family, c),
+        stunAnswer: (family, round, server, c) => this.onStunAnswer(family, round, server, c),
       },
     });
     // listen first: MPyC may connect as soon as `up` prints its line; relays register meanwhile
@@ -185,6 +205,7 @@ export class Agent implements AgentHandle {
       onConnection: (peerIndex, target, socket) => this.attachLocalSocket(peerIndex, target, socket),
     });
     void this.relays.start(); // never rejects: a relay that does not resolve is WebSocket-only
+    this.startPortMapping();
     await this.listeners.start();
     this.log.info({ index: this.cfg.ownIndex, publicKey: ownKey.text, udpPort: this.udp.bound.v4?.port, udpPort6: this.udp.bound.v6?.port,
       candidates: this.localCandidates.map(candidateKey), relays: this.cfg.relays.length, relayOnly: this.cfg.relayOnly }, 'agent started');
@@ -197,8 +218,26 @@ export class Agent implements AgentHandle {
 
   private candidatesToSignal(): Candidate[] {
     const list = [...this.localCandidates];
-    for (const r of this.reflexive.values()) if (!list.some((c) => candidateKey(c) === candidateKey(r))) list.push(r);
+    for (const r of [...this.reflexive.values(), ...(this.portMapped ? [this.portMapped] : [])]) {
+      if (!list.some((c) => candidateKey(c) === candidateKey(r))) list.push(r);
+    }
     return list;
+  }
+
+  /** A router mapping of the IPv4 socket (portmap/), offered to peers as a candidate while it lasts. */
+  private startPortMapping(): void {
+    const port = this.udp?.bound.v4?.port;
+    if (port === undefined || !wantsPortMapping(this.cfg)) return;
+    this.portMapper = new PortMapper({
+      internalPort: port,
+      logger: this.log,
+      onChange: (m) => {
+        this.portMapped = m ? { address: m.externalAddress, port: m.externalPort, source: 'portmap' } : undefined;
+        const now = performance.now();
+        for (const l of this.links.values()) l.sendSignals(now);
+      },
+    });
+    this.portMapper.start();
   }
 
   private onReflexive(family: Family, c: Candidate): void {
@@ -206,6 +245,14 @@ export class Agent implements AgentHandle {
     if (old && candidateKey(old) === candidateKey(c)) return;
     this.log.info({ reflexive: candidateKey(c), family }, 'learned reflexive address by STUN');
     this.reflexive.set(family, c);
+    const now = performance.now();
+    for (const l of this.links.values()) l.sendSignals(now);
+  }
+
+  /** STUN answers of one round compared (nat-type.ts); a new verdict goes to every peer. */
+  private onStunAnswer(family: Family, round: number, server: string, c: Candidate): void {
+    if (!this.natTypes.observe(family, round, { server, reflexive: candidateKey(c) })) return;
+    this.log.info({ family, mapping: this.natTypes.get(family) }, 'NAT mapping behaviour');
     const now = performance.now();
     for (const l of this.links.values()) l.sendSignals(now);
   }
@@ -246,7 +293,7 @@ export class Agent implements AgentHandle {
 
   private onDirectDatagram(b: Uint8Array, from: UdpSource): void {
     if (this.cfg.relayOnly) { this.metrics_.drop('direct_in_relay_only'); return; }
-    this.onReceived(this.sessions.receive(b, { kind: 'direct', address: from.address, port: from.port }));
+    this.onReceived(this.sessions.receive(b, from.via === undefined ? { kind: 'direct', address: from.address, port: from.port } : { kind: 'direct', address: from.address, port: from.port, via: from.via }));
   }
 
   /** Bookkeeping of every session datagram's outcome (delivered plaintexts went through deliver). */
@@ -326,7 +373,7 @@ export class Agent implements AgentHandle {
    */
   private sendTo(route: Route, packet: Uint8Array, peer = route.kind === 'relay' ? route.peer : undefined): boolean {
     if (route.kind === 'direct') {
-      if (this.udp?.send(packet, route.address, route.port)) return true;
+      if (this.udp?.send(packet, route.address, route.port, route.via)) return true;
       this.metrics_.drop('udp_send_failed');
       return false;
     }
@@ -381,6 +428,7 @@ export class Agent implements AgentHandle {
       this.metrics_.pathChanges.inc({ to: c.to.kind });
     }
     if (changes.length === 0) return;
+    link.reportPath(performance.now());
     this.pathChanged(link);
     this.reschedule();
   }
@@ -429,6 +477,7 @@ export class Agent implements AgentHandle {
     return buildStatus({
       cfg: this.cfg, links: [...this.links.values()], sessions: this.sessions, relays: this.relays,
       udp: this.udp?.bound ?? {}, localCandidates: this.localCandidates, reflexive: [...this.reflexive.values()],
+      mapping: { v4: this.natTypes.get(4), v6: this.natTypes.get(6) }, portMapping: this.portMapper?.mapping,
       uptimeMs: performance.now() - this.startedAt,
     });
   }
@@ -468,6 +517,8 @@ export class Agent implements AgentHandle {
     this.timer.stop();
     const listenersClosed = this.listeners?.stop() ?? Promise.resolve();
     const grace = this.cfg.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    // the router's mapping is deleted meanwhile, bounded by the same grace
+    const unmapped = this.portMapper?.close(grace) ?? Promise.resolve();
     const t0 = performance.now();
     while (performance.now() - t0 < grace && [...this.links.values()].some((l) => l.streams.bytesInFlight > 0)) {
       await new Promise((r) => setTimeout(r, 20));
@@ -479,6 +530,7 @@ export class Agent implements AgentHandle {
     this.connector?.stop();
     this.listeners?.destroyConnections();
     await Promise.race([listenersClosed, new Promise((r) => setTimeout(r, LISTENER_CLOSE_BOUND_MS).unref())]);
+    await unmapped;
     this.sessions?.close();
     this.relays?.close();
     await this.udp?.close();

@@ -74,10 +74,24 @@ const COMMANDS: Record<string, Command> = {
   },
   status: {
     usage: USAGE.status,
-    summary: `Ask the running agent for its peers: state, path (direct address or relay), RTT,
-      bytes each way, handshake age, last error; --watch refreshes until Ctrl-C.
-      See: mpyc-agent status --help`,
+    summary: `Ask the running agent for its relays and peers: registration, liveness, path
+      (direct address or relay), RTT, bytes each way, handshake age, last error; --watch
+      refreshes until Ctrl-C. See: mpyc-agent status --help`,
     run: async (args) => (await import('./status-cmd.js')).runStatus(args),
+  },
+  ping: {
+    usage: USAGE.ping,
+    summary: `Echo to another party through the running agent: per sample the RTT and the path
+      taken (direct address and how it was found, or relay and transport), then a summary;
+      exit 1 when nothing answered. See: mpyc-agent ping --help`,
+    run: async (args) => (await import('./ping-cmd.js')).runPing(args),
+  },
+  netcheck: {
+    usage: USAGE.netcheck,
+    summary: `Check this host's network without an agent: UDP to each relay (IPv4 and IPv6),
+      the reflexive address, whether the NAT mapping depends on the destination, WebSocket
+      reach (through HTTPS_PROXY if set), RTT per relay. See: mpyc-agent netcheck --help`,
+    run: async (args) => (await import('./netcheck-cmd.js')).runNetcheck(args),
   },
 };
 

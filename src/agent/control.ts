@@ -1,10 +1,18 @@
-// The agent's local control socket: a Unix domain socket that `mpyc-agent status` asks.
+// The agent's local control socket: a Unix domain socket that `mpyc-agent status` and
+// `mpyc-agent ping` ask.
 //
-// Protocol: newline-delimited JSON, any number of requests per connection.
-//   request  = {"method": "status" | "metrics", "id"?: any}\n
+// Protocol: newline-delimited JSON, any number of requests per connection, answered in order.
+//   request  = {"method": "status"}\n
+//            | {"method": "metrics"}\n
+//            | {"method": "ping", "params": {"party": N, "count"?: 1..100 (1), "intervalMs"?: 10..10000 (1000)}}\n
+//              (each with an optional "id": any JSON value, echoed in the answer)
 //   response = {"id"?: any, "ok": true, "result": ...}\n  |  {"id"?: any, "ok": false, "error": "..."}\n
-// Requests are bounded (MAX_REQUEST_BYTES per line, else an error and the connection is
-// closed); malformed input is answered with an error, never crashes the agent.
+//   results: status → AgentStatus, metrics → Prometheus text, ping → PingResult
+//            ({"peerIndex": N, "samples": [{"seq", "rttMs"? (absent: no answer within 2 s), "path"}]}).
+// The request format and its bounds are in control-request.ts. Requests are bounded
+// (MAX_REQUEST_BYTES per line, else an error and the connection is closed); malformed input
+// is answered with an error, never crashes the agent. A connection idle for IDLE_TIMEOUT_MS
+// is closed; one waiting for an answer (a ping takes count × interval) is not idle.
 //
 // Security: the socket gives out peer addresses and keys' traffic figures, so it lives in
 // a directory only this user can enter ($XDG_RUNTIME_DIR/mpyc-agent or
@@ -13,7 +21,11 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import type { AgentStatus } from './types.js';
+import { readKeyFile } from '../common/keys.js';
+import { PeerKey } from '../common/peer-key.js';
+import { UsageError } from '../common/cli.js';
+import { parseControlRequest, type ControlMethod } from './control-request.js';
+import type { AgentStatus, PingOptions, PingResult } from './types.js';
 
 export const MAX_REQUEST_BYTES = 64 * 1024;
 export const MAX_CONNECTIONS = 32;
@@ -24,6 +36,7 @@ export const MAX_SOCKET_PATH = 107;
 export interface ControlHandlers {
   status(): AgentStatus;
   metrics?(): Promise<string>;
+  ping?(peerIndex: number, opts: PingOptions): Promise<PingResult>;
 }
 
 /**
@@ -75,6 +88,23 @@ export function listControlSockets(dir: string = defaultControlDir()): string[] 
   }
 }
 
+/**
+ * The socket of the agent a command talks to: --control PATH, else the one derived from
+ * --key FILE, else the only agent socket in the default directory.
+ */
+export function findControlSocket(control: string | undefined, keyFile: string | undefined): string {
+  if (control !== undefined) return control;
+  if (keyFile !== undefined) {
+    const kp = readKeyFile(keyFile, { keygenCommand: 'mpyc-agent keygen' });
+    kp.privateKey.fill(0);
+    return controlSocketPath(PeerKey.fromBytes(kp.publicKey).text);
+  }
+  const found = listControlSockets();
+  if (found.length === 0) throw new ControlError(`no running agent found in ${defaultControlDir()} (start one with: mpyc-agent up SESSION --key FILE)`, 'unreachable');
+  if (found.length > 1) throw new UsageError(`several agents run here; choose one with --key FILE or --control PATH:\n  ${found.join('\n  ')}`);
+  return found[0]!;
+}
+
 export interface ControlServer {
   readonly path: string;
   close(): Promise<void>;
@@ -93,7 +123,8 @@ function probe(path: string): Promise<'live' | 'dead'> {
  * Listens on `path`. A stale socket file (nothing listening) is removed first; a live one
  * means another agent runs with the same key, which is an error, as is a non-socket file.
  */
-export async function startControlServer(path: string, handlers: ControlHandlers): Promise<ControlServer> {
+export async function startControlServer(path: string, handlers: ControlHandlers, opts: { idleTimeoutMs?: number } = {}): Promise<ControlServer> {
+  const idleTimeoutMs = opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
     throw new ControlError(`${path}: control socket path longer than ${MAX_SOCKET_PATH} bytes; choose a shorter --control path`);
   }
@@ -109,7 +140,7 @@ export async function startControlServer(path: string, handlers: ControlHandlers
     if (conns.size >= MAX_CONNECTIONS) { sock.end(reply(undefined, { error: 'too many control connections' })); return; }
     conns.add(sock);
     sock.on('close', () => conns.delete(sock));
-    serveConnection(sock, handlers);
+    serveConnection(sock, handlers, idleTimeoutMs);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(new ControlError(`${path}: cannot listen (${e.code ?? e.message})`)));
@@ -139,13 +170,16 @@ function reply(id: unknown, r: { result: unknown } | { error: string }): string 
   return JSON.stringify('error' in r ? { ...base, ok: false, error: r.error } : { ...base, ok: true, result: r.result }) + '\n';
 }
 
-function serveConnection(sock: Socket, handlers: ControlHandlers): void {
-  sock.setTimeout(IDLE_TIMEOUT_MS, () => sock.destroy());
+function serveConnection(sock: Socket, handlers: ControlHandlers, idleTimeoutMs: number): void {
+  sock.setTimeout(idleTimeoutMs, () => sock.destroy());
   sock.on('error', () => { /* client went away */ });
   let buf = '';
   let dead = false;
+  let pending = 0;
   let queue = Promise.resolve();
   sock.setEncoding('utf8');
+  // a connection waiting for an answer is not idle; the idle clock runs again once all are sent
+  const settled = (): void => { if (--pending === 0 && !sock.destroyed) sock.setTimeout(idleTimeoutMs); };
   sock.on('data', (chunk: string) => {
     if (dead) return;
     buf += chunk;
@@ -154,8 +188,11 @@ function serveConnection(sock: Socket, handlers: ControlHandlers): void {
       if (nl < 0) break;
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
+      if (pending++ === 0) sock.setTimeout(0);
       // answer in order even when a handler is asynchronous
-      queue = queue.then(() => handleLine(line, handlers)).then((out) => { if (!sock.destroyed) sock.write(out); });
+      // (a throw that escaped handleLine would otherwise be an unhandled rejection: the process would exit)
+      queue = queue.then(() => handleLine(line, handlers)).catch((e: unknown) => reply(undefined, { error: `internal error: ${String(e)}` }))
+        .then((out) => { if (!sock.destroyed) sock.write(out); }).finally(settled);
     }
     if (Buffer.byteLength(buf) > MAX_REQUEST_BYTES) {
       buf = '';
@@ -167,21 +204,34 @@ function serveConnection(sock: Socket, handlers: ControlHandlers): void {
 
 async function handleLine(line: string, handlers: ControlHandlers): Promise<string> {
   if (Buffer.byteLength(line) > MAX_REQUEST_BYTES) return reply(undefined, { error: `request longer than ${MAX_REQUEST_BYTES} bytes` });
-  let req: unknown;
-  try { req = JSON.parse(line); } catch { return reply(undefined, { error: 'request is not JSON (send {"method":"status"} and a newline)' }); }
-  if (typeof req !== 'object' || req === null || Array.isArray(req)) return reply(undefined, { error: 'request must be a JSON object' });
-  const { id, method } = req as { id?: unknown; method?: unknown };
+  const parsed = parseControlRequest(line);
+  if (!parsed.ok) return reply(parsed.id, { error: parsed.error });
+  const { id, request } = parsed;
   try {
-    if (method === 'status') return reply(id, { result: handlers.status() });
-    if (method === 'metrics' && handlers.metrics) return reply(id, { result: await handlers.metrics() });
-    return reply(id, { error: `unknown method ${JSON.stringify(method)} (known: status${handlers.metrics ? ', metrics' : ''})` });
+    switch (request.method) {
+      case 'status': return reply(id, { result: handlers.status() });
+      case 'metrics':
+        if (!handlers.metrics) return reply(id, { error: 'metrics: not served by this agent' });
+        return reply(id, { result: await handlers.metrics() });
+      case 'ping':
+        if (!handlers.ping) return reply(id, { error: 'ping: not served by this agent' });
+        return reply(id, { result: await handlers.ping(request.party, { count: request.count, intervalMs: request.intervalMs }) });
+    }
   } catch (e) {
-    return reply(id, { error: `${String(method)} failed: ${(e as Error).message}` });
+    return reply(id, { error: `${request.method} failed: ${(e as Error).message}` });
   }
 }
 
+export interface ControlRequestOptions {
+  params?: Record<string, unknown>;
+  /** default 3000 ms */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
 /** Sends one request and returns its result; rejects with the agent's error or a connection problem. */
-export function controlRequest(path: string, method: string, timeoutMs = 3000, signal?: AbortSignal): Promise<unknown> {
+export function controlRequest(path: string, method: ControlMethod, opts: ControlRequestOptions = {}): Promise<unknown> {
+  const { params, timeoutMs = 3000, signal } = opts;
   return new Promise((resolve, reject) => {
     const s = connect({ path });
     let buf = '';
@@ -196,7 +246,7 @@ export function controlRequest(path: string, method: string, timeoutMs = 3000, s
     if (signal?.aborted) { onAbort(); return; }
     signal?.addEventListener('abort', onAbort, { once: true });
     s.setEncoding('utf8');
-    s.once('connect', () => s.write(JSON.stringify({ method }) + '\n'));
+    s.once('connect', () => s.write(JSON.stringify(params ? { method, params } : { method }) + '\n'));
     s.on('data', (d: string) => {
       buf += d;
       if (buf.length > 64 * 1024 * 1024) return done(new ControlError(`${path}: answer too large`, 'protocol'));
@@ -216,7 +266,16 @@ export function controlRequest(path: string, method: string, timeoutMs = 3000, s
 }
 
 export async function queryStatus(path: string, timeoutMs = 3000, signal?: AbortSignal): Promise<AgentStatus> {
-  const r = await controlRequest(path, 'status', timeoutMs, signal);
+  const r = await controlRequest(path, 'status', { timeoutMs, ...(signal ? { signal } : {}) });
   if (typeof r !== 'object' || r === null || !Array.isArray((r as AgentStatus).peers)) throw new ControlError(`${path}: status answer has no peers list`, 'protocol');
   return r as AgentStatus;
+}
+
+/** One ping request (`count` samples `intervalMs` apart); waits as long as the agent needs for them. */
+export async function requestPing(path: string, party: number, opts: { count: number; intervalMs: number }, signal?: AbortSignal): Promise<PingResult> {
+  // every sample waits up to the agent's 2 s ping timeout; 3 s more for the socket itself
+  const timeoutMs = opts.count * (opts.intervalMs + 2000) + 3000;
+  const r = await controlRequest(path, 'ping', { params: { party, count: opts.count, intervalMs: opts.intervalMs }, timeoutMs, ...(signal ? { signal } : {}) });
+  if (typeof r !== 'object' || r === null || !Array.isArray((r as PingResult).samples)) throw new ControlError(`${path}: ping answer has no samples`, 'protocol');
+  return r as PingResult;
 }

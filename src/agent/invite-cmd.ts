@@ -2,7 +2,6 @@
 // (docs/agent.md "Starting a session from an invite", docs/protocol/lobby.md). The creator
 // opens a lobby on the relay and shares the invite; every party (the creator too) joins;
 // each ends with the same session file and fingerprint, and with --up runs the agent.
-import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { userInfo, hostname } from 'node:os';
@@ -10,8 +9,8 @@ import { readKeyFile, writeKeyFile } from '../common/keys.js';
 import { PeerKey } from '../common/peer-key.js';
 import { DEFAULT_BASE_PORT, MAX_PARTIES, loadSessionFile, mpycCommand, parseRelayAddress } from './session-file.js';
 import { writeFileAtomic } from './session-cmd.js';
-import { UsageError, exitCodeOf } from '../common/cli.js';
-import { DEFAULT_KEY_FILE } from './usage.js';
+import { EXIT, UsageError, exitCodeOf, expectPositionals, parseCommandLine } from '../common/cli.js';
+import { DEFAULT_KEY_FILE, USAGE } from './usage.js';
 import { runUp } from './up.js';
 import { LOBBY_ID_LEN, SECRET_LEN, decodeInvite, encodeInvite, inviteLink, inviteProblem, type Invite } from '../lobby/invite.js';
 import { LobbyKeys } from '../lobby/keys.js';
@@ -23,6 +22,15 @@ import type { Roster } from '../lobby/roster.js';
 
 export interface InviteCmdIO { out(s: string): void; err(s: string): void }
 const defaultIO: InviteCmdIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+const CREATE_OPTIONS = {
+  relay: { kind: 'string', value: 'ADDR' }, parties: { kind: 'string', value: 'M' }, name: { kind: 'string', value: 'NAME' },
+  'base-port': { kind: 'string', value: 'N' }, qr: { kind: 'boolean' }, json: { kind: 'boolean' },
+} as const;
+const JOIN_OPTIONS = {
+  name: { kind: 'string', value: 'NAME' }, key: { kind: 'string', value: 'FILE' }, 'create-key': { kind: 'boolean' }, out: { kind: 'string', value: 'FILE' },
+  force: { kind: 'boolean' }, up: { kind: 'boolean' }, timeout: { kind: 'string', value: 'S' },
+} as const;
 
 export const INVITE_HELP = `mpyc-agent invite create --relay ADDR --parties M [--name NAME] [--base-port N] [--qr] [--json]
 
@@ -71,16 +79,19 @@ export async function runInviteCommand(cmd: 'invite' | 'join', argv: string[], i
   try {
     if (cmd === 'invite') {
       const [sub, ...rest] = argv;
-      if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') { io.out(INVITE_HELP); return sub ? 0 : 2; }
+      if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') { io.out(INVITE_HELP); return sub ? EXIT.OK : EXIT.USAGE; }
       if (sub !== 'create') throw new UsageError(`unknown invite command ${JSON.stringify(sub)} (create)`);
       return await create(rest, io);
     }
     return await join(argv, io);
   } catch (e) {
-    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     io.err(`mpyc-agent ${cmd}: ${(e as Error).message}\n`);
-    if (usage) { io.err(`Try: mpyc-agent ${cmd === 'invite' ? 'invite create' : 'join'} --help\n`); return 2; }
-    return e instanceof LobbyJoinError || e instanceof LobbyCmdError ? 1 : exitCodeOf(e);
+    if (e instanceof UsageError) {
+      io.err(`Usage: ${USAGE[cmd]}\nTry: mpyc-agent ${cmd === 'invite' ? 'invite create' : 'join'} --help\n`);
+      return EXIT.USAGE;
+    }
+    // a lobby that failed (full, expired, tampered with, unreachable) is a failure at run time
+    return e instanceof LobbyJoinError || e instanceof LobbyCmdError ? EXIT.FAILURE : exitCodeOf(e);
   }
 }
 
@@ -91,11 +102,9 @@ function intArg(v: string | undefined, name: string, min: number, max: number, d
 }
 
 async function create(argv: string[], io: InviteCmdIO): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, strict: true, allowPositionals: true, options: {
-    relay: { type: 'string' }, parties: { type: 'string' }, name: { type: 'string' }, 'base-port': { type: 'string' },
-    qr: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) { io.out(INVITE_HELP); return 0; }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const { help, values, positionals } = parseCommandLine(argv, CREATE_OPTIONS);
+  if (help) { io.out(INVITE_HELP); return EXIT.OK; }
+  expectPositionals(positionals, 0, 0, 'nothing');
   if (!values.relay) throw new UsageError('--relay KEY@host:udpPort/httpPort is required (what mpyc-relay printed as relayAddress)');
   const relay = parseRelayAddress(values.relay);
   if (!relay.ok) throw new UsageError(`--relay: ${relay.error}`);
@@ -128,7 +137,7 @@ async function create(argv: string[], io: InviteCmdIO): Promise<number> {
   const minutes = Math.round(r.view.secondsLeft / 60);
   if (values.json) {
     io.out(JSON.stringify({ invite: text, link, parties, expiresInS: r.view.secondsLeft }) + '\n');
-    return 0;
+    return EXIT.OK;
   }
   const lines = [
     `Invite for a ${parties}-party session${invite.label ? ` ${JSON.stringify(invite.label)}` : ''} on relay ${invite.relay.host} (the lobby is open for ${minutes} min):`,
@@ -142,7 +151,7 @@ async function create(argv: string[], io: InviteCmdIO): Promise<number> {
     'Send it to the other parties, and only to them: whoever has it can join while seats are free.',
     'Every party, you too, then runs:', `  mpyc-agent join ${text} --name YOUR-NAME`, '');
   io.out(lines.join('\n'));
-  return 0;
+  return EXIT.OK;
 }
 
 function createRefusal(status: number, parties: number): string {
@@ -169,10 +178,8 @@ async function join(argv: string[], io: InviteCmdIO): Promise<number> {
   const dashes = argv.indexOf('--');
   const own = dashes < 0 ? argv : argv.slice(0, dashes);
   const upArgs = dashes < 0 ? [] : argv.slice(dashes + 1);
-  const { values, positionals } = parseArgs({ args: own, strict: true, allowPositionals: true, options: {
-    name: { type: 'string' }, key: { type: 'string' }, 'create-key': { type: 'boolean' }, out: { type: 'string' },
-    force: { type: 'boolean' }, up: { type: 'boolean' }, timeout: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) { io.out(JOIN_HELP); return 0; }
+  const { help, values, positionals } = parseCommandLine(own, JOIN_OPTIONS);
+  if (help) { io.out(JOIN_HELP); return EXIT.OK; }
   if (positionals.length !== 1) throw new UsageError('join takes exactly one INVITE (the MPYC... string or mpyc: link from invite create)');
   if (upArgs.length > 0 && !values.up) throw new UsageError('options after -- are for the agent: they need --up');
   const decoded = decodeInvite(positionals[0]!);
@@ -212,7 +219,7 @@ async function join(argv: string[], io: InviteCmdIO): Promise<number> {
   io.out(formatRoster(roster, ownIndex, out, previous === roster.text ? 'unchanged' : 'written'));
   if (!values.up) {
     io.out(`Start your agent: mpyc-agent up ${out} --key ${keyPath}\n`);
-    return 0;
+    return EXIT.OK;
   }
   return runUp([out, '--key', keyPath, ...upArgs]);
 }

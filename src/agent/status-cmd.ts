@@ -1,14 +1,11 @@
 // `mpyc-agent status`: asks the running agent over its control socket and prints its view
 // of every peer, once or (--watch) every interval until Ctrl-C or until the agent goes away.
 import { setTimeout as delay } from 'node:timers/promises';
-import { ControlError, controlSocketPath, defaultControlDir, listControlSockets, queryStatus } from './control.js';
+import { ControlError, defaultControlDir, findControlSocket, queryStatus } from './control.js';
 import { formatStatus, roundStatus } from './status-format.js';
-import { readKeyFile } from '../common/keys.js';
-import { PeerKey } from '../common/peer-key.js';
-import { EXIT, EXIT_CODES_HELP, UsageError, expectPositionals, formatLocalTime, parseCommandLine } from '../common/cli.js';
+import { EXIT, EXIT_CODES_HELP, UsageError, expectPositionals, formatLocalTime, parseCommandLine, secondsIn } from '../common/cli.js';
 import type { AgentStatus } from './types.js';
 import { USAGE } from './usage.js';
-
 
 const DEFAULT_INTERVAL_S = 1;
 /** bounds of --interval: faster than 0.1 s is no longer readable; slower than an hour is not watching */
@@ -18,8 +15,11 @@ const QUERY_TIMEOUT_MS = 3000;
 
 export const STATUS_HELP = `${USAGE.status}
 
-Shows the running agent's view of every peer: state, path (direct address or relay),
-RTT, bytes each way, handshake age, streams, last error.
+Shows the running agent's view: every relay with its registration state (and why not),
+the reflexive addresses per family and the UDP ports; per peer its state, liveness
+(waiting, connected, offline, and since when), path (direct address with its family and
+how it was found, or the relay and transport), RTT, bytes each way, handshake age,
+streams, last error.
   --json               the status object instead of the table; RTTs (rttMs) rounded to
                        0.01 ms, other fractional milliseconds to 0.1 ms
   --watch              refresh every interval (on a terminal the screen is redrawn; with
@@ -37,34 +37,14 @@ const OPTIONS = {
   control: { kind: 'string', value: 'PATH' }, key: { kind: 'string', value: 'FILE' },
 } as const;
 
-function socketPath(control: string | undefined, keyFile: string | undefined): string {
-  if (control !== undefined) return control;
-  if (keyFile !== undefined) {
-    const kp = readKeyFile(keyFile, { keygenCommand: 'mpyc-agent keygen' });
-    kp.privateKey.fill(0);
-    return controlSocketPath(PeerKey.fromBytes(kp.publicKey).text);
-  }
-  const found = listControlSockets();
-  if (found.length === 0) throw new ControlError(`no running agent found in ${defaultControlDir()} (start one with: mpyc-agent up SESSION --key FILE)`, 'unreachable');
-  if (found.length > 1) throw new UsageError(`several agents run here; choose one with --key FILE or --control PATH:\n  ${found.join('\n  ')}`);
-  return found[0]!;
-}
-
-function parseInterval(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_INTERVAL_S * 1000;
-  const s = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
-  if (!(s >= MIN_INTERVAL_S && s <= MAX_INTERVAL_S)) throw new UsageError(`--interval must be a number of seconds in ${MIN_INTERVAL_S}..${MAX_INTERVAL_S}, got ${JSON.stringify(text)}`);
-  return s * 1000;
-}
-
 export async function runStatus(argv: string[]): Promise<number> {
   const { help, values, positionals } = parseCommandLine(argv, OPTIONS);
   if (help) { process.stdout.write(STATUS_HELP); return EXIT.OK; }
   expectPositionals(positionals, 0, 0, 'nothing');
   if (values.control !== undefined && values.key !== undefined) throw new UsageError('give --control PATH or --key FILE, not both');
   if (values.interval !== undefined && !values.watch) throw new UsageError('--interval goes with --watch');
-  const intervalMs = parseInterval(values.interval);
-  const path = socketPath(values.control, values.key);
+  const intervalMs = values.interval === undefined ? DEFAULT_INTERVAL_S * 1000 : secondsIn(values.interval, '--interval', MIN_INTERVAL_S, MAX_INTERVAL_S);
+  const path = findControlSocket(values.control, values.key);
   const render = (st: AgentStatus): string => (values.json ? JSON.stringify(roundStatus(st), null, values.watch ? undefined : 2) + '\n' : formatStatus(st));
   if (!values.watch) {
     process.stdout.write(render(await queryStatus(path, QUERY_TIMEOUT_MS)));

@@ -1,13 +1,17 @@
 // Views of AgentStatus for `mpyc-agent status`: the human table, and the --json object with
 // its measurements rounded (see roundStatus).
 //
-//   party 1 (bob) key jR5NH58m…  up 2m05s  run: python demo.py -M3 -I 1
-//   relay  sLtEnRnF…@relay.example.org:3478/8080  udp, registered
-//   addresses  reflexive 203.0.113.7:41641  local 192.168.1.20, 10.0.0.5  udp port 41641
+//   party 1 of 3  key jR5NH58m…  up 2m05s  run: python demo.py -M3 -I 1
+//   relay  sLtEnRnF…@relay.example.org:3478/8080  udp  registered
+//   relay  Xk3a9mQ2…@relay2.example.org:3478      -    NOT registered: no registration answer over UDP 198.51.100.9:3478 for 12 s
+//   addresses  reflexive 203.0.113.7:41641, [2001:db8::7]:41642  local 192.168.1.20, 10.0.0.5  udp port 41641, IPv6 41642
 //
-//   PEER       STATE   PATH                        RTT      SENT    RECEIVED  HANDSHAKE  STREAMS  LAST ERROR
-//   0 alice    direct  direct 198.51.100.4:41641   1.2 ms   1.5 MiB 2.0 MiB   45s        1        -
-import type { AgentStatus, PathInfo, PeerStatus } from './types.js';
+//   PEER     STATE   LIVENESS       PATH                                     RTT     SENT     RECEIVED  HANDSHAKE  STREAMS  LAST ERROR
+//   0 alice  direct  connected 5m…  direct 198.51.100.4:41641 (IPv4, STUN)   1.2 ms  1.5 MiB  2.0 MiB   45s        1        -
+//   2 carol  relay   offline 20s    relay udp sLtEnRnF…@relay.example.org…   -       0 B      10 B      -          0        -
+//
+// Fields an older agent does not send (relays, liveness, family, source, udpPort6) are left out.
+import type { AgentStatus, PathInfo, PathSource, PeerStatus, RelayStatus } from './types.js';
 import { printable } from '../common/cli.js';
 
 export function formatBytes(n: number): string {
@@ -37,20 +41,41 @@ export function formatRtt(ms: number | undefined): string {
   return ms < 100 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
 }
 
+/** how a direct address was found, for people */
+const SOURCE_TEXT: Record<PathSource, string> = {
+  interface: 'interface', stun: 'STUN', portmap: 'port mapping', observed: 'observed', other: 'other',
+};
+
+/** `direct 198.51.100.4:41641 (LAN, IPv4, STUN)` or `relay udp KEY…@host:port/http` */
 export function formatPath(p: PathInfo | null): string {
   if (!p) return '-';
-  if (p.kind === 'direct') return `direct ${p.address}${p.lan ? ' (LAN)' : ''}`;
-  return `relay ${p.transport}`;
+  if (p.kind === 'direct') {
+    const details = [p.lan ? 'LAN' : '', p.family ? `IPv${p.family}` : '', p.source ? SOURCE_TEXT[p.source] ?? printable(p.source) : ''].filter(Boolean);
+    return `direct ${p.address}${details.length ? ` (${details.join(', ')})` : ''}`;
+  }
+  return `relay ${p.transport}${p.relay ? ` ${shortRelay(p.relay)}` : ''}`;
 }
 
 function shortKey(k: string): string {
   return k.length > 8 ? `${k.slice(0, 8)}…` : k;
 }
 
+/** A relay address with its key shortened: `sLtEnRnF…@relay.example.org:3478/8080` */
+export function shortRelay(address: string): string {
+  const at = address.indexOf('@');
+  return printable(at < 0 ? address : `${shortKey(address.slice(0, at))}${address.slice(at)}`);
+}
+
+function liveness(p: PeerStatus): string {
+  if (!p.liveness) return '-';
+  return p.livenessAgeMs === undefined ? p.liveness : `${p.liveness} ${formatDuration(p.livenessAgeMs)}`;
+}
+
 function peerRow(p: PeerStatus): string[] {
   return [
     `${p.index}${p.name ? ` ${printable(p.name)}` : ''}`,
     p.state,
+    liveness(p),
     formatPath(p.path),
     formatRtt(p.rttMs),
     formatBytes(p.bytesSent),
@@ -61,26 +86,33 @@ function peerRow(p: PeerStatus): string[] {
   ];
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+/** Columns padded to their widest cell; `header` undefined: rows only. */
+export function table(header: string[] | undefined, rows: string[][]): string {
+  const all = header ? [header, ...rows] : rows;
+  const widths = (all[0] ?? []).map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
   const line = (cells: string[]): string => cells.map((x, c) => (c === cells.length - 1 ? x : x.padEnd(widths[c]!))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  return all.map(line).join('\n');
+}
+
+function relayRow(r: RelayStatus): string[] {
+  return ['relay', shortRelay(r.address), r.transport ?? '-', r.registered ? 'registered' : `NOT registered${r.reason ? `: ${printable(r.reason)}` : ''}`];
 }
 
 export function formatStatus(s: AgentStatus): string {
   const own = s.peers.length + 1;
   const out: string[] = [];
   out.push(`party ${s.ownIndex} of ${own}  key ${shortKey(s.publicKey)}  up ${formatDuration(s.uptimeMs)}  run: ${printable(s.mpycCommand)}`);
-  out.push(`relay  ${printable(s.relay.address)}  ${s.relay.transport ?? 'no transport'}, ${s.relay.registered ? 'registered' : 'NOT registered'}`);
+  out.push(table(undefined, (s.relays ?? [s.relay]).map(relayRow)));
+  const reflexive = s.reflexiveAddresses ?? (s.reflexiveAddress ? [s.reflexiveAddress] : []);
   const addr = [
-    s.reflexiveAddress ? `reflexive ${s.reflexiveAddress}` : 'reflexive -',
+    `reflexive ${reflexive.length ? reflexive.join(', ') : '-'}`,
     `local ${s.localAddresses.length ? s.localAddresses.join(', ') : '-'}`,
-    `udp port ${s.udpPort}`,
+    `udp port ${s.udpPort}${s.udpPort6 !== undefined ? `, IPv6 ${s.udpPort6}` : ''}`,
   ];
   out.push(`addresses  ${addr.join('  ')}`);
   out.push('');
   const peers = [...s.peers].sort((a, b) => a.index - b.index);
-  out.push(table(['PEER', 'STATE', 'PATH', 'RTT', 'SENT', 'RECEIVED', 'HANDSHAKE', 'STREAMS', 'LAST ERROR'], peers.map(peerRow)));
+  out.push(table(['PEER', 'STATE', 'LIVENESS', 'PATH', 'RTT', 'SENT', 'RECEIVED', 'HANDSHAKE', 'STREAMS', 'LAST ERROR'], peers.map(peerRow)));
   return out.join('\n') + '\n';
 }
 

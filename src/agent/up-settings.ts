@@ -3,14 +3,25 @@
 // settingsFrom, which turns a Config into checked settings; every error names where the
 // bad value came from (a flag, a variable, or file:line:column: key).
 import { isIP } from 'node:net';
-import { EXIT_CODES_HELP, UsageError } from '../common/cli.js';
+import { EXIT_CODES_HELP, UsageError, secondsIn } from '../common/cli.js';
 import type { Config } from '../common/config.js';
 import { LOG_FORMATS, LOG_LEVELS, defaultLogFormat, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from '../common/log.js';
 import { defaultControlDir } from './control.js';
+import { DEFAULT_OFFLINE_AFTER_MS, DEFAULT_OFFLINE_CLOSE_MS } from './peer-link.js';
 import { DEFAULT_KEY_FILE, USAGE } from './usage.js';
 import type { GenericForward, RelayTransportChoice } from './types.js';
 
 export const ENV_PREFIX = 'MPYC_AGENT';
+
+/** --stop-grace: systemd waits 90 s (TimeoutStopSec) before it kills; a stop must end well inside that.
+ *  The default is the core's (agent.ts DEFAULT_STOP_GRACE_MS). */
+export const STOP_GRACE_S = { min: 0, max: 30, default: 0.5 } as const;
+/** --peer-offline: an idle peer is heard every 5 s (the transport's keepalive), so under 10 s
+ *  one lost keepalive would show a healthy peer offline; past an hour the stream connection
+ *  is declared dead anyway (its idle timeout) */
+export const PEER_OFFLINE_S = { min: 10, max: 3600, default: DEFAULT_OFFLINE_AFTER_MS / 1000 } as const;
+/** --offline-close: 0 closes as soon as the peer is offline; past an hour the connection is dead anyway */
+export const OFFLINE_CLOSE_S = { min: 0, max: 3600, default: DEFAULT_OFFLINE_CLOSE_MS / 1000 } as const;
 
 /** every option that may also come from an MPYC_AGENT_* variable or the config file */
 export const UP_OPTIONS = {
@@ -19,6 +30,7 @@ export const UP_OPTIONS = {
   'relay-only': { kind: 'boolean' },
   'relay-transport': { kind: 'string', value: 'MODE' },
   bind: { kind: 'string', value: 'HOST' },
+  bind6: { kind: 'string', value: 'HOST' },
   'udp-port': { kind: 'string', value: 'N' },
   'local-base': { kind: 'string', value: 'N' },
   listen: { kind: 'list', value: 'HOST' },
@@ -26,6 +38,9 @@ export const UP_OPTIONS = {
   'allow-port': { kind: 'list', value: 'N' },
   control: { kind: 'string', value: 'PATH' },
   metrics: { kind: 'string', value: 'HOST:PORT' },
+  'stop-grace': { kind: 'string', value: 'SECONDS' },
+  'peer-offline': { kind: 'string', value: 'SECONDS' },
+  'offline-close': { kind: 'string', value: 'SECONDS' },
   'log-level': { kind: 'string', value: 'LEVEL' },
   'log-format': { kind: 'string', value: 'FORMAT' },
 } as const;
@@ -52,6 +67,8 @@ Options:
                           no candidates, no probes, all traffic through the relay
   --relay-transport MODE  auto (UDP, falling back to WebSocket; default), udp, or ws
   --bind HOST             local IPv4 address of the agent's UDP socket (default 0.0.0.0)
+  --bind6 HOST            local IPv6 address of its second UDP socket, or none (default ::
+                          when --bind is 0.0.0.0, else none); it takes the IPv4 port if free
   --udp-port N            UDP port (default 0 = any free port)
   --local-base N          base of this agent's loopback listeners and of the local MPyC
                           listener it delivers to (default: basePort of the session file).
@@ -64,6 +81,14 @@ Options:
   --control PATH          control socket for \`mpyc-agent status\`
                           (default ${defaultControlDir()}/agent-<hash of public key>.sock)
   --metrics HOST:PORT     serve http://HOST:PORT/metrics (Prometheus) and /healthz (off by default)
+  --stop-grace SECONDS    on SIGTERM/SIGINT let data in flight drain this long before every
+                          socket is closed, ${STOP_GRACE_S.min}..${STOP_GRACE_S.max} (default ${STOP_GRACE_S.default}); the agent exits
+                          within about this + 1 s
+  --peer-offline SECONDS  a connected peer silent this long is shown offline and logged,
+                          ${PEER_OFFLINE_S.min}..${PEER_OFFLINE_S.max} (default ${PEER_OFFLINE_S.default}; a healthy idle peer is heard every 5 s)
+  --offline-close SECONDS close the local MPyC connections to a peer offline this long, so
+                          MPyC fails at once instead of at its own timeout, ${OFFLINE_CLOSE_S.min}..${OFFLINE_CLOSE_S.max}
+                          (default ${OFFLINE_CLOSE_S.default})
   --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default info)
   --log-format FORMAT     human (a terminal's default) or json (the default anywhere else)
   --config FILE           read options from a JSON file: {"key": "party.key", "log-level": "debug"}
@@ -87,6 +112,8 @@ export interface UpSettings {
   relayOnly: boolean;
   relayTransport: RelayTransportChoice;
   bind: string;
+  /** the IPv6 socket's address; null: none; absent: the core's choice (:: when bind is 0.0.0.0) */
+  bind6?: string | null;
   udpPort: number;
   localBase?: number;
   listen?: string[];
@@ -94,6 +121,9 @@ export interface UpSettings {
   allowedPorts: number[];
   control?: string;
   metrics?: { host: string; port: number };
+  stopGraceMs: number;
+  peerOfflineMs: number;
+  offlineCloseMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -121,6 +151,11 @@ function parseHostPort(text: string, origin: string): { host: string; port: numb
   return { host: m[1]!, port: Number(m[2]) };
 }
 
+function seconds(c: Config<UpOptions>, key: 'stop-grace' | 'peer-offline' | 'offline-close', range: { min: number; max: number; default: number }): number {
+  const text = c.get(key);
+  return text === undefined ? range.default * 1000 : secondsIn(text, c.origin(key), range.min, range.max);
+}
+
 /** Checks every value of a config and turns it into settings; errors name the value's origin. */
 export function settingsFrom(c: Config<UpOptions>): UpSettings {
   const sessionPath = c.get('session');
@@ -135,6 +170,8 @@ export function settingsFrom(c: Config<UpOptions>): UpSettings {
   if (!['auto', 'udp', 'ws'].includes(transport)) throw new UsageError(`${c.origin('relay-transport')}: must be auto, udp or ws, got ${JSON.stringify(transport)}`);
   const bind = c.get('bind') ?? '0.0.0.0';
   if (isIP(bind) !== 4) throw new UsageError(`${c.origin('bind')}: wants an IPv4 address, got ${JSON.stringify(bind)}`);
+  const bind6 = c.get('bind6');
+  if (bind6 !== undefined && bind6 !== 'none' && isIP(bind6) !== 6) throw new UsageError(`${c.origin('bind6')}: wants an IPv6 address or none, got ${JSON.stringify(bind6)}`);
   const udpPort = c.get('udp-port');
   const localBase = c.get('local-base');
   const metrics = c.get('metrics');
@@ -148,6 +185,7 @@ export function settingsFrom(c: Config<UpOptions>): UpSettings {
     relayOnly: c.get('relay-only') ?? false,
     relayTransport: transport as RelayTransportChoice,
     bind,
+    ...(bind6 !== undefined ? { bind6: bind6 === 'none' ? null : bind6 } : {}),
     udpPort: udpPort === undefined ? 0 : intIn(udpPort, c.origin('udp-port'), 0, 65535),
     ...(localBase !== undefined ? { localBase: intIn(localBase, c.origin('local-base'), 1, 65535) } : {}),
     ...(listen !== undefined && listen.length > 0 ? { listen } : {}),
@@ -155,6 +193,9 @@ export function settingsFrom(c: Config<UpOptions>): UpSettings {
     allowedPorts: (c.get('allow-port') ?? []).map((p) => intIn(p, c.origin('allow-port'), 1, 65535)),
     ...(c.get('control') !== undefined ? { control: c.get('control') } : {}),
     ...(metrics !== undefined ? { metrics: parseHostPort(metrics, c.origin('metrics')) } : {}),
+    stopGraceMs: seconds(c, 'stop-grace', STOP_GRACE_S),
+    peerOfflineMs: seconds(c, 'peer-offline', PEER_OFFLINE_S),
+    offlineCloseMs: seconds(c, 'offline-close', OFFLINE_CLOSE_S),
     logLevel,
     logFormat,
   };

@@ -47,9 +47,9 @@ function checkReport(p: Prepared, c: Config<UpOptions>): string {
   const shown: Record<string, unknown> = { ...p.settings, localBase: p.localBase };
   const width = Math.max(...Object.keys(shown).map((k) => k.length));
   const originOf: Record<string, keyof UpOptions> = {
-    sessionPath: 'session', keyPath: 'key', relayOnly: 'relay-only', relayTransport: 'relay-transport', bind: 'bind', udpPort: 'udp-port',
+    sessionPath: 'session', keyPath: 'key', relayOnly: 'relay-only', relayTransport: 'relay-transport', bind: 'bind', bind6: 'bind6', udpPort: 'udp-port',
     localBase: 'local-base', listen: 'listen', forwards: 'forward', allowedPorts: 'allow-port', control: 'control', metrics: 'metrics',
-    logLevel: 'log-level', logFormat: 'log-format',
+    stopGraceMs: 'stop-grace', peerOfflineMs: 'peer-offline', offlineCloseMs: 'offline-close', logLevel: 'log-level', logFormat: 'log-format',
   };
   for (const [k, v] of Object.entries(shown)) {
     const key = originOf[k];
@@ -85,7 +85,8 @@ async function runDaemon(p: Prepared, startConfig: Config<UpOptions>, reloadConf
   const agent = new Agent({
     keyPair: p.keyPair, ownIndex: p.ownIndex, parties: p.session.parties, relays: p.session.relays, basePort: p.session.basePort,
     localBase: p.localBase, relayOnly: settings.relayOnly, relayTransport: settings.relayTransport,
-    udpBind: { host: settings.bind, port: settings.udpPort }, allowedPorts: settings.allowedPorts, forwards: settings.forwards,
+    udpBind: { host: settings.bind, port: settings.udpPort }, ...(settings.bind6 !== undefined ? { udpBind6: settings.bind6 } : {}),
+    stopGraceMs: settings.stopGraceMs, peerOfflineMs: settings.peerOfflineMs, offlineCloseMs: settings.offlineCloseMs, allowedPorts: settings.allowedPorts, forwards: settings.forwards,
     listenHosts: settings.listen, logger,
   });
   let controlPath = settings.control;
@@ -154,7 +155,7 @@ async function runDaemon(p: Prepared, startConfig: Config<UpOptions>, reloadConf
 
   try {
     await agent.start();
-    control = await startControlServer(controlPath, { status: () => agent.status(), metrics: () => agent.metrics() });
+    control = await startControlServer(controlPath, { status: () => agent.status(), metrics: () => agent.metrics(), ping: (i, o) => agent.ping(i, o) });
     if (settings.metrics) {
       const { host, port } = settings.metrics;
       endpoint = await startMetricsEndpoint(host, port, agent);

@@ -10,5 +10,7 @@ export const USAGE = {
   invite: 'mpyc-agent invite create --relay ADDR --parties M [--name NAME] [--qr]',
   join: 'mpyc-agent join INVITE [--name NAME] [--key FILE] [--out FILE] [--up]',
   up: 'mpyc-agent up [SESSION] [--key FILE] [--config FILE] [options]',
+  ping: 'mpyc-agent ping PARTY [--count N] [--interval SECONDS] [--json] [--control PATH | --key FILE]',
+  netcheck: 'mpyc-agent netcheck [SESSION | --relay ADDR ...] [--json]',
   status: 'mpyc-agent status [--json] [--watch [--interval SECONDS]] [--control PATH | --key FILE]',
 } as const;

@@ -144,6 +144,16 @@ export function expectPositionals(positionals: string[], min: number, max: numbe
   if (positionals.length > max) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[max])}${max === 0 ? ' (this command takes none)' : ` (only ${what})`}`);
 }
 
+/**
+ * A duration given in seconds (`1`, `0.5`), checked against min..max; returns milliseconds.
+ * `origin` names where the text came from (a flag, a variable, a config file line).
+ */
+export function secondsIn(text: string, origin: string, min: number, max: number): number {
+  const s = /^\d{1,7}(\.\d{1,3})?$/.test(text) ? Number(text) : NaN;
+  if (!(s >= min && s <= max)) throw new UsageError(`${origin} must be a number of seconds in ${min}..${max}, got ${JSON.stringify(text)}`);
+  return Math.round(s * 1000);
+}
+
 // ---- output ----
 
 /** The version in our package.json: the nearest one above this file (dist/src/common/ installed, src/common/ in tests). */

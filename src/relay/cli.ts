@@ -1,13 +1,34 @@
 #!/usr/bin/env node
 // mpyc-relay: STUN + authenticated relay for mpyc-agent. See docs/relay.md.
 import { parseArgs } from 'node:util';
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { pino, type Logger } from 'pino';
-import { RelayServer, type HostPort } from './server.js';
+import type { Logger } from 'pino';
+import { createLogger, defaultLogFormat, parseLogFormat, parseLogLevel, LOG_FORMATS, LOG_LEVELS } from '../common/log.js';
+import { RelayServer, DEFAULT_LIMITS, type HostPort, type RelayLimits } from './server.js';
+import { relayWsUrl } from './client.js';
 import { readKeyFile, writeKeyFile } from '../common/keys.js';
-import { keyFromBase64, keyToBase64 } from './keycache.js';
+import { PeerKey } from '../common/peer-key.js';
+import { generateKeyPair } from '../noise/index.js';
+import { runPrimary, workerLink } from './cluster.js';
+import { newCookieSecret } from './cookie.js';
 import { LOBBY_CLI_HELP, LOBBY_CLI_OPTIONS, lobbyOptionFromFlags } from '../lobby/relay-flags.js';
+
+/** Numeric limits: flag, RelayServer option, help. Defaults come from DEFAULT_LIMITS. */
+const LIMIT_FLAGS: Array<[flag: string, option: keyof RelayLimits, help: string]> = [
+  ['source-rate', 'sourceRatePps', 'forwarding from one source address (all its agents), packets/s; 0 = off'],
+  ['dest-rate', 'destRatePps', 'what one agent receives from all senders together, packets/s; 0 = off'],
+  ['global-rate', 'globalRatePps', 'forwarding of the whole relay, packets/s; 0 = off'],
+  ['handshake-rate', 'handshakeRatePerSource', 'registration handshakes per source address per second; 0 = off'],
+  ['handshake-rate-global', 'handshakeRateGlobal', 'registration handshakes per second, whole relay; 0 = off'],
+  ['stun-rate', 'stunRatePerSource', 'STUN answers per source address per second; 0 = off'],
+  ['max-sources', 'maxSources', 'source addresses with their own budgets (beyond: one shared budget)'],
+  ['max-connections', 'maxConnections', 'open HTTP/WebSocket connections'],
+  ['max-connections-per-source', 'maxConnectionsPerSource', 'open HTTP/WebSocket connections from one address'],
+  ['headers-timeout', 'headersTimeoutMs', 'ms for a request\'s headers (and a TLS handshake)'],
+  ['idle-timeout', 'idleTimeoutMs', 'ms an idle HTTP connection is kept'],
+  ['ws-register-timeout', 'wsRegisterTimeoutMs', 'ms a WebSocket may stay open without registering'],
+];
 
 const HELP = `mpyc-relay — STUN server and authenticated packet relay for mpyc-agent
 
@@ -26,23 +47,31 @@ serve options:
   --udp HOST:PORT      UDP address for STUN and relay frames (default 0.0.0.0:3478)
   --http HOST:PORT     HTTP address for the WebSocket endpoint /relay, /metrics and
                        /healthz (default 0.0.0.0:8080); "off" disables HTTP
-  --public-host HOST   host name agents use to reach this relay; goes into the printed
-                       address string (default: the UDP host, or this machine's hostname
-                       when listening on a wildcard address)
+  --tls-cert FILE      PEM certificate chain: the HTTP port speaks https and wss
+  --tls-key FILE       PEM private key of that certificate (both or neither)
+  --public-host HOST   the name or address agents reach this relay at: goes into the
+                       printed relay address. Needed when listening on a wildcard
+                       address (0.0.0.0, ::); otherwise the --udp host is used
   --allow FILE         allow-list: one base64 agent public key per line, '#' comments;
                        without it any agent key may register. Reloaded on SIGHUP.
-  --rate PPS           per-agent forwarding limit in packets per second (default 100000)
+  --rate PPS           per-agent forwarding limit in packets per second (default ${DEFAULT_LIMITS.ratePps})
   --burst N            per-agent burst in packets (default rate/2)
+${LIMIT_FLAGS.map(([f, o, h]) => `  --${f} N\n${' '.repeat(23)}${h} (default ${DEFAULT_LIMITS[o as keyof typeof DEFAULT_LIMITS]})`).join('\n')}
+  --workers N          relay processes sharing the UDP and HTTP ports, one per core
+                       (default 1; the key table is replicated between them)
   --max-payload BYTES  largest forwarded payload (default 1400)
   --max-agents N       most registered agents (default 100000)
   --keepalive S        keepalive interval suggested to agents (default 10)
   --expiry S           registration lifetime without traffic (default 35)
-${LOBBY_CLI_HELP}  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
+${LOBBY_CLI_HELP}  --log-level LEVEL    ${LOG_LEVELS.join('|')} (default info)
+  --log-format F       ${LOG_FORMATS.join('|')}: human lines on a terminal, JSON lines otherwise
+                       (default by whether stderr is a terminal); logs go to stderr
   -h, --help           this text
 
-On start the relay logs one JSON line {"msg":"listening",...} with the ports actually
+On start the relay logs one line "listening" (JSON: {"msg":"listening",...}) with the ports actually
 bound (use port 0 for ephemeral ports) and the address string for session files:
   KEY@host:udpPort/httpPort
+Every limit, its default and the reason for it: docs/relay.md.
 SIGTERM/SIGINT: agents are told the relay is restarting, then it exits.
 `;
 
@@ -56,11 +85,19 @@ function parseHostPort(text: string, what: string): HostPort {
   return { host: m[1]!, port };
 }
 
-function parsePositive(text: string | undefined, what: string, def: number): number {
+function parseCount(text: string | undefined, what: string, def: number, allowZero = false): number {
   if (text === undefined) return def;
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0 || !Number.isInteger(n)) throw new UsageError(`${what}: expected a positive integer, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new UsageError(`${what}: expected a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(text)}`);
+  }
   return n;
+}
+
+function readPem(path: string, what: string): Buffer {
+  try { return readFileSync(path); } catch (err) {
+    throw new UsageError(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
 }
 
 export function loadAllowList(path: string): Set<string> {
@@ -72,40 +109,63 @@ export function loadAllowList(path: string): Set<string> {
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/#.*/, '').trim();
     if (!line) return;
-    keys.add(keyToBase64(keyFromBase64(line, `${path}:${i + 1}`)));
+    keys.add(PeerKey.fromText(line, `${path}:${i + 1}`).text);
   });
   return keys;
 }
 
+const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '[::]';
+
 async function serve(argv: string[]): Promise<void> {
+  const limitOptions = Object.fromEntries(LIMIT_FLAGS.map(([f]) => [f, { type: 'string' as const }]));
   const { values } = parseArgs({
     args: argv, strict: true, allowPositionals: false,
     options: {
       key: { type: 'string' }, udp: { type: 'string' }, http: { type: 'string' },
+      'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
       'public-host': { type: 'string' }, allow: { type: 'string' }, rate: { type: 'string' },
       burst: { type: 'string' }, 'max-payload': { type: 'string' }, 'max-agents': { type: 'string' },
-      keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' }, ...LOBBY_CLI_OPTIONS,
+      keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' },
+      workers: { type: 'string' },
+      help: { type: 'boolean', short: 'h' }, ...limitOptions, ...LOBBY_CLI_OPTIONS,
     },
   });
+  const v = values as Record<string, string | boolean | undefined>;
   if (values.help) { process.stdout.write(HELP); return; }
   if (!values.key) throw new UsageError('serve: --key FILE is required (create one with: mpyc-relay keygen --out FILE)');
-  const level = values['log-level'] ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) throw new UsageError(`--log-level: unknown level ${JSON.stringify(level)}`);
-  const log: Logger = pino({ level, base: { service: 'mpyc-relay' } });
+  const level = parseLogLevel(values['log-level'] ?? 'info');
+  if (!level) throw new UsageError(`--log-level: unknown level ${JSON.stringify(values['log-level'])} (one of ${LOG_LEVELS.join(', ')})`);
+  const format = values['log-format'] === undefined ? defaultLogFormat() : parseLogFormat(values['log-format']);
+  if (!format) throw new UsageError(`--log-format: expected ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(values['log-format'])}`);
+  const log: Logger = createLogger({ service: 'mpyc-relay', level, format }).logger;
   const udp = parseHostPort(values.udp ?? '0.0.0.0:3478', '--udp');
   const httpAddr = values.http === 'off' ? undefined : parseHostPort(values.http ?? '0.0.0.0:8080', '--http');
+  if (!!values['tls-cert'] !== !!values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
+  const tls = values['tls-cert'] ? { cert: readPem(values['tls-cert'], '--tls-cert'), key: readPem(values['tls-key']!, '--tls-key') } : undefined;
+  if (tls && !httpAddr) throw new UsageError('--tls-cert needs the HTTP port (not --http off)');
   const keyPair = readKeyFile(values.key);
-  const rate = parsePositive(values.rate, '--rate', 100_000);
+  const rate = parseCount(values.rate, '--rate', DEFAULT_LIMITS.ratePps);
+  const limits: Partial<RelayLimits> = {};
+  for (const [f, o] of LIMIT_FLAGS) {
+    const rateLike = f.endsWith('rate');
+    limits[o] = parseCount(v[f] as string | undefined, `--${f}`, DEFAULT_LIMITS[o as keyof typeof DEFAULT_LIMITS], rateLike);
+  }
   const allowPath = values.allow;
   const allow = allowPath ? loadAllowList(allowPath) : undefined;
+  const workers = parseCount(values.workers, '--workers', 1);
+  if (workers > 1 && cluster.isPrimary) {
+    // every flag was checked above; the workers run this same command line
+    runPrimary(workers, newCookieSecret(), (msg, o) => log.error(o ?? {}, msg));
+    return;
+  }
+  const link = cluster.isWorker ? await workerLink() : undefined;
   const server = new RelayServer({
-    keyPair, udp, http: httpAddr, allow, logger: log, ratePps: rate,
-    burst: parsePositive(values.burst, '--burst', Math.max(1, Math.floor(rate / 2))),
-    maxPayload: parsePositive(values['max-payload'], '--max-payload', 1400),
-    maxAgents: parsePositive(values['max-agents'], '--max-agents', 100_000),
-    keepaliveS: parsePositive(values.keepalive, '--keepalive', 10),
-    expiryS: parsePositive(values.expiry, '--expiry', 35),
+    keyPair, udp, http: httpAddr, tls, allow, logger: link ? log.child({ worker: link.workerId }) : log, ratePps: rate, ...limits, cluster: link,
+    burst: parseCount(values.burst, '--burst', Math.max(1, Math.floor(rate / 2))),
+    maxPayload: parseCount(values['max-payload'], '--max-payload', 1400),
+    maxAgents: parseCount(values['max-agents'], '--max-agents', 100_000),
+    keepaliveS: parseCount(values.keepalive, '--keepalive', 10),
+    expiryS: parseCount(values.expiry, '--expiry', 35),
     lobby: lobbyOptionFromFlags(values),
   });
   let ports;
@@ -116,12 +176,25 @@ async function serve(argv: string[]): Promise<void> {
     const hint = e.code === 'EADDRINUSE' ? ' (port already in use)' : e.code === 'EACCES' ? ' (permission denied)' : '';
     throw new Error(`cannot listen: ${e.message}${hint}`);
   }
-  const wildcard = udp.host === '0.0.0.0' || udp.host === '::';
-  let host = values['public-host'] ?? (wildcard ? hostname() : udp.host);
-  if (host.includes(':')) host = `[${host}]`;
-  const relayAddress = `${server.publicKey}@${host}:${ports.udpPort}${ports.httpPort !== undefined ? `/${ports.httpPort}` : ''}`;
-  log.info({ udp: `${udp.host}:${ports.udpPort}`, http: httpAddr ? `${httpAddr.host}:${ports.httpPort}` : null,
-    udpPort: ports.udpPort, httpPort: ports.httpPort ?? null, relayAddress, allowList: allow ? allow.size : null }, 'listening');
+  const publicHost = values['public-host'] ?? (isWildcard(udp.host) ? undefined : udp.host);
+  const shown = publicHost === undefined ? undefined : publicHost.includes(':') && !publicHost.startsWith('[') ? `[${publicHost}]` : publicHost;
+  const tail = `${ports.udpPort}${ports.httpPort !== undefined ? `/${ports.httpPort}` : ''}`;
+  const relayAddress = shown === undefined ? null : `${server.publicKey}@${shown}:${tail}`;
+  if (link && link.workerId !== 0) { handleSignals(server, log, allowPath); return; }
+  log.info({
+    udp: `${udp.host}:${ports.udpPort}`, workers, http: httpAddr ? `${httpAddr.host}:${ports.httpPort}` : null,
+    udpPort: ports.udpPort, httpPort: ports.httpPort ?? null, relayAddress,
+    wsUrl: shown !== undefined && ports.httpPort !== undefined ? relayWsUrl(publicHost!, ports.httpPort, { tls: !!tls }) : null,
+    tls: !!tls, allowList: allow ? allow.size : null,
+  }, 'listening');
+  if (relayAddress === null) {
+    log.warn({ relayAddressTemplate: `${server.publicKey}@PUBLIC-HOST:${tail}` },
+      `listening on the wildcard address ${udp.host}: pass --public-host with the name or address agents reach this relay at, and give them KEY@PUBLIC-HOST:${tail}`);
+  }
+  handleSignals(server, log, allowPath);
+}
+
+function handleSignals(server: RelayServer, log: Logger, allowPath: string | undefined): void {
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;
@@ -143,25 +216,29 @@ async function serve(argv: string[]): Promise<void> {
   });
 }
 
+/** keygen: stdout carries only the key (scripts read it); the label goes to stderr. */
+function keygen(rest: string[]): void {
+  const { values } = parseArgs({ args: rest, strict: true, options: { out: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) { process.stdout.write(HELP); return; }
+  if (values.out) {
+    const kp = writeKeyFile(values.out, { force: values.force ?? false });
+    process.stderr.write(`mpyc-relay: private key written to ${values.out} (mode 0600); the relay's public key:\n`);
+    process.stdout.write(PeerKey.fromBytes(kp.publicKey).text + '\n');
+    return;
+  }
+  const kp = generateKeyPair();
+  process.stderr.write(`mpyc-relay: PRIVATE key below (keep it secret; save it in a mode 0600 file); its public key is ${PeerKey.fromBytes(kp.publicKey).text}\n`);
+  process.stdout.write(Buffer.from(kp.privateKey).toString('base64') + '\n');
+}
+
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') { process.stdout.write(HELP); return; }
-  if (cmd === 'keygen') {
-    const { values } = parseArgs({ args: rest, strict: true, options: { out: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-    if (values.help) { process.stdout.write(HELP); return; }
-    if (values.out) {
-      const kp = writeKeyFile(values.out, { force: values.force ?? false });
-      process.stdout.write(keyToBase64(kp.publicKey) + '\n');
-    } else {
-      const { generateKeyPair } = await import('./handshake.js');
-      process.stdout.write(keyToBase64(generateKeyPair().privateKey) + '\n');
-    }
-    return;
-  }
+  if (cmd === 'keygen') { keygen(rest); return; }
   if (cmd === 'pubkey') {
     const { values } = parseArgs({ args: rest, strict: true, options: { key: { type: 'string' } } });
     if (!values.key) throw new UsageError('pubkey: --key FILE is required');
-    process.stdout.write(keyToBase64(readKeyFile(values.key).publicKey) + '\n');
+    process.stdout.write(PeerKey.fromBytes(readKeyFile(values.key).publicKey).text + '\n');
     return;
   }
   if (cmd === 'serve') { await serve(rest); return; }

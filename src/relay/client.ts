@@ -1,28 +1,41 @@
 // RelayClient: one agent's connection to one relay (docs/protocol/relay.md).
 //
-// It owns no UDP socket: the agent demultiplexes its one shared socket by first byte
-// and passes every 0x20-0x3F datagram from the relay's address to handleDatagram();
-// the client answers through the sendUdp function it was given. For networks that
-// block UDP it opens its own WebSocket to ws://host:httpPort/relay and speaks the same
-// frames there. Transport 'auto' tries UDP first and falls back to WebSocket when the
-// relay has not answered over UDP within udpFallbackMs.
+// What it owns: its timers (registration retries, keepalive, UDP -> WebSocket fallback,
+// accept-set retransmission) and, on the WebSocket transport, its WebSocket. What it does
+// not own: a UDP socket — the agent demultiplexes its one shared socket by first byte
+// (isRelayFrame in wire.ts) and passes every relay datagram from the relay's address to
+// handleDatagram(); the client answers through the sendUdp function it was given. For
+// networks that block UDP it opens its own WebSocket to ws[s]://host:httpPort/relay
+// (optionally through an HTTP(S) proxy) and speaks the same frames there. Transport 'auto'
+// tries UDP first and falls back to WebSocket when the relay has not answered over UDP
+// within udpFallbackMs.
 //
-// Registration: HELLO -> CHALLENGE(cookie) -> REGISTER(cookie, IK msg 1) ->
-// REGISTERED(IK msg 2). The IK handshake proves we hold our static key and that the
-// relay holds its key; its result is not used to encrypt anything afterwards (the
-// payloads we forward are already end-to-end encrypted by the agents).
+// Registration: HELLO(nonce) -> CHALLENGE(cookie, nonce) -> REGISTER(cookie, IK msg 1) ->
+// REGISTERED(IK msg 2: registered or rejected). The handshake's split() gives the control
+// keys that authenticate RESTARTING, PEER_GONE, KEY_CONFLICT, ACCEPT_ACK (relay -> agent)
+// and ACCEPT_FROM (agent -> relay); nothing else is encrypted with them (the payloads we
+// forward are already end-to-end encrypted by the agents). Unauthenticated frames never
+// change the registration: a NOT_REGISTERED only starts a rate-limited parallel
+// registration while the current one stays in use.
+//
+// API: start(), close(), send(peerKey, payload), handleDatagram(buf), setAcceptFrom(keys);
+// getters state, transport, publicKey; events 'packet', 'peerGone', 'state', 'keyConflict'.
 import { EventEmitter } from 'node:events';
+import { timingSafeEqual } from 'node:crypto';
+import type { Agent as HttpAgent } from 'node:http';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import { HandshakeState, type KeyPair } from './handshake.js';
+import { HandshakeState, type KeyPair } from '../noise/index.js';
+import { PeerKey } from '../common/peer-key.js';
 import {
-  FRAME_CHALLENGE, FRAME_NOT_REGISTERED, FRAME_PEER_GONE, FRAME_PING, FRAME_PONG,
-  FRAME_RECV, FRAME_REGISTERED, FRAME_REJECTED, FRAME_RESTARTING, FRAME_SEND, CHALLENGE_SIZE,
-  COOKIE_SIZE, KEY_SIZE, NOISE_PROTOCOL, PEER_GONE_SIZE, PING_SIZE, SEND_HEADER_SIZE,
-  decodeRegisteredPayload, encodeHello, encodePingLike, encodeRegister, encodeSend,
-  registrationPrologue, DEFAULT_MAX_PAYLOAD,
+  FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE, FRAME_KEY_CONFLICT, FRAME_NOT_REGISTERED,
+  FRAME_PEER_GONE, FRAME_PING, FRAME_PONG, FRAME_RECV, FRAME_REGISTERED, FRAME_RESTARTING, KEY_SIZE,
+  MAX_ACCEPT_KEYS, NOISE_PROTOCOL, FRAME_SEND, NONCE_SIZE, SEND_HEADER_SIZE, STATUS_REGISTERED, TOKEN_SIZE, DEFAULT_MAX_PAYLOAD,
+  acceptFromBody, decodeFrame, decodeRegisteredPayload, encodeHello, encodePingLike, encodeRegister,
+  encodeSend, registrationPrologue, type RelayFrame,
 } from './wire.js';
-import { KeyBytesCache, KeyTextCache, keyFromBase64, keyToBase64 } from './keycache.js';
+import { controlKeysOf, destroyControlKeys, type ControlKeys } from './control-auth.js';
+import { proxyAgentFor } from './ws-proxy.js';
 
 export type RelayTransport = 'udp' | 'ws';
 export type RelayTransportMode = RelayTransport | 'auto';
@@ -31,16 +44,23 @@ export type RelayTransportMode = RelayTransport | 'auto';
 export type RelayClientState = 'idle' | 'registering' | 'registered' | 'rejected' | 'closed';
 
 export interface RelayClientOptions {
-  /** relay public key, 32 bytes or base64 */
-  relayKey: Uint8Array | string;
+  /** relay public key: a PeerKey, 32 bytes or base64 */
+  relayKey: PeerKey | Uint8Array | string;
   /** this agent's static X25519 key pair */
   keyPair: KeyPair;
   /** default: 'auto' when both sendUdp and wsUrl are given, else the one available */
   transport?: RelayTransportMode;
   /** sends one datagram to the relay's UDP address over the agent's shared socket */
   sendUdp?: (frame: Uint8Array) => void;
-  /** e.g. ws://relay.example.org:8080/relay (see relayWsUrl) */
+  /** e.g. wss://relay.example.org:443/relay (see relayWsUrl) */
   wsUrl?: string;
+  /** an http(s) proxy URL for the WebSocket (CONNECT); default: HTTPS_PROXY / HTTP_PROXY
+   *  from the environment (honouring NO_PROXY); '' = never use a proxy */
+  proxy?: string;
+  /** a ready agent for the WebSocket (tests; overrides proxy) */
+  wsAgent?: HttpAgent;
+  /** extra TLS trust for wss:// (PEM), e.g. a private CA; default: the system's */
+  wsCa?: string | Buffer;
   /** auto mode: switch to WebSocket after this long without a UDP answer (default 1500) */
   udpFallbackMs?: number;
   /** first registration retransmission interval, doubling to 8 s (default 500) */
@@ -53,56 +73,97 @@ export interface RelayClientOptions {
 }
 
 export interface RelayClientEvents {
-  /** a packet another agent sent us through the relay; payload is a view, copy to keep */
+  /** a packet another agent sent us through the relay (key in text form); payload is a
+   *  view, copy to keep */
   packet: [fromKey: string, payload: Uint8Array];
-  /** the relay says this key is not registered (our SEND to it was dropped) */
+  /** the relay says this key is not registered (our SEND to it was dropped); authenticated */
   peerGone: [key: string];
+  /** on every state change, and 'registered' again whenever a registration completes while
+   *  registered (a parallel one renewed the binding, e.g. after a NAT rebinding) */
   state: [state: RelayClientState, transport: RelayTransport | undefined];
+  /** the relay saw our key registered from another place too, each evicting the other
+   *  (the same key file in two agents); authenticated */
+  keyConflict: [];
 }
 
-export function relayWsUrl(host: string, httpPort: number): string {
+/** ws:// or, with tls, wss:// URL of a relay's WebSocket endpoint. */
+export function relayWsUrl(host: string, httpPort: number, opts: { tls?: boolean } = {}): string {
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `ws://${h}:${httpPort}/relay`;
+  return `${opts.tls ? 'wss' : 'ws'}://${h}:${httpPort}/relay`;
+}
+
+/** A NOT_REGISTERED starts at most one parallel registration per this long. */
+const NOT_REGISTERED_EVERY_MS = 5000;
+const ACCEPT_RETRY_MS = 1000;
+const REJECTED_RETRY_MS = 30_000;
+/** bounded id -> key cache so RECV frames name their sender without a base64 encode */
+const KEY_CACHE = 4096;
+
+interface Attempt {
+  nonce: Uint8Array;
+  hs: HandshakeState | undefined;
+  /** true: the current registration stays in use while this one runs (until it completes,
+   *  or a PONG shows the relay still knows us); retransmitted like any registration */
+  parallel: boolean;
+  hellos: number;
+  timer: NodeJS.Timeout | undefined;
 }
 
 export class RelayClient extends EventEmitter<RelayClientEvents> {
-  private readonly relayKey: Uint8Array;
+  private readonly relayKey: PeerKey;
   private readonly keyPair: KeyPair;
   private readonly mode: RelayTransportMode;
   private readonly sendUdpFn: ((f: Uint8Array) => void) | undefined;
   private readonly wsUrl: string | undefined;
+  private readonly wsAgent: HttpAgent | undefined;
+  private readonly wsCa: string | Buffer | undefined;
   private readonly udpFallbackMs: number;
   private readonly retryMs: number;
   private readonly keepaliveOverride: number | undefined;
   private readonly maxWsBuffered: number;
   private readonly log: Logger | undefined;
-  private readonly keyBytes = new KeyBytesCache();
-  private readonly keyText = new KeyTextCache();
+  private readonly keyById = new Map<string, PeerKey>();
+  private readonly keyByText = new Map<string, PeerKey>();
 
   private _state: RelayClientState = 'idle';
   private _transport: RelayTransport | undefined;
   private ws: WebSocket | undefined;
-  private hs: HandshakeState | undefined;
+  private attempt: Attempt | undefined;
+  /** the control keys of the registration in use */
+  private ctl: ControlKeys | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private fallbackTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  private acceptTimer: NodeJS.Timeout | undefined;
   private currentRetry: number;
   private keepaliveMs = 10_000;
+  /** last authentic sign of the relay (matching PONG, REGISTERED, authenticated frame) */
   private lastHeard = 0;
   private registeredAt = 0;
-  /** counters for status displays and tests */
-  readonly stats = { sent: 0, received: 0, dropped: 0, registrations: 0, badFrames: 0 };
+  private lastParallel = -Infinity;
+  private pingToken: Uint8Array | undefined;
+  private acceptKeys: PeerKey[] | undefined;
+  /** counter of the ACCEPT_FROM not yet acknowledged */
+  private acceptPending: number | undefined;
+  /** an accept set was sent during the current registration */
+  private acceptSent = false;
+  /** counters for status displays and tests: badFrames = malformed or unexpected;
+   *  spoofed = failed authentication (nonce, token, tag or handshake); handlerErrors = a
+   *  bug (a handler threw), never expected */
+  readonly stats = { sent: 0, received: 0, dropped: 0, registrations: 0, badFrames: 0, spoofed: 0, notRegistered: 0, handlerErrors: 0 };
 
   constructor(opts: RelayClientOptions) {
     super();
-    this.relayKey = typeof opts.relayKey === 'string' ? keyFromBase64(opts.relayKey, 'relay key') : opts.relayKey;
-    if (this.relayKey.length !== KEY_SIZE) throw new Error('relay key must be 32 bytes');
+    const rk = opts.relayKey;
+    this.relayKey = rk instanceof PeerKey ? rk : typeof rk === 'string' ? PeerKey.fromText(rk, 'relay key') : PeerKey.fromBytes(rk);
     this.keyPair = opts.keyPair;
     this.sendUdpFn = opts.sendUdp;
     this.wsUrl = opts.wsUrl;
     this.mode = opts.transport ?? (opts.sendUdp && opts.wsUrl ? 'auto' : opts.sendUdp ? 'udp' : 'ws');
     if (this.mode !== 'ws' && !this.sendUdpFn) throw new Error(`relay transport ${this.mode} needs sendUdp`);
     if (this.mode !== 'udp' && !this.wsUrl) throw new Error(`relay transport ${this.mode} needs wsUrl`);
+    this.wsAgent = opts.wsAgent ?? (this.wsUrl ? proxyAgentFor(this.wsUrl, opts.proxy) : undefined);
+    this.wsCa = opts.wsCa;
     this.udpFallbackMs = opts.udpFallbackMs ?? 1500;
     this.retryMs = opts.retryMs ?? 500;
     this.currentRetry = this.retryMs;
@@ -115,7 +176,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** transport in use (or being tried) */
   get transport(): RelayTransport | undefined { return this._transport; }
   /** base64 key of this agent */
-  get publicKey(): string { return keyToBase64(this.keyPair.publicKey); }
+  get publicKey(): string { return PeerKey.fromBytes(this.keyPair.publicKey).text; }
 
   /** Begin registering (no-op if already started). */
   start(): void {
@@ -123,22 +184,29 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.beginRegistration(this.mode === 'ws' ? 'ws' : 'udp');
   }
 
-  /** Stop: close the WebSocket, clear timers. Emits state 'closed'. */
+  /** Stop: close the WebSocket, clear timers, zero every key. Emits state 'closed'. */
   close(): void {
     if (this._state === 'closed') return;
     this.clearTimers();
+    this.endAttempt();
+    this.endRegistration();
     this.closeWs();
     this.setState('closed');
   }
 
   /**
-   * Send an opaque packet to another agent's key (base64 or 32 bytes). Returns false
-   * (and counts a drop) when not registered or the WebSocket is backed up.
+   * Send an opaque packet to another agent's key (PeerKey, base64 or 32 bytes). Returns
+   * false (and counts a drop) when not registered or the WebSocket is backed up.
    */
-  send(peerKey: string | Uint8Array, payload: Uint8Array): boolean {
+  send(peerKey: PeerKey | string | Uint8Array, payload: Uint8Array): boolean {
     if (this._state !== 'registered' || payload.length > DEFAULT_MAX_PAYLOAD) { this.stats.dropped++; return false; }
     let key: Uint8Array;
-    try { key = typeof peerKey === 'string' ? this.keyBytes.get(peerKey) : peerKey; } catch { this.stats.dropped++; return false; }
+    if (peerKey instanceof PeerKey) key = peerKey.bytes;
+    else if (typeof peerKey === 'string') {
+      const k = this.keyFromText(peerKey);
+      if (!k) { this.stats.dropped++; return false; }
+      key = k.bytes;
+    } else key = peerKey;
     if (key.length !== KEY_SIZE) { this.stats.dropped++; return false; }
     const ok = this.transmit(encodeSend(key, payload));
     if (ok) this.stats.sent++; else this.stats.dropped++;
@@ -163,139 +231,125 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     return ok;
   }
 
+  /**
+   * Ask the relay to forward to us only from these keys (the other parties of our
+   * session); undefined or empty = from anyone. At most MAX_ACCEPT_KEYS (32). Sent now if
+   * registered, again after every registration, retransmitted until acknowledged.
+   */
+  setAcceptFrom(keys: ReadonlyArray<PeerKey | string> | undefined): void {
+    const list = keys?.map((k) => (k instanceof PeerKey ? k : PeerKey.fromText(k, 'accepted key')));
+    if (list && list.length > MAX_ACCEPT_KEYS) throw new RangeError(`a relay accept set holds at most ${MAX_ACCEPT_KEYS} keys`);
+    this.acceptKeys = list && list.length > 0 ? list : undefined;
+    this.sendAcceptSet();
+  }
+
+  /** Has the relay acknowledged the current accept set? (status, tests) */
+  get acceptSetAcknowledged(): boolean { return this.acceptPending === undefined; }
+
   /** Feed one UDP datagram received from the relay's address. Never throws. */
   handleDatagram(buf: Uint8Array): void {
-    if (this._transport !== 'udp') {
-      // a late UDP answer while we fell back to WebSocket: ignore (WS is working)
-      return;
-    }
+    // a late UDP answer while we fell back to WebSocket: ignore (WS is working)
+    if (this._transport !== 'udp') return;
     this.handleFrame(buf, 'udp');
   }
 
-  // ---- internals ----
+  // ---- receiving ----
 
   private handleFrame(data: Uint8Array, via: RelayTransport): void {
     try {
-      this.handleFrameUnsafe(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength), via);
+      const d = decodeFrame(data);
+      if (!d.ok) { this.stats.badFrames++; return; }
+      this.onFrame(d.frame, via);
     } catch (err) {
-      this.stats.badFrames++;
-      this.log?.debug({ err }, 'bad relay frame');
+      this.stats.handlerErrors++;
+      this.log?.error({ err: String(err) }, 'relay frame handler threw (bug); frame dropped');
     }
   }
 
-  private handleFrameUnsafe(buf: Buffer, via: RelayTransport): void {
-    if (buf.length === 0) return;
-    this.lastHeard = performance.now();
-    switch (buf[0]) {
-      case FRAME_RECV:
-        if (buf.length < SEND_HEADER_SIZE || this._state !== 'registered') { this.stats.badFrames++; return; }
+  private onFrame(f: RelayFrame, via: RelayTransport): void {
+    switch (f.type) {
+      case FRAME_RECV: {
+        if (this._state !== 'registered') { this.stats.badFrames++; return; }
         this.stats.received++;
-        this.emit('packet', this.keyText.get(buf, 1), buf.subarray(SEND_HEADER_SIZE));
+        const from = this.keyFromId(Buffer.from(f.payload.buffer, f.payload.byteOffset - KEY_SIZE, KEY_SIZE).toString('latin1'));
+        this.emit('packet', from.text, f.payload);
         return;
+      }
       case FRAME_PONG:
-        return;
-      case FRAME_PING:
-        if (buf.length === PING_SIZE) this.transmit(encodePingLike(FRAME_PONG, buf.subarray(1)));
+        if (!this.pingToken || !timingSafeEqual(this.pingToken, f.token)) { this.stats.spoofed++; return; }
+        this.pingToken = undefined;
+        this.lastHeard = performance.now();
+        // the relay knows us at this address: a parallel registration started by a
+        // (spoofed) NOT_REGISTERED is not needed
+        if (this.attempt?.parallel) this.endAttempt();
         return;
       case FRAME_CHALLENGE:
-        if (buf.length !== CHALLENGE_SIZE || this._state !== 'registering' || via !== this._transport) { this.stats.badFrames++; return; }
-        this.onChallenge(buf.subarray(4, 4 + COOKIE_SIZE));
+        this.onChallenge(f.cookie, f.nonce, via);
         return;
       case FRAME_REGISTERED:
-        if (this._state !== 'registering' || !this.hs) { this.stats.badFrames++; return; }
-        this.onRegistered(buf.subarray(4));
+        this.onRegistered(f.ikMessage2);
+        return;
+      case FRAME_NOT_REGISTERED:
+        this.onNotRegistered();
         return;
       case FRAME_PEER_GONE:
-        if (buf.length !== PEER_GONE_SIZE) { this.stats.badFrames++; return; }
-        this.emit('peerGone', this.keyText.get(buf, 1));
+      case FRAME_RESTARTING:
+      case FRAME_KEY_CONFLICT:
+      case FRAME_ACCEPT_ACK:
+        if (!this.ctl || !this.ctl.receive.open(f)) { this.stats.spoofed++; return; }
+        this.lastHeard = performance.now();
+        this.onAuthenticated(f);
+        return;
+      default:
+        this.stats.badFrames++; // a frame meant for the relay
+    }
+  }
+
+  private onAuthenticated(f: Extract<RelayFrame, { type: typeof FRAME_PEER_GONE | typeof FRAME_RESTARTING | typeof FRAME_KEY_CONFLICT | typeof FRAME_ACCEPT_ACK }>): void {
+    switch (f.type) {
+      case FRAME_PEER_GONE:
+        this.emit('peerGone', this.keyFromId(Buffer.from(f.key).toString('latin1')).text);
         return;
       case FRAME_RESTARTING:
         this.log?.info('relay is restarting; re-registering');
-        if (this._state === 'registered' || this._state === 'registering') this.reRegister(true);
+        this.reRegister(true);
         return;
-      case FRAME_NOT_REGISTERED:
-        if (this._state === 'registered' && performance.now() - this.registeredAt > 1000) this.reRegister(false);
+      case FRAME_KEY_CONFLICT:
+        this.log?.error({ key: this.publicKey }, 'the relay sees this key registered from two places that keep evicting each other: is the same key file used by two agents?');
+        this.emit('keyConflict');
         return;
-      case FRAME_REJECTED:
-        if (this._state !== 'registering') return;
-        this.log?.warn({ reason: buf[1] }, 'relay rejected our registration');
-        this.clearTimers();
-        this.setState('rejected');
-        this.retryTimer = this.timer(() => this.beginRegistration(this.mode === 'ws' ? 'ws' : 'udp'), 30_000);
+      case FRAME_ACCEPT_ACK:
+        if (f.acked === this.acceptPending) {
+          this.acceptPending = undefined;
+          if (this.acceptTimer) clearTimeout(this.acceptTimer);
+          this.acceptTimer = undefined;
+        }
         return;
-      default:
-        this.stats.badFrames++;
     }
   }
 
-  private onChallenge(cookie: Uint8Array): void {
-    const hs = new HandshakeState({
-      protocolName: NOISE_PROTOCOL, initiator: true, prologue: registrationPrologue(cookie),
-      staticKey: this.keyPair, remoteStaticKey: this.relayKey,
-    });
-    const msg1 = hs.writeMessage(new Uint8Array(0));
-    this.hs = hs;
-    this.transmit(encodeRegister(cookie, msg1));
+  private onNotRegistered(): void {
+    this.stats.notRegistered++;
+    // unauthenticated: at most a rate-limited parallel registration; the current one stays
+    const now = performance.now();
+    if (this._state !== 'registered' || this.attempt || now - this.registeredAt < 1000 || now - this.lastParallel < NOT_REGISTERED_EVERY_MS) return;
+    this.lastParallel = now;
+    this.log?.debug('relay says NOT_REGISTERED; registering again alongside the current registration');
+    this.startAttempt(true);
   }
 
-  private onRegistered(msg2: Uint8Array): void {
-    let payload: Uint8Array;
-    try {
-      payload = this.hs!.readMessage(msg2);
-    } catch {
-      this.stats.badFrames++; // not from the relay we trust: ignore, keep waiting
-      return;
-    }
-    this.hs = undefined;
-    const p = decodeRegisteredPayload(payload);
-    const suggested = p && p.keepaliveS > 0 ? p.keepaliveS * 1000 : 10_000;
-    this.keepaliveMs = this.keepaliveOverride ?? suggested;
-    this.clearTimers();
-    this.currentRetry = this.retryMs;
-    this.stats.registrations++;
-    this.registeredAt = performance.now();
-    this.lastHeard = this.registeredAt;
-    this.setState('registered');
-    this.scheduleKeepalive();
-  }
-
-  private scheduleKeepalive(): void {
-    this.keepaliveTimer = this.timer(() => {
-      if (this._state !== 'registered') return;
-      const silent = performance.now() - this.lastHeard;
-      if (silent > this.keepaliveMs * 2.5) {
-        this.log?.info({ silentMs: Math.round(silent) }, 'relay silent; re-registering');
-        this.reRegister(false);
-        return;
-      }
-      this.transmit(encodePingLike(FRAME_PING, crypto.getRandomValues(new Uint8Array(8))));
-      this.scheduleKeepalive();
-    }, this.keepaliveMs);
-  }
-
-  private reRegister(relayRestarting: boolean): void {
-    this.clearTimers();
-    this.hs = undefined;
-    // a restarting relay needs a moment; otherwise start at once on the same transport
-    const delay = relayRestarting ? 300 + Math.random() * 700 : 0;
-    this.setState('registering');
-    const again = (): void => {
-      if (this._state !== 'registering') return;
-      // on WebSocket after a restart the socket is gone: reconnect; auto retries UDP first
-      this.beginRegistration(this.mode === 'ws' ? 'ws' : this.mode === 'udp' ? 'udp' : relayRestarting ? 'udp' : this._transport ?? 'udp');
-    };
-    if (delay === 0) again(); else this.retryTimer = this.timer(again, delay);
-  }
+  // ---- registration ----
 
   private beginRegistration(transport: RelayTransport): void {
     if (this._state === 'closed') return;
     this.clearTimers();
-    this.hs = undefined;
+    this.endAttempt();
+    this.endRegistration();
     if (transport === 'udp') this.closeWs();
     this._transport = transport;
     this.setState('registering');
     if (transport === 'udp') {
-      this.sendHelloWithRetry();
+      this.startAttempt(false);
       if (this.mode === 'auto') {
         this.fallbackTimer = this.timer(() => {
           if (this._state === 'registering' && this._transport === 'udp') {
@@ -309,25 +363,148 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     }
   }
 
-  private sendHelloWithRetry(): void {
-    this.transmit(encodeHello());
-    this.retryTimer = this.timer(() => {
-      if (this._state !== 'registering') return;
-      this.currentRetry = Math.min(this.currentRetry * 2, 8000);
-      this.hs = undefined;
-      this.sendHelloWithRetry();
-    }, this.currentRetry);
+  private startAttempt(parallel: boolean): void {
+    this.endAttempt();
+    this.attempt = { nonce: crypto.getRandomValues(new Uint8Array(NONCE_SIZE)), hs: undefined, parallel, hellos: 0, timer: undefined };
+    this.sendHello(this.attempt, parallel ? this.retryMs : this.currentRetry);
   }
+
+  private sendHello(a: Attempt, retry: number): void {
+    if (this.attempt !== a) return;
+    // a fresh CHALLENGE is needed for every HELLO: forget the handshake of the last one
+    a.hs?.destroy();
+    a.hs = undefined;
+    a.hellos++;
+    this.transmit(encodeHello(a.nonce));
+    a.timer = this.timer(() => {
+      if (this.attempt !== a) return;
+      const next = Math.min(retry * 2, 8000);
+      if (!a.parallel) this.currentRetry = next;
+      this.sendHello(a, next);
+    }, retry);
+  }
+
+  private onChallenge(cookie: Uint8Array, nonce: Uint8Array, via: RelayTransport): void {
+    const a = this.attempt;
+    if (!a || a.hs || via !== this._transport) { this.stats.badFrames++; return; }
+    if (!timingSafeEqual(a.nonce, nonce)) { this.stats.spoofed++; return; }
+    const hs = new HandshakeState({
+      protocolName: NOISE_PROTOCOL, initiator: true, prologue: registrationPrologue(cookie),
+      staticKey: this.keyPair, remoteStaticKey: this.relayKey.bytes,
+    });
+    a.hs = hs;
+    this.transmit(encodeRegister(cookie, hs.writeMessage(new Uint8Array(0))));
+  }
+
+  private onRegistered(msg2: Uint8Array): void {
+    const a = this.attempt;
+    if (!a?.hs) { this.stats.badFrames++; return; }
+    let payload: Uint8Array;
+    try {
+      payload = a.hs.readMessage(msg2);
+    } catch {
+      this.stats.spoofed++; // not from the relay we trust: ignore, keep waiting
+      return;
+    }
+    const p = decodeRegisteredPayload(payload);
+    const hs = a.hs;
+    a.hs = undefined;
+    this.endAttempt();
+    if (!p || p.status !== STATUS_REGISTERED) {
+      hs.destroy();
+      this.log?.warn({ reason: p?.reason }, 'relay rejected our registration');
+      this.clearTimers();
+      this.endRegistration();
+      this.setState('rejected');
+      this.retryTimer = this.timer(() => this.beginRegistration(this.mode === 'ws' ? 'ws' : 'udp'), REJECTED_RETRY_MS);
+      return;
+    }
+    destroyControlKeys(this.ctl);
+    this.ctl = controlKeysOf(hs); // zeroes the handshake
+    this.keepaliveMs = this.keepaliveOverride ?? (p.keepaliveS > 0 ? p.keepaliveS * 1000 : 10_000);
+    this.clearTimers();
+    this.currentRetry = this.retryMs;
+    this.stats.registrations++;
+    this.registeredAt = performance.now();
+    this.lastHeard = this.registeredAt;
+    this.acceptSent = false;
+    // a renewed registration (parallel, e.g. after a NAT rebinding) is announced too: the
+    // agent re-runs STUN and tells its peers when the relay sees it somewhere new
+    if (this._state === 'registered') this.emit('state', 'registered', this._transport);
+    else this.setState('registered');
+    this.scheduleKeepalive();
+    this.sendAcceptSet();
+  }
+
+  private endAttempt(): void {
+    const a = this.attempt;
+    if (!a) return;
+    this.attempt = undefined;
+    if (a.timer) clearTimeout(a.timer);
+    a.hs?.destroy();
+  }
+
+  private endRegistration(): void {
+    destroyControlKeys(this.ctl);
+    this.ctl = undefined;
+    this.pingToken = undefined;
+  }
+
+  private sendAcceptSet(): void {
+    if (this.acceptTimer) clearTimeout(this.acceptTimer);
+    this.acceptTimer = undefined;
+    this.acceptPending = undefined;
+    if (this._state !== 'registered' || !this.ctl) return;
+    // a fresh registration accepts from anyone: an empty set only needs sending to clear one
+    if (!this.acceptKeys && !this.acceptSent) return;
+    const frame = this.ctl.send.seal(FRAME_ACCEPT_FROM, acceptFromBody((this.acceptKeys ?? []).map((k) => k.bytes)));
+    this.acceptSent = true;
+    this.acceptPending = this.ctl.send.lastSealed;
+    this.transmit(frame);
+    this.acceptTimer = this.timer(() => { if (this.acceptPending !== undefined) this.sendAcceptSet(); }, ACCEPT_RETRY_MS);
+  }
+
+  private scheduleKeepalive(): void {
+    this.keepaliveTimer = this.timer(() => {
+      if (this._state !== 'registered') return;
+      const silent = performance.now() - this.lastHeard;
+      if (silent > this.keepaliveMs * 2.5) {
+        this.log?.info({ silentMs: Math.round(silent) }, 'relay silent; re-registering');
+        this.reRegister(false);
+        return;
+      }
+      this.pingToken = crypto.getRandomValues(new Uint8Array(TOKEN_SIZE));
+      this.transmit(encodePingLike(FRAME_PING, this.pingToken));
+      this.scheduleKeepalive();
+    }, this.keepaliveMs);
+  }
+
+  private reRegister(relayRestarting: boolean): void {
+    this.clearTimers();
+    this.endAttempt();
+    this.endRegistration();
+    // a restarting relay needs a moment; otherwise start at once on the same transport
+    const delay = relayRestarting ? 300 + Math.random() * 700 : 0;
+    this.setState('registering');
+    const again = (): void => {
+      if (this._state !== 'registering') return;
+      // on WebSocket after a restart the socket is gone: reconnect; auto retries UDP first
+      this.beginRegistration(this.mode === 'ws' ? 'ws' : this.mode === 'udp' ? 'udp' : relayRestarting ? 'udp' : this._transport ?? 'udp');
+    };
+    if (delay === 0) again(); else this.retryTimer = this.timer(again, delay);
+  }
+
+  // ---- WebSocket ----
 
   private openWs(): void {
     this.closeWs();
-    const ws = new WebSocket(this.wsUrl!, { perMessageDeflate: false, maxPayload: 64 * 1024 });
+    const ws = new WebSocket(this.wsUrl!, { perMessageDeflate: false, maxPayload: 64 * 1024, agent: this.wsAgent, ca: this.wsCa });
     ws.binaryType = 'nodebuffer';
     this.ws = ws;
     ws.on('open', () => {
       if (this.ws !== ws) return;
       this.currentRetry = this.retryMs;
-      this.transmit(encodeHello());
+      this.startAttempt(false);
     });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (this.ws !== ws || !isBinary) return;
@@ -340,6 +517,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       if (this._state === 'closed' || this._state === 'rejected') return;
       // reconnect with backoff; auto mode gives UDP another chance first
       this.clearTimers();
+      this.endAttempt();
+      this.endRegistration();
       this.setState('registering');
       const delay = this.currentRetry;
       this.currentRetry = Math.min(this.currentRetry * 2, 8000);
@@ -357,6 +536,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     }
   }
 
+  // ---- plumbing ----
+
   private transmit(frame: Uint8Array): boolean {
     if (this._transport === 'udp') {
       try { this.sendUdpFn!(frame); return true; } catch { return false; }
@@ -365,6 +546,26 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     if (!ws || ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > this.maxWsBuffered) return false;
     ws.send(frame, { binary: true });
     return true;
+  }
+
+  private keyFromId(id: string): PeerKey {
+    let k = this.keyById.get(id);
+    if (!k) {
+      if (this.keyById.size >= KEY_CACHE) this.keyById.clear();
+      k = PeerKey.fromId(id);
+      this.keyById.set(id, k);
+    }
+    return k;
+  }
+
+  private keyFromText(text: string): PeerKey | undefined {
+    let k = this.keyByText.get(text);
+    if (!k) {
+      try { k = PeerKey.fromText(text); } catch { return undefined; }
+      if (this.keyByText.size >= KEY_CACHE) this.keyByText.clear();
+      this.keyByText.set(text, k);
+    }
+    return k;
   }
 
   private setState(s: RelayClientState): void {
@@ -381,7 +582,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private clearTimers(): void {
-    for (const t of [this.retryTimer, this.fallbackTimer, this.keepaliveTimer]) if (t) clearTimeout(t);
-    this.retryTimer = this.fallbackTimer = this.keepaliveTimer = undefined;
+    for (const t of [this.retryTimer, this.fallbackTimer, this.keepaliveTimer, this.acceptTimer]) if (t) clearTimeout(t);
+    this.retryTimer = this.fallbackTimer = this.keepaliveTimer = this.acceptTimer = undefined;
   }
 }

@@ -2,5 +2,5 @@
 export { RelayClient, relayWsUrl } from './client.js';
 export type { RelayClientOptions, RelayClientEvents, RelayClientState, RelayTransport, RelayTransportMode } from './client.js';
 export { RelayServer } from './server.js';
-export type { RelayServerOptions, HostPort } from './server.js';
-export { isRelayFrame, DEFAULT_MAX_PAYLOAD } from './wire.js';
+export type { RelayServerOptions, RelayLimits, HostPort } from './server.js';
+export { isRelayFrame, RELAY_FRAME_FIRST, RELAY_FRAME_LAST, DEFAULT_MAX_PAYLOAD, MAX_ACCEPT_KEYS } from './wire.js';

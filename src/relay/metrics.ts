@@ -6,12 +6,17 @@ import { Counter, Gauge, Registry } from 'prom-client';
 export const DROP_REASONS = [
   'unknown_type', 'malformed', 'oversized', 'unregistered', 'no_peer', 'rate_limited',
   'queue_overflow', 'unexpected_frame', 'not_binary',
+  // version 2: authenticated control, accept sets, per-source / per-destination / global budgets
+  'bad_auth', 'not_accepted', 'source_rate_limited', 'dest_rate_limited', 'global_rate_limited',
+  'stun_rate_limited',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export const REG_FAILURES = [
   'bad_cookie', 'stale_cookie', 'replay', 'bad_handshake', 'not_allowed', 'full', 'malformed',
+  'rate_limited',
 ] as const;
+export type HttpRefusal = 'total' | 'per_source';
 export type RegFailure = (typeof REG_FAILURES)[number];
 
 export class RelayCounters {
@@ -20,6 +25,11 @@ export class RelayCounters {
   stunRequests = 0;
   stunDrops = 0;
   registrations = 0;
+  /** a handler threw: a bug, never expected (tests assert 0); the datagram was dropped */
+  handlerErrors = 0;
+  /** the same key registered from two sources that keep evicting each other */
+  keyConflicts = 0;
+  readonly httpRefused: Record<HttpRefusal, number> = { total: 0, per_source: 0 };
   readonly drops: Record<DropReason, number> = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
   readonly regFailures: Record<RegFailure, number> = Object.fromEntries(REG_FAILURES.map((r) => [r, 0])) as Record<RegFailure, number>;
 }
@@ -62,6 +72,10 @@ export function createRelayMetrics(c: RelayCounters, g: GaugeSource): Registry {
   mirrorCounter(r, 'mpyc_relay_dropped_total', 'Frames dropped, by reason', ['reason'],
     () => [...DROP_REASONS.map((k) => [{ reason: k }, c.drops[k]] as [Record<string, string>, number]),
       [{ reason: 'stun_malformed' }, c.stunDrops]]);
+  mirrorCounter(r, 'mpyc_relay_handler_errors_total', 'Frames whose handler threw (a bug; the frame was dropped)', [], () => [[{}, c.handlerErrors]]);
+  mirrorCounter(r, 'mpyc_relay_key_conflicts_total', 'Keys registered from two places that evict each other', [], () => [[{}, c.keyConflicts]]);
+  mirrorCounter(r, 'mpyc_relay_http_connections_refused_total', 'HTTP connections refused at a connection cap', ['cap'],
+    () => [[{ cap: 'total' }, c.httpRefused.total], [{ cap: 'per_source' }, c.httpRefused.per_source]]);
   mirrorCounter(r, 'mpyc_relay_registration_failures_total', 'Registrations refused, by reason', ['reason'],
     () => REG_FAILURES.map((k) => [{ reason: k }, c.regFailures[k]]));
   return r;

@@ -1,36 +1,65 @@
-// mpyc-relay server: STUN + registration + forwarding over UDP and WebSocket,
-// /metrics and /healthz over HTTP (docs/protocol/relay.md, docs/relay.md).
+// mpyc-relay server: STUN + registration + forwarding over UDP and WebSocket, /metrics and
+// /healthz over HTTP(S) (docs/protocol/relay.md, docs/relay.md). Every frame is decoded by
+// wire.ts; frames that change an agent's state are authenticated (control-auth.ts); every
+// budget lives in limits.ts; the agent table in agents.ts; the HTTP port in http-front.ts.
 import * as dgram from 'node:dgram';
-import * as http from 'node:http';
-import { WebSocketServer, WebSocket } from 'ws';
+import type * as http from 'node:http';
+import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { HandshakeState, type KeyPair } from './handshake.js';
+import { HandshakeState, type KeyPair } from '../noise/index.js';
+import { PeerKey } from '../common/peer-key.js';
 import { answerBindingRequest, stunAddressOf } from '../stun/codec.js';
 import {
-  FRAME_HELLO, FRAME_PING, FRAME_PONG, FRAME_REGISTER, FRAME_SEND, FRAME_RECV, FRAME_RESTARTING,
-  FRAME_NOT_REGISTERED, COOKIE_SIZE, HELLO_SIZE, IK_MSG1_SIZE, KEY_SIZE, NOISE_PROTOCOL,
-  PING_SIZE, REGISTER_SIZE, REJECT_FULL, REJECT_NOT_ALLOWED, SEND_HEADER_SIZE, DEFAULT_MAX_PAYLOAD,
-  encodeChallenge, encodePeerGone, encodePingLike, encodeRegistered, encodeRegisteredPayload,
-  encodeRejected, encodeSimple, registrationPrologue,
+  FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_PEER_GONE, FRAME_PING,
+  FRAME_PONG, FRAME_RECV, FRAME_REGISTER, FRAME_RESTARTING, FRAME_SEND, KEY_SIZE, NOISE_PROTOCOL,
+  REJECT_FULL, REJECT_NOT_ALLOWED, SEND_HEADER_SIZE, DEFAULT_MAX_PAYLOAD, STATUS_REGISTERED, STATUS_REJECTED,
+  acceptAckBody, dataFrameProblem, decodeFrame, encodeChallenge, encodeNotRegistered, encodePingLike,
+  encodeRegistered, encodeRegisteredPayload, isRelayFrame, registrationPrologue, type RelayFrame,
 } from './wire.js';
 import { CookieJar } from './cookie.js';
+import { controlKeysOf, destroyControlKeys } from './control-auth.js';
+import { AgentTable, type Agent, type WsConnRef } from './agents.js';
+import { SourceTable, newBucket, sourceKey, take, type Bucket, type Rate } from './limits.js';
+import { HttpFront, type HttpLimits } from './http-front.js';
 import { RelayCounters, createRelayMetrics, type DropReason, type RegFailure } from './metrics.js';
-import { keyToBase64 } from './keycache.js';
+import { snapshot, type ClusterLink, type ClusterMessage } from './cluster.js';
 import { createLobbyService, type LobbyOption, type LobbyService } from '../lobby/http.js';
 
 export interface HostPort { host: string; port: number }
 
-export interface RelayServerOptions {
+/** Every limit of the relay; defaults and reasons in docs/relay.md ("Limits"). */
+export interface RelayLimits extends HttpLimits {
+  /** per-agent forwarding rate, packets/s, and burst */
+  ratePps: number;
+  burst: number;
+  /** forwarding rate of one source address (all its agents), packets/s; 0 = unlimited */
+  sourceRatePps: number;
+  /** what one destination receives from all senders together, packets/s; 0 = unlimited */
+  destRatePps: number;
+  /** the whole relay, packets/s; 0 = unlimited */
+  globalRatePps: number;
+  /** registration handshakes (DH) per source address per second, burst 2x; 0 = unlimited */
+  handshakeRatePerSource: number;
+  /** registration handshakes per second for the whole relay, burst 1x; 0 = unlimited */
+  handshakeRateGlobal: number;
+  /** STUN responses per source address per second, burst 2x; 0 = unlimited */
+  stunRatePerSource: number;
+  /** source addresses remembered at once (beyond: one shared overflow budget) */
+  maxSources: number;
+  /** WebSocket connections that have not registered within this are closed */
+  wsRegisterTimeoutMs: number;
+}
+
+export interface RelayServerOptions extends Partial<RelayLimits> {
   keyPair: KeyPair;
   udp: HostPort;
   /** omit to run without HTTP/WebSocket */
   http?: HostPort;
+  /** PEM certificate chain and key for the HTTP port: https:// and wss:// */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** base64 keys allowed to register; undefined = open relay */
   allow?: Set<string>;
-  /** per-agent forwarding rate, packets/s (default 100000) and burst (default rate/2) */
-  ratePps?: number;
-  burst?: number;
   maxPayload?: number;
   maxAgents?: number;
   keepaliveS?: number;
@@ -40,79 +69,119 @@ export interface RelayServerOptions {
   wsQueueFrames?: number;
   wsHighWater?: number;
   logger?: Logger;
+  /** run as one worker of a cluster sharing the ports (cluster.ts); metrics show the sums */
+  cluster?: ClusterLink;
   /** lobbies on the HTTP port (docs/protocol/lobby.md): limits, or false for none (default: on) */
   lobby?: LobbyOption;
 }
 
-interface Agent {
-  /** the 32 key bytes as a latin1 string: the map key, and written into RECV frames */
-  keyBin: string;
-  transport: 'udp' | 'ws';
-  address: string;
-  port: number;
-  conn: WsConn | undefined;
-  lastSeen: number;
-  tokens: number;
-  refillAt: number;
-  goneTokens: number;
-  goneAt: number;
-}
+export const DEFAULT_LIMITS: Omit<RelayLimits, 'burst'> = {
+  ratePps: 100_000, sourceRatePps: 200_000, destRatePps: 100_000, globalRatePps: 1_000_000,
+  handshakeRatePerSource: 50, handshakeRateGlobal: 1000, stunRatePerSource: 20, maxSources: 100_000,
+  maxConnections: 10_000, maxConnectionsPerSource: 64, headersTimeoutMs: 5000, idleTimeoutMs: 15_000,
+  wsRegisterTimeoutMs: 5000,
+};
 
-interface WsConn {
+interface WsConn extends WsConnRef {
   ws: WebSocket;
   id: number;
-  agent: Agent | undefined;
+  remote: string;
   queue: Buffer[];
   control: Uint8Array[];
   openedAt: number;
 }
 
 type Reply = (frame: Uint8Array) => void;
+/** Where a frame came from: the cookie's source string, the agent's place and address. */
+interface Origin {
+  place: string;
+  transport: 'udp' | 'ws';
+  address: string;
+  port: number;
+  conn: WsConn | undefined;
+  reply: Reply;
+}
 
 const CONTROL_QUEUE = 16;
-
-const b64 = (keyBin: string): string => Buffer.from(keyBin, 'latin1').toString('base64');
+/** PEER_GONE notices per second to one sender: enough for a few stale peers, not a flood */
+const PEER_GONE_RATE: Rate = { perS: 10, burst: 10 };
+/** NOT_REGISTERED replies per second relay-wide: they answer spoofable frames */
+const NOT_REGISTERED_RATE: Rate = { perS: 100, burst: 100 };
+/** a conflict is logged at most this often per key */
+const CONFLICT_LOG_MS = 60_000;
 
 export class RelayServer {
+  /** this process's counters */
   readonly counters = new RelayCounters();
+  /** what /metrics shows: this process's counters, or in a cluster the sums of all workers */
+  readonly shown: RelayCounters;
   readonly metrics: Registry;
-  private readonly o: Required<Omit<RelayServerOptions, 'allow' | 'http' | 'logger' | 'lobby'>> & Pick<RelayServerOptions, 'http' | 'logger'>;
+  readonly publicKey: string;
+  private readonly o: Required<Omit<RelayServerOptions, 'allow' | 'http' | 'logger' | 'tls' | 'cluster' | 'lobby'>> & Pick<RelayServerOptions, 'http' | 'logger' | 'tls'>;
   private readonly lobby: LobbyService | undefined;
   private allow: Set<string> | undefined;
-  private readonly cookies = new CookieJar();
-  private readonly byKey = new Map<string, Agent>();
-  /** UDP bindings: address -> port -> agent (no string building per packet; few
-   *  distinct addresses behind NATs, so few inner maps) */
-  private readonly byUdp = new Map<string, Map<number, Agent>>();
+  private readonly cookies: CookieJar;
+  private readonly cluster: ClusterLink | undefined;
+  /** cluster: owner worker -> keys of its agents seen here since the last sweep */
+  private readonly seenRemote = new Map<number, Set<string>>();
+  private readonly agents: AgentTable;
+  private readonly sources: SourceTable;
+  private readonly rates: { agent: Rate; source: Rate; dest: Rate; global: Rate; hsGlobal: Rate };
+  private readonly globalBucket: Bucket;
+  private readonly hsGlobalBucket: Bucket;
+  private readonly notRegBucket: Bucket;
   private readonly wsConns = new Set<WsConn>();
   private readonly backlogged = new Set<WsConn>();
-  private udpCount = 0;
-  private wsCount = 0;
+  /** key id -> when a conflict was last logged */
+  private readonly conflictLogged = new Map<string, number>();
   private nextConnId = 1;
   private udpSock: dgram.Socket | undefined;
-  private httpServer: http.Server | undefined;
-  private wss: WebSocketServer | undefined;
+  private front: HttpFront | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
-  private notRegTokens = 100;
   private stopping = false;
   private readonly log: Logger | undefined;
-  readonly publicKey: string;
 
   constructor(opts: RelayServerOptions) {
-    const rate = opts.ratePps ?? 100_000;
+    const d = DEFAULT_LIMITS;
+    const rate = opts.ratePps ?? d.ratePps;
     this.o = {
-      keyPair: opts.keyPair, udp: opts.udp, http: opts.http, logger: opts.logger,
+      ...d, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+      keyPair: opts.keyPair, udp: opts.udp, http: opts.http, logger: opts.logger, tls: opts.tls,
       ratePps: rate, burst: opts.burst ?? Math.max(1, Math.floor(rate / 2)),
       maxPayload: opts.maxPayload ?? DEFAULT_MAX_PAYLOAD, maxAgents: opts.maxAgents ?? 100_000,
       keepaliveS: opts.keepaliveS ?? 10, expiryS: opts.expiryS ?? 35,
       wsQueueFrames: opts.wsQueueFrames ?? 256, wsHighWater: opts.wsHighWater ?? 256 * 1024,
+    } as RelayServer['o'];
+    const o = this.o;
+    const now = performance.now();
+    this.rates = {
+      agent: { perS: o.ratePps, burst: o.burst },
+      source: { perS: o.sourceRatePps, burst: Math.max(1, o.sourceRatePps / 2) },
+      dest: { perS: o.destRatePps, burst: Math.max(1, o.destRatePps / 2) },
+      global: { perS: o.globalRatePps, burst: Math.max(1, o.globalRatePps / 10) },
+      hsGlobal: { perS: o.handshakeRateGlobal, burst: Math.max(1, o.handshakeRateGlobal) },
     };
+    this.sources = new SourceTable({
+      handshake: { perS: o.handshakeRatePerSource, burst: Math.max(1, 2 * o.handshakeRatePerSource) },
+      stun: { perS: o.stunRatePerSource, burst: Math.max(1, 2 * o.stunRatePerSource) },
+      forward: this.rates.source,
+    }, o.maxSources, now);
+    this.globalBucket = newBucket(this.rates.global, now);
+    this.hsGlobalBucket = newBucket(this.rates.hsGlobal, now);
+    this.notRegBucket = newBucket(NOT_REGISTERED_RATE, now);
+    this.cluster = opts.cluster;
+    this.cookies = new CookieJar(10, 500_000, opts.cluster?.cookieSecret);
+    this.shown = opts.cluster ? new RelayCounters() : this.counters;
+    this.agents = new AgentTable((a) => {
+      destroyControlKeys(a.ctl);
+      if (a.owner === undefined) this.cluster?.send({ t: 'del', from: this.cluster.workerId, key: a.key.text, place: a.place });
+    });
     this.allow = opts.allow;
     this.log = opts.logger;
-    this.publicKey = keyToBase64(opts.keyPair.publicKey);
-    this.metrics = createRelayMetrics(this.counters, {
-      agents: () => ({ udp: this.udpCount, ws: this.wsCount }),
+    this.publicKey = PeerKey.fromBytes(opts.keyPair.publicKey).text;
+    this.metrics = createRelayMetrics(this.shown, {
+      agents: () => ({ udp: this.agents.udpCount, ws: this.agents.wsCount }),
       queueDepth: () => { let n = 0; for (const c of this.wsConns) n += c.queue.length; return n; },
     });
     this.lobby = createLobbyService(opts.lobby, opts.http !== undefined, this.metrics);
@@ -130,24 +199,21 @@ export class RelayServer {
     });
     let httpPort: number | undefined;
     if (this.o.http) {
-      const server = http.createServer((req, res) => this.onHttp(req, res));
-      this.httpServer = server;
-      const wss = new WebSocketServer({ noServer: true, maxPayload: SEND_HEADER_SIZE + this.o.maxPayload, perMessageDeflate: false });
-      this.wss = wss;
-      server.on('upgrade', (req, socket, head) => {
-        if ((req.url ?? '').split('?')[0] !== '/relay' || this.stopping) { socket.destroy(); return; }
-        if (this.wsConns.size >= this.o.maxAgents) { this.counters.regFailures.full++; socket.destroy(); return; }
-        wss.handleUpgrade(req, socket, head, (ws) => this.onWsConnection(ws));
+      const o = this.o;
+      this.front = new HttpFront({
+        host: o.http!.host, port: o.http!.port, tls: o.tls, maxMessageBytes: SEND_HEADER_SIZE + o.maxPayload,
+        maxConnections: o.maxConnections, maxConnectionsPerSource: o.maxConnectionsPerSource,
+        headersTimeoutMs: o.headersTimeoutMs, idleTimeoutMs: o.idleTimeoutMs, sources: this.sources,
+        refused: (cap) => { this.counters.httpRefused[cap]++; },
+        accepting: () => !this.stopping,
+        onWebSocket: (ws, remote) => this.onWsConnection(ws, remote),
+        onRequest: (req, res) => this.onHttp(req, res),
       });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(this.o.http!.port, this.o.http!.host, () => { server.off('error', reject); resolve(); });
-      });
-      const a = server.address();
-      httpPort = typeof a === 'object' && a ? a.port : undefined;
+      httpPort = await this.front.start();
     }
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
+    this.cluster?.onMessage((m) => { try { this.onClusterMessage(m); } catch (err) { this.handlerError(err, 'cluster'); } });
     return { udpPort: udp.address().port, httpPort };
   }
 
@@ -155,27 +221,32 @@ export class RelayServer {
   setAllowList(allow: Set<string> | undefined): void {
     this.allow = allow;
     if (!allow) return;
-    for (const a of [...this.byKey.values()]) if (!allow.has(b64(a.keyBin))) this.removeAgent(a, true);
+    // each worker of a cluster evicts its own agents (and tells the others)
+    for (const a of this.agents.values()) if (a.ctl && !allow.has(a.key.text)) this.agents.remove(a, true);
   }
 
-  get agentCount(): number { return this.byKey.size; }
+  get agentCount(): number { return this.agents.size; }
+  /** open HTTP/WebSocket TCP connections */
+  get httpConnections(): number { return this.front?.connections ?? 0; }
+  /** source addresses with remembered budgets */
+  get sourceCount(): number { return this.sources.size; }
 
   /** Is this key registered, and over which transport? (tests, status) */
-  lookup(keyB64: string): { transport: 'udp' | 'ws'; address: string; port: number } | undefined {
-    const a = this.byKey.get(Buffer.from(keyB64, 'base64').toString('latin1'));
-    return a && { transport: a.transport, address: a.address, port: a.port };
+  lookup(key: PeerKey | string): { transport: 'udp' | 'ws'; address: string; port: number; accepting: number | undefined } | undefined {
+    const k = typeof key === 'string' ? PeerKey.fromText(key) : key;
+    const a = this.agents.byKey.get(k.id);
+    return a && { transport: a.transport, address: a.address, port: a.port, accepting: a.accept?.size };
   }
 
   /**
-   * Graceful stop: tell every agent RESTARTING, then close sockets. `notify=false`
-   * for an abrupt stop (tests of client recovery).
+   * Graceful stop: tell every agent RESTARTING (authenticated), then close sockets.
+   * `notify=false` for an abrupt stop (tests of client recovery).
    */
   async stop(notify = true): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (notify) {
-      const f = encodeSimple(FRAME_RESTARTING);
-      for (const a of this.byKey.values()) this.sendControl(a, f);
+      for (const a of this.agents.values()) if (a.ctl) this.sendControl(a, a.ctl.send.seal(FRAME_RESTARTING));
       await new Promise((r) => setTimeout(r, 50));
     }
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -183,9 +254,8 @@ export class RelayServer {
     this.lobby?.close();
     for (const c of this.wsConns) c.ws.terminate();
     this.wsConns.clear();
-    this.wss?.close();
-    await new Promise<void>((r) => (this.httpServer ? this.httpServer.close(() => r()) : r()));
-    this.httpServer?.closeAllConnections();
+    for (const a of this.agents.values()) this.agents.remove(a, false);
+    await this.front?.stop();
     await new Promise<void>((r) => { try { this.udpSock?.close(() => r()); } catch { r(); } });
   }
 
@@ -195,27 +265,33 @@ export class RelayServer {
     try {
       const t = msg.length > 0 ? msg[0]! : 0xff;
       if (t === FRAME_SEND) {
-        const src = this.byUdp.get(address)?.get(port);
-        if (src === undefined) { this.drop('unregistered'); this.notRegistered(msg, address, port); return; }
+        const src = this.agents.udp(address, port);
+        if (src === undefined) { this.drop('unregistered'); this.notRegistered((f) => this.udpSend(f, port, address)); return; }
         this.forward(src, msg);
         return;
       }
       if (t <= 0x03) { this.onStun(msg, address, port); return; }
-      if (t >= 0x20 && t <= 0x3f) {
-        this.onControl(msg, `u${address}|${port}`, this.byUdp.get(address)?.get(port), (f) => this.udpSend(f, port, address),
-          (hs) => ({ transport: 'udp', address, port, conn: undefined, hs }));
+      if (isRelayFrame(msg)) {
+        this.onControl(msg, this.agents.udp(address, port), {
+          place: `u${address}|${port}`, transport: 'udp', address, port, conn: undefined,
+          reply: (f) => this.udpSend(f, port, address),
+        });
         return;
       }
       this.drop('unknown_type');
     } catch (err) {
-      this.drop('malformed');
-      this.log?.debug({ err: String(err) }, 'UDP receive error');
+      this.handlerError(err, 'UDP');
     }
   }
 
   private onStun(msg: Buffer, address: string, port: number): void {
     const r = answerBindingRequest(msg, stunAddressOf(address, port));
     if (r.kind === 'drop') { this.counters.stunDrops++; return; }
+    // per-source response budget, charged only for requests we would answer
+    if (!take(this.sources.get(sourceKey(address)).stun, this.sources.rates.stun, performance.now())) {
+      this.drop('stun_rate_limited');
+      return;
+    }
     this.counters.stunRequests++;
     this.udpSend(r.data, port, address);
   }
@@ -224,135 +300,116 @@ export class RelayServer {
     try { this.udpSock?.send(frame, port, address); } catch { /* socket closing */ }
   }
 
-  private notRegistered(msg: Buffer, address: string, port: number): void {
-    // tell an agent that lost its registration (relay restart) so it re-registers at
-    // once; globally rate-limited so it cannot be used to reflect traffic
-    if (this.notRegTokens <= 0 || msg.length < SEND_HEADER_SIZE) return;
-    this.notRegTokens--;
-    this.udpSend(encodeSimple(FRAME_NOT_REGISTERED), port, address);
+  /** Tell a source with no registration so (relay-wide budget: the trigger is spoofable). */
+  private notRegistered(reply: Reply): void {
+    if (take(this.notRegBucket, NOT_REGISTERED_RATE, performance.now())) reply(encodeNotRegistered());
   }
 
   // ---------------- shared control path ----------------
 
-  private onControl(
-    buf: Buffer, source: string, agent: Agent | undefined, reply: Reply,
-    bind: (hs: HandshakeState) => Pick<Agent, 'transport' | 'address' | 'port' | 'conn'> & { hs: HandshakeState },
-  ): void {
+  private onControl(buf: Buffer, agent: Agent | undefined, from: Origin): void {
+    const d = decodeFrame(buf, this.o.maxPayload);
+    if (!d.ok) { this.drop(d.drop); return; }
+    const f = d.frame;
     const now = performance.now();
-    switch (buf[0]) {
+    switch (f.type) {
       case FRAME_HELLO:
-        if (buf.length !== HELLO_SIZE) { this.drop('malformed'); return; }
-        reply(encodeChallenge(this.cookies.issue(source, now)));
+        from.reply(encodeChallenge(this.cookies.issue(from.place, now), f.nonce));
         return;
       case FRAME_REGISTER:
-        this.onRegister(buf, source, reply, bind, now);
+        this.onRegister(f.cookie, f.ikMessage1, from, now);
         return;
       case FRAME_PING:
-        if (buf.length !== PING_SIZE) { this.drop('malformed'); return; }
         if (!agent) {
           // the agent believes it is registered (we restarted or expired it): say so,
-          // rate-limited, so it re-registers without waiting for its silence timeout
+          // so it re-registers without waiting for its silence timeout
           this.drop('unregistered');
-          if (this.notRegTokens > 0) { this.notRegTokens--; reply(encodeSimple(FRAME_NOT_REGISTERED)); }
+          this.notRegistered(from.reply);
           return;
         }
-        agent.lastSeen = now;
-        reply(encodePingLike(FRAME_PONG, buf.subarray(1)));
+        this.seen(agent, now);
+        from.reply(encodePingLike(FRAME_PONG, f.token));
         return;
-      case FRAME_PONG:
-        if (agent) agent.lastSeen = now;
+      case FRAME_ACCEPT_FROM:
+        this.onAcceptFrom(f, agent, from);
         return;
       default:
         this.drop('unexpected_frame');
     }
   }
 
-  private onRegister(
-    buf: Buffer, source: string, reply: Reply,
-    bind: (hs: HandshakeState) => Pick<Agent, 'transport' | 'address' | 'port' | 'conn'> & { hs: HandshakeState }, now: number,
-  ): void {
-    if (buf.length !== REGISTER_SIZE) { this.regFail('malformed'); return; }
-    const cookie = buf.subarray(4, 4 + COOKIE_SIZE);
-    // cheap checks first: a forged, stale or replayed cookie costs no DH
-    const c = this.cookies.check(cookie, source, now);
+  private onAcceptFrom(f: Extract<RelayFrame, { type: typeof FRAME_ACCEPT_FROM }>, agent: Agent | undefined, from: Origin): void {
+    if (!agent) { this.drop('unregistered'); this.notRegistered(from.reply); return; }
+    if (!agent.ctl) {
+      // registered at another worker, which holds the keys to verify it
+      this.cluster?.send({ t: 'ctl', to: agent.owner!, key: agent.key.text, frame: new Uint8Array(f.signed.buffer, f.signed.byteOffset, f.signed.length + f.tag.length) });
+      return;
+    }
+    if (!agent.ctl.receive.open(f)) { this.drop('bad_auth'); return; }
+    agent.lastSeen = performance.now();
+    const keys = f.keys.map((k) => PeerKey.fromBytes(k));
+    agent.accept = keys.length === 0 ? undefined : new Set(keys.map((k) => k.id));
+    this.cluster?.send({ t: 'accept', from: this.cluster.workerId, key: agent.key.text, keys: keys.length === 0 ? null : keys.map((k) => k.text) });
+    this.sendControl(agent, agent.ctl.send.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter)));
+  }
+
+  private onRegister(cookie: Uint8Array, msg1: Uint8Array, from: Origin, now: number): void {
+    // cheap checks first: a forged, stale or already used cookie costs no DH; a valid one
+    // is spent here, whatever follows
+    const c = this.cookies.redeem(cookie, from.place, now);
     if (c !== 'ok') { this.regFail(c); return; }
+    // the cookie proved the source receives at its address: charge its budget, then the
+    // relay's, before any DH
+    const src = this.sources.get(sourceKey(from.address), now);
+    if (!take(src.handshake, this.sources.rates.handshake, now) || !take(this.hsGlobalBucket, this.rates.hsGlobal, now)) {
+      this.regFail('rate_limited');
+      return;
+    }
     const hs = new HandshakeState({
       protocolName: NOISE_PROTOCOL, initiator: false, prologue: registrationPrologue(cookie), staticKey: this.o.keyPair,
     });
     try {
-      hs.readMessage(buf.subarray(4 + COOKIE_SIZE, 4 + COOKIE_SIZE + IK_MSG1_SIZE));
-    } catch {
-      this.regFail('bad_handshake');
-      return;
+      this.completeRegistration(hs, msg1, from, src, now);
+    } finally {
+      hs.destroy(); // zero the ephemeral and chaining keys whatever happened
     }
-    this.cookies.spend(cookie, now);
-    const key = hs.remoteStaticKey();
-    if (!key || key.length !== KEY_SIZE) { this.regFail('bad_handshake'); return; }
-    const keyB64 = keyToBase64(key);
-    if (this.allow && !this.allow.has(keyB64)) {
-      this.regFail('not_allowed');
-      reply(encodeRejected(REJECT_NOT_ALLOWED));
-      return;
-    }
-    const keyBin = Buffer.from(key).toString('latin1');
-    if (!this.byKey.has(keyBin) && this.byKey.size >= this.o.maxAgents) {
-      this.regFail('full');
-      reply(encodeRejected(REJECT_FULL));
-      return;
-    }
-    let msg2: Uint8Array;
-    try {
-      msg2 = hs.writeMessage(encodeRegisteredPayload(this.o.keepaliveS, this.o.expiryS));
-    } catch {
-      this.regFail('bad_handshake');
-      return;
-    }
-    const b = bind(hs);
+  }
+
+  private completeRegistration(hs: HandshakeState, msg1: Uint8Array, from: Origin, src: Agent['source'], now: number): void {
+    try { hs.readMessage(msg1); } catch { this.regFail('bad_handshake'); return; }
+    const raw = hs.remoteStaticKey();
+    if (!raw || raw.length !== KEY_SIZE) { this.regFail('bad_handshake'); return; }
+    const key = PeerKey.fromBytes(raw);
+    let reject = 0;
+    if (this.allow && !this.allow.has(key.text)) { this.regFail('not_allowed'); reject = REJECT_NOT_ALLOWED; }
+    else if (!this.agents.byKey.has(key.id) && this.agents.size >= this.o.maxAgents) { this.regFail('full'); reject = REJECT_FULL; }
+    const msg2 = hs.writeMessage(encodeRegisteredPayload({
+      status: reject ? STATUS_REJECTED : STATUS_REGISTERED, reason: reject, keepaliveS: this.o.keepaliveS, expiryS: this.o.expiryS,
+    }));
+    if (reject) { from.reply(encodeRegistered(msg2)); return; }
     const agent: Agent = {
-      keyBin, transport: b.transport, address: b.address, port: b.port,
-      conn: b.conn, lastSeen: now, tokens: this.o.burst, refillAt: now, goneTokens: 10, goneAt: now,
+      key, transport: from.transport, address: from.address, port: from.port, place: from.place, conn: from.conn,
+      lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
+      gone: newBucket(PEER_GONE_RATE, now), source: src, ctl: controlKeysOf(hs), owner: undefined, accept: undefined, moves: [],
     };
-    this.installAgent(agent);
+    const conflict = this.agents.install(agent, now, (old, inConflict) => { if (inConflict) this.keyConflict(old, agent, now); });
+    this.cluster?.send({ t: 'add', from: this.cluster.workerId, key: key.text, transport: agent.transport, address: agent.address, port: agent.port, place: agent.place });
     this.counters.registrations++;
-    reply(encodeRegistered(msg2));
+    from.reply(encodeRegistered(msg2));
+    if (conflict) this.sendControl(agent, agent.ctl!.send.seal(FRAME_KEY_CONFLICT));
+    this.log?.info({ key: key.text, transport: agent.transport, address: agent.address, port: agent.port }, 'agent registered');
   }
 
-  /** Newest registration for a key wins; an address/connection holds one key. */
-  private installAgent(agent: Agent): void {
-    const old = this.byKey.get(agent.keyBin);
-    if (old) this.removeAgent(old, old.conn !== undefined && old.conn !== agent.conn);
-    if (agent.transport === 'udp') {
-      // an address holds one key: evict whoever was registered from it before (this may
-      // delete the per-port map, so look it up again afterwards)
-      const prev = this.byUdp.get(agent.address)?.get(agent.port);
-      if (prev) this.removeAgent(prev, false);
-      let m = this.byUdp.get(agent.address);
-      if (!m) { m = new Map(); this.byUdp.set(agent.address, m); }
-      m.set(agent.port, agent);
-      this.udpCount++;
-    } else {
-      const c = agent.conn!;
-      if (c.agent && c.agent !== agent) this.removeAgent(c.agent, false);
-      c.agent = agent;
-      this.wsCount++;
-    }
-    this.byKey.set(agent.keyBin, agent);
-    this.log?.debug({ key: b64(agent.keyBin), transport: agent.transport, address: agent.address, port: agent.port }, 'agent registered');
-  }
-
-  private removeAgent(a: Agent, closeConn: boolean): void {
-    if (this.byKey.get(a.keyBin) === a) this.byKey.delete(a.keyBin);
-    if (a.transport === 'udp') {
-      const m = this.byUdp.get(a.address);
-      if (m && m.get(a.port) === a) {
-        m.delete(a.port);
-        if (m.size === 0) this.byUdp.delete(a.address);
-        this.udpCount--;
-      }
-    } else if (a.conn && a.conn.agent === a) {
-      a.conn.agent = undefined;
-      this.wsCount--;
-      if (closeConn) a.conn.ws.close(4000, 'registered elsewhere');
+  /** One key, two places evicting each other: tell both agents (authenticated) and the operator. */
+  private keyConflict(old: Agent, now: Agent, t: number): void {
+    // an old registration at another worker is told by that worker when it hears of this one
+    if (old.ctl) this.sendControl(old, old.ctl.send.seal(FRAME_KEY_CONFLICT));
+    const last = this.conflictLogged.get(now.key.id);
+    if (last === undefined || t - last >= CONFLICT_LOG_MS) {
+      this.conflictLogged.set(now.key.id, t);
+      this.counters.keyConflicts++;
+      this.log?.warn({ key: now.key.text, places: [`${old.transport} ${old.address}:${old.port}`, `${now.transport} ${now.address}:${now.port}`], moves: now.moves.length },
+        'one key is registered from two places that keep evicting each other (the same key file in two agents?)');
     }
   }
 
@@ -360,47 +417,105 @@ export class RelayServer {
 
   private forward(src: Agent, frame: Buffer): void {
     const now = performance.now();
-    src.lastSeen = now;
-    if (frame.length < SEND_HEADER_SIZE) { this.drop('malformed'); return; }
-    if (frame.length - SEND_HEADER_SIZE > this.o.maxPayload) { this.drop('oversized'); return; }
-    if (src.tokens < 1) {
-      const add = ((now - src.refillAt) * this.o.ratePps) / 1000;
-      src.tokens = Math.min(this.o.burst, src.tokens + add);
-      src.refillAt = now;
-      if (src.tokens < 1) { this.drop('rate_limited'); return; }
-    }
-    src.tokens--;
-    const dst = this.byKey.get(frame.toString('latin1', 1, SEND_HEADER_SIZE));
+    this.seen(src, now);
+    const bad = dataFrameProblem(frame, this.o.maxPayload);
+    if (bad !== undefined) { this.drop(bad); return; }
+    if (!take(src.send, this.rates.agent, now)) { this.drop('rate_limited'); return; }
+    if (!take(src.source.forward, this.rates.source, now)) { this.drop('source_rate_limited'); return; }
+    const dst = this.agents.byKey.get(frame.toString('latin1', 1, SEND_HEADER_SIZE));
     if (dst === undefined) {
       this.drop('no_peer');
-      this.peerGone(src, frame, now);
+      if (take(src.gone, PEER_GONE_RATE, now)) {
+        if (src.ctl) this.sendControl(src, src.ctl.send.seal(FRAME_PEER_GONE, frame.subarray(1, SEND_HEADER_SIZE)));
+        else this.cluster?.send({ t: 'gone', to: src.owner!, key: src.key.text, missing: new Uint8Array(frame.subarray(1, SEND_HEADER_SIZE)) });
+      }
       return;
     }
+    if (dst.accept !== undefined && !dst.accept.has(src.key.id)) { this.drop('not_accepted'); return; }
+    if (!take(dst.receive, this.rates.dest, now)) { this.drop('dest_rate_limited'); return; }
+    if (!take(this.globalBucket, this.rates.global, now)) { this.drop('global_rate_limited'); return; }
     frame[0] = FRAME_RECV;
-    frame.write(src.keyBin, 1, KEY_SIZE, 'latin1');
+    frame.set(src.key.bytes, 1);
     this.counters.forwardedPackets++;
     this.counters.forwardedBytes += frame.length;
-    if (dst.transport === 'udp') {
-      this.udpSock!.send(frame, dst.port, dst.address);
-    } else {
-      this.wsSendData(dst.conn!, frame);
-    }
+    if (dst.transport === 'udp') this.udpSock!.send(frame, dst.port, dst.address);
+    else if (dst.conn) this.wsSendData(dst.conn as WsConn, frame);
+    else this.cluster?.send({ t: 'fwd', to: dst.owner!, key: dst.key.text, frame: new Uint8Array(frame) });
   }
 
-  private peerGone(src: Agent, frame: Buffer, now: number): void {
-    // at most ~10 notices per second per sender
-    if (src.goneTokens < 1) {
-      src.goneTokens = Math.min(10, src.goneTokens + (now - src.goneAt) / 100);
-      src.goneAt = now;
-      if (src.goneTokens < 1) return;
+  /** An agent sent something: refresh it (its owner worker refreshes agents of others). */
+  private seen(a: Agent, now: number): void {
+    a.lastSeen = now;
+    if (a.owner === undefined) return;
+    let s = this.seenRemote.get(a.owner);
+    if (!s) { s = new Set(); this.seenRemote.set(a.owner, s); }
+    s.add(a.key.text);
+  }
+
+  // ---------------- cluster ----------------
+
+  private onClusterMessage(m: ClusterMessage): void {
+    const now = performance.now();
+    const me = this.cluster!.workerId;
+    const local = (text: string): Agent | undefined => {
+      const a = this.agents.byKey.get(PeerKey.fromText(text).id);
+      return a && a.owner === undefined ? a : undefined;
+    };
+    switch (m.t) {
+      case 'add': {
+        if (m.from === me) return;
+        const agent: Agent = {
+          key: PeerKey.fromText(m.key), transport: m.transport, address: m.address, port: m.port, place: m.place,
+          conn: undefined, lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
+          gone: newBucket(PEER_GONE_RATE, now), source: this.sources.get(sourceKey(m.address), now), ctl: undefined,
+          owner: m.from, accept: undefined, moves: [],
+        };
+        this.agents.install(agent, now, (old, conflict) => { if (conflict && old.ctl) this.sendControl(old, old.ctl.send.seal(FRAME_KEY_CONFLICT)); });
+        return;
+      }
+      case 'del': {
+        const a = this.agents.byKey.get(PeerKey.fromText(m.key).id);
+        if (a && a.owner === m.from && a.place === m.place) this.agents.remove(a, false);
+        return;
+      }
+      case 'accept': {
+        const a = this.agents.byKey.get(PeerKey.fromText(m.key).id);
+        if (a && a.owner === m.from) a.accept = m.keys ? new Set(m.keys.map((k) => PeerKey.fromText(k).id)) : undefined;
+        return;
+      }
+      case 'seen':
+        for (const k of m.keys) { const a = local(k); if (a) a.lastSeen = now; }
+        return;
+      case 'fwd': {
+        const a = local(m.key);
+        if (a?.conn) this.wsSendData(a.conn as WsConn, Buffer.from(m.frame)); else this.drop('no_peer');
+        return;
+      }
+      case 'gone': {
+        const a = local(m.key);
+        if (a?.ctl) this.sendControl(a, a.ctl.send.seal(FRAME_PEER_GONE, m.missing));
+        return;
+      }
+      case 'ctl': {
+        const a = local(m.key);
+        if (!a) return;
+        this.onControl(Buffer.from(m.frame), a, {
+          place: a.place, transport: a.transport, address: a.address, port: a.port, conn: a.conn as WsConn | undefined,
+          reply: (f) => this.sendControl(a, f),
+        });
+        return;
+      }
+      case 'totals':
+        Object.assign(this.shown, { ...m.c, drops: Object.assign(this.shown.drops, m.c.drops), regFailures: Object.assign(this.shown.regFailures, m.c.regFailures), httpRefused: Object.assign(this.shown.httpRefused, m.c.httpRefused) });
+        return;
+      case 'counters':
+        return; // for the primary
     }
-    src.goneTokens--;
-    this.sendControl(src, encodePeerGone(frame.subarray(1, SEND_HEADER_SIZE)));
   }
 
   private sendControl(a: Agent, f: Uint8Array): void {
     if (a.transport === 'udp') { this.udpSend(f, a.port, a.address); return; }
-    const c = a.conn!;
+    const c = a.conn as WsConn;
     if (c.ws.readyState !== WebSocket.OPEN) return;
     if (c.ws.bufferedAmount <= this.o.wsHighWater) { c.ws.send(f, { binary: true }); return; }
     if (c.control.length >= CONTROL_QUEUE) { c.control.shift(); this.drop('queue_overflow'); }
@@ -439,38 +554,35 @@ export class RelayServer {
 
   // ---------------- WebSocket ----------------
 
-  private onWsConnection(ws: WebSocket): void {
-    const c: WsConn = { ws, id: this.nextConnId++, agent: undefined, queue: [], control: [], openedAt: performance.now() };
+  private onWsConnection(ws: WebSocket, remote: string): void {
+    const c: WsConn = {
+      ws, id: this.nextConnId++, remote, agent: undefined, queue: [], control: [], openedAt: performance.now(),
+      close: (code, why) => ws.close(code, why),
+    };
     this.wsConns.add(c);
-    const source = `w${c.id}`;
-    const reply: Reply = (f) => { if (ws.readyState === WebSocket.OPEN) ws.send(f, { binary: true }); };
-    const bind = (hs: HandshakeState): Pick<Agent, 'transport' | 'address' | 'port' | 'conn'> & { hs: HandshakeState } =>
-      ({ transport: 'ws', address: `ws#${c.id}`, port: 0, conn: c, hs });
+    const origin: Origin = {
+      place: `w${c.id}`, transport: 'ws', address: remote, port: 0, conn: c,
+      reply: (f) => { if (ws.readyState === WebSocket.OPEN) ws.send(f, { binary: true }); },
+    };
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       try {
         if (!isBinary) { this.drop('not_binary'); return; }
-        const t = data.length > 0 ? data[0]! : 0xff;
-        if (t === FRAME_SEND) {
-          if (!c.agent) {
-            this.drop('unregistered');
-            if (this.notRegTokens > 0) { this.notRegTokens--; reply(encodeSimple(FRAME_NOT_REGISTERED)); }
-            return;
-          }
+        if (data.length > 0 && data[0] === FRAME_SEND) {
+          if (!c.agent) { this.drop('unregistered'); this.notRegistered(origin.reply); return; }
           this.forward(c.agent, data);
           return;
         }
-        if (t >= 0x20 && t <= 0x3f) { this.onControl(data, source, c.agent, reply, bind); return; }
+        if (isRelayFrame(data)) { this.onControl(data, c.agent, origin); return; }
         this.drop('unknown_type');
       } catch (err) {
-        this.drop('malformed');
-        this.log?.debug({ err: String(err) }, 'WebSocket receive error');
+        this.handlerError(err, 'WebSocket');
       }
     });
     ws.on('error', () => { /* 'close' follows; oversized messages land here */ this.drop('oversized'); });
     ws.on('close', () => {
       this.wsConns.delete(c);
       this.backlogged.delete(c);
-      if (c.agent) this.removeAgent(c.agent, false);
+      if (c.agent) this.agents.remove(c.agent, false);
       c.queue.length = 0;
     });
   }
@@ -489,7 +601,7 @@ export class RelayServer {
     }
     if (req.method === 'GET' && path === '/healthz') {
       res.writeHead(this.stopping ? 503 : 200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: this.stopping ? 'stopping' : 'ok', agents: this.byKey.size, key: this.publicKey }));
+      res.end(JSON.stringify({ status: this.stopping ? 'stopping' : 'ok', agents: this.agents.size, key: this.publicKey }));
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });
@@ -501,11 +613,28 @@ export class RelayServer {
   private sweep(): void {
     const now = performance.now();
     const limit = now - this.o.expiryS * 1000;
-    for (const a of [...this.byKey.values()]) if (a.lastSeen < limit) this.removeAgent(a, true);
-    // WebSocket connections that never registered (half-open state) go after 10 s
-    for (const c of this.wsConns) if (!c.agent && now - c.openedAt > 10_000) c.ws.terminate();
+    for (const a of this.agents.values()) {
+      // agents registered at another worker expire there
+      if (a.owner === undefined && a.lastSeen < limit) {
+        this.agents.remove(a, true);
+        this.log?.info({ key: a.key.text, transport: a.transport, address: a.address, port: a.port }, 'registration expired');
+      }
+    }
+    // WebSocket connections that never registered go quickly: they hold a descriptor
+    for (const c of this.wsConns) if (!c.agent && now - c.openedAt > this.o.wsRegisterTimeoutMs) c.ws.terminate();
+    for (const [k, t] of this.conflictLogged) if (now - t > CONFLICT_LOG_MS) this.conflictLogged.delete(k);
     this.cookies.prune(now);
-    this.notRegTokens = 100;
+    this.sources.sweep(now);
+    if (this.cluster) {
+      for (const [to, keys] of this.seenRemote) this.cluster.send({ t: 'seen', to, keys: [...keys] });
+      this.seenRemote.clear();
+      this.cluster.send({ t: 'counters', from: this.cluster.workerId, c: snapshot(this.counters) });
+    }
+  }
+
+  private handlerError(err: unknown, where: string): void {
+    this.counters.handlerErrors++;
+    this.log?.error({ err: String(err), where }, 'relay frame handler threw (bug); frame dropped');
   }
 
   private drop(reason: DropReason): void { this.counters.drops[reason]++; }

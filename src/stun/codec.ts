@@ -310,6 +310,29 @@ export function encodeBindingSuccess(txid: Uint8Array, mapped: StunAddress): Uin
   return w.finish(BINDING_SUCCESS, txid, true);
 }
 
+/** Size of the Binding success response for a source of this family (XOR-MAPPED-ADDRESS
+ *  and FINGERPRINT): the most any answer of ours may be, so no request amplifies more. */
+export function bindingSuccessSize(family: StunAddress['family']): number {
+  return STUN_HEADER_SIZE + 4 + (family === 'IPv4' ? 8 : 20) + 8;
+}
+
+/**
+ * The 420 answer to a request with unknown comprehension-required attributes, bounded by
+ * `maxBytes` (RFC 8489 §14.8: the reason phrase may be empty, FINGERPRINT is optional): as
+ * many of the unknown types as fit are listed — 2 for an IPv4 source, 10 for IPv6.
+ */
+export function encodeBoundedUnknownAttributes(txid: Uint8Array, unknown: number[], maxBytes: number): Uint8Array {
+  // header 20 + ERROR-CODE 8 + UNKNOWN-ATTRIBUTES 4 + 2 per type, padded to 4
+  const room = Math.floor((maxBytes - STUN_HEADER_SIZE - 8 - 4) / 4) * 2;
+  const listed = unknown.slice(0, Math.max(1, room));
+  const w = new Writer();
+  w.attr(ATTR_ERROR_CODE, new Uint8Array([0, 0, 4, 20]));
+  const u = new Uint8Array(listed.length * 2);
+  listed.forEach((t, i) => { u[2 * i] = t >> 8; u[2 * i + 1] = t & 0xff; });
+  w.attr(ATTR_UNKNOWN_ATTRIBUTES, u);
+  return w.finish(BINDING_ERROR, txid, false);
+}
+
 export function encodeBindingError(txid: Uint8Array, code: number, reason: string, unknown: number[] = []): Uint8Array {
   const w = new Writer();
   const text = Buffer.from(reason, 'utf8');
@@ -342,7 +365,8 @@ export function answerBindingRequest(buf: Uint8Array, source: StunAddress): Stun
     return { kind: 'drop', reason: m.type === BINDING_INDICATION ? 'indication' : 'not_request' };
   }
   if (m.unknownRequired.length > 0) {
-    return { kind: 'reply', status: 'error', data: encodeBindingError(m.transactionId, 420, 'Unknown Attribute', m.unknownRequired) };
+    // bounded: never larger than the success response this source would have had
+    return { kind: 'reply', status: 'error', data: encodeBoundedUnknownAttributes(m.transactionId, m.unknownRequired, bindingSuccessSize(source.family)) };
   }
   try {
     return { kind: 'reply', status: 'success', data: encodeBindingSuccess(m.transactionId, source) };

@@ -36,11 +36,11 @@ describe('mpyc-agent help, version and usage errors', () => {
   it('--help lists every command, the log streams and the exit codes; help COMMAND = COMMAND --help', async () => {
     const top = await run(['--help']);
     expect(top.code).toBe(0);
-    for (const cmd of ['keygen', 'pubkey', 'session', 'up', 'status']) expect(top.stdout).toContain(`mpyc-agent ${cmd}`);
+    for (const cmd of ['keygen', 'pubkey', 'session', 'invite', 'join', 'up', 'status', 'ping', 'netcheck']) expect(top.stdout).toContain(`mpyc-agent ${cmd}`);
     expect(top.stdout).toMatch(/Exit codes[\s\S]*0 +success[\s\S]*1 +failure at run time[\s\S]*2 +bad command line or configuration[\s\S]*3 +unusable key or session file/);
     expect(top.stdout).toMatch(/stderr/);
     expect(top.stderr).toBe('');
-    for (const cmd of ['up', 'status', 'keygen']) {
+    for (const cmd of ['up', 'status', 'keygen', 'ping', 'netcheck']) {
       const [a, b] = await Promise.all([run(['help', cmd]), run([cmd, '--help'])]);
       expect(a.code).toBe(0);
       expect(a.stdout).toBe(b.stdout);
@@ -48,7 +48,12 @@ describe('mpyc-agent help, version and usage errors', () => {
       expect(a.stdout).toContain('Exit codes');
     }
     const up = await run(['up', '--help']);
-    for (const opt of ['--config', '--log-format', '--check', 'MPYC_AGENT_', 'SIGHUP', 'flags > environment > config file > defaults', '/healthz']) expect(up.stdout).toContain(opt);
+    for (const opt of ['--config', '--log-format', '--check', 'MPYC_AGENT_', 'SIGHUP', 'flags > environment > config file > defaults', '/healthz',
+      '--bind6', '--stop-grace', '--peer-offline', '--offline-close']) expect(up.stdout).toContain(opt);
+    const ping = await run(['ping', '--help']);
+    for (const opt of ['PARTY', '--count', '--interval', '--json', '--control', '--key']) expect(ping.stdout).toContain(opt);
+    const netcheck = await run(['netcheck', '--help']);
+    for (const opt of ['SESSION', '--relay', '--json', 'HTTPS_PROXY', 'OTHER-ADDRESS', 'endpoint-independent']) expect(netcheck.stdout).toContain(opt);
     const none = await run([]);
     expect(none.code).toBe(2);
     expect(none.stdout).toContain('Usage:');
@@ -67,9 +72,11 @@ describe('mpyc-agent help, version and usage errors', () => {
       expect(loaded.some((u) => u.endsWith('/dist/src/common/cli.js'))).toBe(true); // the trace works
       expect(loaded.filter((u) => u.includes('/node_modules/') || /\/agent\/(up|agent|status-cmd|session-cmd|control)\.js$/.test(u))).toEqual([]);
     }
-    const up = await modulesLoaded(['up', '--help']);
-    expect(up.some((u) => u.endsWith('/dist/src/agent/up.js'))).toBe(true);
-    expect(up.filter((u) => /\/agent\/agent\.js$|\/node_modules\/(ws|prom-client)\//.test(u))).toEqual([]);
+    for (const cmd of ['up', 'ping', 'netcheck']) {
+      const loaded = await modulesLoaded([cmd, '--help']);
+      expect(loaded.some((u) => u.endsWith(`/dist/src/agent/${cmd}${cmd === 'up' ? '' : '-cmd'}.js`))).toBe(true);
+      expect(loaded.filter((u) => /\/agent\/(agent|netcheck)\.js$|\/node_modules\/(ws|prom-client)\//.test(u))).toEqual([]);
+    }
   });
 
   it('unknown options and missing values: our message naming the option, the command\'s usage, exit 2', async () => {
@@ -82,7 +89,22 @@ describe('mpyc-agent help, version and usage errors', () => {
       [['keygen', '--force=1'], /^mpyc-agent: --force takes no value \(got "1"\)\nUsage: mpyc-agent keygen /],
       [['pubkey', 'extra'], /^mpyc-agent: unexpected argument "extra" \(this command takes none\)\nUsage: mpyc-agent pubkey/],
       [['session', 'show'], /^mpyc-agent session: missing FILE\nUsage: mpyc-agent session show FILE/],
-      [['frobnicate'], /^mpyc-agent: unknown command "frobnicate" \(commands: keygen, pubkey, session, invite, join, up, status\)\nTry: mpyc-agent --help\n$/],
+      [['frobnicate'], /^mpyc-agent: unknown command "frobnicate" \(commands: keygen, pubkey, session, invite, join, up, status, ping, netcheck\)\nTry: mpyc-agent --help\n$/],
+      [['ping'], /^mpyc-agent: missing one PARTY \(an index or a name\)\nUsage: mpyc-agent ping PARTY /],
+      [['ping', '1', '--count', '0'], /^mpyc-agent: --count must be an integer in 1\.\.1000, got "0"\nUsage: mpyc-agent ping /],
+      [['ping', '1', '--interval', '0.001'], /^mpyc-agent: --interval must be a number of seconds in 0\.01\.\.10, got "0\.001"/],
+      [['ping', '1', '--control', 'a', '--key', 'b'], /give --control PATH or --key FILE, not both/],
+      [['netcheck'], /^mpyc-agent: missing SESSION or --relay ADDR \(the relays to check\)\nUsage: mpyc-agent netcheck /],
+      [['netcheck', 's.json', '--relay', 'x'], /^mpyc-agent: give SESSION or --relay ADDR, not both/],
+      [['netcheck', '--relay', 'nokey@host:1'], /^mpyc-agent: --relay "nokey@host:1": relay key: /],
+      [['up', 's.json', '--stop-grace', '31'], /^mpyc-agent: --stop-grace must be a number of seconds in 0\.\.30, got "31"/],
+      [['up', 's.json', '--peer-offline', '5'], /^mpyc-agent: --peer-offline must be a number of seconds in 10\.\.3600, got "5"/],
+      [['up', 's.json', '--offline-close', '-1'], /^mpyc-agent: --offline-close needs a value SECONDS/],
+      [['up', 's.json', '--bind6', '127.0.0.1'], /^mpyc-agent: --bind6: wants an IPv6 address or none, got "127\.0\.0\.1"/],
+      // invite and join print usage errors in the shared style (they had Node's parser text)
+      [['join', '--nme', 'x'], /^mpyc-agent join: unknown option --nme \(did you mean --name\?\)\nUsage: mpyc-agent join INVITE .*\nTry: mpyc-agent join --help\n$/],
+      [['invite', 'create', '--relay'], /^mpyc-agent invite: --relay needs a value ADDR\nUsage: mpyc-agent invite create .*\nTry: mpyc-agent invite create --help\n$/],
+      [['invite', 'create', '--parties', '2', '--qr=1'], /^mpyc-agent invite: --qr takes no value \(got "1"\)\n/],
       [['--verbose'], /^mpyc-agent: unknown option --verbose \(options come after the command\)/],
     ];
     const results = await Promise.all(cases.map(([args]) => run(args)));

@@ -10,6 +10,7 @@ import { serializeSession } from '../../src/agent/session-file.js';
 import type { RelayAddress } from '../../src/agent/types.js';
 
 export const agentCli = join(import.meta.dirname, '../../dist/src/agent/cli.js');
+export const relayCli = join(import.meta.dirname, '../../dist/src/relay/cli.js');
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 
@@ -63,6 +64,11 @@ export class Daemon {
     }
   }
 
+  /** JSON log lines on stdout (mpyc-relay logs there) */
+  outRecords(): Record<string, unknown>[] {
+    return this.out.flatMap((l) => { try { const v = JSON.parse(l) as unknown; return v && typeof v === 'object' ? [v as Record<string, unknown>] : []; } catch { return []; } });
+  }
+
   record(msg: string, ms = 15_000, from = 0): Promise<Record<string, unknown>> {
     return this.until(() => this.records().slice(from).find((r) => r.msg === msg), ms, `log line "${msg}"`);
   }
@@ -74,8 +80,26 @@ export class Daemon {
   }
 }
 
+export interface RelayProcess { daemon: Daemon; address: string; publicKey: string; udpPort: number; httpPort: number }
+
+/** `mpyc-relay serve` on a loopback address (ephemeral ports) with a fresh key in dir; stop() its daemon. */
+export async function startRelayProcess(dir: string, name: string, flags: string[] = [], host = '127.0.0.1'): Promise<RelayProcess> {
+  const key = join(dir, `${name}.key`);
+  const kp = writeKeyFile(key);
+  kp.privateKey.fill(0);
+  const h = host.includes(':') ? `[${host}]` : host;
+  const daemon = new Daemon(process.execPath, [relayCli, 'serve', '--key', key, '--udp', `${h}:0`, '--http', `${h}:0`, ...flags]);
+  const listening = await daemon.until(() => [...daemon.outRecords(), ...daemon.records()].find((r) => r.msg === 'listening'), 15_000, `${name} listening`);
+  return { daemon, address: String(listening.relayAddress), publicKey: PeerKey.fromBytes(kp.publicKey).text, udpPort: Number(listening.udpPort), httpPort: Number(listening.httpPort) };
+}
+
+/** The relay address a session file holds for a relay process. */
+export function relayAddressOf(r: RelayProcess): RelayAddress {
+  return { publicKey: r.publicKey, host: '127.0.0.1', udpPort: r.udpPort, httpPort: r.httpPort };
+}
+
 /** m parties' key files (0600) and one session file naming them and `relay`, in dir. */
-export function makeSession(dir: string, name: string, relay: RelayAddress, m: number): { session: string; keys: string[]; publicKeys: string[] } {
+export function makeSession(dir: string, name: string, relay: RelayAddress, m: number, names: string[] = []): { session: string; keys: string[]; publicKeys: string[] } {
   const keys: string[] = [];
   const publicKeys: string[] = [];
   for (let i = 0; i < m; i++) {
@@ -86,6 +110,6 @@ export function makeSession(dir: string, name: string, relay: RelayAddress, m: n
     publicKeys.push(PeerKey.fromBytes(kp.publicKey).text);
   }
   const session = join(dir, `${name}.json`);
-  writeFileSync(session, serializeSession({ basePort: 11365, relays: [relay], parties: publicKeys.map((publicKey) => ({ publicKey })) }));
+  writeFileSync(session, serializeSession({ basePort: 11365, relays: [relay], parties: publicKeys.map((publicKey, i) => ({ publicKey, ...(names[i] ? { name: names[i] } : {}) })) }));
   return { session, keys, publicKeys };
 }

@@ -9,6 +9,8 @@ import { startRelay, type Relay } from '../relay/helpers.js';
 import { PeerKey } from '../../src/common/peer-key.js';
 import { freeBases } from '../../src/common/ports.js';
 import { Daemon, agentCli, makeSession, runCli } from './helpers.js';
+import { queryStatus } from '../../src/agent/control.js';
+import { connect } from 'node:net';
 import type { RelayAddress } from '../../src/agent/types.js';
 
 let dir: string;
@@ -68,6 +70,9 @@ describe('mpyc-agent up: configuration', () => {
     expect(s.get('listen')![0]).toEqual(['127.0.0.1']);
     expect(s.get('sessionPath')![1]).toMatch(/: session$/);
     expect(s.get('udpPort')).toEqual([0, 'default']);
+    expect(s.get('stopGraceMs')).toEqual([500, 'default']);
+    expect(s.get('peerOfflineMs')).toEqual([15000, 'default']);
+    expect(s.get('bind6')).toBeUndefined(); // the agent's own choice: :: with --bind 0.0.0.0
 
     const noFlag = settings((await runCli(['up', '--check'], { env: vars })).stdout);
     expect(noFlag.get('localBase')).toEqual([32000, 'MPYC_AGENT_LOCAL_BASE']);
@@ -179,4 +184,58 @@ describe('mpyc-agent up: configuration', () => {
     d.child.kill('SIGTERM');
     expect(await d.exited).toBe(0);
   });
+  it('the lifecycle options from every source, in seconds: --stop-grace, --peer-offline, --offline-close, --bind6', async () => {
+    const { session, keys } = makeSession(dir, 'life', relayAddress, 2);
+    const cfg = configFile({ session, key: keys[0], 'peer-offline': 20, 'offline-close': '0', bind6: 'none' });
+    const r = await runCli(['up', '--check', '--stop-grace', '2.5'], { env: env({ MPYC_AGENT_CONFIG: cfg, MPYC_AGENT_PEER_OFFLINE: '12.5' }) });
+    expect(r.code, r.stderr).toBe(0);
+    const s = settings(r.stdout);
+    expect(s.get('stopGraceMs')).toEqual([2500, '--stop-grace']);
+    expect(s.get('peerOfflineMs')).toEqual([12500, 'MPYC_AGENT_PEER_OFFLINE']);
+    expect(s.get('offlineCloseMs')![0]).toBe(0);
+    expect(s.get('offlineCloseMs')![1]).toMatch(/: offline-close$/);
+    expect(s.get('bind6')![0]).toBe(null);
+    const bad = await runCli(['up', '--check'], { env: env({ MPYC_AGENT_CONFIG: configFile({ session, key: keys[0], 'stop-grace': 'soon' }) }) });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/config-\d+\.json:\d+:\d+: stop-grace must be a number of seconds in 0\.\.30, got "soon"/);
+  });
+
+  it('SIGTERM with data in flight to a peer that stopped answering: the agent waits --stop-grace for it, then exits (0 s: at once)', async () => {
+    const { session, keys } = makeSession(dir, 'grace', relayAddress, 2);
+    const [ba, ba2, bb] = await freeBases(3, 2);
+    const peer = Daemon.agent(['up', session, '--key', keys[1]!, '--bind', '127.0.0.1', '--local-base', String(bb), '--control', join(dir, 'grace-b.sock')], env());
+    daemons.push(peer);
+    await peer.record('ready');
+    /** SIGTERM to an agent whose peer (frozen) acknowledges nothing of what it sends: ms to its exit */
+    const stopWithDataInFlight = async (grace: string, base: number, name: string): Promise<number> => {
+      const control = join(dir, `${name}.sock`);
+      const a = Daemon.agent(['up', session, '--key', keys[0]!, '--bind', '127.0.0.1', '--local-base', String(base), '--control', control, '--stop-grace', grace], env());
+      daemons.push(a);
+      await a.record('ready');
+      for (let t = Date.now(); (await queryStatus(control)).peers[0]!.state === 'connecting'; ) {
+        if (Date.now() - t > 15_000) throw new Error('no session with the peer');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      peer.child.kill('SIGSTOP');
+      try {
+        const local = connect({ host: '127.0.0.1', port: base + 1 });
+        local.on('error', () => undefined);
+        await new Promise<void>((r) => local.once('connect', () => r()));
+        local.write(Buffer.alloc(1 << 20, 1));
+        await new Promise((r) => setTimeout(r, 300)); // the first flight leaves, unacknowledged
+        const t0 = Date.now();
+        a.child.kill('SIGTERM');
+        expect(await a.exited).toBe(0);
+        local.destroy();
+        return Date.now() - t0;
+      } finally {
+        peer.child.kill('SIGCONT');
+      }
+    };
+    const patient = await stopWithDataInFlight('2', ba, 'grace-a');
+    const prompt = await stopWithDataInFlight('0', ba2, 'grace-a0');
+    expect(patient).toBeGreaterThanOrEqual(1900); // it waited for the data
+    expect(patient).toBeLessThan(2000 + 3000); // and no more than the grace and its bounded close
+    expect(prompt).toBeLessThan(patient - 1000);
+  }, 60_000);
 });

@@ -7,8 +7,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as dgram from 'node:dgram';
 import { RelayClient } from '../../src/relay/client.js';
-import { generateKeyPair } from '../../src/relay/handshake.js';
-import { keyToBase64 } from '../../src/relay/keycache.js';
+import { generateKeyPair } from '../../src/noise/index.js';
+import { PeerKey } from '../../src/common/peer-key.js';
 import { waitFor } from './helpers.js';
 
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/relay/cli.js');
@@ -33,8 +33,9 @@ function serve(args: string[]): Promise<{ p: ChildProcess; listening: Record<str
         try { const j = JSON.parse(line); if (j.msg === 'listening') { clearTimeout(t); res({ p, listening: j, out: () => out }); return; } } catch { /* partial */ }
       }
     };
+    // logs go to stderr (src/common/log.ts); stdout stays for program output
     p.stdout!.on('data', onData);
-    p.stderr!.on('data', (d) => { out += String(d); });
+    p.stderr!.on('data', onData);
     p.once('exit', (c) => { clearTimeout(t); rej(new Error(`exited ${c}:\n${out}`)); });
   });
 }
@@ -47,7 +48,9 @@ describe('mpyc-relay CLI', () => {
   it('--help explains the commands and every serve flag', () => {
     const r = run(['--help']);
     expect(r.code).toBe(0);
-    for (const f of ['keygen', 'serve', '--key', '--udp', '--http', '--allow', '--rate', '--burst', '--max-payload', '--max-agents', '--keepalive', '--expiry', '--log-level', '--public-host']) expect(r.stdout).toContain(f);
+    for (const f of ['keygen', 'serve', '--key', '--udp', '--http', '--allow', '--rate', '--burst', '--max-payload', '--max-agents', '--keepalive', '--expiry', '--log-level', '--log-format', '--public-host',
+      '--tls-cert', '--tls-key', '--workers', '--source-rate', '--dest-rate', '--global-rate', '--handshake-rate', '--handshake-rate-global', '--stun-rate',
+      '--max-sources', '--max-connections', '--max-connections-per-source', '--headers-timeout', '--idle-timeout', '--ws-register-timeout']) expect(r.stdout).toContain(f);
   });
 
   it('keygen writes a 0600 key, refuses to overwrite, pubkey matches', () => {
@@ -55,7 +58,12 @@ describe('mpyc-relay CLI', () => {
     const r = run(['keygen', '--out', f]);
     expect(r.code).toBe(0);
     const pub = r.stdout.trim();
+    // stdout: the key alone (scripts read it); stderr: what it is
     expect(pub).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(r.stderr).toMatch(/private key written to .*k1 \(mode 0600\); the relay's public key/);
+    const bare = run(['keygen']);
+    expect(bare.stdout.trim()).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(bare.stderr).toMatch(/PRIVATE key below/);
     expect(run(['pubkey', '--key', f]).stdout.trim()).toBe(pub);
     const again = run(['keygen', '--out', f]);
     expect(again.code).toBe(2);
@@ -82,8 +90,8 @@ describe('mpyc-relay CLI', () => {
     const pub = run(['keygen', '--out', f]).stdout.trim();
     const allow = join(dir, 'allow');
     const agentKey = generateKeyPair();
-    writeFileSync(allow, `# test\n${keyToBase64(agentKey.publicKey)}\n`);
-    const { p, listening } = await serve(['--key', f, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--allow', allow, '--log-level', 'info']);
+    writeFileSync(allow, `# test\n${PeerKey.fromBytes(agentKey.publicKey).text}\n`);
+    const { p, listening, out } = await serve(['--key', f, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--allow', allow, '--log-level', 'info', '--log-format', 'json']);
     const udpPort = listening.udpPort as number;
     expect(listening.relayAddress).toBe(`${pub}@127.0.0.1:${udpPort}/${listening.httpPort as number}`);
     // port in use
@@ -100,10 +108,36 @@ describe('mpyc-relay CLI', () => {
     try {
       client.start();
       await waitFor(() => client.state === 'registered', 5000, 'registration with the CLI relay');
+      // registrations are logged at info, with the key
+      await waitFor(() => out().includes('"msg":"agent registered"') && out().includes(PeerKey.fromBytes(agentKey.publicKey).text), 2000, 'registration log line');
       const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
       p.kill('SIGTERM');
       expect(await exited).toBe(0);
       await waitFor(() => client.state === 'registering', 2000, 'client saw RESTARTING');
     } finally { client.close(); sock.close(); }
+  });
+
+  it('a wildcard bind without --public-host warns and prints no address; --public-host builds it', async () => {
+    const f = join(dir, 'k4');
+    const pub = run(['keygen', '--out', f]).stdout.trim();
+    const a = await serve(['--key', f, '--udp', '0.0.0.0:0', '--http', 'off', '--log-format', 'json']);
+    expect(a.listening.relayAddress).toBeNull();
+    await waitFor(() => /"level":"warn".*wildcard address 0\.0\.0\.0: pass --public-host/.test(a.out()), 2000, 'wildcard warning');
+    expect(a.out()).toContain(`${pub}@PUBLIC-HOST:${a.listening.udpPort as number}`);
+    a.p.kill('SIGTERM');
+    const b = await serve(['--key', f, '--udp', '0.0.0.0:0', '--http', 'off', '--public-host', 'relay.example.org', '--log-format', 'json']);
+    expect(b.listening.relayAddress).toBe(`${pub}@relay.example.org:${b.listening.udpPort as number}`);
+    expect(b.out()).not.toMatch(/wildcard/);
+    b.p.kill('SIGTERM');
+  });
+
+  it('TLS flags: https and wss on the HTTP port; a lone --tls-cert is a usage error', async () => {
+    const fx = join(import.meta.dirname, 'fixtures');
+    const f = join(dir, 'k5');
+    run(['keygen', '--out', f]);
+    expect(run(['serve', '--key', f, '--tls-cert', join(fx, 'tls-cert.pem')]).stderr).toMatch(/--tls-cert and --tls-key go together/);
+    const { listening } = await serve(['--key', f, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--tls-cert', join(fx, 'tls-cert.pem'), '--tls-key', join(fx, 'tls-key.pem'), '--log-format', 'json']);
+    expect(listening.tls).toBe(true);
+    expect(listening.wsUrl).toBe(`wss://127.0.0.1:${listening.httpPort as number}/relay`);
   });
 });

@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HandshakeState, publicKeyOf, NoiseError, generateKeyPair } from '../../src/relay/handshake.js';
+import { HandshakeState, publicKeyOf, NoiseError, generateKeyPair } from '../../src/noise/index.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const kp = (priv: string): { publicKey: Uint8Array; privateKey: Uint8Array } => ({ privateKey: hex(priv), publicKey: publicKeyOf(hex(priv)) });

@@ -1,8 +1,9 @@
 import * as dgram from 'node:dgram';
 import { RelayServer, type RelayServerOptions } from '../../src/relay/server.js';
 import { RelayClient, relayWsUrl, type RelayClientOptions, type RelayTransportMode } from '../../src/relay/client.js';
-import { generateKeyPair, type KeyPair } from '../../src/relay/handshake.js';
-import { keyToBase64 } from '../../src/relay/keycache.js';
+import { generateKeyPair, type KeyPair } from '../../src/noise/index.js';
+import { isRelayFrame } from '../../src/relay/wire.js';
+import { PeerKey } from '../../src/common/peer-key.js';
 
 export interface Relay { server: RelayServer; key: KeyPair; udpPort: number; httpPort: number }
 
@@ -28,9 +29,9 @@ export async function startAgent(relay: Relay, transport: RelayTransportMode, ex
     wsUrl: relayWsUrl('127.0.0.1', relay.httpPort),
     ...extra,
   });
-  socket?.on('message', (m) => { if (m[0]! >= 0x20 && m[0]! <= 0x3f) client.handleDatagram(m); });
+  socket?.on('message', (m) => { if (isRelayFrame(m)) client.handleDatagram(m); });
   return {
-    client, key, keyB64: keyToBase64(key.publicKey), socket,
+    client, key, keyB64: PeerKey.fromBytes(key.publicKey).text, socket,
     close() { client.close(); try { socket?.close(); } catch { /* closed */ } },
   };
 }

@@ -13,9 +13,14 @@ function runDemo(args: string[]): Promise<{ code: number | null; stdout: string;
 }
 
 describe('npm run demo (dist/scripts/demo.js)', () => {
-  it('relay + 3 agents + 3 MPyC-like parties: every byte verified, every pair on a direct path', async () => {
+  it('relay + invite + 3 joins with --up + 3 MPyC-like parties: one fingerprint, every byte verified, every pair on a direct path', async () => {
     const { code, stdout, stderr } = await runDemo(['--rounds', '20', '--bulk', '100000']);
     expect(code, stdout + stderr).toBe(0);
+    // the session came from the invite flow: every party printed the same roster fingerprint
+    const prints = [...stdout.matchAll(/agent (\d) +up: roster fingerprint ([A-Z2-7-]+)/g)];
+    expect(prints.map((m) => m[1])).toEqual(['0', '1', '2']);
+    expect(new Set(prints.map((m) => m[2])).size).toBe(1);
+    expect(stdout).toMatch(/session +every party wrote the same session file/);
     expect(stdout.match(/mpyc \d +done: \d+ messages verified/g)).toHaveLength(3);
     for (const pair of ['0 ↔ 1', '0 ↔ 2', '1 ↔ 2']) expect(stdout).toMatch(new RegExp(`${pair} +direct 127\\.0\\.0\\.1:\\d+`));
     expect(stdout).toMatch(/demo +complete/);

@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { stunBindingOverSocket } from '../../src/stun/client.js';
 import { RelayServer } from '../../src/relay/server.js';
-import { generateKeyPair } from '../../src/relay/handshake.js';
+import { generateKeyPair } from '../../src/noise/index.js';
 
 const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

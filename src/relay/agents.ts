@@ -1,0 +1,119 @@
+// The relay's table of registered agents: by key, by UDP address and port, by WebSocket
+// connection; "newest registration wins"; detection of one key registered from two places
+// that keep evicting each other (docs/protocol/relay.md, "Same key in two places").
+import type { PeerKey } from '../common/peer-key.js';
+import type { ControlKeys } from './control-auth.js';
+import type { Bucket, SourceState } from './limits.js';
+
+/** A key that changes source this many times within CONFLICT_WINDOW_MS is in conflict:
+ *  NAT rebinding or a UDP -> WebSocket move changes it once, two agents sharing a key
+ *  every time one of them re-registers (every few seconds). */
+export const CONFLICT_FLIPS = 3;
+export const CONFLICT_WINDOW_MS = 30_000;
+
+export interface Agent {
+  key: PeerKey;
+  transport: 'udp' | 'ws';
+  /** UDP: source address and port; WebSocket: the connection's remote address, port 0 */
+  address: string;
+  port: number;
+  /** "u<address>|<port>" or "w<connection id>": what changes when another place registers */
+  place: string;
+  conn: WsConnRef | undefined;
+  lastSeen: number;
+  /** this agent's sending budget */
+  send: Bucket;
+  /** every sender's packets to this agent together */
+  receive: Bucket;
+  /** PEER_GONE notices to this agent */
+  gone: Bucket;
+  /** the budgets of the agent's source address (shared with its neighbours) */
+  source: SourceState;
+  /** the registration handshake's control keys; undefined for an agent registered at
+   *  another worker of a cluster (cluster.ts), whose `owner` that worker is */
+  ctl: ControlKeys | undefined;
+  owner: number | undefined;
+  /** key ids this agent accepts forwarded packets from; undefined = everyone */
+  accept: Set<string> | undefined;
+  /** times (ms) at which this key's registration moved to another place, recent first out */
+  moves: number[];
+}
+
+/** What the table needs from a WebSocket connection. */
+export interface WsConnRef { agent: Agent | undefined; close(code: number, why: string): void }
+
+export class AgentTable {
+  readonly byKey = new Map<string, Agent>();
+  /** UDP bindings: address -> port -> agent (no string building per packet) */
+  private readonly byUdp = new Map<string, Map<number, Agent>>();
+  udpCount = 0;
+  wsCount = 0;
+
+  constructor(private readonly onRemoved: (a: Agent) => void) {}
+
+  get size(): number { return this.byKey.size; }
+
+  udp(address: string, port: number): Agent | undefined {
+    return this.byUdp.get(address)?.get(port);
+  }
+
+  /**
+   * Install `agent`, evicting the key's older binding and whoever held the same place.
+   * `onMoved` hears about an older binding from another place before it is removed (its
+   * control keys still usable), with whether the key is now in conflict. Returns that too.
+   */
+  install(agent: Agent, now: number, onMoved?: (old: Agent, conflict: boolean) => void): boolean {
+    const old = this.byKey.get(agent.key.id);
+    let conflict = false;
+    if (old) {
+      agent.moves = old.place === agent.place ? old.moves : [...old.moves.filter((t) => now - t < CONFLICT_WINDOW_MS), now];
+      conflict = agent.moves.length >= CONFLICT_FLIPS;
+      if (old.place !== agent.place) onMoved?.(old, conflict);
+      this.remove(old, old.conn !== undefined && old.conn !== agent.conn);
+    }
+    if (agent.transport === 'udp') {
+      // an address holds one key: evict whoever was registered from it before (this may
+      // delete the per-port map, so look it up again afterwards)
+      const prev = this.udp(agent.address, agent.port);
+      if (prev) this.remove(prev, false);
+      let m = this.byUdp.get(agent.address);
+      if (!m) { m = new Map(); this.byUdp.set(agent.address, m); }
+      m.set(agent.port, agent);
+      this.udpCount++;
+    } else {
+      // a WebSocket agent of another cluster worker has no connection here
+      const c = agent.conn;
+      if (c?.agent && c.agent !== agent) this.remove(c.agent, false);
+      if (c) c.agent = agent;
+      this.wsCount++;
+    }
+    agent.source.agents++;
+    this.byKey.set(agent.key.id, agent);
+    return conflict;
+  }
+
+  /** Forget `a` (if it is still installed); closeConn closes its WebSocket too. */
+  remove(a: Agent, closeConn: boolean): void {
+    let installed = false;
+    if (this.byKey.get(a.key.id) === a) { this.byKey.delete(a.key.id); installed = true; }
+    if (a.transport === 'udp') {
+      const m = this.byUdp.get(a.address);
+      if (m && m.get(a.port) === a) {
+        m.delete(a.port);
+        if (m.size === 0) this.byUdp.delete(a.address);
+        installed = true;
+      }
+    } else if (a.conn && a.conn.agent === a) {
+      a.conn.agent = undefined;
+      installed = true;
+      if (closeConn) a.conn.close(4000, 'registered elsewhere');
+    }
+    if (installed) {
+      if (a.transport === 'udp') this.udpCount--; else this.wsCount--;
+      a.source.agents--;
+      this.onRemoved(a);
+    }
+  }
+
+  values(): Agent[] { return [...this.byKey.values()]; }
+}

@@ -1,0 +1,129 @@
+// Several relay processes behind one UDP port and one HTTP port (docs/relay.md, "Using
+// every core"): Node's cluster shares the UDP socket (every worker reads the same socket;
+// the kernel hands each datagram to one of them) and spreads HTTP connections. Each worker
+// is a full RelayServer; the key -> address table is replicated by messages through the
+// primary, so any worker forwards any packet. What stays with the worker an agent
+// registered at (its "owner"): the agent's control keys (authenticated frames are sealed
+// and opened there), its WebSocket, and its expiry.
+//
+// Messages (structured clone over IPC; `to` = one worker, otherwise every other worker):
+import cluster, { type Worker } from 'node:cluster';
+import type { CookieSecret } from './cookie.js';
+import type { RelayCounters } from './metrics.js';
+
+export type ClusterMessage =
+  /** an agent registered at worker `from` (or its binding moved there) */
+  | { t: 'add'; from: number; key: string; transport: 'udp' | 'ws'; address: string; port: number; place: string }
+  /** the registration of `key` at `place` ended */
+  | { t: 'del'; from: number; key: string; place: string }
+  /** the agent's accept set (key ids as text), null = from anyone */
+  | { t: 'accept'; from: number; key: string; keys: string[] | null }
+  /** these agents of worker `to` sent something through another worker */
+  | { t: 'seen'; to: number; keys: string[] }
+  /** a RECV frame for a WebSocket agent of worker `to` */
+  | { t: 'fwd'; to: number; key: string; frame: Uint8Array }
+  /** agent `key` of worker `to` sent to `missing`, which is not registered: seal PEER_GONE */
+  | { t: 'gone'; to: number; key: string; missing: Uint8Array }
+  /** an authenticated agent -> relay frame for an agent of worker `to` */
+  | { t: 'ctl'; to: number; key: string; frame: Uint8Array }
+  /** worker -> primary: its counters; primary -> workers: the sums */
+  | { t: 'counters'; from: number; c: CounterSnapshot }
+  | { t: 'totals'; c: CounterSnapshot };
+
+export type CounterSnapshot = Pick<RelayCounters, 'forwardedPackets' | 'forwardedBytes' | 'stunRequests' | 'stunDrops'
+  | 'registrations' | 'handlerErrors' | 'keyConflicts' | 'drops' | 'regFailures' | 'httpRefused'>;
+
+/** What a worker's RelayServer needs from the cluster. */
+export interface ClusterLink {
+  workerId: number;
+  workers: number;
+  /** shared by every worker so a cookie issued by one verifies at another */
+  cookieSecret: CookieSecret;
+  send(m: ClusterMessage): void;
+  onMessage(handler: (m: ClusterMessage) => void): void;
+}
+
+export function snapshot(c: RelayCounters): CounterSnapshot {
+  return {
+    forwardedPackets: c.forwardedPackets, forwardedBytes: c.forwardedBytes, stunRequests: c.stunRequests,
+    stunDrops: c.stunDrops, registrations: c.registrations, handlerErrors: c.handlerErrors, keyConflicts: c.keyConflicts,
+    drops: { ...c.drops }, regFailures: { ...c.regFailures }, httpRefused: { ...c.httpRefused },
+  };
+}
+
+// ---------------------------------------------------------------- processes
+
+type Setup = { t: 'setup'; workerId: number; workers: number; secret: Uint8Array; epochMs: number };
+/** worker -> primary: listening for messages now (messages sent before are lost) */
+type Ready = { t: 'ready' };
+
+/**
+ * Primary: fork `n` workers running this same program (they see cluster.isWorker), route
+ * their messages, sum their counters every second, pass SIGTERM/SIGINT/SIGHUP on, and exit
+ * when they all have (with the first non-zero exit code, if any).
+ */
+export function runPrimary(n: number, cookieSecret: CookieSecret, log: (msg: string, o?: object) => void): void {
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const workers: Worker[] = [];
+  const counters = new Map<number, CounterSnapshot>();
+  let exitCode = 0, alive = n;
+  for (let i = 0; i < n; i++) {
+    const w = cluster.fork();
+    workers.push(w);
+    w.on('message', (m: ClusterMessage | Ready) => {
+      if (m.t === 'ready') { w.send({ t: 'setup', workerId: i, workers: n, secret: cookieSecret.secret, epochMs: cookieSecret.epochMs } satisfies Setup); return; }
+      if (m.t === 'counters') { counters.set(m.from, m.c); return; }
+      if ('to' in m) { workers[m.to]?.send(m); return; }
+      for (const [j, o] of workers.entries()) if (j !== (m as { from?: number }).from && o.isConnected()) o.send(m);
+    });
+    w.on('exit', (code, signal) => {
+      if (code !== 0 && !exitCode) exitCode = code ?? 1;
+      if (code !== 0) log('relay worker exited', { worker: i, code, signal });
+      if (--alive === 0) process.exit(exitCode);
+    });
+  }
+  const totals = setInterval(() => {
+    const sum = { t: 'totals' as const, c: sumSnapshots(counters.values()) };
+    for (const w of workers) if (w.isConnected()) w.send(sum);
+  }, 1000);
+  totals.unref();
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(sig, () => { for (const w of workers) w.process.kill(sig); });
+  }
+}
+
+function sumSnapshots(parts: Iterable<CounterSnapshot>): CounterSnapshot {
+  const list = [...parts];
+  const add = (k: 'drops' | 'regFailures' | 'httpRefused'): Record<string, number> => {
+    const o: Record<string, number> = {};
+    for (const p of list) for (const [x, v] of Object.entries(p[k])) o[x] = (o[x] ?? 0) + v;
+    return o;
+  };
+  const num = (k: 'forwardedPackets' | 'forwardedBytes' | 'stunRequests' | 'stunDrops' | 'registrations' | 'handlerErrors' | 'keyConflicts'): number =>
+    list.reduce((s, p) => s + p[k], 0);
+  return {
+    forwardedPackets: num('forwardedPackets'), forwardedBytes: num('forwardedBytes'), stunRequests: num('stunRequests'),
+    stunDrops: num('stunDrops'), registrations: num('registrations'), handlerErrors: num('handlerErrors'), keyConflicts: num('keyConflicts'),
+    drops: add('drops') as CounterSnapshot['drops'], regFailures: add('regFailures') as CounterSnapshot['regFailures'],
+    httpRefused: add('httpRefused') as CounterSnapshot['httpRefused'],
+  };
+}
+
+/** Worker: wait for the primary's setup, then the link a RelayServer uses. */
+export function workerLink(): Promise<ClusterLink> {
+  return new Promise((resolve) => {
+    const handlers: Array<(m: ClusterMessage) => void> = [];
+    process.on('message', (m: ClusterMessage | Setup) => {
+      if (m.t === 'setup') {
+        resolve({
+          workerId: m.workerId, workers: m.workers, cookieSecret: { secret: m.secret, epochMs: m.epochMs },
+          send: (x) => { if (process.connected) process.send!(x); },
+          onMessage: (h) => { handlers.push(h); },
+        });
+        return;
+      }
+      for (const h of handlers) h(m);
+    });
+    process.send!({ t: 'ready' } satisfies Ready);
+  });
+}

@@ -1,0 +1,104 @@
+// netcheck's pure parts: OTHER-ADDRESS parsing (never throws), the mapping classification,
+// which proxy the WebSocket takes, the nearest relay.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { ATTR_OTHER_ADDRESS, classifyMapping, otherAddressOf, parseEndpoint, type StunProbe } from '../../src/agent/netcheck-stun.js';
+import { proxyFor } from '../../src/agent/netcheck-ws.js';
+import { nearestRelay, type RelayCheck } from '../../src/agent/netcheck-report.js';
+import { BINDING_SUCCESS, STUN_MAGIC_COOKIE, encodeAddressValue, stunAddressOf } from '../../src/stun/index.js';
+
+/** A Binding success response carrying the given attributes (type, value), lengths as the wire has them. */
+function message(attrs: [number, Uint8Array][]): Uint8Array {
+  const body = attrs.map(([type, v]) => {
+    const a = new Uint8Array(4 + ((v.length + 3) & ~3));
+    new DataView(a.buffer).setUint16(0, type);
+    new DataView(a.buffer).setUint16(2, v.length);
+    a.set(v, 4);
+    return a;
+  });
+  const len = body.reduce((n, a) => n + a.length, 0);
+  const m = new Uint8Array(20 + len);
+  const dv = new DataView(m.buffer);
+  dv.setUint16(0, BINDING_SUCCESS);
+  dv.setUint16(2, len);
+  dv.setUint32(4, STUN_MAGIC_COOKIE);
+  let off = 20;
+  for (const a of body) { m.set(a, off); off += a.length; }
+  return m;
+}
+
+const txid = new Uint8Array(12);
+const plain = (address: string, port: number): Uint8Array => encodeAddressValue(stunAddressOf(address, port), false, txid);
+
+describe('OTHER-ADDRESS (RFC 5780 §7.4)', () => {
+  it('is read in MAPPED-ADDRESS form, IPv4 and IPv6, after other attributes', () => {
+    const mapped = encodeAddressValue(stunAddressOf('203.0.113.7', 41641), true, txid);
+    expect(otherAddressOf(message([[0x0020, mapped], [ATTR_OTHER_ADDRESS, plain('198.51.100.9', 3479)]]))).toEqual({ address: '198.51.100.9', port: 3479 });
+    expect(otherAddressOf(message([[0x8022, new Uint8Array(5)], [ATTR_OTHER_ADDRESS, plain('2001:db8::9', 3479)]]))).toEqual({ address: '2001:db8::9', port: 3479 });
+    expect(otherAddressOf(message([[0x0020, mapped]]))).toBeUndefined();
+  });
+
+  it('a malformed one is ignored: wrong family, wrong length, truncated attribute', () => {
+    const v4 = plain('198.51.100.9', 3479);
+    const badFamily = Uint8Array.from(v4); badFamily[1] = 3;
+    expect(otherAddressOf(message([[ATTR_OTHER_ADDRESS, badFamily]]))).toBeUndefined();
+    expect(otherAddressOf(message([[ATTR_OTHER_ADDRESS, v4.subarray(0, 6)]]))).toBeUndefined();
+    const m = message([[ATTR_OTHER_ADDRESS, v4]]);
+    expect(otherAddressOf(m.subarray(0, m.length - 2))).toBeUndefined();
+  });
+
+  it('fuzz: never throws on any bytes, and any address it returns is a valid endpoint', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (tail, asAttr) => {
+      const m = asAttr ? message([[ATTR_OTHER_ADDRESS, tail]]) : Uint8Array.from([...new Uint8Array(20), ...tail]);
+      const r = otherAddressOf(m);
+      return r === undefined || (parseEndpoint(r.address.includes(':') ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`) !== null);
+    }), { numRuns: 3000, seed: 5780 });
+  });
+});
+
+function probe(address: string, port: number, reflexive?: string): StunProbe {
+  return { relay: 0, address, port, family: address.includes(':') ? 6 : 4, sent: 1, answered: reflexive ? 1 : 0, ...(reflexive ? { reflexive } : {}) };
+}
+
+describe('mapping behaviour from the reflexive addresses', () => {
+  it('one per destination: endpoint-dependent; the same from every destination: endpoint-independent; one endpoint or none: unknown', () => {
+    expect(classifyMapping([probe('198.18.1.2', 3478, '203.0.113.7:1000'), probe('198.18.2.2', 3478, '203.0.113.7:1001')]))
+      .toEqual({ mapping: 'endpoint-dependent', reason: '2 different reflexive addresses from 2 STUN endpoints', reflexive: ['203.0.113.7:1000', '203.0.113.7:1001'] });
+    expect(classifyMapping([probe('198.18.1.2', 3478, '203.0.113.7:1000'), probe('198.18.1.2', 3479, '203.0.113.7:1000')]).mapping).toBe('endpoint-independent');
+    // a port change alone is a different destination too (a relay's second port)
+    expect(classifyMapping([probe('198.18.1.2', 3478, '203.0.113.7:1000'), probe('198.18.1.2', 3479, '203.0.113.7:1002')]).mapping).toBe('endpoint-dependent');
+    expect(classifyMapping([probe('198.18.1.2', 3478, '203.0.113.7:1000'), probe('198.18.2.2', 3478)])).toMatchObject({ mapping: 'unknown', reason: 'one STUN endpoint' });
+    expect(classifyMapping([probe('198.18.1.2', 3478)])).toMatchObject({ mapping: 'unknown', reason: 'no STUN answer' });
+  });
+});
+
+describe('the proxy the WebSocket takes', () => {
+  const url = 'ws://relay.example.org:8080/relay';
+  it('HTTPS_PROXY, else HTTP_PROXY, else ALL_PROXY, either case; empty counts as unset', () => {
+    expect(proxyFor(url, { HTTPS_PROXY: 'http://a:1', HTTP_PROXY: 'http://b:1' })).toBe('http://a:1');
+    expect(proxyFor(url, { https_proxy: '', HTTP_PROXY: 'http://b:1' })).toBe('http://b:1');
+    expect(proxyFor(url, { all_proxy: 'http://c:1' })).toBe('http://c:1');
+    expect(proxyFor(url, {})).toBeUndefined();
+  });
+  it('NO_PROXY: a host, a domain suffix, a port-qualified entry or * bypasses it', () => {
+    const p = { HTTPS_PROXY: 'http://a:1' };
+    for (const no of ['relay.example.org', '.example.org', 'example.org', 'relay.example.org:8080', '*', 'x.test, example.org']) expect(proxyFor(url, { ...p, NO_PROXY: no })).toBeUndefined();
+    for (const no of ['other.org', 'ample.org', 'org.example']) expect(proxyFor(url, { ...p, no_proxy: no })).toBe('http://a:1');
+    for (const no of ['::1', '[::1]:8080']) expect(proxyFor('ws://[::1]:8080/relay', { ...p, NO_PROXY: no })).toBeUndefined();
+    expect(proxyFor('ws://[::1]:8080/relay', { ...p, NO_PROXY: '::2' })).toBe('http://a:1');
+  });
+});
+
+describe('the nearest relay', () => {
+  const check = (index: number, rtts: (number | undefined)[], openMs?: number, other = false): RelayCheck => ({
+    index, address: `k@h${index}:1`, resolved: [],
+    udp: rtts.map((rttMs, i) => ({ ...probe(`10.0.0.${i + 1}`, 1, rttMs === undefined ? undefined : '1.2.3.4:5'), ...(rttMs === undefined ? {} : { rttMs }), ...(other ? { other: true } : {}) })),
+    ...(openMs === undefined ? {} : { websocket: { used: { url: 'ws://x', ok: true, openMs } } }),
+  });
+  it('by UDP round trip when any relay answered STUN (an OTHER-ADDRESS endpoint does not count), else by WebSocket open time', () => {
+    expect(nearestRelay([check(0, [5, 3]), check(1, [4])])).toEqual({ relay: 0, rttMs: 3, over: 'udp' });
+    expect(nearestRelay([check(0, [undefined], 1), check(1, [9], 50)])).toEqual({ relay: 1, rttMs: 9, over: 'udp' });
+    expect(nearestRelay([check(0, [0.1], undefined, true), check(1, [undefined], 7), check(2, [], 4)])).toEqual({ relay: 2, rttMs: 4, over: 'websocket' });
+    expect(nearestRelay([check(0, [undefined])])).toBeUndefined();
+  });
+});

@@ -1,0 +1,141 @@
+// `mpyc-relay serve --workers 2`: two relay processes behind one UDP port and one HTTP
+// port (src/relay/cluster.ts). Any worker forwards between any agents, whichever worker
+// each registered at; control frames come from the owner; metrics show the sums; both
+// workers carry traffic; SIGTERM reaches every agent.
+import { describe, it, expect, afterAll } from 'vitest';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as dgram from 'node:dgram';
+import { RelayClient, relayWsUrl } from '../../src/relay/client.js';
+import { generateKeyPair } from '../../src/noise/index.js';
+import { PeerKey } from '../../src/common/peer-key.js';
+import { isRelayFrame } from '../../src/relay/wire.js';
+import { waitFor } from './helpers.js';
+
+const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/relay/cli.js');
+const dir = mkdtempSync(join(tmpdir(), 'mpyc-relay-cluster-'));
+const procs: ChildProcess[] = [];
+const closers: Array<() => void> = [];
+afterAll(() => {
+  for (const c of closers) c();
+  for (const p of procs) p.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function cpuOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+describe('relay cluster (--workers 2)', () => {
+  it('forwards between agents registered at either worker, over UDP and WebSocket; control frames, metrics, SIGTERM', async () => {
+    const keyFile = join(dir, 'relay.key');
+    const relayKey = spawnSync(process.execPath, [CLI, 'keygen', '--out', keyFile], { encoding: 'utf8' }).stdout.trim();
+    const p = spawn(process.execPath, [CLI, 'serve', '--key', keyFile, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(p);
+    const listening = await new Promise<{ udpPort: number; httpPort: number }>((res, rej) => {
+      let out = '';
+      const t = setTimeout(() => rej(new Error(`no listening line: ${out}`)), 10_000);
+      p.stderr!.on('data', (d) => {
+        out += String(d);
+        for (const l of out.split('\n')) { try { const j = JSON.parse(l); if (j.msg === 'listening') { clearTimeout(t); res(j); } } catch { /* partial */ } }
+      });
+    });
+    const workers = execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+    expect(workers.length).toBe(2);
+
+    const agents: Array<{ c: RelayClient; key: string }> = [];
+    for (let i = 0; i < 10; i++) {
+      const kp = generateKeyPair();
+      const ws = i >= 8;
+      let c: RelayClient;
+      if (ws) {
+        c = new RelayClient({ relayKey, keyPair: kp, transport: 'ws', wsUrl: relayWsUrl('127.0.0.1', listening.httpPort) });
+      } else {
+        const s = dgram.createSocket('udp4');
+        await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+        c = new RelayClient({ relayKey, keyPair: kp, transport: 'udp', sendUdp: (b) => s.send(b, listening.udpPort, '127.0.0.1') });
+        s.on('message', (m) => { if (isRelayFrame(m)) c.handleDatagram(m); });
+        closers.push(() => { try { s.close(); } catch { /* closed */ } });
+      }
+      closers.push(() => c.close());
+      agents.push({ c, key: PeerKey.fromBytes(kp.publicKey).text });
+      c.start();
+    }
+    await waitFor(() => agents.every((a) => a.c.state === 'registered'), 10_000, 'every agent registered');
+    // the replicated table: a worker forwards to agents that registered at the other one.
+    // Replication takes an IPC round through the primary: probe every pair until each has
+    // delivered once (bounded), then count exact deliveries
+    const got = new Map<string, number>();
+    for (const a of agents) a.c.on('packet', (from) => got.set(`${from}>${a.key}`, (got.get(`${from}>${a.key}`) ?? 0) + 1));
+    const pairs = agents.length * (agents.length - 1);
+    const t0 = Date.now();
+    while (got.size < pairs && Date.now() - t0 < 10_000) {
+      for (const a of agents) for (const b of agents) if (a !== b && !got.has(`${a.key}>${b.key}`)) a.c.send(b.key, new Uint8Array(200));
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(got.size).toBe(pairs);
+    got.clear();
+    // what the relay forwarded in the warm-up, once its sums have caught up (2 s)
+    await new Promise((r) => setTimeout(r, 2500));
+    const warmupForwarded = Number(/^mpyc_relay_forwarded_packets_total (\d+)/m.exec(await (await fetch(`http://127.0.0.1:${listening.httpPort}/metrics`)).text())?.[1] ?? 0);
+    const cpu0 = workers.map(cpuOf);
+    const ROUNDS = 20;
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const a of agents) for (const b of agents) if (a !== b) a.c.send(b.key, new Uint8Array(200));
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    await waitFor(() => got.size === pairs && [...got.values()].every((n) => n === ROUNDS), 10_000, `all ${pairs} pairs x ${ROUNDS}`).catch(async (e: Error) => {
+      const bad = [...got.entries()].filter(([, n]) => n !== ROUNDS).map(([k, n]) => `${agents.findIndex((a) => a.key === k.split('>')[0])}>${agents.findIndex((a) => a.key === k.split('>')[1])}:${n}`);
+      const text = await (await fetch(`http://127.0.0.1:${listening.httpPort}/metrics`)).text();
+      const drops = text.split('\n').filter((l) => /^mpyc_relay_(dropped|forwarded_packets)_total.* [1-9]/.test(l)).join('; ');
+      throw new Error(`${e.message}: ${got.size} pairs seen; short: ${bad.join(' ')}; relay: ${drops}`);
+    });
+    // both workers carried traffic (the kernel spreads the shared socket's datagrams)
+    const cpu1 = workers.map(cpuOf);
+    expect(cpu1.every((c, i) => c > cpu0[i]!)).toBe(true);
+
+    // PEER_GONE (authenticated, sealed by the owner) for a key nobody registered
+    const gone: string[] = [];
+    agents[0]!.c.on('peerGone', (k) => gone.push(k));
+    const stranger = PeerKey.fromBytes(generateKeyPair().publicKey).text;
+    for (let i = 0; i < 5; i++) agents[0]!.c.send(stranger, new Uint8Array(10));
+    await waitFor(() => gone.includes(stranger), 3000, 'peerGone');
+
+    // accept sets reach every worker: agent 1 accepts only agent 2
+    agents[1]!.c.setAcceptFrom([agents[2]!.key]);
+    await waitFor(() => agents[1]!.c.acceptSetAcknowledged, 3000, 'accept set acknowledged');
+    await new Promise((r) => setTimeout(r, 100));
+    got.clear();
+    for (let i = 0; i < 20; i++) { agents[3]!.c.send(agents[1]!.key, new Uint8Array(10)); agents[2]!.c.send(agents[1]!.key, new Uint8Array(10)); }
+    await waitFor(() => got.get(`${agents[2]!.key}>${agents[1]!.key}`) === 20, 3000, 'accepted sender');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got.get(`${agents[3]!.key}>${agents[1]!.key}`)).toBeUndefined();
+
+    // /metrics shows the sums of both workers (refreshed every second)
+    const forwardedAfterWarmup = pairs * ROUNDS + 20;
+    const forwardedNow = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${listening.httpPort}/metrics`)).text();
+      return Number(/^mpyc_relay_forwarded_packets_total (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    // the warm-up forwarded some packets too; everything after it is exact
+    let seen = 0;
+    const t1 = Date.now();
+    while (Date.now() - t1 < 5000) {
+      seen = await forwardedNow();
+      if (seen >= forwardedAfterWarmup + warmupForwarded) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(seen - warmupForwarded).toBe(forwardedAfterWarmup);
+
+    // SIGTERM: every agent hears RESTARTING from its owner, the cluster exits 0
+    const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+    p.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await waitFor(() => agents.every((a) => a.c.state === 'registering'), 3000, 'every agent saw RESTARTING');
+  }, 60_000);
+});

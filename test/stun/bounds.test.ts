@@ -1,0 +1,68 @@
+// STUN as an amplifier: no answer is ever larger than the Binding success response the
+// source would get (attack 9: unknown comprehension-required attributes, 24 B in -> 64 B
+// out), and the codec round-trips and never throws on garbage (fast-check, seeded).
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import {
+  answerBindingRequest, bindingSuccessSize, encodeBindingRequest, encodeBindingSuccess, parseStun,
+  BINDING_ERROR, type StunAddress,
+} from '../../src/stun/codec.js';
+
+const SEED = 0x57a9;
+const v4: StunAddress = { family: 'IPv4', address: '203.0.113.7', port: 40000 };
+const v6: StunAddress = { family: 'IPv6', address: '2001:db8::1', port: 40000 };
+
+/** A Binding request carrying `types` as 0-length attributes (no fingerprint). */
+function requestWith(types: number[]): Buffer {
+  const base = Buffer.from(encodeBindingRequest(new Uint8Array(12).fill(1), { fingerprint: false }));
+  const attrs = Buffer.concat(types.map((t) => Buffer.from([t >> 8, t & 0xff, 0, 0])));
+  const m = Buffer.concat([base, attrs]);
+  m.writeUInt16BE(attrs.length, 2);
+  return m;
+}
+
+describe('STUN response bounds', () => {
+  it('attack 9: a 24-byte request with an unknown required attribute gets at most the success size', () => {
+    const req = requestWith([0x7f01]);
+    expect(req.length).toBe(24);
+    const r = answerBindingRequest(req, v4);
+    expect(r.kind).toBe('reply');
+    if (r.kind !== 'reply') return;
+    expect(r.data.length).toBeLessThanOrEqual(bindingSuccessSize('IPv4'));
+    const p = parseStun(r.data);
+    expect(p.ok && p.message.type).toBe(BINDING_ERROR);
+    expect(p.ok && p.message.errorCode).toBe(420);
+    // header 20, ERROR-CODE (4 + 4, no reason phrase), then UNKNOWN-ATTRIBUTES listing 0x7f01
+    const d = Buffer.from(r.data);
+    expect([d.readUInt16BE(28), d.readUInt16BE(30), d.readUInt16BE(32)]).toEqual([0x000a, 2, 0x7f01]);
+  });
+
+  it('bindingSuccessSize is the real success size for each family', () => {
+    for (const a of [v4, v6]) expect(encodeBindingSuccess(new Uint8Array(12), a).length).toBe(bindingSuccessSize(a.family));
+  });
+
+  it('property: whatever the unknown attributes, no answer exceeds the success size for the source family', () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0x0030, max: 0x7fff }), { minLength: 1, maxLength: 200 }), fc.boolean(), (types, six) => {
+      const src = six ? v6 : v4;
+      const r = answerBindingRequest(requestWith(types), src);
+      if (r.kind === 'reply') expect(r.data.length).toBeLessThanOrEqual(bindingSuccessSize(src.family));
+    }), { seed: SEED, numRuns: 500 });
+  });
+
+  it('fuzz: arbitrary datagrams never throw and never get an answer larger than the success size', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), fc.boolean(), (b, fix) => {
+      if (fix && b.length >= 20) { b[0] = 0; b[1] = 1; b[4] = 0x21; b[5] = 0x12; b[6] = 0xa4; b[7] = 0x42; const n = (b.length - 20) & ~3; b[2] = n >> 8; b[3] = n & 0xff; }
+      const r = answerBindingRequest(fix ? b.subarray(0, 20 + (((b.length - 20) >> 2) << 2)) : b, v4);
+      if (r.kind === 'reply') expect(r.data.length).toBeLessThanOrEqual(bindingSuccessSize('IPv4'));
+      else expect(typeof r.reason).toBe('string');
+    }), { seed: SEED, numRuns: 5000 });
+  });
+
+  it('round trip: a success response parses back to the mapped address', () => {
+    fc.assert(fc.property(fc.tuple(fc.integer({ min: 1, max: 254 }), fc.integer({ min: 0, max: 255 })), fc.integer({ min: 1, max: 65535 }), fc.uint8Array({ minLength: 12, maxLength: 12 }), ([a, b], port, tx) => {
+      const addr: StunAddress = { family: 'IPv4', address: `10.${a}.${b}.1`, port };
+      const p = parseStun(encodeBindingSuccess(tx, addr));
+      expect(p.ok && p.message.mappedAddress).toEqual(addr);
+    }), { seed: SEED, numRuns: 300 });
+  });
+});
