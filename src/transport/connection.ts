@@ -33,6 +33,14 @@ const PTO_PROBES = 2;
 const MAX_CLOSE_REASON_CHARS = 200;
 /** poll() builds at most this many packets per call (a bound, never reached in practice) */
 const MAX_PACKETS_PER_POLL = 100_000;
+/**
+ * How many of the peer's earlier epochs we remember, newest first, to drop their late
+ * packets. Late packets of an incarnation live as long as a packet in the network (about a
+ * second); a real peer restarts far fewer than 8 times in that time, so only a peer cycling
+ * epochs on purpose outruns the set, and a packet of an epoch it left long ago then counts
+ * as one more restart — which that peer could cause with a fresh epoch anyway.
+ */
+export const RETIRED_PEER_EPOCHS_KEPT = 8;
 
 export class Connection implements FlowClock {
   readonly side: 0 | 1;
@@ -42,6 +50,7 @@ export class Connection implements FlowClock {
   private readonly keepAliveMs: number;
 
   peerEpoch = 0;
+  /** the peer's earlier epochs, oldest first, at most RETIRED_PEER_EPOCHS_KEPT */
   private retiredPeerEpochs = new Set<number>();
   closed = false;
   private closeFrame: Frame | null = null;
@@ -514,6 +523,9 @@ export class Connection implements FlowClock {
   private peerRestarted(newEpoch: number): void {
     const old = this.peerEpoch;
     this.retiredPeerEpochs.add(old);
+    if (this.retiredPeerEpochs.size > RETIRED_PEER_EPOCHS_KEPT) {
+      this.retiredPeerEpochs.delete(this.retiredPeerEpochs.values().next().value!); // the oldest (a Set keeps insertion order)
+    }
     this.streams.peerRestarted();
     this.recovery.reset();
     this.tailDup?.reset();

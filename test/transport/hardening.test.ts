@@ -4,7 +4,7 @@
 // is O(log n) per fragment within a budget; the stream limit counts what it admits; a reset's
 // final size is bounded by the credit like data.
 import { describe, it, expect } from 'vitest';
-import { Connection } from '../../src/transport/connection.js';
+import { Connection, RETIRED_PEER_EPOCHS_KEPT } from '../../src/transport/connection.js';
 import { INITIAL_MAX_STREAMS } from '../../src/transport/stream-map.js';
 import { INITIAL_STREAM_CREDIT } from '../../src/transport/stream.js';
 import { encodePacket, type Frame } from '../../src/transport/wire.js';
@@ -174,5 +174,23 @@ describe('other peer-controlled numbers', () => {
     send([{ type: 'ack', largest: 1_000_000, ackDelayUs: 2 ** 40, ranges }]);
     const c = closed();
     expect(c && c.type === 'connectionClosed' && c.code).toBe(CLOSE_CODE.PROTOCOL);
+  });
+});
+
+describe('a peer that keeps changing its epoch', () => {
+  it('leaves only its last few retired epochs behind (the retired set is bounded), the recent ones still dropped', () => {
+    const v = new Connection({ side: 1, epoch: 0x0b0b }, 0);
+    const firstEpoch = 0x1000;
+    const restarts = 1000;
+    let now = 0;
+    const from = (epoch: number) => v.receive(encodePacket({ srcEpoch: epoch, dstEpoch: v.epoch, pn: 0 }, [{ type: 'ping' }]), (now += 0.01));
+    for (let e = firstEpoch; e <= firstEpoch + restarts; e++) expect(from(e)).toBe('ok');
+    v.pollEvents();
+    const current = firstEpoch + restarts;
+    // the epochs it left last: their late packets are still dropped
+    for (let e = current - RETIRED_PEER_EPOCHS_KEPT; e < current; e++) expect(from(e)).toBe('retired_epoch');
+    // one it left 1000 restarts ago is no longer remembered: taken as another restart
+    expect(from(firstEpoch)).toBe('ok');
+    expect(v.peerEpoch).toBe(firstEpoch);
   });
 });
