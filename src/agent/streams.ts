@@ -9,6 +9,7 @@ import { Connection, ConnectionDriver, bindStreamToSocket } from '../transport/i
 import { RESET_CODE, type TransportEvent } from '../transport/types.js';
 import type { StreamTarget } from './types.js';
 import type { LocalConnector } from './local-connector.js';
+import { ChurnGuard } from './churn-guard.js';
 
 // Stream target bytes (the `target` of the transport's stream open):
 //   0x01 | party u16 BE   — MPyC mode: "party j's own listener" (j must be the receiver's index)
@@ -64,6 +65,8 @@ export class PeerStreams {
   private retransmittedBefore = 0;
   /** the largest packet the current path could carry (DPLPMTUD's bound), for new connections too */
   private pathMaxPacket: number | undefined;
+  /** how soon the peer's packets are taken again after its packets closed a connection */
+  private readonly churn = new ChurnGuard(performance.now());
 
   constructor(private readonly opts: StreamsOptions) {
     this.newConnection();
@@ -121,9 +124,9 @@ export class PeerStreams {
     this.newConnection();
   }
 
-  /** A decrypted transport datagram from the peer. */
+  /** A decrypted transport datagram from the peer (ignored while a churn hold lasts). */
   receive(datagram: Uint8Array): void {
-    if (!this.stopped) this.driver.receive(datagram);
+    if (!this.stopped && this.churn.listening(performance.now())) this.driver.receive(datagram);
   }
 
   /**
@@ -168,15 +171,23 @@ export class PeerStreams {
       case 'peerRestarted':
         this.opts.logger.info({ oldEpoch: e.oldEpoch, newEpoch: e.newEpoch }, 'peer agent restarted: its old streams were reset');
         break;
-      case 'connectionClosed':
-        if (this.stopped) break;
-        this.opts.logger.warn({ reason: e.reason, code: e.code }, 'stream connection closed; starting a new one');
-        for (const id of [...this.pending.keys()]) this.cancelPending(id);
-        if (!this.stopped) { this.driver.stop(); this.newConnection(); }
-        break;
+      case 'connectionClosed': this.onConnectionClosed(e.reason, e.code); break;
       default:
         break; // readable/writable/closed for streams not bound yet: handled at binding
     }
+  }
+
+  /** The peer's packets (or our idle timer) closed the connection: a fresh one, held if this happens often. */
+  private onConnectionClosed(reason: string, code: number): void {
+    if (this.stopped) return;
+    const now = performance.now();
+    const holdMs = Math.round(this.churn.closed(now) - now);
+    this.opts.logger.warn({ reason, code, holdMs }, holdMs > 0
+      ? 'stream connection closed again soon; starting a new one that ignores the peer for a while'
+      : 'stream connection closed; starting a new one');
+    for (const id of [...this.pending.keys()]) this.cancelPending(id);
+    this.driver.stop();
+    this.newConnection();
   }
 
   private onOpen(id: number, targetBytes: Uint8Array): void {
