@@ -20,7 +20,8 @@ function peer(index: number, name: string, extra: Partial<PeerStatus>): PeerStat
   return { index, name, publicKey: KEY, state: 'direct', path: null, bytesSent: 10, bytesReceived: 20, streams: 0, ...extra };
 }
 
-const direct = (address: string, mechanism: PathMechanism | undefined, source: 'interface' | 'stun' | 'portmap' | 'observed' = 'observed'): PathInfo =>
+type DirectPath = Extract<PathInfo, { kind: 'direct' }>;
+const direct = (address: string, mechanism: PathMechanism | undefined, source: 'interface' | 'stun' | 'portmap' | 'observed' = 'observed'): DirectPath =>
   ({ kind: 'direct', address, lan: false, family: address.startsWith('[') ? 6 : 4, source, ...(mechanism ? { mechanism } : {}) });
 
 /** A party behind a mapping router and an endpoint-independent NAT, with peers found by each mechanism. */
