@@ -1,18 +1,20 @@
 // Views of AgentStatus for `mpyc-agent status`: the human table, and the --json object with
 // its measurements rounded (see roundStatus).
 //
-//   party 1 of 3  key jR5NH58m…  up 2m05s  run: python demo.py -M3 -I 1
+//   party 1 of 4  key jR5NH58m…  up 2m05s  run: python demo.py -M4 -I 1
 //   relay  sLtEnRnF…@relay.example.org:3478/8080  udp  registered
 //   relay  Xk3a9mQ2…@relay2.example.org:3478      -    NOT registered: no registration answer over UDP 198.51.100.9:3478 for 12 s
-//   addresses  reflexive 203.0.113.7:41641, [2001:db8::7]:41642  local 192.168.1.20, 10.0.0.5  udp port 41641, IPv6 41642
-//   nat  mapping IPv4 endpoint-independent, IPv6 unknown  port mapping pcp 203.0.113.7:41641, lease 10m00s
+//   addresses  reflexive 203.0.113.7:41641, [2001:db8::7]:41641  local 192.168.1.20  udp port 41641, IPv6 41641
+//   nat  mapping IPv4 endpoint-independent, IPv6 endpoint-independent  port mapping pcp 203.0.113.7:41641, lease 10m00s
 //
-//   PEER     STATE   LIVENESS       PATH                                    FOUND BY  RTT     SENT     RECEIVED  HANDSHAKE  STREAMS  LAST ERROR
-//   0 alice  direct  connected 5m…  direct 198.51.100.4:41641 (IPv4, STUN)  STUN      1.2 ms  1.5 MiB  2.0 MiB   45s        1        -
-//   2 carol  relay   offline 20s    relay udp sLtEnRnF…@relay.example.org…  -         -       0 B      10 B      -          0        -
+//   PEER     STATE   LIVENESS         PATH                                             FOUND BY          RTT     SENT     RECEIVED  HANDSHAKE  STREAMS  LAST ERROR
+//   0 alice  direct  connected 5m12s  direct 198.51.100.4:41641 (IPv4, STUN)           STUN              1.2 ms  1.5 MiB  2.0 MiB   45s        1        -
+//   2 carol  direct  connected 1m15s  direct 198.51.100.9:61234 (IPv4, observed)       birthday probing  9.8 ms  20 KiB   31 KiB    1m02s      1        -
+//   3 dave   relay   offline 20s      relay udp sLtEnRnF…@relay.example.org:3478/8080  -                 -       0 B      10 B      -          0        -
 //
 //   PEER     NAT (AS THE PEER REPORTS IT)  BIRTHDAY PROBING
-//   2 carol  IPv4 endpoint-dependent       2 attempts (1 under way), 512 probes sent, 0 paths found
+//   0 alice  IPv4 endpoint-independent     -
+//   2 carol  IPv4 endpoint-dependent       1 attempt, 612 probes sent, 1 path found
 //
 // Fields an older agent does not send (relays, liveness, family, source, mechanism,
 // mapping, udpPort6) are left out; the second table only lists peers with something to say.
