@@ -10,6 +10,13 @@
 //     behind one port) in the same alternation, packets/s counted at the receivers; a
 //     relay whose serve has no --workers yet is reported as "not supported by this relay".
 //  4. relay RSS with --agents registered agents (each a distinct UDP source address; 0 skips it).
+// Every phase reports packets/s and the CPU the forwarder process(es) spent per forwarded
+// packet (user + system, from /proc): on a shared machine how much CPU a process is given
+// in a phase varies more than the code does, so CPU per packet is the stable figure of one
+// core's capacity (1e6 / µs). The relays run with BENCH_LIMITS: every budget that would
+// bite a benchmark's one-address load (forwarding per source, destination and relay;
+// handshakes per source and relay-wide) is off, so what is measured is the forwarding
+// path itself, and 10k registrations from one address do not wait on the handshake budget.
 // Usage: node dist/bench/relay-forward.js [--pairs 8] [--seconds 5] [--repeat 3] [--agents 10000] [--workers 1,2] [--json FILE]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -19,17 +26,27 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { PeerKey } from '../src/common/peer-key.js';
-import { RelayServer } from '../src/relay/server.js';
-import { HandshakeState, generateKeyPair, type KeyPair } from '../src/relay/handshake.js';
+import { RelayServer, type RelayLimits } from '../src/relay/server.js';
+import { HandshakeState, generateKeyPair, type KeyPair } from '../src/noise/index.js';
 import {
   FRAME_CHALLENGE, FRAME_REGISTERED, NOISE_PROTOCOL, encodeHello, encodeRegister, encodeSend, registrationPrologue,
 } from '../src/relay/wire.js';
 import { median } from './lib/stats.js';
+import { cpuSeconds } from './lib/procstat.js';
+
+/** The relay's budgets for a benchmark: the per-agent rate far above the offered load, every
+ *  budget a one-address load generator would exhaust off (0). */
+const BENCH_LIMITS: Partial<RelayLimits> = {
+  ratePps: 10_000_000, burst: 5_000_000, sourceRatePps: 0, destRatePps: 0, globalRatePps: 0, handshakeRatePerSource: 0, handshakeRateGlobal: 0,
+};
+/** the same as `mpyc-relay serve` flags */
+const BENCH_LIMIT_FLAGS = ['--rate', '10000000', '--burst', '5000000', '--source-rate', '0', '--dest-rate', '0', '--global-rate', '0',
+  '--handshake-rate', '0', '--handshake-rate-global', '0'];
 
 async function childRelay(): Promise<void> {
   const server = new RelayServer({
     keyPair: generateKeyPair(), udp: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 },
-    ratePps: 10_000_000, maxAgents: 200_000, expiryS: 600,
+    ...BENCH_LIMITS, maxAgents: 200_000, expiryS: 600,
   });
   const ports = await server.start();
   process.stdout.write(JSON.stringify({ ...ports, key: server.publicKey }) + '\n');
@@ -107,8 +124,28 @@ function relaySupportsWorkers(): boolean {
   return /--workers\b/.test(`${r.stdout}${r.stderr}`);
 }
 
-/** A forwarder with its load generator ready: run() offers the load for `seconds`, returns packets/s forwarded. */
-interface Target { run(seconds: number): Promise<number>; close(): void }
+/** One phase's result: packets/s forwarded, and the forwarder's CPU µs per forwarded packet. */
+interface Round { pps: number; cpuUsPerPacket: number }
+
+/** A forwarder with its load generator ready: run() offers the load for `seconds`. */
+interface Target { run(seconds: number): Promise<Round>; close(): void }
+
+/** `pid` and its child processes (a relay with --workers: the primary and its workers). */
+function processTree(pid: number): number[] {
+  let kids: number[] = [];
+  try { kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { /* gone */ }
+  return [pid, ...kids];
+}
+
+/** Runs `offer` and measures the forwarded packets (`count` before and after) and the CPU of `pid`'s tree. */
+async function measure(pid: number, count: () => Promise<number>, offer: () => Promise<number>): Promise<Round> {
+  const pids = processTree(pid);
+  const [n0, cpu0] = [await count(), cpuSeconds(pids)];
+  const elapsed = await offer();
+  const [n1, cpu1] = [await count(), cpuSeconds(pids)];
+  const forwarded = n1 - n0;
+  return { pps: forwarded / elapsed, cpuUsPerPacket: forwarded > 0 ? ((cpu1 - cpu0) * 1e6) / forwarded : NaN };
+}
 
 interface Sender { s: dgram.Socket; frame: Uint8Array; port: number }
 
@@ -149,11 +186,7 @@ async function relayPairs(udpPort: number, relayKey: Uint8Array, pairs: number):
 async function relayTarget(child: ChildProcess, udpPort: number, relayKey: Uint8Array, pairs: number): Promise<Target> {
   const load = await relayPairs(udpPort, relayKey, pairs);
   return {
-    run: async (seconds) => {
-      const start = await stats(child);
-      const elapsed = await blast(load.senders, seconds);
-      return ((await stats(child)).forwarded - start.forwarded) / elapsed;
-    },
+    run: (seconds) => measure(child.pid!, async () => (await stats(child)).forwarded, () => blast(load.senders, seconds)),
     close: load.close,
   };
 }
@@ -170,11 +203,7 @@ async function floorTarget(pairs: number): Promise<Target> {
   child.send({ dest: recv.address().port });
   const senders = (await Promise.all(Array.from({ length: pairs }, () => bindSocket()))).map((s) => ({ s, frame: new Uint8Array(1233), port: info.udpPort }));
   return {
-    run: async (seconds) => {
-      const start = await stats(child);
-      const elapsed = await blast(senders, seconds);
-      return ((await stats(child)).forwarded - start.forwarded) / elapsed;
-    },
+    run: (seconds) => measure(child.pid!, async () => (await stats(child)).forwarded, () => blast(senders, seconds)),
     close: () => { for (const x of senders) x.s.close(); recv.close(); child.kill('SIGKILL'); },
   };
 }
@@ -186,7 +215,7 @@ async function cliRelayTarget(workers: number, pairs: number): Promise<Target> {
   const kg = spawnSync(process.execPath, [RELAY_CLI, 'keygen', '--out', keyFile], { encoding: 'utf8', timeout: 20_000 });
   if (kg.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`relay keygen failed: ${kg.stderr}`); }
   const child = spawn(process.execPath, [RELAY_CLI, 'serve', '--key', keyFile, '--workers', String(workers), '--udp', '127.0.0.1:0', '--http', 'off',
-    '--rate', '10000000', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ...BENCH_LIMIT_FLAGS, '--log-level', 'info', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const cleanup = (): void => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); };
   try {
     const relayAddress = await new Promise<string>((resolve, reject) => {
@@ -207,11 +236,7 @@ async function cliRelayTarget(workers: number, pairs: number): Promise<Target> {
     if (!m) throw new Error(`unexpected relay address ${relayAddress}`);
     const load = await relayPairs(Number(m[2]), PeerKey.fromText(m[1]!, 'relay key').bytes, pairs);
     return {
-      run: async (seconds) => {
-        const start = load.delivered();
-        const elapsed = await blast(load.senders, seconds);
-        return (load.delivered() - start) / elapsed;
-      },
+      run: (seconds) => measure(child.pid!, () => Promise.resolve(load.delivered()), () => blast(load.senders, seconds)),
       close: () => { load.close(); cleanup(); },
     };
   } catch (e) { cleanup(); throw e; }
@@ -267,7 +292,7 @@ async function main(): Promise<void> {
     const workersSupported = workerCounts.length > 0 && relaySupportsWorkers();
     const workerTargets: Target[] = [];
     if (workersSupported) for (const n of workerCounts) { const t = await cliRelayTarget(n, pairs); workerTargets.push(t); targets.push(t); }
-    const series: number[][] = [relay, floor, ...workerTargets].map(() => []);
+    const series: Round[][] = [relay, floor, ...workerTargets].map(() => []);
     for (let r = 0; r < repeat; r++) {
       const all = [relay, floor, ...workerTargets];
       for (let i = 0; i < all.length; i++) {
@@ -275,12 +300,14 @@ async function main(): Promise<void> {
         series[k]!.push(await all[k]!.run(seconds));
       }
     }
-    const [relayPps, floorPps] = [median(series[0]!), median(series[1]!)];
+    const pps = (k: number): number => median(series[k]!.map((x) => x.pps));
+    const cpu = (k: number): number => +median(series[k]!.map((x) => x.cpuUsPerPacket)).toFixed(2);
+    const [relayPps, floorPps] = [pps(0), pps(1)];
     const rssForward = rssOf(child.pid!);
     const endStats = await stats(child);
-    const workers: Array<{ workers: number; pps: number }> | string | undefined = !values.workers ? undefined
+    const workers: Array<{ workers: number; pps: number; cpuUsPerPacket: number }> | string | undefined = !values.workers ? undefined
       : !workersSupported ? 'not supported by this relay (mpyc-relay serve has no --workers)'
-        : workerCounts.map((n, i) => ({ workers: n, pps: Math.round(median(series[2 + i]!)) }));
+        : workerCounts.map((n, i) => ({ workers: n, pps: Math.round(pps(2 + i)), cpuUsPerPacket: cpu(2 + i) }));
 
     // --- registered agents ---
     const reg = agents > 0 ? await rssWithAgents(child, info.udpPort, relayKey, agents) : null;
@@ -288,14 +315,15 @@ async function main(): Promise<void> {
     const result = {
       when: new Date().toISOString(), pairs, secondsPerPhase: seconds, repeat, payloadBytes: 1200,
       forwardedPps: Math.round(relayPps), bareNodeUdpForwarderPps: Math.round(floorPps), ratioToBareForwarder: +(relayPps / floorPps).toFixed(3),
-      perRepeat: { relay: series[0]!.map(Math.round), floor: series[1]!.map(Math.round) }, workers,
+      cpuUsPerPacket: { relay: cpu(0), floor: cpu(1) }, floorCpuOverRelayCpu: +(cpu(1) / cpu(0)).toFixed(3),
+      perRepeat: { relay: series[0]!.map((x) => Math.round(x.pps)), floor: series[1]!.map((x) => Math.round(x.pps)) }, workers,
       forwardedGbitPerS: +((relayPps * (1200 + 33) * 8) / 1e9).toFixed(2), relayDrops: endStats.drops,
       rssIdleMB: +(rssIdle / 2 ** 20).toFixed(1), rssAfterForwardMB: +(rssForward / 2 ** 20).toFixed(1),
       ...(reg ? { registeredAgents: reg.registered, registrationTimeouts: reg.failures, registrationsPerS: Math.round(reg.perS), rssWithAgentsMB: +(reg.rss / 2 ** 20).toFixed(1) } : {}),
       targets: { ratioToBareForwarder: 0.8, rssMB: 100 },
     };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    process.stdout.write(`relay ${(relayPps / 1000).toFixed(1)}k packets/s vs bare Node forwarder ${(floorPps / 1000).toFixed(1)}k: ${(relayPps / floorPps).toFixed(2)}× (target ≥ 0.8×)\n`);
+    process.stdout.write(`relay ${(relayPps / 1000).toFixed(1)}k packets/s (${cpu(0)} µs CPU per packet) vs bare Node forwarder ${(floorPps / 1000).toFixed(1)}k (${cpu(1)} µs): ${(relayPps / floorPps).toFixed(2)}× the packets/s, ${(cpu(1) / cpu(0)).toFixed(2)}× the capacity per core (target ≥ 0.8×)\n`);
     if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
   } finally {
     for (const t of targets) t.close();
