@@ -146,8 +146,8 @@ async function serve(argv: string[]): Promise<void> {
   const keyPair = readKeyFile(values.key);
   const rate = parseCount(values.rate, '--rate', DEFAULT_LIMITS.ratePps);
   const limits: Partial<RelayLimits> = {};
-  for (const [f, o] of LIMIT_FLAGS) {
-    const rateLike = f.endsWith('rate');
+  for (const [f, o, h] of LIMIT_FLAGS) {
+    const rateLike = h.includes('0 = off');
     limits[o] = parseCount(v[f] as string | undefined, `--${f}`, DEFAULT_LIMITS[o as keyof typeof DEFAULT_LIMITS], rateLike);
   }
   const allowPath = values.allow;
