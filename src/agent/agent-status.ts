@@ -3,13 +3,15 @@
 import type { SessionManager } from '../session/index.js';
 import { PeerKey } from '../common/peer-key.js';
 import { candidateKey, classify } from './candidates.js';
-import { familyOf } from './addresses.js';
+import { endpointText, familyOf } from './addresses.js';
+import { localMechanism, pathMechanism } from './mechanism.js';
 import { mpycCommand } from './session-file.js';
-import type { Candidate } from './inner.js';
+import type { Candidate, CandidateSource } from './inner.js';
+import type { PortMapping } from './portmap/port-mapper.js';
 import type { PeerLink, Route } from './peer-link.js';
 import type { RelaySet } from './relay-set.js';
 import type { UdpBind } from './udp-endpoint.js';
-import type { AgentConfig, AgentStatus, PathInfo, PathSource, PeerStatus, RelayStatus } from './types.js';
+import type { AgentConfig, AgentStatus, NatMapping, PathInfo, PathMechanism, PathSource, PeerStatus, RelayStatus } from './types.js';
 
 export interface StatusParts {
   cfg: AgentConfig;
@@ -19,13 +21,18 @@ export interface StatusParts {
   udp: { v4?: UdpBind; v6?: UdpBind };
   localCandidates: Candidate[];
   reflexive: Candidate[];
+  mapping: NatMapping;
+  portMapping: PortMapping | undefined;
   uptimeMs: number;
 }
 
-/** PathInfo of a route; `source` says how a direct address was found. */
-export function routeInfo(r: Route, relays: RelaySet | undefined, source: PathSource = 'observed'): PathInfo {
+/** PathInfo of a route; `source` says how a direct address was found, `peerMechanism` what the peer reports of its side. */
+export function routeInfo(r: Route, relays: RelaySet | undefined, source: CandidateSource = 'observed', peerMechanism?: PathMechanism): PathInfo {
   if (r.kind === 'direct') {
-    return { kind: 'direct', address: candidateKey(r), lan: classify(r.address) !== 'public', family: familyOf(r.address), source };
+    // a birthday path's address is where the peer's acknowledgement came from: `observed` (its mechanism says birthday)
+    const shown: PathSource = source === 'birthday' ? 'observed' : source;
+    return { kind: 'direct', address: endpointText(r.address, r.port), lan: classify(r.address) !== 'public', family: familyOf(r.address), source: shown,
+      mechanism: pathMechanism(localMechanism(r.address, source), peerMechanism) };
   }
   return { kind: 'relay', relay: relays?.addressText(r.relay) ?? `relay ${r.relay}`, transport: relays?.transportOf(r.relay) ?? 'udp' };
 }
@@ -37,7 +44,7 @@ function peerStatus(l: PeerLink, p: StatusParts, now: number): PeerStatus {
   const st = l.streams.connection.stats();
   let path: PathInfo | null = null;
   if (info.established) {
-    if (a.kind === 'direct') path = routeInfo(a, p.relays, direct?.source);
+    if (a.kind === 'direct') path = routeInfo(a, p.relays, direct?.source, l.peerMechanism);
     else if (l.relayInUse !== undefined) path = routeInfo({ kind: 'relay', relay: l.relayInUse }, p.relays);
   }
   return {
@@ -54,6 +61,8 @@ function peerStatus(l: PeerLink, p: StatusParts, now: number): PeerStatus {
     lastError: info.lastError ?? l.lastError,
     streams: st.openStreams,
     pathAgeMs: now - l.pathSince,
+    mapping: { ...l.peerNat },
+    ...(l.birthday.totals.attempts > 0 ? { birthday: { ...l.birthday.totals, running: l.birthday.running } } : {}),
   };
 }
 
@@ -74,6 +83,8 @@ export function buildStatus(p: StatusParts): AgentStatus {
     relays,
     reflexiveAddress: reflexive[0],
     reflexiveAddresses: reflexive,
+    mapping: p.mapping,
+    ...(p.portMapping ? { portMapping: { protocol: p.portMapping.protocol, external: endpointText(p.portMapping.externalAddress, p.portMapping.externalPort), lifetimeSec: p.portMapping.lifetimeSec } } : {}),
     localAddresses: p.localCandidates.map(candidateKey),
     udpPort: p.udp.v4?.port ?? 0,
     udpPort6: p.udp.v6?.port,

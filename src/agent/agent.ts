@@ -16,7 +16,7 @@
 import { isIPv6, type Socket } from 'node:net';
 import { SessionManager, TRANSPORT_OVERHEAD_LEN, sessionWire, type ReceiveResult, type SessionEvent } from '../session/index.js';
 import { PeerKey } from '../common/peer-key.js';
-import { candidateKey, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
+import { candidateKey, classify, gatherInterfaceCandidates, linkLocalZones } from './candidates.js';
 import { encodeTransportInner, withLocalZones, type Candidate } from './inner.js';
 import { PeerStreams } from './streams.js';
 import { PortLayoutListeners } from './listeners.js';
@@ -28,6 +28,8 @@ import type { PathChange } from './path.js';
 import { buildStatus, routeInfo } from './agent-status.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import type { Family } from './addresses.js';
+import { NatTypeTracker } from './nat-type.js';
+import { PortMapper } from './portmap/port-mapper.js';
 import type { AgentConfig, AgentHandle, AgentStatus, PingOptions, PingResult, StreamTarget } from './types.js';
 
 const { MSG_INITIATION } = sessionWire;
@@ -38,6 +40,16 @@ const LISTENER_CLOSE_BOUND_MS = 1_000;
 /** ping bounds: samples per call and the shortest interval (a control-socket caller is local, but still bounded) */
 const MAX_PING_COUNT = 1_000;
 const MIN_PING_INTERVAL_MS = 10;
+
+/**
+ * Whether to ask the router for a port mapping: not with --relay-only (no address is ever
+ * revealed), not when turned off, and not in a session whose relays are all on this host
+ * (a demo, a test): no peer comes in through the router then, and nothing is asked of it.
+ */
+export function wantsPortMapping(cfg: Pick<AgentConfig, 'relayOnly' | 'portMapping' | 'relays'>): boolean {
+  if (cfg.relayOnly || cfg.portMapping === false) return false;
+  return !cfg.relays.every((r) => r.host === 'localhost' || classify(r.host) === 'loopback');
+}
 
 export class Agent implements AgentHandle {
   private udp?: UdpEndpoint;
@@ -52,6 +64,10 @@ export class Agent implements AgentHandle {
   private relayRoutes: Route[] = [];
   private localCandidates: Candidate[] = [];
   private readonly reflexive = new Map<Family, Candidate>();
+  private readonly natTypes = new NatTypeTracker();
+  private portMapper?: PortMapper;
+  /** the router's mapping of our IPv4 socket, as a candidate */
+  private portMapped?: Candidate;
   private zones: string[] = [];
   private listeners?: PortLayoutListeners;
   private readonly timer = new DeadlineTimer(() => this.nextDeadline(), (now) => this.onDue(now));
@@ -87,6 +103,9 @@ export class Agent implements AgentHandle {
         established: () => this.sessions.info(key).established,
         localCandidates: () => this.candidatesToSignal(),
         relayMask: () => this.relays?.registeredMask() ?? 0,
+        natTypes: () => ({ v4: this.natTypes.get(4), v6: this.natTypes.get(6) }),
+        openSockets: (count) => this.udp?.openAux(count) ?? Promise.resolve([]),
+        closeSockets: (ids) => this.udp?.closeAux(ids),
         activeRoute: () => this.activeRoute(link),
         expand: (c) => withLocalZones(c, this.zones),
         onRttSample: (ms) => this.metrics_.rttSample(String(p.index), ms),
@@ -137,6 +156,7 @@ export class Agent implements AgentHandle {
         changed: (i) => this.onRelayChanged(i),
         peerGone: (_i, key) => { const l = this.byText.get(key); if (l) l.lastError = 'peer not registered at the relay'; },
         reflexive: (family, c) => this.onReflexive(family, c),
+        stunAnswer: (family, round, server, c) => this.onStunAnswer(family, round, server, c),
       },
     });
     // listen first: MPyC may connect as soon as `up` prints its line; relays register meanwhile
@@ -150,6 +170,7 @@ export class Agent implements AgentHandle {
       onConnection: (peerIndex, target, socket) => this.attachLocalSocket(peerIndex, target, socket),
     });
     void this.relays.start(); // never rejects: a relay that does not resolve is WebSocket-only
+    this.startPortMapping();
     await this.listeners.start();
     this.log.info({ index: this.cfg.ownIndex, publicKey: ownKey.text, udpPort: this.udp.bound.v4?.port, udpPort6: this.udp.bound.v6?.port,
       candidates: this.localCandidates.map(candidateKey), relays: this.cfg.relays.length, relayOnly: this.cfg.relayOnly }, 'agent started');
@@ -162,8 +183,26 @@ export class Agent implements AgentHandle {
 
   private candidatesToSignal(): Candidate[] {
     const list = [...this.localCandidates];
-    for (const r of this.reflexive.values()) if (!list.some((c) => candidateKey(c) === candidateKey(r))) list.push(r);
+    for (const r of [...this.reflexive.values(), ...(this.portMapped ? [this.portMapped] : [])]) {
+      if (!list.some((c) => candidateKey(c) === candidateKey(r))) list.push(r);
+    }
     return list;
+  }
+
+  /** A router mapping of the IPv4 socket (portmap/), offered to peers as a candidate while it lasts. */
+  private startPortMapping(): void {
+    const port = this.udp?.bound.v4?.port;
+    if (port === undefined || !wantsPortMapping(this.cfg)) return;
+    this.portMapper = new PortMapper({
+      internalPort: port,
+      logger: this.log,
+      onChange: (m) => {
+        this.portMapped = m ? { address: m.externalAddress, port: m.externalPort, source: 'portmap' } : undefined;
+        const now = performance.now();
+        for (const l of this.links.values()) l.sendSignals(now);
+      },
+    });
+    this.portMapper.start();
   }
 
   private onReflexive(family: Family, c: Candidate): void {
@@ -171,6 +210,14 @@ export class Agent implements AgentHandle {
     if (old && candidateKey(old) === candidateKey(c)) return;
     this.log.info({ reflexive: candidateKey(c), family }, 'learned reflexive address by STUN');
     this.reflexive.set(family, c);
+    const now = performance.now();
+    for (const l of this.links.values()) l.sendSignals(now);
+  }
+
+  /** STUN answers of one round compared (nat-type.ts); a new verdict goes to every peer. */
+  private onStunAnswer(family: Family, round: number, server: string, c: Candidate): void {
+    if (!this.natTypes.observe(family, round, { server, reflexive: candidateKey(c) })) return;
+    this.log.info({ family, mapping: this.natTypes.get(family) }, 'NAT mapping behaviour');
     const now = performance.now();
     for (const l of this.links.values()) l.sendSignals(now);
   }
@@ -208,7 +255,7 @@ export class Agent implements AgentHandle {
 
   private onDirectDatagram(b: Uint8Array, from: UdpSource): void {
     if (this.cfg.relayOnly) { this.metrics_.drop('direct_in_relay_only'); return; }
-    this.onReceived(this.sessions.receive(b, { kind: 'direct', address: from.address, port: from.port }));
+    this.onReceived(this.sessions.receive(b, from.via === undefined ? { kind: 'direct', address: from.address, port: from.port } : { kind: 'direct', address: from.address, port: from.port, via: from.via }));
   }
 
   /** Bookkeeping of every session datagram's outcome (delivered plaintexts went through deliver). */
@@ -253,7 +300,7 @@ export class Agent implements AgentHandle {
     if (packet[0] === MSG_INITIATION) this.reschedule(); // its retry is a session deadline
     if (!route) { this.metrics_.drop('no_relay_registered'); return; }
     if (route.kind === 'direct') {
-      if (!this.udp?.send(packet, route.address, route.port)) { this.metrics_.drop('udp_send_failed'); return; }
+      if (!this.udp?.send(packet, route.address, route.port, route.via)) { this.metrics_.drop('udp_send_failed'); return; }
     } else if (!this.relays?.send(route.relay, peer.bytes, packet)) {
       this.metrics_.drop('relay_not_ready');
       return;
@@ -297,7 +344,10 @@ export class Agent implements AgentHandle {
       this.metrics_.pathChanges.inc({ to: c.to.kind });
       link.streams.pathChanged();
     }
-    if (changes.length > 0) this.reschedule();
+    if (changes.length > 0) {
+      link.reportPath(performance.now());
+      this.reschedule();
+    }
   }
 
   // ------------------------------------------------------------------ the one timer
@@ -342,6 +392,7 @@ export class Agent implements AgentHandle {
     return buildStatus({
       cfg: this.cfg, links: [...this.links.values()], sessions: this.sessions, relays: this.relays,
       udp: this.udp?.bound ?? {}, localCandidates: this.localCandidates, reflexive: [...this.reflexive.values()],
+      mapping: { v4: this.natTypes.get(4), v6: this.natTypes.get(6) }, portMapping: this.portMapper?.mapping,
       uptimeMs: performance.now() - this.startedAt,
     });
   }
@@ -381,6 +432,8 @@ export class Agent implements AgentHandle {
     this.timer.stop();
     const listenersClosed = this.listeners?.stop() ?? Promise.resolve();
     const grace = this.cfg.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    // the router's mapping is deleted meanwhile, bounded by the same grace
+    const unmapped = this.portMapper?.close(grace) ?? Promise.resolve();
     const t0 = performance.now();
     while (performance.now() - t0 < grace && [...this.links.values()].some((l) => l.streams.bytesInFlight > 0)) {
       await new Promise((r) => setTimeout(r, 20));
@@ -391,6 +444,7 @@ export class Agent implements AgentHandle {
     }
     this.listeners?.destroyConnections();
     await Promise.race([listenersClosed, new Promise((r) => setTimeout(r, LISTENER_CLOSE_BOUND_MS).unref())]);
+    await unmapped;
     this.sessions?.close();
     this.relays?.close();
     await this.udp?.close();

@@ -64,4 +64,7 @@ export function linkLocalZones(): string[] {
     .map(([name]) => name);
 }
 
-export function candidateKey(c: { address: string; port: number }): string { return endpointText(c.address, c.port); }
+/** A candidate's identity: its address and port, and the local socket it is reached from when that is not the main one. */
+export function candidateKey(c: { address: string; port: number; via?: number }): string {
+  return c.via === undefined ? endpointText(c.address, c.port) : `${endpointText(c.address, c.port)} via ${c.via}`;
+}

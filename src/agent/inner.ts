@@ -9,10 +9,17 @@
 //   0x05 RELAYS      | mask u32 BE             bit i: registered with relay i of the session file
 //   0x06 PING        | ping id (8 bytes)       on the active path (relay or direct); `mpyc-agent ping`
 //   0x07 PONG        | ping id (8 bytes)       answer, sent back on the path the ping came in
+//   0x08 NAT         | v4 u8 | v6 u8           our mapping behaviour per family: 0 unknown,
+//                                              1 endpoint-independent, 2 endpoint-dependent
+//   0x09 PATH        | mechanism u8            what found our active direct path to the peer:
+//                                              0 none (relay), 1 lan, 2 stun, 3 ipv6,
+//                                              4 port-mapping, 5 birthday
 //
 // Probes are authenticated by the session (they are Noise transport messages), so a
 // confirmed probe proves the peer really answers at that address.
 import { canonicalIp, familyOf, ipBytes, ipText, isLinkLocal6 } from './addresses.js';
+import type { MappingBehaviour } from './nat-type.js';
+import type { PathMechanism } from './types.js';
 
 export const INNER_TRANSPORT = 0x01;
 export const INNER_CANDIDATES = 0x02;
@@ -21,20 +28,31 @@ export const INNER_PROBE_ACK = 0x04;
 export const INNER_RELAYS = 0x05;
 export const INNER_PING = 0x06;
 export const INNER_PONG = 0x07;
+export const INNER_NAT = 0x08;
+export const INNER_PATH = 0x09;
 export const PROBE_ID_LEN = 8;
 /** more candidates than this are not sent (and not accepted) */
 export const MAX_CANDIDATES = 16;
 /** relays a RELAYS mask can name (a session file lists far fewer) */
 export const MAX_RELAYS = 32;
 const RELAYS_LEN = 1 + 4;
+const NAT_LEN = 1 + 2;
+const PATH_LEN = 1 + 1;
+/** NAT bytes; an unknown value (a newer agent's finer verdict) decodes as unknown */
+const MAPPING_BYTES: Record<MappingBehaviour, number> = { unknown: 0, independent: 1, dependent: 2 };
+const MAPPING_OF_BYTE = ['unknown', 'independent', 'dependent'] as const;
+/** PATH bytes (0: no direct path); an unknown value decodes as no report */
+const MECHANISM_BYTES: Record<PathMechanism, number> = { lan: 1, stun: 2, ipv6: 3, 'port-mapping': 4, birthday: 5 };
+const MECHANISM_OF_BYTE = [undefined, 'lan', 'stun', 'ipv6', 'port-mapping', 'birthday'] as const;
 
 /**
- * How a candidate address was found (the `source` byte). `observed` is never sent: it is
- * the source address of an authenticated packet (peer-reflexive). Port mapping and other
- * mechanisms added later get new byte values; an unknown byte decodes as `other`.
+ * How a candidate address was found (the `source` byte). `observed` and `birthday` are
+ * never sent: the source address of an authenticated packet (peer-reflexive), and an
+ * address found by birthday probing (birthday.ts) — both learned by the receiving side.
+ * Mechanisms added later get new byte values; an unknown byte decodes as `other`.
  */
-export type CandidateSource = 'interface' | 'stun' | 'portmap' | 'observed' | 'other';
-const SOURCE_BYTES: Record<Exclude<CandidateSource, 'observed' | 'other'>, number> = { interface: 1, stun: 2, portmap: 3 };
+export type CandidateSource = 'interface' | 'stun' | 'portmap' | 'observed' | 'birthday' | 'other';
+const SOURCE_BYTES: Record<Exclude<CandidateSource, 'observed' | 'birthday' | 'other'>, number> = { interface: 1, stun: 2, portmap: 3 };
 const SOURCE_OF_BYTE = new Map<number, CandidateSource>(Object.entries(SOURCE_BYTES).map(([k, v]) => [v, k as CandidateSource]));
 
 export interface Candidate {
@@ -42,6 +60,11 @@ export interface Candidate {
   address: string;
   port: number;
   source?: CandidateSource;
+  /**
+   * The local socket this address is reached from, when it is not the agent's main socket
+   * of its family: a birthday socket (birthday-sockets.ts). Never on the wire.
+   */
+  via?: number;
 }
 
 export type Inner =
@@ -49,6 +72,8 @@ export type Inner =
   | { type: 'candidates'; candidates: Candidate[] }
   | { type: 'probe' | 'probeAck' | 'ping' | 'pong'; id: Uint8Array }
   | { type: 'relays'; mask: number }
+  | { type: 'nat'; v4: MappingBehaviour; v6: MappingBehaviour }
+  | { type: 'path'; mechanism: PathMechanism | undefined }
   | { type: 'invalid'; reason: string };
 
 export function encodeTransportInner(packet: Uint8Array): Uint8Array {
@@ -73,6 +98,14 @@ export function encodeRelays(mask: number): Uint8Array {
   out[0] = INNER_RELAYS;
   new DataView(out.buffer).setUint32(1, mask >>> 0, false);
   return out;
+}
+
+export function encodeNat(v4: MappingBehaviour, v6: MappingBehaviour): Uint8Array {
+  return new Uint8Array([INNER_NAT, MAPPING_BYTES[v4], MAPPING_BYTES[v6]]);
+}
+
+export function encodePath(mechanism: PathMechanism | undefined): Uint8Array {
+  return new Uint8Array([INNER_PATH, mechanism === undefined ? 0 : MECHANISM_BYTES[mechanism]]);
 }
 
 export function encodeCandidates(cands: Candidate[]): Uint8Array {
@@ -108,6 +141,12 @@ export function decodeInner(b: Uint8Array): Inner {
       return { type: 'relays', mask: new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1, false) };
     case INNER_CANDIDATES:
       return decodeCandidates(b);
+    case INNER_NAT:
+      if (b.length !== NAT_LEN) return { type: 'invalid', reason: 'nat_length' };
+      return { type: 'nat', v4: MAPPING_OF_BYTE[b[1]!] ?? 'unknown', v6: MAPPING_OF_BYTE[b[2]!] ?? 'unknown' };
+    case INNER_PATH:
+      if (b.length !== PATH_LEN) return { type: 'invalid', reason: 'path_length' };
+      return { type: 'path', mechanism: MECHANISM_OF_BYTE[b[1]!] };
     default:
       return { type: 'invalid', reason: 'inner_unknown_type' };
   }

@@ -41,7 +41,12 @@ const RTT_ALPHA = 1 / 8;
 
 const NO_CHANGES: readonly PathChange[] = Object.freeze([]);
 
-export type ActivePath = { kind: 'relay' } | { kind: 'direct'; address: string; port: number; since: number };
+function directPath(c: Candidate, since: number): ActivePath {
+  return c.via === undefined ? { kind: 'direct', address: c.address, port: c.port, since } : { kind: 'direct', address: c.address, port: c.port, via: c.via, since };
+}
+
+/** `via`: the birthday socket the direct path is reached from (absent: the main socket) */
+export type ActivePath = { kind: 'relay' } | { kind: 'direct'; address: string; port: number; via?: number; since: number };
 
 /** A probe's round trip, measured on the direct path it was sent on. */
 export interface RttSample { address: string; port: number; rttMs: number }
@@ -109,16 +114,16 @@ export class PeerPaths {
    * An authenticated packet of this peer arrived directly from `from`. Returns whether the
    * next deadline may have moved earlier (a new address to probe soon).
    */
-  onDirectPacket(from: Candidate, now: number): boolean {
+  onDirectPacket(from: Candidate, now: number, source: CandidateSource = 'observed'): boolean {
     if (this.relayOnly) return false;
     const a = this.activePath;
-    if (a.kind === 'direct' && a.address === from.address && a.port === from.port) {
+    if (a.kind === 'direct' && a.address === from.address && a.port === from.port && a.via === from.via) {
       this.lastDirectRecvAt = now;
       return false;
     }
     const key = candidateKey(from);
     // a new address (peer-reflexive, or the peer's NAT rebound): probe it soon
-    if (this.add({ ...from, source: 'observed' }, 'observed') || !this.candidates.get(key)?.streak) {
+    if (this.add({ ...from, source }, 'observed') || !this.candidates.get(key)?.streak) {
       if (a.kind === 'relay') this.speedUp(now);
       else this.nextProbeAt = Math.min(this.nextProbeAt, now + PROBE_FAST_MS);
       return true;
@@ -136,20 +141,46 @@ export class PeerPaths {
     if (!cand) return;
     // the ack must come from the address probed (a symmetric NAT answers from elsewhere)
     if (candidateKey(from) !== p.key) return;
-    cand.streak++;
     const rtt = Math.max(0, now - p.sentAt);
     cand.srttMs = cand.srttMs === undefined ? rtt : cand.srttMs + RTT_ALPHA * (rtt - cand.srttMs);
     cand.samples++;
     this.rttSamples.push({ address: cand.c.address, port: cand.c.port, rttMs: rtt });
     if (this.rttSamples.length > 4 * MAX_REMOTE_CANDIDATES) this.rttSamples.shift();
+    this.confirmed(cand, p.key, now);
+  }
+
+  /**
+   * A path confirmed outside our own probes: an acknowledgement of a birthday probe
+   * (birthday.ts), whose id only the attempt knows. `c` carries its source and socket.
+   */
+  confirmFound(c: Candidate, now: number): void {
+    if (this.relayOnly) return;
+    const key = candidateKey(c);
+    this.add(c, 'observed');
+    const cand = this.candidates.get(key);
+    if (!cand) return;
+    if (c.source) cand.source = c.source; // an address first seen as peer-reflexive, now explained
+    this.confirmed(cand, key, now, `${c.source ?? 'found'} probe confirmed`);
+  }
+
+  /** Candidates reached from a birthday socket that was closed: gone (the active path too). */
+  forgetVia(via: number, now: number): void {
     const a = this.activePath;
-    if (a.kind === 'direct' && candidateKey(a) === p.key) {
+    if (a.kind === 'direct' && a.via === via) this.switchTo({ kind: 'relay' }, 'its birthday socket was closed', now);
+    for (const [k, c] of this.candidates) if (c.c.via === via) this.candidates.delete(k);
+  }
+
+  /** One more acknowledgement of `cand`: the path rules decide whether it takes over. */
+  private confirmed(cand: RemoteCandidate, key: string, now: number, why = 'probe confirmed'): void {
+    cand.streak++;
+    const a = this.activePath;
+    if (a.kind === 'direct' && candidateKey(a) === key) {
       this.lastDirectRecvAt = now;
       return;
     }
     if (cand.streak < cand.needAcks) return;
     if (a.kind === 'relay') {
-      this.switchTo({ kind: 'direct', address: cand.c.address, port: cand.c.port, since: now }, 'probe confirmed', now);
+      this.switchTo(directPath(cand.c, now), why, now);
       return;
     }
     const activePref = preference(a.address);
@@ -158,7 +189,7 @@ export class PeerPaths {
       : quiet ? 'active path quiet, peer answers elsewhere'
         : cand.pref === activePref && this.clearlyFaster(cand, this.candidates.get(candidateKey(a))) ? 'lower RTT path confirmed'
           : undefined;
-    if (reason) this.switchTo({ kind: 'direct', address: cand.c.address, port: cand.c.port, since: now }, reason, now);
+    if (reason) this.switchTo(directPath(cand.c, now), reason, now);
   }
 
   /** Hysteresis: both measured, and the candidate well below the active one (never both ways). */
@@ -195,7 +226,7 @@ export class PeerPaths {
     if (act.kind === 'direct') {
       if (now >= this.nextHeartbeatAt) {
         this.nextHeartbeatAt = now + HEARTBEAT_MS;
-        out.push(this.probe({ address: act.address, port: act.port }, now));
+        out.push(this.probe(act.via === undefined ? { address: act.address, port: act.port } : { address: act.address, port: act.port, via: act.via }, now));
       }
       const activeKey = candidateKey(act);
       const quiet = now - Math.max(this.lastDirectRecvAt, act.since) > 1.5 * HEARTBEAT_MS;

@@ -5,21 +5,36 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PeerKey } from '../common/peer-key.js';
-import { decodeInner, encodeCandidates, encodeProbe, encodeRelays, type Candidate } from './inner.js';
+import { decodeInner, encodeCandidates, encodeNat, encodePath, encodeProbe, encodeRelays, type Candidate } from './inner.js';
+import { localMechanism } from './mechanism.js';
+import { BirthdayProbing, birthdayRole, type BirthdayAction, type BirthdayView } from './birthday.js';
+import { familyOf } from './addresses.js';
+import type { MappingBehaviour } from './nat-type.js';
 import { PeerPaths, type PathChange } from './path.js';
 import type { PeerStreams } from './streams.js';
 import { candidateKey } from './candidates.js';
+import type { PathMechanism } from './types.js';
 
-/** Where a session datagram came from or goes to: a direct address, or relay i of the session. */
-export type Route = { kind: 'relay'; relay: number } | { kind: 'direct'; address: string; port: number };
+/**
+ * Where a session datagram came from or goes to: relay i of the session, or a direct
+ * address — from the main socket of its family, or from birthday socket `via`.
+ */
+export type Route = { kind: 'relay'; relay: number } | { kind: 'direct'; address: string; port: number; via?: number };
 
 /** `direct ADDRESS:PORT` or `relay` (the log's from/to; which relay goes in a field of its own) */
-export function describeRoute(r: Route | { kind: 'relay' } | { kind: 'direct'; address: string; port: number }): string {
+export function describeRoute(r: Route | { kind: 'relay' } | { kind: 'direct'; address: string; port: number; via?: number }): string {
   return r.kind === 'direct' ? `direct ${candidateKey(r)}` : 'relay';
+}
+
+/** The direct route to a candidate (from the socket it is reached from). */
+export function directRoute(c: { address: string; port: number; via?: number }): Route {
+  return c.via === undefined ? { kind: 'direct', address: c.address, port: c.port } : { kind: 'direct', address: c.address, port: c.port, via: c.via };
 }
 
 /** re-send our candidates this often while the peer has no direct path */
 export const CANDIDATE_RESEND_MS = 3_000;
+/** re-send PATH this often while direct (a lost one leaves the peer's status stale until then) */
+export const PATH_REPORT_MS = 10_000;
 /** a connected peer silent this long is `offline` (the transport's keepalive answers every 5 s) */
 export const DEFAULT_OFFLINE_AFTER_MS = 15_000;
 /** local connections to a peer offline this long are closed (MPyC would otherwise hang until its own timeout) */
@@ -48,6 +63,11 @@ export interface LinkContext {
   /** our candidates to tell the peer (empty with --relay-only) */
   localCandidates(): Candidate[];
   relayMask(): number;
+  /** our NAT's mapping behaviour per family (nat-type.ts; absent: unknown) */
+  natTypes?(): { v4: MappingBehaviour; v6: MappingBehaviour };
+  /** birthday sockets (udp-endpoint.ts): open some, close some (absent: no birthday probing) */
+  openSockets?(count: number): Promise<number[]>;
+  closeSockets?(ids: readonly number[]): void;
   /** the route a packet without an explicit one takes now */
   activeRoute(): Route | null;
   /** interface zones for a signalled link-local candidate */
@@ -66,6 +86,8 @@ interface PendingPing { sentAt: number; route: Route | null; done: (rttMs: numbe
 
 export class PeerLink {
   readonly paths: PeerPaths;
+  /** birthday probing towards this peer (birthday.ts): runs only between an easy and a hard NAT */
+  readonly birthday = new BirthdayProbing();
   bytesSent = 0;
   bytesReceived = 0;
   lastError?: string;
@@ -75,6 +97,13 @@ export class PeerLink {
   lastRelayHeard?: number;
   /** the relay our relayed packets to it use now (to log a relay → relay move as a path change) */
   relayInUse?: number;
+  /** the mechanism of its direct path to us, as it reports it (inner PATH); undefined while relayed or not told */
+  peerMechanism?: PathMechanism;
+  /** its NAT's mapping behaviour per family, as it reports it (inner NAT) */
+  peerNat: { v4: MappingBehaviour; v6: MappingBehaviour } = { v4: 'unknown', v6: 'unknown' };
+  /** the candidates it signalled last (inner CANDIDATES) */
+  peerCandidates: readonly Candidate[] = [];
+  private lastPathReportAt = -Infinity;
   pathSince: number;
   liveness: Liveness = 'waiting';
   livenessSince: number;
@@ -115,7 +144,7 @@ export class PeerLink {
   /** A non-empty plaintext of the peer, arrived from `from`. */
   onPlaintext(plaintext: Uint8Array, from: Route, now: number, drop: (reason: string) => void): void {
     if (from.kind === 'direct') {
-      if (this.paths.onDirectPacket(from, now)) this.ctx.reschedule();
+      if (this.paths.onDirectPacket(from, now, this.birthday.explains(from) ? 'birthday' : 'observed')) this.ctx.reschedule();
     } else {
       this.lastRelayHeard = from.relay;
     }
@@ -125,18 +154,27 @@ export class PeerLink {
         this.streams.receive(inner.packet);
         return;
       case 'candidates':
+        this.peerCandidates = inner.candidates;
         this.paths.addSignalled(inner.candidates.flatMap((c) => this.ctx.expand(c)), now);
         break;
       case 'relays':
         this.relayMask = inner.mask;
         break;
+      case 'nat':
+        this.peerNat = { v4: inner.v4, v6: inner.v6 };
+        break;
+      case 'path':
+        this.peerMechanism = inner.mechanism;
+        return;
       case 'probe':
         // answer on the path the probe came in on; probes never travel via the relay
         if (from.kind === 'direct' && !this.ctx.relayOnly) this.ctx.send(encodeProbe('probeAck', inner.id), from);
         return;
       case 'probeAck':
         if (from.kind === 'direct') {
-          this.paths.onProbeAck(inner.id, from, now);
+          const found = this.birthday.matchAck(inner.id, from);
+          if (found) this.paths.confirmFound(found, now);
+          else this.paths.onProbeAck(inner.id, from, now);
           for (const s of this.paths.takeRttSamples()) this.ctx.onRttSample(s.rttMs);
         }
         break;
@@ -164,13 +202,31 @@ export class PeerLink {
     if (!this.ctx.established()) return;
     this.lastCandidatesSentAt = now;
     this.ctx.send(encodeRelays(this.ctx.relayMask()));
-    if (!this.ctx.relayOnly) this.ctx.send(encodeCandidates(this.ctx.localCandidates()));
+    if (this.ctx.relayOnly) return;
+    this.ctx.send(encodeCandidates(this.ctx.localCandidates()));
+    const nat = this.ctx.natTypes?.() ?? { v4: 'unknown', v6: 'unknown' };
+    this.ctx.send(encodeNat(nat.v4, nat.v6));
+  }
+
+  /** What found our active direct path (mechanism.ts), or undefined while relayed. */
+  localMechanism(): PathMechanism | undefined {
+    const a = this.paths.active;
+    return a.kind === 'direct' ? localMechanism(a.address, this.paths.activeInfo()?.source ?? 'observed') : undefined;
+  }
+
+  /** Tells the peer what found our direct path to it (on every path change, and every PATH_REPORT_MS while direct). */
+  reportPath(now: number): void {
+    if (this.ctx.relayOnly || !this.ctx.established()) return;
+    this.lastPathReportAt = now;
+    this.ctx.send(encodePath(this.localMechanism()));
   }
 
   /** Timer work due at `now`; returns the path changes it caused. */
   poll(now: number): readonly PathChange[] {
-    for (const a of this.paths.poll(now)) this.ctx.send(encodeProbe('probe', a.id), { kind: 'direct', address: a.to.address, port: a.to.port });
+    for (const a of this.paths.poll(now)) this.ctx.send(encodeProbe('probe', a.id), directRoute(a.to));
     if (this.paths.active.kind === 'relay' && now - this.lastCandidatesSentAt >= CANDIDATE_RESEND_MS) this.sendSignals(now);
+    if (this.paths.active.kind === 'direct' && now - this.lastPathReportAt >= PATH_REPORT_MS) this.reportPath(now);
+    if (this.ctx.openSockets && !this.ctx.relayOnly) this.runBirthday(this.birthday.poll(now, this.birthdayView()), now);
     this.pollLiveness(now);
     this.pollPings(now);
     return this.paths.takeChanges();
@@ -199,11 +255,54 @@ export class PeerLink {
   nextDeadline(): number {
     let t = this.paths.nextDeadline();
     if (this.paths.active.kind === 'relay' && this.ctx.established()) t = Math.min(t, this.lastCandidatesSentAt + CANDIDATE_RESEND_MS);
+    if (this.paths.active.kind === 'direct' && !this.ctx.relayOnly) t = Math.min(t, this.lastPathReportAt + PATH_REPORT_MS);
     if (this.liveness === 'waiting') t = Math.min(t, this.nextWaitingLogAt);
     if (this.liveness === 'connected') t = Math.min(t, this.lastHeardAt + this.ctx.offlineAfterMs);
     if (this.liveness === 'offline' && this.streams.localSockets > 0) t = Math.min(t, this.livenessSince + this.ctx.offlineCloseMs);
     for (const p of this.pings.values()) t = Math.min(t, p.timeoutAt);
+    if (this.ctx.openSockets && !this.ctx.relayOnly) t = Math.min(t, this.birthday.nextDeadline());
     return t;
+  }
+
+  // ---------------------------------------------------------------- birthday probing
+
+  private birthdayView(): BirthdayView {
+    const a = this.paths.active;
+    const nat = this.ctx.natTypes?.() ?? { v4: 'unknown', v6: 'unknown' };
+    const role = birthdayRole({ ourMapping: nat.v4, peerMapping: this.peerNat.v4 });
+    const peerStun = this.peerCandidates.find((c) => c.source === 'stun' && familyOf(c.address) === 4);
+    const hardCandidates = role === 'hard' ? this.ctx.localCandidates() : this.peerCandidates;
+    return {
+      established: this.ctx.established(),
+      direct: a.kind === 'direct',
+      ...(a.kind === 'direct' && a.via !== undefined ? { activeVia: a.via } : {}),
+      activeBirthday: this.paths.activeInfo()?.source === 'birthday',
+      ourMapping: nat.v4,
+      peerMapping: this.peerNat.v4,
+      ...(peerStun ? { peerPublic: { address: peerStun.address, port: peerStun.port } } : {}),
+      hardSideMapped: hardCandidates.some((c) => c.source === 'portmap'),
+    };
+  }
+
+  /** Carries out what birthday probing asks for: probes (authenticated like every probe), sockets, logs. */
+  private runBirthday(actions: BirthdayAction[], now: number): void {
+    for (const act of actions) {
+      if (act.kind === 'probe') {
+        this.ctx.send(encodeProbe('probe', act.id), directRoute(act.to));
+      } else if (act.kind === 'open') {
+        void this.ctx.openSockets!(act.count).then((ids) => {
+          this.runBirthday(this.birthday.opened(ids, performance.now()), performance.now());
+          this.ctx.reschedule();
+        });
+      } else {
+        this.ctx.closeSockets?.(act.ids);
+        for (const id of act.ids) this.paths.forgetVia(id, now);
+      }
+    }
+    for (const e of this.birthday.takeEvents()) {
+      if (e.kind === 'started') this.ctx.logger.info({ peer: this.index, role: e.role, target: e.target, budget: e.budget }, 'birthday probing');
+      else this.ctx.logger.info({ peer: this.index, role: e.role, probes: e.probes, found: e.found, ms: e.ms, why: e.why }, 'birthday probing ended');
+    }
   }
 
   // ---------------------------------------------------------------- ping

@@ -35,6 +35,8 @@ export interface RelaySetEvents {
   peerGone(relay: number, key: string): void;
   /** STUN told us our address as seen from the relays, for one family */
   reflexive(family: Family, candidate: Candidate): void;
+  /** every STUN answer, with its round (one round asks every relay address once): nat-type.ts compares them */
+  stunAnswer(family: Family, round: number, server: string, reflexive: Candidate): void;
 }
 
 interface Member {
@@ -69,6 +71,7 @@ export class RelaySet {
   private readonly byUdp = new Map<string, Member>();
   private readonly stun = new Map<string, StunClient>();
   private stunTimer?: NodeJS.Timeout;
+  private stunRound = 0;
   private closed = false;
 
   constructor(private readonly o: RelaySetOptions) {
@@ -243,6 +246,7 @@ export class RelaySet {
     if (this.o.relayOnly || this.closed) return;
     if (this.stunTimer) clearTimeout(this.stunTimer);
     const done = new Set<Family>();
+    const round = ++this.stunRound;
     for (const m of this.members) {
       for (const t of m.stunTargets) {
         const key = endpointText(t.address, t.port);
@@ -252,12 +256,15 @@ export class RelaySet {
           this.stun.set(key, client);
         }
         client.request().then((addr) => {
-          // in each round, the first relay that answers for a family speaks for it
-          if (this.closed || done.has(t.family)) return;
+          if (this.closed) return;
           const address = canonicalIp(addr.address);
           if (!address || familyOf(address) !== t.family) return;
+          const reflexive: Candidate = { address, port: addr.port, source: 'stun' };
+          this.o.on.stunAnswer(t.family, round, key, reflexive);
+          // in each round, the first relay that answers for a family speaks for it
+          if (done.has(t.family)) return;
           done.add(t.family);
-          this.o.on.reflexive(t.family, { address, port: addr.port, source: 'stun' });
+          this.o.on.reflexive(t.family, reflexive);
         }).catch((err: unknown) => this.o.logger.debug({ relay: key, err: String(err) }, 'STUN failed'));
       }
     }

@@ -62,6 +62,12 @@ export interface AgentConfig {
   localBase: number;
   /** never reveal this host's addresses to peers; all traffic via the relay */
   relayOnly: boolean;
+  /**
+   * Ask the router for a UDP port mapping of the IPv4 socket (PCP, NAT-PMP, UPnP-IGD) and
+   * offer it to peers as a candidate; deleted on stop (default true; `--no-portmap`: false).
+   * Never with relayOnly.
+   */
+  portMapping?: boolean;
   relayTransport: RelayTransportChoice;
   /** IPv4 UDP socket bind address for relay, STUN and direct paths (default 0.0.0.0, port 0) */
   udpBind: { host: string; port: number };
@@ -96,12 +102,31 @@ export interface AgentConfig {
  */
 export type PathSource = 'interface' | 'stun' | 'portmap' | 'observed' | 'other';
 
+/**
+ * Which mechanism found a direct path, for people (issue #14): `lan` (a private or
+ * loopback address: same LAN or host), `ipv6` (a global IPv6 address, punched through
+ * stateful firewalls), `port-mapping` (an address a router mapped for one side: UPnP-IGD,
+ * NAT-PMP or PCP), `birthday` (bounded birthday probing between an endpoint-independent
+ * and an endpoint-dependent NAT), `stun` (hole punching between public IPv4 addresses:
+ * interface, STUN-reflexive or peer-reflexive). Both sides of a pair agree: a side whose
+ * peer reports `port-mapping` or `birthday` names that (paths.md).
+ */
+export type PathMechanism = 'lan' | 'ipv6' | 'port-mapping' | 'birthday' | 'stun';
+
 export type PathInfo =
   | { kind: 'relay'; relay: string; transport: 'udp' | 'ws' }
   // family and source: absent in the status of an older agent (the status crosses the control socket)
-  | { kind: 'direct'; address: string; lan: boolean; family?: 4 | 6; source?: PathSource };
+  | { kind: 'direct'; address: string; lan: boolean; family?: 4 | 6; source?: PathSource; mechanism?: PathMechanism };
 
 export type PeerState = 'connecting' | 'relay' | 'direct' | 'down';
+
+/**
+ * How a NAT maps, per address family (RFC 4787): `independent` — one public address:port
+ * for every destination (STUN's answer is what peers can punch to); `dependent` — a new
+ * one per destination (symmetric); `unknown` — fewer than two STUN endpoints answered
+ * (a session with one relay). Learned by comparing the relays' STUN answers.
+ */
+export interface NatMapping { v4: 'unknown' | 'independent' | 'dependent'; v6: 'unknown' | 'independent' | 'dependent' }
 
 /** waiting: never heard; connected: heard recently; offline: was connected, silent past peerOfflineMs */
 export type PeerLiveness = 'waiting' | 'connected' | 'offline';
@@ -129,6 +154,10 @@ export interface PeerStatus {
   streams: number;
   /** ms since this peer's path last changed */
   pathAgeMs?: number;
+  /** the peer's NAT mapping behaviour as it reports it */
+  mapping?: NatMapping;
+  /** birthday probing towards this peer, once attempted: attempts, probes sent, paths found, one under way */
+  birthday?: { attempts: number; probes: number; found: number; running: boolean };
 }
 
 export interface AgentStatus {
@@ -144,6 +173,10 @@ export interface AgentStatus {
   reflexiveAddress?: string;
   /** one per family learned */
   reflexiveAddresses?: string[];
+  /** our NAT's mapping behaviour per family */
+  mapping?: NatMapping;
+  /** the router's port mapping of our IPv4 socket, if one was granted */
+  portMapping?: { protocol: 'pcp' | 'natpmp' | 'upnp'; external: string; lifetimeSec: number };
   localAddresses: string[];
   /** the IPv4 socket's port (0 when there is none) */
   udpPort: number;

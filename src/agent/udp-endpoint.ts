@@ -17,7 +17,8 @@ const STUN_FIRST_BYTE_MAX = 0x03;
 const SESSION_FIRST_BYTE_MIN = 0x10;
 const SESSION_FIRST_BYTE_MAX = 0x1f;
 
-export interface UdpSource { address: string; port: number; family: Family }
+/** `via`: the birthday socket it arrived on (absent: the main socket of its family) */
+export interface UdpSource { address: string; port: number; family: Family; via?: number }
 
 export interface UdpHandlers {
   stun(datagram: Uint8Array, from: UdpSource): void;
@@ -38,11 +39,20 @@ export function classifyDatagram(b: Uint8Array): 'stun' | 'session' | 'relay' | 
   return 'unknown';
 }
 
+/** birthday sockets open at once (birthday.ts opens 256 per hard-side attempt; a few peers at a time) */
+export const MAX_AUX_SOCKETS = 1024;
+
 export class UdpEndpoint {
+  /** extra IPv4 sockets (birthday probing): session messages only, sent and received with their id */
+  private readonly aux = new Map<number, Socket>();
+  private nextAuxId = 1;
+  private closed = false;
+
   private constructor(
     private readonly sockets: { 4?: Socket; 6?: Socket },
     /** bound address and port per family */
     readonly bound: { v4?: UdpBind; v6?: UdpBind },
+    private readonly handlers: UdpHandlers,
   ) {}
 
   /**
@@ -96,8 +106,46 @@ export class UdpEndpoint {
       s.on('error', (err) => opts.logger.warn({ err: err.message, family: fam }, 'UDP socket error'));
       s.on('message', (msg, rinfo) => onMessage(msg, rinfo, fam));
     }
-    return new UdpEndpoint(sockets, bound);
+    return new UdpEndpoint(sockets, bound, opts.handlers);
   }
+
+  /**
+   * Opens `count` extra IPv4 sockets on ephemeral ports (beside the main socket's address)
+   * and returns their ids; fewer when MAX_AUX_SOCKETS would be passed or binding fails.
+   * Only session messages are taken from them (anything else is dropped as unknown_type).
+   */
+  async openAux(count: number): Promise<number[]> {
+    const host = this.bound.v4?.host;
+    if (host === undefined) return [];
+    const n = Math.max(0, Math.min(count, MAX_AUX_SOCKETS - this.aux.size));
+    const opened = await Promise.all(Array.from({ length: n }, () => bind(4, { host, port: 0 }).catch(() => undefined)));
+    const ids: number[] = [];
+    for (const s of opened) {
+      if (!s) continue;
+      if (this.closed) { s.close(); continue; } // the endpoint closed while these were binding
+      const id = this.nextAuxId++;
+      this.aux.set(id, s);
+      ids.push(id);
+      s.on('error', () => undefined); // a send to a closed port (ICMP) is the peer's NAT saying no
+      s.on('message', (msg, rinfo) => {
+        const b = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
+        if (classifyDatagram(b) === 'session') this.handlers.session(b, { address: rinfo.address, port: rinfo.port, family: 4, via: id });
+        else this.handlers.drop('unknown_type');
+      });
+    }
+    return ids;
+  }
+
+  closeAux(ids: readonly number[]): void {
+    for (const id of ids) {
+      const s = this.aux.get(id);
+      if (!s) continue;
+      this.aux.delete(id);
+      try { s.close(); } catch { /* already closed */ }
+    }
+  }
+
+  get auxCount(): number { return this.aux.size; }
 
   /** Whether there is a socket that can reach this address family. */
   canReach(address: string): boolean {
@@ -108,8 +156,8 @@ export class UdpEndpoint {
    * Hands one datagram to the kernel. Returns false when it was not sent: no socket of
    * that family, or the socket refused it synchronously (closed, bad address).
    */
-  send(packet: Uint8Array, address: string, port: number): boolean {
-    const s = this.sockets[familyOf(address)];
+  send(packet: Uint8Array, address: string, port: number, via?: number): boolean {
+    const s = via === undefined ? this.sockets[familyOf(address)] : this.aux.get(via);
     if (!s) return false;
     try {
       s.send(packet, port, address);
@@ -120,6 +168,8 @@ export class UdpEndpoint {
   }
 
   close(): Promise<void> {
+    this.closed = true;
+    this.closeAux([...this.aux.keys()]);
     const all = Object.values(this.sockets);
     return Promise.all(all.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined);
   }

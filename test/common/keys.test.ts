@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { KeyFileError, readKeyFile, writeKeyFile } from '../../src/common/keys.js';
-import { decodeKey, encodeKey } from '../../src/common/base64.js';
 import { publicKeyOf } from '../../src/noise/index.js';
 import { PeerKey } from '../../src/common/peer-key.js';
 
@@ -42,13 +41,6 @@ describe('key files', () => {
     expect(() => readKeyFile(big)).toThrow(/big\.key: not a key file \(5000 bytes/);
     for (const f of [path, bad, big, join(dir, 'missing.key')]) expect(() => readKeyFile(f)).toThrow(KeyFileError);
     expect(new KeyFileError('x').exitCode).toBe(3);
-  });
-
-  it('decodeKey names what was wrong', () => {
-    const k = new Uint8Array(32).fill(3);
-    expect(Array.from(decodeKey(encodeKey(k), 'peer key'))).toEqual(Array.from(k));
-    expect(() => decodeKey('abc', 'party 2 key')).toThrow(/party 2 key: a key is 44 base64 characters, got 3/);
-    expect(() => decodeKey('!'.repeat(43) + '=', 'relay key')).toThrow(/relay key: not base64/);
   });
 
   it('mpyc-agent keygen/pubkey: 0600 file, 44-char public key; key file problems exit 3 with the fix', () => {

@@ -1,18 +1,13 @@
-// Lab rows for issue #14's features still being built (IPv6 dual stack, port mapping,
-// birthday probing, every relay at once), as specs with their expected outcome. NOT a
-// test file: the engineer of each feature turns its rows into tests, e.g. in
-// test/lab/reach.test.ts, with rows.ts and the section 'reach' of the results —
+// Lab rows of issue #14's reach features (IPv6 dual stack, port mapping, birthday
+// probing, every relay at once), as specs with their expected outcome. NOT a test file:
+// reach.test.ts runs them — IPV6_ROWS and PORT_MAPPING_ROWS with runRow (rows.ts) and the
+// mechanism check, the TrialsRow as trials in one lab, the RelayLossRow with its fault
+// (reach-run.ts) — in section 'reach' of the results.
 //
-//   rowTests({ title: 'reach: IPv6', section: 'reach', file: 'reach-ipv6', rows: IPV6_ROWS });
-//   rowTests({ title: 'reach: port mapping', section: 'reach', file: 'reach-portmap', rows: PORT_MAPPING_ROWS, portMapping: true });
-//
-// — plus what runRow does not do yet: the mechanism check (status), the trials of a
-// TrialsRow and the fault of a RelayLossRow.
-//
-// Every spec here is buildable today (plan.test.ts plans each one) and the topology
-// underneath each is proven without the agent in topology-kinds.test.ts: IPv6 firewalls
-// drop unsolicited and pass punched flows, the dual-stack host's IPv6 is not NATed,
-// miniupnpd's mappings are reachable from the Internet.
+// Every spec here is buildable (plan.test.ts plans each one) and the topology underneath
+// each is proven without the agent in topology-kinds.test.ts: IPv6 firewalls drop
+// unsolicited and pass punched flows, the dual-stack host's IPv6 is not NATed, miniupnpd's
+// mappings are reachable from the Internet.
 import type { LabSpec } from '../../src/lab/spec.js';
 import { DIRECT, RELAY_UDP, relayHost, type Row } from './rows.js';
 
@@ -71,27 +66,32 @@ export interface TrialsRow extends ReachRow {
   atLeast: number;
 }
 
+// Two relays: each agent learns its NAT's kind by comparing the two relays' STUN answers
+// (nat-type.ts); with one relay the kinds stay unknown and nothing is probed.
+const secondRelay = { name: 'relay2', attach: 'internet' };
 const eimVsSymmetric: LabSpec = {
   routers: [{ name: 'ra', nat: 'port-restricted' }, { name: 'rs', nat: 'symmetric' }],
-  hosts: [relayHost, { name: 'a', attach: 'ra' }, { name: 's', attach: 'rs' }],
+  hosts: [relayHost, secondRelay, { name: 'a', attach: 'ra' }, { name: 's', attach: 'rs' }],
 };
 
 export const BIRTHDAY_ROWS: (ReachRow | TrialsRow)[] = [
   {
-    title: 'EIM NAT ↔ symmetric NAT, no port mapping, 20 fresh labs',
+    title: 'EIM NAT ↔ symmetric NAT, no port mapping, two relays, 20 fresh trials (agents restarted, NAT state flushed)',
     expected: 'direct by bounded birthday probing in at least 18 of 20 trials; time to direct reported; no probe beyond the budget',
     spec: eimVsSymmetric,
     parties: ['a', 's'],
+    relays: ['relay', 'relay2'],
     expect: () => DIRECT,
     mechanism: 'birthday',
     trials: 20,
     atLeast: 18,
   },
   {
-    title: 'symmetric NAT ↔ symmetric NAT with birthday probing available',
+    title: 'symmetric NAT ↔ symmetric NAT with birthday probing available (two relays: both know they are hard)',
     expected: 'relay (never probed when both sides are hard)',
-    spec: { routers: [{ name: 'rs', nat: 'symmetric' }, { name: 'rt', nat: 'symmetric' }], hosts: [relayHost, { name: 's', attach: 'rs' }, { name: 't', attach: 'rt' }] },
+    spec: { routers: [{ name: 'rs', nat: 'symmetric' }, { name: 'rt', nat: 'symmetric' }], hosts: [relayHost, secondRelay, { name: 's', attach: 'rs' }, { name: 't', attach: 'rt' }] },
     parties: ['s', 't'],
+    relays: ['relay', 'relay2'],
     expect: () => RELAY_UDP,
   },
 ];
