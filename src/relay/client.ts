@@ -34,7 +34,7 @@ import {
   acceptFromBody, decodeFrame, decodeRegisteredPayload, encodeHello, encodePingLike, encodeRegister,
   encodeSend, registrationPrologue, type RelayFrame,
 } from './wire.js';
-import { controlKeysOf, destroyControlKeys, type ControlKeys } from './control-auth.js';
+import { controlKeysOf, type ControlKeys } from './control-auth.js';
 import { proxyAgentFor } from './ws-proxy.js';
 
 export type RelayTransport = 'udp' | 'ws';
@@ -278,7 +278,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       case FRAME_RESTARTING:
       case FRAME_KEY_CONFLICT:
       case FRAME_ACCEPT_ACK:
-        if (!this.ctl || !this.ctl.receive.open(f)) { this.stats.spoofed++; return; }
+        if (!this.ctl || !this.ctl.open(f)) { this.stats.spoofed++; return; }
         this.lastHeard = performance.now();
         this.onAuthenticated(f);
         return;
@@ -401,7 +401,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       this.retryTimer = this.timer(() => this.beginRegistration(this.mode === 'ws' ? 'ws' : 'udp'), REJECTED_RETRY_MS);
       return;
     }
-    destroyControlKeys(this.ctl);
+    this.ctl?.destroy();
     this.ctl = controlKeysOf(hs); // zeroes the handshake
     this.keepaliveMs = this.keepaliveOverride ?? (p.keepaliveS > 0 ? p.keepaliveS * 1000 : 10_000);
     this.clearTimers();
@@ -427,7 +427,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private endRegistration(): void {
-    destroyControlKeys(this.ctl);
+    this.ctl?.destroy();
     this.ctl = undefined;
     this.pingToken = undefined;
   }
@@ -439,9 +439,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     if (this._state !== 'registered' || !this.ctl) return;
     // a fresh registration accepts from anyone: an empty set only needs sending to clear one
     if (!this.acceptKeys && !this.acceptSent) return;
-    const frame = this.ctl.send.seal(FRAME_ACCEPT_FROM, acceptFromBody((this.acceptKeys ?? []).map((k) => k.bytes)));
+    const frame = this.ctl.seal(FRAME_ACCEPT_FROM, acceptFromBody((this.acceptKeys ?? []).map((k) => k.bytes)));
     this.acceptSent = true;
-    this.acceptPending = this.ctl.send.lastSealed;
+    this.acceptPending = this.ctl.lastSealed;
     this.transmit(frame);
     this.acceptTimer = this.timer(() => { if (this.acceptPending !== undefined) this.sendAcceptSet(); }, ACCEPT_RETRY_MS);
   }

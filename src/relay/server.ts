@@ -18,7 +18,7 @@ import {
   encodeRegistered, encodeRegisteredPayload, isRelayFrame, registrationPrologue, type RelayFrame,
 } from './wire.js';
 import { CookieJar } from './cookie.js';
-import { controlKeysOf, destroyControlKeys } from './control-auth.js';
+import { controlKeysOf } from './control-auth.js';
 import { AgentTable, type Agent, type WsConnRef } from './agents.js';
 import { SourceTable, newBucket, sourceKey, take, type Bucket, type Rate } from './limits.js';
 import { HttpFront, type HttpLimits } from './http-front.js';
@@ -174,7 +174,7 @@ export class RelayServer {
     this.cookies = new CookieJar(10, 500_000, opts.cluster?.cookieSecret);
     this.shown = opts.cluster ? new RelayCounters() : this.counters;
     this.agents = new AgentTable((a) => {
-      destroyControlKeys(a.ctl);
+      a.ctl?.destroy();
       if (a.owner === undefined) this.cluster?.send({ t: 'del', from: this.cluster.workerId, key: a.key.text, place: a.place });
     });
     this.allow = opts.allow;
@@ -246,7 +246,7 @@ export class RelayServer {
     if (this.stopping) return;
     this.stopping = true;
     if (notify) {
-      for (const a of this.agents.values()) if (a.ctl) this.sendControl(a, a.ctl.send.seal(FRAME_RESTARTING));
+      for (const a of this.agents.values()) if (a.ctl) this.sendControl(a, a.ctl.seal(FRAME_RESTARTING));
       await new Promise((r) => setTimeout(r, 50));
     }
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -345,12 +345,12 @@ export class RelayServer {
       this.cluster?.send({ t: 'ctl', to: agent.owner!, key: agent.key.text, frame: new Uint8Array(f.signed.buffer, f.signed.byteOffset, f.signed.length + f.tag.length) });
       return;
     }
-    if (!agent.ctl.receive.open(f)) { this.drop('bad_auth'); return; }
+    if (!agent.ctl.open(f)) { this.drop('bad_auth'); return; }
     agent.lastSeen = performance.now();
     const keys = f.keys.map((k) => PeerKey.fromBytes(k));
     agent.accept = keys.length === 0 ? undefined : new Set(keys.map((k) => k.id));
     this.cluster?.send({ t: 'accept', from: this.cluster.workerId, key: agent.key.text, keys: keys.length === 0 ? null : keys.map((k) => k.text) });
-    this.sendControl(agent, agent.ctl.send.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter)));
+    this.sendControl(agent, agent.ctl.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter)));
   }
 
   private onRegister(cookie: Uint8Array, msg1: Uint8Array, from: Origin, now: number): void {
@@ -396,14 +396,14 @@ export class RelayServer {
     this.cluster?.send({ t: 'add', from: this.cluster.workerId, key: key.text, transport: agent.transport, address: agent.address, port: agent.port, place: agent.place });
     this.counters.registrations++;
     from.reply(encodeRegistered(msg2));
-    if (conflict) this.sendControl(agent, agent.ctl!.send.seal(FRAME_KEY_CONFLICT));
+    if (conflict) this.sendControl(agent, agent.ctl!.seal(FRAME_KEY_CONFLICT));
     this.log?.info({ key: key.text, transport: agent.transport, address: agent.address, port: agent.port }, 'agent registered');
   }
 
   /** One key, two places evicting each other: tell both agents (authenticated) and the operator. */
   private keyConflict(old: Agent, now: Agent, t: number): void {
     // an old registration at another worker is told by that worker when it hears of this one
-    if (old.ctl) this.sendControl(old, old.ctl.send.seal(FRAME_KEY_CONFLICT));
+    if (old.ctl) this.sendControl(old, old.ctl.seal(FRAME_KEY_CONFLICT));
     const last = this.conflictLogged.get(now.key.id);
     if (last === undefined || t - last >= CONFLICT_LOG_MS) {
       this.conflictLogged.set(now.key.id, t);
@@ -426,7 +426,7 @@ export class RelayServer {
     if (dst === undefined) {
       this.drop('no_peer');
       if (take(src.gone, PEER_GONE_RATE, now)) {
-        if (src.ctl) this.sendControl(src, src.ctl.send.seal(FRAME_PEER_GONE, frame.subarray(1, SEND_HEADER_SIZE)));
+        if (src.ctl) this.sendControl(src, src.ctl.seal(FRAME_PEER_GONE, frame.subarray(1, SEND_HEADER_SIZE)));
         else this.cluster?.send({ t: 'gone', to: src.owner!, key: src.key.text, missing: new Uint8Array(frame.subarray(1, SEND_HEADER_SIZE)) });
       }
       return;
@@ -470,7 +470,7 @@ export class RelayServer {
           gone: newBucket(PEER_GONE_RATE, now), source: this.sources.get(sourceKey(m.address), now), ctl: undefined,
           owner: m.from, accept: undefined, moves: [],
         };
-        this.agents.install(agent, now, (old, conflict) => { if (conflict && old.ctl) this.sendControl(old, old.ctl.send.seal(FRAME_KEY_CONFLICT)); });
+        this.agents.install(agent, now, (old, conflict) => { if (conflict && old.ctl) this.sendControl(old, old.ctl.seal(FRAME_KEY_CONFLICT)); });
         return;
       }
       case 'del': {
@@ -493,7 +493,7 @@ export class RelayServer {
       }
       case 'gone': {
         const a = local(m.key);
-        if (a?.ctl) this.sendControl(a, a.ctl.send.seal(FRAME_PEER_GONE, m.missing));
+        if (a?.ctl) this.sendControl(a, a.ctl.seal(FRAME_PEER_GONE, m.missing));
         return;
       }
       case 'ctl': {
