@@ -9,7 +9,10 @@
 //  3. with --workers 1,2: `mpyc-relay serve --workers N` (the CLI; N worker processes
 //     behind one port) in the same alternation, packets/s counted at the receivers; a
 //     relay whose serve has no --workers yet is reported as "not supported by this relay".
-//  4. relay RSS with --agents registered agents (each a distinct UDP source address; 0 skips it).
+//  4. relay RSS with --agents registered agents (each from its own 127.1.x.y address; 0 skips
+//     it), once settled (see settledRss) and right after the registrations. Every agent of
+//     the bench sends an accept set after registering, as agents do (the forwarding pairs
+//     accept each other, the --agents ones two keys each: a 3-party session).
 // Every phase reports packets/s and the CPU the forwarder process(es) spent per forwarded
 // packet (user + system, from /proc): on a shared machine how much CPU a process is given
 // in a phase varies more than the code does, so CPU per packet is the stable figure of one
@@ -29,8 +32,10 @@ import { PeerKey } from '../src/common/peer-key.js';
 import { RelayServer, type RelayLimits } from '../src/relay/server.js';
 import { HandshakeState, generateKeyPair, type KeyPair } from '../src/noise/index.js';
 import {
-  FRAME_CHALLENGE, FRAME_REGISTERED, NOISE_PROTOCOL, encodeHello, encodeRegister, encodeSend, registrationPrologue,
+  FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE, FRAME_REGISTERED, NOISE_PROTOCOL, acceptFromBody, decodeFrame, encodeHello,
+  encodeRegister, encodeSend, registrationPrologue,
 } from '../src/relay/wire.js';
+import { controlKeysOf, type ControlKeys } from '../src/relay/control-auth.js';
 import { median } from './lib/stats.js';
 import { cpuSeconds } from './lib/procstat.js';
 
@@ -53,7 +58,7 @@ async function childRelay(): Promise<void> {
   process.on('message', (m: unknown) => {
     // measure steady state: collect the registrations' garbage first (child runs with --expose-gc)
     if (m === 'stats') (globalThis as { gc?: () => void }).gc?.();
-    if (m === 'stats') process.send!({ forwarded: server.counters.forwardedPackets, agents: server.agentCount, drops: server.counters.drops });
+    if (m === 'stats') process.send!({ forwarded: server.counters.forwardedPackets, agents: server.agentCount, drops: server.counters.drops, memory: process.memoryUsage() });
   });
   process.on('disconnect', () => process.exit(0));
 }
@@ -77,37 +82,56 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-function stats(child: ChildProcess): Promise<{ forwarded: number; agents: number; drops: Record<string, number> }> {
+function stats(child: ChildProcess): Promise<{ forwarded: number; agents: number; drops: Record<string, number>; memory?: NodeJS.MemoryUsage }> {
   return new Promise((resolve) => { child.once('message', (m) => resolve(m as never)); child.send('stats'); });
 }
 
-async function bindSocket(big = true): Promise<dgram.Socket> {
+async function bindSocket(big = true, host = '127.0.0.1'): Promise<dgram.Socket> {
   const s = dgram.createSocket(big ? { type: 'udp4', sendBufferSize: 4 << 20, recvBufferSize: 4 << 20 } : { type: 'udp4' });
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => s.bind(0, host, () => r()));
   return s;
 }
 
-/** Register `kp` from socket `s` (HELLO retried every 2 s, 10 tries); resolves when REGISTERED verifies. */
-function register(s: dgram.Socket, port: number, relayKey: Uint8Array, kp: KeyPair): Promise<void> {
+/**
+ * Register `kp` from socket `s` (HELLO retried every 2 s, 10 tries) and, as a real agent
+ * does, tell the relay whom to accept packets from (ACCEPT_FROM `accept`, retried every
+ * second until ACCEPT_ACK); resolves when both are done.
+ */
+function register(s: dgram.Socket, port: number, relayKey: Uint8Array, kp: KeyPair, accept: readonly Uint8Array[]): Promise<void> {
   return new Promise((resolve, reject) => {
     let hs: HandshakeState | undefined;
+    let ctl: ControlKeys | undefined;
     let tries = 0;
+    let timer: NodeJS.Timeout;
+    const fail = (why: string): void => { s.off('message', onMsg); ctl?.destroy(); reject(new Error(why)); };
     const hello = (): void => {
-      if (++tries > 10) { s.off('message', onMsg); reject(new Error('registration timed out')); return; }
+      if (++tries > 10) { fail('registration timed out'); return; }
       hs = undefined;
       s.send(encodeHello(), port, '127.0.0.1');
       timer = setTimeout(hello, 2000);
     };
-    let timer: NodeJS.Timeout;
+    const acceptFrom = (): void => {
+      if (++tries > 5) { fail('no ACCEPT_ACK'); return; }
+      s.send(ctl!.seal(FRAME_ACCEPT_FROM, acceptFromBody(accept)), port, '127.0.0.1');
+      timer = setTimeout(acceptFrom, 1000);
+    };
     const onMsg = (m: Buffer): void => {
-      if (m[0] === FRAME_CHALLENGE && !hs) {
+      if (m[0] === FRAME_CHALLENGE && !hs && !ctl) {
         const cookie = m.subarray(4, 28);
         hs = new HandshakeState({ protocolName: NOISE_PROTOCOL, initiator: true, prologue: registrationPrologue(cookie), staticKey: kp, remoteStaticKey: relayKey });
         s.send(encodeRegister(cookie, hs.writeMessage(new Uint8Array(0))), port, '127.0.0.1');
-      } else if (m[0] === FRAME_REGISTERED && hs) {
+      } else if (m[0] === FRAME_REGISTERED && hs && !ctl) {
         hs.readMessage(m.subarray(4));
+        ctl = controlKeysOf(hs);
+        clearTimeout(timer);
+        tries = 0;
+        acceptFrom();
+      } else if (m[0] === FRAME_ACCEPT_ACK && ctl) {
+        const d = decodeFrame(m);
+        if (!d.ok || d.frame.type !== FRAME_ACCEPT_ACK || !ctl.open(d.frame)) return;
         clearTimeout(timer);
         s.off('message', onMsg);
+        ctl.destroy();
         resolve();
       }
     };
@@ -173,8 +197,8 @@ async function relayPairs(udpPort: number, relayKey: Uint8Array, pairs: number):
   for (let i = 0; i < pairs; i++) {
     const a = await bindSocket(), b = await bindSocket();
     const ka = generateKeyPair(), kb = generateKeyPair();
-    await register(a, udpPort, relayKey, ka);
-    await register(b, udpPort, relayKey, kb);
+    await register(a, udpPort, relayKey, ka, [kb.publicKey]);
+    await register(b, udpPort, relayKey, kb, [ka.publicKey]);
     b.on('message', () => { delivered++; });
     senders.push({ s: a, frame: encodeSend(kb.publicKey, new Uint8Array(1200).fill(i)), port: udpPort });
     receivers.push(b);
@@ -242,23 +266,53 @@ async function cliRelayTarget(workers: number, pairs: number): Promise<Target> {
   } catch (e) { cleanup(); throw e; }
 }
 
-/** RSS of the relay child with `agents` more registered agents (50 registrations at a time). */
-async function rssWithAgents(child: ChildProcess, udpPort: number, relayKey: Uint8Array, agents: number): Promise<{ rss: number; registered: number; failures: number; perS: number }> {
+/**
+ * RSS of the relay child once its memory has settled: a burst of registrations grows V8's
+ * young generation to its maximum (tens of MB, empty after a GC but still resident) until
+ * V8's memory reducer shrinks it a few seconds after the burst. What a long-running relay
+ * holds for its agents is the settled figure; the one right after the burst is reported
+ * beside it. Polls every 2 s (after a GC) until three readings agree within 1 MB, at least
+ * 10 s and at most 40 s.
+ */
+async function settledRss(child: ChildProcess): Promise<number> {
+  const readings: number[] = [];
+  const t0 = performance.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 2000));
+    await stats(child); // a GC first
+    readings.push(rssOf(child.pid!));
+    const last = readings.slice(-3);
+    const elapsed = performance.now() - t0;
+    if (elapsed >= 40_000 || (elapsed >= 10_000 && last.length === 3 && Math.max(...last) - Math.min(...last) < 2 ** 20)) return readings.at(-1)!;
+  }
+}
+
+interface AgentsResult { rssBurst: number; rss: number; heapUsed: number; external: number; registered: number; failures: number; perS: number }
+
+/** The relay child's memory with `agents` more registered agents (50 registrations at a time). */
+async function rssWithAgents(child: ChildProcess, udpPort: number, relayKey: Uint8Array, agents: number): Promise<AgentsResult> {
   const socks: dgram.Socket[] = [];
   let failures = 0;
   const t1 = performance.now();
   try {
     for (let i = 0; i < agents; i += 50) {
-      await Promise.all(Array.from({ length: Math.min(50, agents - i) }, async () => {
-        const s = await bindSocket(false);
+      await Promise.all(Array.from({ length: Math.min(50, agents - i) }, async (_, j) => {
+        // each agent from its own address (all of 127/8 is loopback), as on the Internet:
+        // the relay keeps per-address state too
+        const n = i + j;
+        const s = await bindSocket(false, `127.1.${(n >> 8) & 0xff}.${n & 0xff}`);
         socks.push(s);
-        try { await register(s, udpPort, relayKey, generateKeyPair()); } catch { failures++; }
+        // an accept set as a party of a 3-party session sends it: the other two keys
+        try { await register(s, udpPort, relayKey, generateKeyPair(), [generateKeyPair().publicKey, generateKeyPair().publicKey]); } catch { failures++; }
       }));
       if (failures > agents / 10) throw new Error(`too many registration failures (${failures})`);
     }
     const perS = agents / ((performance.now() - t1) / 1000);
+    await stats(child);
+    const rssBurst = rssOf(child.pid!);
+    const rss = await settledRss(child);
     const after = await stats(child);
-    return { rss: rssOf(child.pid!), registered: after.agents, failures, perS };
+    return { rssBurst, rss, heapUsed: after.memory?.heapUsed ?? NaN, external: after.memory?.external ?? NaN, registered: after.agents, failures, perS };
   } finally {
     for (const s of socks) s.close();
   }
@@ -319,7 +373,8 @@ async function main(): Promise<void> {
       perRepeat: { relay: series[0]!.map((x) => Math.round(x.pps)), floor: series[1]!.map((x) => Math.round(x.pps)) }, workers,
       forwardedGbitPerS: +((relayPps * (1200 + 33) * 8) / 1e9).toFixed(2), relayDrops: endStats.drops,
       rssIdleMB: +(rssIdle / 2 ** 20).toFixed(1), rssAfterForwardMB: +(rssForward / 2 ** 20).toFixed(1),
-      ...(reg ? { registeredAgents: reg.registered, registrationTimeouts: reg.failures, registrationsPerS: Math.round(reg.perS), rssWithAgentsMB: +(reg.rss / 2 ** 20).toFixed(1) } : {}),
+      ...(reg ? { registeredAgents: reg.registered, registrationTimeouts: reg.failures, registrationsPerS: Math.round(reg.perS), rssWithAgentsMB: +(reg.rss / 2 ** 20).toFixed(1), rssRightAfterRegistrationsMB: +(reg.rssBurst / 2 ** 20).toFixed(1),
+        heapUsedWithAgentsMB: +(reg.heapUsed / 2 ** 20).toFixed(1), externalWithAgentsMB: +(reg.external / 2 ** 20).toFixed(1) } : {}),
       targets: { ratioToBareForwarder: 0.8, rssMB: 100 },
     };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
