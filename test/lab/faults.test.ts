@@ -97,7 +97,7 @@ describe.skipIf(skip !== undefined)('faults on the NAT lab', () => {
       // and new connections work after the restart
       await ml.runSims({ rounds: 10, bulk: 10_000, timeoutSec: 40, seed: 'after' });
       // when did every agent re-register (its log) after the restart?
-      const reg = ml.parties.map((p) => p.proc!.jsonLines().filter((l) => l.msg === 'relay state' && l.state === 'registered' && Number(l.time) > tFault).map((l) => Number(l.time))[0]);
+      const reg = ml.parties.map((p) => p.proc!.jsonLines().filter((l) => l.msg === 'registered with relay' && Number(l.time) > tFault).map((l) => Number(l.time))[0]);
       rec.observed = `relay down ${restartMs} ms; 3 parties × 2 × 3 MB verified; a new run after the restart verified`;
       rec.notes = `agents re-registered ${reg.map((t) => (t === undefined ? '?' : `${t - tFault} ms`)).join(', ')} after the relay went down`;
       rec.pass = true;
