@@ -32,8 +32,9 @@ import { PeerKey } from '../src/common/peer-key.js';
 import { RelayServer, type RelayLimits } from '../src/relay/server.js';
 import { HandshakeState, generateKeyPair, type KeyPair } from '../src/noise/index.js';
 import {
-  FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE, FRAME_REGISTERED, NOISE_PROTOCOL, acceptFromBody, decodeFrame, encodeHello,
-  encodeRegister, encodeSend, registrationPrologue,
+  FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE, FRAME_REGISTERED, NOISE_PROTOCOL, acceptFromBody, decodeFrame,
+  decodeRegisteredPayload, encodeHello,
+  encodeRegister, encodeSend, registrationPrologue, SEND_HEADER_SIZE,
 } from '../src/relay/wire.js';
 import { controlKeysOf, type ControlKeys } from '../src/relay/control-auth.js';
 import { median } from './lib/stats.js';
@@ -95,12 +96,13 @@ async function bindSocket(big = true, host = '127.0.0.1'): Promise<dgram.Socket>
 /**
  * Register `kp` from socket `s` (HELLO retried every 2 s, 10 tries) and, as a real agent
  * does, tell the relay whom to accept packets from (ACCEPT_FROM `accept`, retried every
- * second until ACCEPT_ACK); resolves when both are done.
+ * second until ACCEPT_ACK); resolves with the registration token when both are done.
  */
-function register(s: dgram.Socket, port: number, relayKey: Uint8Array, kp: KeyPair, accept: readonly Uint8Array[]): Promise<void> {
+function register(s: dgram.Socket, port: number, relayKey: Uint8Array, kp: KeyPair, accept: readonly Uint8Array[]): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     let hs: HandshakeState | undefined;
     let ctl: ControlKeys | undefined;
+    let token: Uint8Array | undefined;
     let tries = 0;
     let timer: NodeJS.Timeout;
     const fail = (why: string): void => { s.off('message', onMsg); ctl?.destroy(); reject(new Error(why)); };
@@ -121,7 +123,8 @@ function register(s: dgram.Socket, port: number, relayKey: Uint8Array, kp: KeyPa
         hs = new HandshakeState({ protocolName: NOISE_PROTOCOL, initiator: true, prologue: registrationPrologue(cookie), staticKey: kp, remoteStaticKey: relayKey });
         s.send(encodeRegister(cookie, hs.writeMessage(new Uint8Array(0))), port, '127.0.0.1');
       } else if (m[0] === FRAME_REGISTERED && hs && !ctl) {
-        hs.readMessage(m.subarray(4));
+        token = decodeRegisteredPayload(hs.readMessage(m.subarray(4)))?.token;
+        if (!token) { fail('REGISTERED without a token'); return; }
         ctl = controlKeysOf(hs);
         clearTimeout(timer);
         tries = 0;
@@ -132,7 +135,7 @@ function register(s: dgram.Socket, port: number, relayKey: Uint8Array, kp: KeyPa
         clearTimeout(timer);
         s.off('message', onMsg);
         ctl.destroy();
-        resolve();
+        resolve(token!);
       }
     };
     s.on('message', onMsg);
@@ -197,10 +200,10 @@ async function relayPairs(udpPort: number, relayKey: Uint8Array, pairs: number):
   for (let i = 0; i < pairs; i++) {
     const a = await bindSocket(), b = await bindSocket();
     const ka = generateKeyPair(), kb = generateKeyPair();
-    await register(a, udpPort, relayKey, ka, [kb.publicKey]);
+    const token = await register(a, udpPort, relayKey, ka, [kb.publicKey]);
     await register(b, udpPort, relayKey, kb, [ka.publicKey]);
     b.on('message', () => { delivered++; });
-    senders.push({ s: a, frame: encodeSend(kb.publicKey, new Uint8Array(1200).fill(i)), port: udpPort });
+    senders.push({ s: a, frame: encodeSend(token, kb.publicKey, new Uint8Array(1200).fill(i)), port: udpPort });
     receivers.push(b);
   }
   return { senders, delivered: () => delivered, close: () => { for (const x of [...senders.map((y) => y.s), ...receivers]) x.close(); } };
@@ -215,7 +218,7 @@ async function relayTarget(child: ChildProcess, udpPort: number, relayKey: Uint8
   };
 }
 
-/** The floor: a bare Node forwarder child (1233-byte datagrams, a relay frame's size), counted by its own counter. */
+/** The floor: a bare Node forwarder child (datagrams of a SEND frame's size), counted by its own counter. */
 async function floorTarget(pairs: number): Promise<Target> {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child-raw'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const info = await new Promise<{ udpPort: number }>((resolve, reject) => {
@@ -225,7 +228,7 @@ async function floorTarget(pairs: number): Promise<Target> {
   const recv = await bindSocket();
   recv.on('message', () => { /* discard */ });
   child.send({ dest: recv.address().port });
-  const senders = (await Promise.all(Array.from({ length: pairs }, () => bindSocket()))).map((s) => ({ s, frame: new Uint8Array(1233), port: info.udpPort }));
+  const senders = (await Promise.all(Array.from({ length: pairs }, () => bindSocket()))).map((s) => ({ s, frame: new Uint8Array(SEND_HEADER_SIZE + 1200), port: info.udpPort }));
   return {
     run: (seconds) => measure(child.pid!, async () => (await stats(child)).forwarded, () => blast(senders, seconds)),
     close: () => { for (const x of senders) x.s.close(); recv.close(); child.kill('SIGKILL'); },
@@ -371,7 +374,7 @@ async function main(): Promise<void> {
       forwardedPps: Math.round(relayPps), bareNodeUdpForwarderPps: Math.round(floorPps), ratioToBareForwarder: +(relayPps / floorPps).toFixed(3),
       cpuUsPerPacket: { relay: cpu(0), floor: cpu(1) }, floorCpuOverRelayCpu: +(cpu(1) / cpu(0)).toFixed(3),
       perRepeat: { relay: series[0]!.map((x) => Math.round(x.pps)), floor: series[1]!.map((x) => Math.round(x.pps)) }, workers,
-      forwardedGbitPerS: +((relayPps * (1200 + 33) * 8) / 1e9).toFixed(2), relayDrops: endStats.drops,
+      forwardedGbitPerS: +((relayPps * (1200 + SEND_HEADER_SIZE) * 8) / 1e9).toFixed(2), relayDrops: endStats.drops,
       rssIdleMB: +(rssIdle / 2 ** 20).toFixed(1), rssAfterForwardMB: +(rssForward / 2 ** 20).toFixed(1),
       ...(reg ? { registeredAgents: reg.registered, registrationTimeouts: reg.failures, registrationsPerS: Math.round(reg.perS), rssWithAgentsMB: +(reg.rss / 2 ** 20).toFixed(1), rssRightAfterRegistrationsMB: +(reg.rssBurst / 2 ** 20).toFixed(1),
         heapUsedWithAgentsMB: +(reg.heapUsed / 2 ** 20).toFixed(1), externalWithAgentsMB: +(reg.external / 2 ** 20).toFixed(1) } : {}),

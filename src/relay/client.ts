@@ -29,9 +29,9 @@ import { HandshakeState, type KeyPair } from '../noise/index.js';
 import { PeerKey } from '../common/peer-key.js';
 import {
   FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE, FRAME_KEY_CONFLICT, FRAME_NOT_REGISTERED,
-  FRAME_PEER_GONE, FRAME_PING, FRAME_PONG, FRAME_RECV, FRAME_REGISTERED, FRAME_RESTARTING, KEY_SIZE,
+  FRAME_PEER_GONE, FRAME_PONG, FRAME_RECV, FRAME_REGISTERED, FRAME_RESTARTING, KEY_SIZE,
   MAX_ACCEPT_KEYS, NOISE_PROTOCOL, NONCE_SIZE, STATUS_REGISTERED, TOKEN_SIZE, DEFAULT_MAX_PAYLOAD,
-  acceptFromBody, decodeFrame, decodeRegisteredPayload, encodeHello, encodePingLike, encodeRegister,
+  acceptFromBody, decodeFrame, decodeRegisteredPayload, encodeHello, encodePing, encodeRegister,
   encodeSend, registrationPrologue, type RelayFrame,
 } from './wire.js';
 import { controlKeysOf, type ControlKeys } from './control-auth.js';
@@ -131,6 +131,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private attempt: Attempt | undefined;
   /** the control keys of the registration in use */
   private ctl: ControlKeys | undefined;
+  /** its registration token: every SEND and PING carries it (spoofed ones do not) */
+  private regToken: Uint8Array | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private fallbackTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
@@ -199,7 +201,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    * false (and counts a drop) when not registered or the WebSocket is backed up.
    */
   send(peerKey: PeerKey | string | Uint8Array, payload: Uint8Array): boolean {
-    if (this._state !== 'registered' || payload.length > DEFAULT_MAX_PAYLOAD) { this.stats.dropped++; return false; }
+    if (this._state !== 'registered' || !this.regToken || payload.length > DEFAULT_MAX_PAYLOAD) { this.stats.dropped++; return false; }
     let key: Uint8Array;
     if (peerKey instanceof PeerKey) key = peerKey.bytes;
     else if (typeof peerKey === 'string') {
@@ -208,7 +210,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       key = k.bytes;
     } else key = peerKey;
     if (key.length !== KEY_SIZE) { this.stats.dropped++; return false; }
-    const ok = this.transmit(encodeSend(key, payload));
+    const ok = this.transmit(encodeSend(this.regToken, key, payload));
     if (ok) this.stats.sent++; else this.stats.dropped++;
     return ok;
   }
@@ -403,6 +405,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     }
     this.ctl?.destroy();
     this.ctl = controlKeysOf(hs); // zeroes the handshake
+    this.regToken = p.token;
     this.keepaliveMs = this.keepaliveOverride ?? (p.keepaliveS > 0 ? p.keepaliveS * 1000 : 10_000);
     this.clearTimers();
     this.currentRetry = this.retryMs;
@@ -429,6 +432,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private endRegistration(): void {
     this.ctl?.destroy();
     this.ctl = undefined;
+    this.regToken?.fill(0);
+    this.regToken = undefined;
     this.pingToken = undefined;
   }
 
@@ -456,7 +461,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         return;
       }
       this.pingToken = crypto.getRandomValues(new Uint8Array(TOKEN_SIZE));
-      this.transmit(encodePingLike(FRAME_PING, this.pingToken));
+      this.transmit(encodePing(this.pingToken, this.regToken!));
       this.scheduleKeepalive();
     }, this.keepaliveMs);
   }

@@ -12,10 +12,11 @@ import { PeerKey } from '../common/peer-key.js';
 import { answerBindingRequest, stunAddressOf } from '../stun/codec.js';
 import {
   FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_PEER_GONE, FRAME_PING,
-  FRAME_PONG, FRAME_RECV, FRAME_REGISTER, FRAME_RESTARTING, FRAME_SEND, KEY_SIZE, NOISE_PROTOCOL,
+  FRAME_RECV, FRAME_REGISTER, FRAME_RESTARTING, FRAME_SEND, KEY_SIZE, NOISE_PROTOCOL,
   REJECT_FULL, REJECT_NOT_ALLOWED, SEND_HEADER_SIZE, DEFAULT_MAX_PAYLOAD, STATUS_REGISTERED, STATUS_REJECTED,
-  acceptAckBody, dataFrameProblem, decodeFrame, encodeChallenge, encodeNotRegistered, encodePingLike,
-  encodeRegistered, encodeRegisteredPayload, isRelayFrame, registrationPrologue, type RelayFrame,
+  RECV_OFFSET_IN_SEND, REG_TOKEN_SIZE, acceptAckBody, dataFrameProblem, decodeFrame, encodeChallenge, encodeNotRegistered,
+  encodePong, encodeRegistered, encodeRegisteredPayload, isRelayFrame, registrationPrologue, tokenBytes, tokenMatches, tokenWords,
+  type RelayFrame,
 } from './wire.js';
 import { CookieJar } from './cookie.js';
 import { controlKeysOf } from './control-auth.js';
@@ -327,8 +328,11 @@ export class RelayServer {
           this.notRegistered(from.reply);
           return;
         }
+        // only the registered agent knows its token: a spoofed PING neither keeps the
+        // registration alive nor gets an answer
+        if (!tokenMatches(buf, 1 + f.token.length, agent.token)) { this.drop('bad_token'); return; }
         this.seen(agent, now);
-        from.reply(encodePingLike(FRAME_PONG, f.token));
+        from.reply(encodePong(f.token));
         return;
       case FRAME_ACCEPT_FROM:
         this.onAcceptFrom(f, agent, from);
@@ -383,17 +387,24 @@ export class RelayServer {
     let reject = 0;
     if (this.allow && !this.allow.has(key.text)) { this.regFail('not_allowed'); reject = REJECT_NOT_ALLOWED; }
     else if (!this.agents.byKey.has(key.id) && this.agents.size >= this.o.maxAgents) { this.regFail('full'); reject = REJECT_FULL; }
+    // a key registered already (here or at another worker) keeps its token: its frames in
+    // flight while it registers again (a parallel registration, a lost REGISTERED, another
+    // worker) still match; only the holder of the key's private key gets it
+    const known = this.agents.byKey.get(key.id);
+    const token = reject ? new Uint8Array(REG_TOKEN_SIZE) : known ? tokenBytes(known.token) : crypto.getRandomValues(new Uint8Array(REG_TOKEN_SIZE));
+    const words = tokenWords(token);
     const msg2 = hs.writeMessage(encodeRegisteredPayload({
-      status: reject ? STATUS_REJECTED : STATUS_REGISTERED, reason: reject, keepaliveS: this.o.keepaliveS, expiryS: this.o.expiryS,
+      status: reject ? STATUS_REJECTED : STATUS_REGISTERED, reason: reject, keepaliveS: this.o.keepaliveS, expiryS: this.o.expiryS, token,
     }));
+    token.fill(0);
     if (reject) { from.reply(encodeRegistered(msg2)); return; }
     const agent: Agent = {
       key, transport: from.transport, address: from.address, port: from.port, place: from.place, conn: from.conn,
       lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
-      gone: newBucket(PEER_GONE_RATE, now), source: src, ctl: controlKeysOf(hs), owner: undefined, accept: undefined, moves: [],
+      gone: newBucket(PEER_GONE_RATE, now), source: src, ctl: controlKeysOf(hs), token: words, owner: undefined, accept: undefined, moves: [],
     };
     const conflict = this.agents.install(agent, now, (old, inConflict) => { if (inConflict) this.keyConflict(old, agent, now); });
-    this.cluster?.send({ t: 'add', from: this.cluster.workerId, key: key.text, transport: agent.transport, address: agent.address, port: agent.port, place: agent.place });
+    this.cluster?.send({ t: 'add', from: this.cluster.workerId, key: key.text, transport: agent.transport, address: agent.address, port: agent.port, place: agent.place, token: agent.token });
     this.counters.registrations++;
     from.reply(encodeRegistered(msg2));
     if (conflict) this.sendControl(agent, agent.ctl!.seal(FRAME_KEY_CONFLICT));
@@ -416,31 +427,38 @@ export class RelayServer {
   // ---------------- forwarding (hot path) ----------------
 
   private forward(src: Agent, frame: Buffer): void {
-    const now = performance.now();
-    this.seen(src, now);
     const bad = dataFrameProblem(frame, this.o.maxPayload);
     if (bad !== undefined) { this.drop(bad); return; }
+    // before anything is charged or refreshed: a spoofer of the agent's address does not
+    // know its registration token
+    if (!tokenMatches(frame, 1, src.token)) { this.drop('bad_token'); return; }
+    const now = performance.now();
+    this.seen(src, now);
     if (!take(src.send, this.rates.agent, now)) { this.drop('rate_limited'); return; }
     if (!take(src.source.forward, this.rates.source, now)) { this.drop('source_rate_limited'); return; }
-    const dst = this.agents.byKey.get(frame.toString('latin1', 1, SEND_HEADER_SIZE));
+    const dst = this.agents.byKey.get(frame.toString('latin1', 1 + REG_TOKEN_SIZE, SEND_HEADER_SIZE));
     if (dst === undefined) {
       this.drop('no_peer');
       if (take(src.gone, PEER_GONE_RATE, now)) {
-        if (src.ctl) this.sendControl(src, src.ctl.seal(FRAME_PEER_GONE, frame.subarray(1, SEND_HEADER_SIZE)));
-        else this.cluster?.send({ t: 'gone', to: src.owner!, key: src.key.text, missing: new Uint8Array(frame.subarray(1, SEND_HEADER_SIZE)) });
+        const missing = frame.subarray(1 + REG_TOKEN_SIZE, SEND_HEADER_SIZE);
+        if (src.ctl) this.sendControl(src, src.ctl.seal(FRAME_PEER_GONE, missing));
+        else this.cluster?.send({ t: 'gone', to: src.owner!, key: src.key.text, missing: new Uint8Array(missing) });
       }
       return;
     }
     if (dst.accept !== undefined && !dst.accept.has(src.key.id)) { this.drop('not_accepted'); return; }
     if (!take(dst.receive, this.rates.dest, now)) { this.drop('dest_rate_limited'); return; }
     if (!take(this.globalBucket, this.rates.global, now)) { this.drop('global_rate_limited'); return; }
-    frame[0] = FRAME_RECV;
-    frame.set(src.key.bytes, 1);
+    // RECV in place: type and source key over the end of the SEND's header, no copy
+    frame[RECV_OFFSET_IN_SEND] = FRAME_RECV;
+    frame.set(src.key.bytes, RECV_OFFSET_IN_SEND + 1);
+    const recvLength = frame.length - RECV_OFFSET_IN_SEND;
     this.counters.forwardedPackets++;
-    this.counters.forwardedBytes += frame.length;
-    if (dst.transport === 'udp') this.udpSock!.send(frame, dst.port, dst.address);
-    else if (dst.conn) this.wsSendData(dst.conn as WsConn, frame);
-    else this.cluster?.send({ t: 'fwd', to: dst.owner!, key: dst.key.text, frame: new Uint8Array(frame) });
+    this.counters.forwardedBytes += recvLength;
+    // UDP by offset and length: no view object per packet on the hot path
+    if (dst.transport === 'udp') this.udpSock!.send(frame, RECV_OFFSET_IN_SEND, recvLength, dst.port, dst.address);
+    else if (dst.conn) this.wsSendData(dst.conn as WsConn, frame.subarray(RECV_OFFSET_IN_SEND));
+    else this.cluster?.send({ t: 'fwd', to: dst.owner!, key: dst.key.text, frame: new Uint8Array(frame.subarray(RECV_OFFSET_IN_SEND)) });
   }
 
   /** An agent sent something: refresh it (its owner worker refreshes agents of others). */
@@ -468,7 +486,7 @@ export class RelayServer {
           key: PeerKey.fromText(m.key), transport: m.transport, address: m.address, port: m.port, place: m.place,
           conn: undefined, lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
           gone: newBucket(PEER_GONE_RATE, now), source: this.sources.get(sourceKey(m.address), now), ctl: undefined,
-          owner: m.from, accept: undefined, moves: [],
+          token: m.token, owner: m.from, accept: undefined, moves: [],
         };
         this.agents.install(agent, now, (old, conflict) => { if (conflict && old.ctl) this.sendControl(old, old.ctl.seal(FRAME_KEY_CONFLICT)); });
         return;
