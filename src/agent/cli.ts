@@ -74,15 +74,16 @@ const COMMANDS: Record<string, Command> = {
   },
   status: {
     usage: USAGE.status,
-    summary: `Ask the running agent for its relays and peers: registration, liveness, path
-      (direct address or relay), RTT, bytes each way, handshake age, last error; --watch
+    summary: `Ask the running agent for its relays, NAT and peers: registration, NAT mapping,
+      port mapping, liveness, path (direct address and the mechanism that found it, or
+      relay), RTT, bytes each way, handshake age, birthday probing, last error; --watch
       refreshes until Ctrl-C. See: mpyc-agent status --help`,
     run: async (args) => (await import('./status-cmd.js')).runStatus(args),
   },
   ping: {
     usage: USAGE.ping,
     summary: `Echo to another party through the running agent: per sample the RTT and the path
-      taken (direct address and how it was found, or relay and transport), then a summary;
+      taken (direct address and the mechanism that found it, or relay and transport), then a summary;
       exit 1 when nothing answered. See: mpyc-agent ping --help`,
     run: async (args) => (await import('./ping-cmd.js')).runPing(args),
   },

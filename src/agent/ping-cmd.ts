@@ -4,7 +4,7 @@
 // request per sample, so each line appears as its answer arrives.
 import { setTimeout as delay } from 'node:timers/promises';
 import { ControlError, defaultControlDir, findControlSocket, queryStatus, requestPing } from './control.js';
-import { formatPath, formatRtt, roundStatus } from './status-format.js';
+import { formatMechanism, formatPath, formatRtt, roundStatus } from './status-format.js';
 import { EXIT, EXIT_CODES_HELP, UsageError, expectPositionals, parseCommandLine, printable, secondsIn } from '../common/cli.js';
 import type { AgentStatus, PathInfo, PeerStatus, PingResult } from './types.js';
 import { USAGE } from './usage.js';
@@ -22,8 +22,9 @@ export const PING_HELP = `${USAGE.ping}
 
 Sends authenticated echo requests to another party's agent through this party's running
 agent, on the path its traffic takes now, and prints each answer's round-trip time and
-path: a direct address and how it was found (interface, STUN, port mapping, observed), or
-the relay and its transport (udp, ws). Then a summary. Exit 0 when at least one answer
+path: a direct address, how that address was learned (interface, STUN, port mapping,
+observed) and which mechanism found the path (LAN, STUN, IPv6, port mapping, birthday
+probing), or the relay and its transport (udp, ws). Then a summary. Exit 0 when at least one answer
 came, 1 when none did (or the agent is not reachable), 2 for bad usage.
   PARTY                the party's index in the session file, or its name
   --count N            samples, 1..${MAX_COUNT} (default ${DEFAULT_COUNT})
@@ -73,14 +74,25 @@ export function findPeer(st: AgentStatus, party: string): PeerStatus {
 }
 
 /**
- * The agent names the route a ping took but not how a direct address was found; its status
- * does, for the path in use: take that when the sample went the same way, else say nothing.
+ * The agent's ping names the route a sample took but neither how a direct address was found
+ * nor which mechanism found the path (it reports every direct address as observed: agent.ts
+ * ping builds the path without them). Its status has both for the path in use: take them
+ * when the sample went the same way, else say neither.
  */
-export function withSource(path: PathInfo | null, now: PeerStatus | undefined): PathInfo | null {
+export function withStatusDetails(path: PathInfo | null, now: PeerStatus | undefined): PathInfo | null {
   if (path?.kind !== 'direct') return path;
   const current = now?.path;
-  const source = current?.kind === 'direct' && current.address === path.address ? current.source : undefined;
-  return { kind: 'direct', address: path.address, lan: path.lan, ...(path.family ? { family: path.family } : {}), ...(source ? { source } : {}) };
+  const same = current?.kind === 'direct' && current.address === path.address ? current : undefined;
+  return {
+    kind: 'direct', address: path.address, lan: path.lan, ...(path.family ? { family: path.family } : {}),
+    ...(same?.source ? { source: same.source } : {}), ...(same?.mechanism ? { mechanism: same.mechanism } : {}),
+  };
+}
+
+/** `, found by STUN` for a direct path whose mechanism the status named, else '' */
+function foundBy(p: PathInfo): string {
+  const mechanism = formatMechanism(p);
+  return mechanism === '-' ? '' : `, found by ${mechanism}`;
 }
 
 function peerName(p: PeerStatus): string {
@@ -89,8 +101,8 @@ function peerName(p: PeerStatus): string {
 
 export function sampleLine(peer: PeerStatus, s: Sample): string {
   if (!s.path) return `no path to ${peerName(peer)} yet (no session: is its agent running?)`;
-  if (s.rttMs === undefined) return `no answer from ${peerName(peer)} within 2 s (sent via ${formatPath(s.path)})`;
-  return `pong from ${peerName(peer)} via ${formatPath(s.path)} in ${formatRtt(s.rttMs)}`;
+  if (s.rttMs === undefined) return `no answer from ${peerName(peer)} within 2 s (sent via ${formatPath(s.path)}${foundBy(s.path)})`;
+  return `pong from ${peerName(peer)} via ${formatPath(s.path)} in ${formatRtt(s.rttMs)}${foundBy(s.path)}`;
 }
 
 export function summaryLines(peer: PeerStatus, samples: readonly Sample[]): string {
@@ -98,7 +110,7 @@ export function summaryLines(peer: PeerStatus, samples: readonly Sample[]): stri
   const lines = [`--- ${peerName(peer)}: ${s.sent} sent, ${s.answered} answered, ${s.lossPct}% lost`
     + (s.answered > 0 ? `; rtt min/avg/max ${formatRtt(s.rttMinMs)} / ${formatRtt(s.rttAvgMs)} / ${formatRtt(s.rttMaxMs)}` : '')];
   const last = [...samples].reverse().find((x) => x.rttMs !== undefined);
-  if (last?.path) lines.push(`last answer via ${formatPath(last.path)}${last.path.kind === 'relay' ? ' (no direct path in use)' : ''}`);
+  if (last?.path) lines.push(`last answer via ${formatPath(last.path)}${foundBy(last.path)}${last.path.kind === 'relay' ? ' (no direct path in use)' : ''}`);
   return lines.join('\n') + '\n';
 }
 
@@ -134,7 +146,7 @@ export async function runPing(argv: string[]): Promise<number> {
       const taken = r.samples[0];
       if (!taken) throw new ControlError('the agent is stopping', 'unreachable');
       const now = await queryStatus(path, STATUS_TIMEOUT_MS).then((st) => st.peers.find((p) => p.index === peer.index), () => undefined);
-      const sample = { ...taken, seq, path: withSource(taken.path, now) };
+      const sample = { ...taken, seq, path: withStatusDetails(taken.path, now) };
       samples.push(sample);
       if (!values.json) process.stdout.write(sampleLine(peer, sample) + '\n');
     }

@@ -16,10 +16,14 @@ const QUERY_TIMEOUT_MS = 3000;
 export const STATUS_HELP = `${USAGE.status}
 
 Shows the running agent's view: every relay with its registration state (and why not),
-the reflexive addresses per family and the UDP ports; per peer its state, liveness
-(waiting, connected, offline, and since when), path (direct address with its family and
-how it was found, or the relay and transport), RTT, bytes each way, handshake age,
-streams, last error.
+the reflexive addresses per family and the UDP ports, this host's NAT mapping per family
+(endpoint-independent, endpoint-dependent or unknown) and the router's port mapping
+(protocol, public address, lease); per peer its state, liveness (waiting, connected,
+offline, and since when), path (direct address with its family and how the address was
+learned, or the relay and transport), which mechanism found a direct path (LAN, STUN,
+IPv6, port mapping, birthday probing), RTT, bytes each way, handshake age, streams, last
+error; then, for the peers that report their NAT or were probed, the peer's NAT mapping
+and the birthday probing towards it (attempts, probes sent, paths found).
   --json               the status object instead of the table; RTTs (rttMs) rounded to
                        0.01 ms, other fractional milliseconds to 0.1 ms
   --watch              refresh every interval (on a terminal the screen is redrawn; with

@@ -1,17 +1,24 @@
 // Views of AgentStatus for `mpyc-agent status`: the human table, and the --json object with
 // its measurements rounded (see roundStatus).
 //
-//   party 1 of 3  key jR5NH58m…  up 2m05s  run: python demo.py -M3 -I 1
+//   party 1 of 4  key jR5NH58m…  up 2m05s  run: python demo.py -M4 -I 1
 //   relay  sLtEnRnF…@relay.example.org:3478/8080  udp  registered
 //   relay  Xk3a9mQ2…@relay2.example.org:3478      -    NOT registered: no registration answer over UDP 198.51.100.9:3478 for 12 s
-//   addresses  reflexive 203.0.113.7:41641, [2001:db8::7]:41642  local 192.168.1.20, 10.0.0.5  udp port 41641, IPv6 41642
+//   addresses  reflexive 203.0.113.7:41641, [2001:db8::7]:41641  local 192.168.1.20  udp port 41641, IPv6 41641
+//   nat  mapping IPv4 endpoint-independent, IPv6 endpoint-independent  port mapping pcp 203.0.113.7:41641, lease 10m00s
 //
-//   PEER     STATE   LIVENESS       PATH                                     RTT     SENT     RECEIVED  HANDSHAKE  STREAMS  LAST ERROR
-//   0 alice  direct  connected 5m…  direct 198.51.100.4:41641 (IPv4, STUN)   1.2 ms  1.5 MiB  2.0 MiB   45s        1        -
-//   2 carol  relay   offline 20s    relay udp sLtEnRnF…@relay.example.org…   -       0 B      10 B      -          0        -
+//   PEER     STATE   LIVENESS         PATH                                             FOUND BY          RTT     SENT     RECEIVED  HANDSHAKE  STREAMS  LAST ERROR
+//   0 alice  direct  connected 5m12s  direct 198.51.100.4:41641 (IPv4, STUN)           STUN              1.2 ms  1.5 MiB  2.0 MiB   45s        1        -
+//   2 carol  direct  connected 1m15s  direct 198.51.100.9:61234 (IPv4, observed)       birthday probing  9.8 ms  20 KiB   31 KiB    1m02s      1        -
+//   3 dave   relay   offline 20s      relay udp sLtEnRnF…@relay.example.org:3478/8080  -                 -       0 B      10 B      -          0        -
 //
-// Fields an older agent does not send (relays, liveness, family, source, udpPort6) are left out.
-import type { AgentStatus, PathInfo, PathSource, PeerStatus, RelayStatus } from './types.js';
+//   PEER     NAT (AS THE PEER REPORTS IT)  BIRTHDAY PROBING
+//   0 alice  IPv4 endpoint-independent     -
+//   2 carol  IPv4 endpoint-dependent       1 attempt, 612 probes sent, 1 path found
+//
+// Fields an older agent does not send (relays, liveness, family, source, mechanism,
+// mapping, udpPort6) are left out; the second table only lists peers with something to say.
+import type { AgentStatus, NatMapping, PathInfo, PathMechanism, PathSource, PeerStatus, RelayStatus } from './types.js';
 import { printable } from '../common/cli.js';
 
 export function formatBytes(n: number): string {
@@ -56,6 +63,51 @@ export function formatPath(p: PathInfo | null): string {
   return `relay ${p.transport}${p.relay ? ` ${shortRelay(p.relay)}` : ''}`;
 }
 
+/** which mechanism found a direct path, for people (the issue's names: LAN, STUN, IPv6, port mapping, birthday) */
+const MECHANISM_TEXT: Record<PathMechanism, string> = {
+  lan: 'LAN', stun: 'STUN', ipv6: 'IPv6', 'port-mapping': 'port mapping', birthday: 'birthday probing',
+};
+
+/** `LAN`, `STUN`, `IPv6`, `port mapping`, `birthday probing`; `-` for a relayed path or an agent that does not say */
+export function formatMechanism(p: PathInfo | null): string {
+  if (p?.kind !== 'direct' || !p.mechanism) return '-';
+  return MECHANISM_TEXT[p.mechanism] ?? printable(p.mechanism);
+}
+
+const MAPPING_TEXT: Record<NatMapping['v4'], string> = { independent: 'endpoint-independent', dependent: 'endpoint-dependent', unknown: 'unknown' };
+
+function mappingText(v: string): string {
+  return MAPPING_TEXT[v as NatMapping['v4']] ?? printable(v);
+}
+
+/** `IPv4 endpoint-independent, IPv6 unknown` (both families, as this agent knows its own NAT) */
+export function formatMapping(m: NatMapping): string {
+  return `IPv4 ${mappingText(m.v4)}, IPv6 ${mappingText(m.v6)}`;
+}
+
+/** A peer's report: only the families it knows (`-` when it knows none) */
+function peerMappingText(m: NatMapping | undefined): string {
+  const known = m ? ([['IPv4', m.v4], ['IPv6', m.v6]] as const).filter(([, v]) => v !== 'unknown') : [];
+  return known.length ? known.map(([f, v]) => `${f} ${mappingText(v)}`).join(', ') : '-';
+}
+
+/** `pcp 203.0.113.7:41641, lease 10m00s` (the lease the router granted; renewed at half of it), or `none` */
+export function formatPortMapping(pm: AgentStatus['portMapping']): string {
+  if (!pm) return 'none';
+  const lease = pm.lifetimeSec === 0 ? 'permanent' : `lease ${formatDuration(pm.lifetimeSec * 1000)}`;
+  return `${printable(pm.protocol)} ${printable(pm.external)}, ${lease}`;
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** `2 attempts (1 under way), 512 probes sent, 1 path found`, or `-` before any attempt */
+export function formatBirthday(b: PeerStatus['birthday']): string {
+  if (!b) return '-';
+  return `${plural(b.attempts, 'attempt', 'attempts')}${b.running ? ' (1 under way)' : ''}, ${plural(b.probes, 'probe', 'probes')} sent, ${plural(b.found, 'path', 'paths')} found`;
+}
+
 function shortKey(k: string): string {
   return k.length > 8 ? `${k.slice(0, 8)}…` : k;
 }
@@ -71,12 +123,17 @@ function liveness(p: PeerStatus): string {
   return p.livenessAgeMs === undefined ? p.liveness : `${p.liveness} ${formatDuration(p.livenessAgeMs)}`;
 }
 
+function peerLabel(p: PeerStatus): string {
+  return `${p.index}${p.name ? ` ${printable(p.name)}` : ''}`;
+}
+
 function peerRow(p: PeerStatus): string[] {
   return [
-    `${p.index}${p.name ? ` ${printable(p.name)}` : ''}`,
+    peerLabel(p),
     p.state,
     liveness(p),
     formatPath(p.path),
+    formatMechanism(p.path),
     formatRtt(p.rttMs),
     formatBytes(p.bytesSent),
     formatBytes(p.bytesReceived),
@@ -110,9 +167,15 @@ export function formatStatus(s: AgentStatus): string {
     `udp port ${s.udpPort}${s.udpPort6 !== undefined ? `, IPv6 ${s.udpPort6}` : ''}`,
   ];
   out.push(`addresses  ${addr.join('  ')}`);
+  if (s.mapping || s.portMapping) out.push(`nat  ${s.mapping ? `mapping ${formatMapping(s.mapping)}  ` : ''}port mapping ${formatPortMapping(s.portMapping)}`);
   out.push('');
   const peers = [...s.peers].sort((a, b) => a.index - b.index);
-  out.push(table(['PEER', 'STATE', 'LIVENESS', 'PATH', 'RTT', 'SENT', 'RECEIVED', 'HANDSHAKE', 'STREAMS', 'LAST ERROR'], peers.map(peerRow)));
+  out.push(table(['PEER', 'STATE', 'LIVENESS', 'PATH', 'FOUND BY', 'RTT', 'SENT', 'RECEIVED', 'HANDSHAKE', 'STREAMS', 'LAST ERROR'], peers.map(peerRow)));
+  const reach = peers.filter((p) => p.birthday || peerMappingText(p.mapping) !== '-');
+  if (reach.length) {
+    out.push('');
+    out.push(table(['PEER', 'NAT (AS THE PEER REPORTS IT)', 'BIRTHDAY PROBING'], reach.map((p) => [peerLabel(p), peerMappingText(p.mapping), formatBirthday(p.birthday)])));
+  }
   return out.join('\n') + '\n';
 }
 

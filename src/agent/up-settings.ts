@@ -28,6 +28,7 @@ export const UP_OPTIONS = {
   session: { kind: 'string', value: 'FILE' },
   key: { kind: 'string', value: 'FILE' },
   'relay-only': { kind: 'boolean' },
+  portmap: { kind: 'boolean' },
   'relay-transport': { kind: 'string', value: 'MODE' },
   bind: { kind: 'string', value: 'HOST' },
   bind6: { kind: 'string', value: 'HOST' },
@@ -65,6 +66,13 @@ Options:
                           mpyc-agent keygen --out FILE)
   --relay-only            never reveal this host's addresses to the other parties:
                           no candidates, no probes, all traffic through the relay
+  --no-portmap            do not ask the router for a port mapping. By default the agent
+                          asks the router on the default gateway (PCP, then NAT-PMP),
+                          else a UPnP-IGD router of the LAN, to forward a public UDP port
+                          to its socket, and offers that address to the other parties: a
+                          way in through a NAT that would otherwise admit nothing. Renewed
+                          while the agent runs, deleted when it stops. Never asked with
+                          --relay-only or when every relay is on this host
   --relay-transport MODE  auto (UDP, falling back to WebSocket; default), udp, or ws
   --bind HOST             local IPv4 address of the agent's UDP socket (default 0.0.0.0)
   --bind6 HOST            local IPv6 address of its second UDP socket, or none (default ::
@@ -110,6 +118,8 @@ export interface UpSettings {
   sessionPath: string;
   keyPath: string;
   relayOnly: boolean;
+  /** ask the router for a port mapping (AgentConfig.portMapping) */
+  portMapping: boolean;
   relayTransport: RelayTransportChoice;
   bind: string;
   /** the IPv6 socket's address; null: none; absent: the core's choice (:: when bind is 0.0.0.0) */
@@ -183,6 +193,7 @@ export function settingsFrom(c: Config<UpOptions>): UpSettings {
     sessionPath,
     keyPath: c.get('key') ?? DEFAULT_KEY_FILE,
     relayOnly: c.get('relay-only') ?? false,
+    portMapping: c.get('portmap') ?? true,
     relayTransport: transport as RelayTransportChoice,
     bind,
     ...(bind6 !== undefined ? { bind6: bind6 === 'none' ? null : bind6 } : {}),

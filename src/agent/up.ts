@@ -47,13 +47,15 @@ function checkReport(p: Prepared, c: Config<UpOptions>): string {
   const shown: Record<string, unknown> = { ...p.settings, localBase: p.localBase };
   const width = Math.max(...Object.keys(shown).map((k) => k.length));
   const originOf: Record<string, keyof UpOptions> = {
-    sessionPath: 'session', keyPath: 'key', relayOnly: 'relay-only', relayTransport: 'relay-transport', bind: 'bind', bind6: 'bind6', udpPort: 'udp-port',
+    sessionPath: 'session', keyPath: 'key', relayOnly: 'relay-only', portMapping: 'portmap', relayTransport: 'relay-transport', bind: 'bind', bind6: 'bind6', udpPort: 'udp-port',
     localBase: 'local-base', listen: 'listen', forwards: 'forward', allowedPorts: 'allow-port', control: 'control', metrics: 'metrics',
     stopGraceMs: 'stop-grace', peerOfflineMs: 'peer-offline', offlineCloseMs: 'offline-close', logLevel: 'log-level', logFormat: 'log-format',
   };
+  // a switch turned off on the command line came from --no-NAME, not --NAME
+  const originText = (key: keyof UpOptions): string => (c.origin(key) === `--${key}` && c.get(key) === false ? `--no-${key}` : c.origin(key));
   for (const [k, v] of Object.entries(shown)) {
     const key = originOf[k];
-    lines.push(`  ${k.padEnd(width)}  ${JSON.stringify(v)}  (${key ? c.origin(key) : 'default'})`);
+    lines.push(`  ${k.padEnd(width)}  ${JSON.stringify(v)}  (${key ? originText(key) : 'default'})`);
   }
   return lines.join('\n') + '\n';
 }
@@ -84,7 +86,7 @@ async function runDaemon(p: Prepared, startConfig: Config<UpOptions>, reloadConf
   const logger = log.logger;
   const agent = new Agent({
     keyPair: p.keyPair, ownIndex: p.ownIndex, parties: p.session.parties, relays: p.session.relays, basePort: p.session.basePort,
-    localBase: p.localBase, relayOnly: settings.relayOnly, relayTransport: settings.relayTransport,
+    localBase: p.localBase, relayOnly: settings.relayOnly, portMapping: settings.portMapping, relayTransport: settings.relayTransport,
     udpBind: { host: settings.bind, port: settings.udpPort }, ...(settings.bind6 !== undefined ? { udpBind6: settings.bind6 } : {}),
     stopGraceMs: settings.stopGraceMs, peerOfflineMs: settings.peerOfflineMs, offlineCloseMs: settings.offlineCloseMs, allowedPorts: settings.allowedPorts, forwards: settings.forwards,
     listenHosts: settings.listen, logger,

@@ -49,7 +49,9 @@ describe('mpyc-agent help, version and usage errors', () => {
     }
     const up = await run(['up', '--help']);
     for (const opt of ['--config', '--log-format', '--check', 'MPYC_AGENT_', 'SIGHUP', 'flags > environment > config file > defaults', '/healthz',
-      '--bind6', '--stop-grace', '--peer-offline', '--offline-close']) expect(up.stdout).toContain(opt);
+      '--bind6', '--stop-grace', '--peer-offline', '--offline-close', '--no-portmap']) expect(up.stdout).toContain(opt);
+    // what port mapping asks of whom, and that it is undone
+    expect(up.stdout).toMatch(/--no-portmap +do not ask the router for a port mapping\.[^]*default gateway \(PCP, then NAT-PMP\)[^]*UPnP-IGD[^]*deleted when it stops/);
     const ping = await run(['ping', '--help']);
     for (const opt of ['PARTY', '--count', '--interval', '--json', '--control', '--key']) expect(ping.stdout).toContain(opt);
     const netcheck = await run(['netcheck', '--help']);

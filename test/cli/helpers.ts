@@ -98,8 +98,8 @@ export function relayAddressOf(r: RelayProcess): RelayAddress {
   return { publicKey: r.publicKey, host: '127.0.0.1', udpPort: r.udpPort, httpPort: r.httpPort };
 }
 
-/** m parties' key files (0600) and one session file naming them and `relay`, in dir. */
-export function makeSession(dir: string, name: string, relay: RelayAddress, m: number, names: string[] = []): { session: string; keys: string[]; publicKeys: string[] } {
+/** m parties' key files (0600) and one session file naming them and `relay` (or several relays), in dir. */
+export function makeSession(dir: string, name: string, relay: RelayAddress | RelayAddress[], m: number, names: string[] = []): { session: string; keys: string[]; publicKeys: string[] } {
   const keys: string[] = [];
   const publicKeys: string[] = [];
   for (let i = 0; i < m; i++) {
@@ -110,6 +110,6 @@ export function makeSession(dir: string, name: string, relay: RelayAddress, m: n
     publicKeys.push(PeerKey.fromBytes(kp.publicKey).text);
   }
   const session = join(dir, `${name}.json`);
-  writeFileSync(session, serializeSession({ basePort: 11365, relays: [relay], parties: publicKeys.map((publicKey, i) => ({ publicKey, ...(names[i] ? { name: names[i] } : {}) })) }));
+  writeFileSync(session, serializeSession({ basePort: 11365, relays: Array.isArray(relay) ? relay : [relay], parties: publicKeys.map((publicKey, i) => ({ publicKey, ...(names[i] ? { name: names[i] } : {}) })) }));
   return { session, keys, publicKeys };
 }

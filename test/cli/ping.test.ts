@@ -71,11 +71,12 @@ describe('mpyc-agent ping', () => {
     if (path?.kind !== 'direct') return;
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(5);
-    // the sample names how the address was found, as status does (the core's ping does not know)
+    // the sample names how the address was found and which mechanism found the path, as status does (the core's ping does not know)
+    expect(path.mechanism).toBe('lan');
     const via = `direct ${path.address} (LAN, IPv4, ${SOURCE_TEXT[path.source!]})`;
-    for (const l of lines.slice(0, 3)) expect(l).toMatch(new RegExp(`^pong from party 1 \\(bob\\) via ${via.replace(/[.()]/g, '\\$&')} in \\d+(\\.\\d)? (µs|ms)$`));
+    for (const l of lines.slice(0, 3)) expect(l).toMatch(new RegExp(`^pong from party 1 \\(bob\\) via ${via.replace(/[.()]/g, '\\$&')} in \\d+(\\.\\d)? (µs|ms), found by LAN$`));
     expect(lines[3]).toMatch(/^--- party 1 \(bob\): 3 sent, 3 answered, 0% lost; rtt min\/avg\/max \S+ (µs|ms) \/ \S+ (µs|ms) \/ \S+ (µs|ms)$/);
-    expect(lines[4]).toBe(`last answer via ${via}`);
+    expect(lines[4]).toBe(`last answer via ${via}, found by LAN`);
   });
 
   it('finds a party by name; --json has every sample (RTT to 0.01 ms) and the summary; a relayed peer answers via the relay', async () => {
@@ -112,6 +113,8 @@ describe('mpyc-agent ping', () => {
     expect((await queryStatus(controls[0]!)).udpPort6).toBeUndefined();
     const human = await runCli(['status', '--control', controls[2]!]);
     expect(human.stdout).toMatch(/udp port \d+, IPv6 \d+$/m);
+    // one relay is one STUN endpoint: neither mapping can be told
+    expect(human.stdout).toMatch(/^nat {2}mapping IPv4 unknown, IPv6 unknown {2}port mapping none$/m);
   });
 
   it('a peer that stops: no answer (exit 1); offline after --peer-offline 10 s, not the default 15 s; its local connection closed at once (--offline-close 0)', async () => {

@@ -84,7 +84,29 @@ describe('mpyc-agent up: configuration', () => {
     expect(noFile.get('relayOnly')).toEqual([false, 'default']);
     // --no-relay-only overrides the file's true
     const negated = settings((await runCli(['up', '--check', '--no-relay-only'], { env: env({ MPYC_AGENT_CONFIG: cfg, MPYC_AGENT_KEY: keys[1]! }) })).stdout);
-    expect(negated.get('relayOnly')).toEqual([false, '--relay-only']);
+    expect(negated.get('relayOnly')).toEqual([false, '--no-relay-only']);
+  });
+
+  it('--no-portmap, MPYC_AGENT_PORTMAP or "portmap" in the config file turn port mapping off; it is on by default', async () => {
+    const { session, keys } = makeSession(dir, 'portmap', relayAddress, 2);
+    const base = ['up', session, '--key', keys[0]!, '--check'];
+    const cfg = configFile({ portmap: false });
+    const [byDefault, byFlag, byVar, byFile, flagOverVar] = await Promise.all([
+      runCli(base, { env: env() }),
+      runCli([...base, '--no-portmap'], { env: env() }),
+      runCli(base, { env: env({ MPYC_AGENT_PORTMAP: 'off' }) }),
+      runCli(base, { env: env({ MPYC_AGENT_CONFIG: cfg }) }),
+      runCli([...base, '--portmap'], { env: env({ MPYC_AGENT_PORTMAP: '0' }) }),
+    ]);
+    for (const r of [byDefault, byFlag, byVar, byFile, flagOverVar]) expect(r.code, r.stderr).toBe(0);
+    expect(settings(byDefault.stdout).get('portMapping')).toEqual([true, 'default']);
+    expect(settings(byFlag.stdout).get('portMapping')).toEqual([false, '--no-portmap']);
+    expect(settings(byVar.stdout).get('portMapping')).toEqual([false, 'MPYC_AGENT_PORTMAP']);
+    expect(settings(byFile.stdout).get('portMapping')).toEqual([false, `${cfg}:2:14: portmap`]);
+    expect(settings(flagOverVar.stdout).get('portMapping')).toEqual([true, '--portmap']);
+    const bad = await runCli(base, { env: env({ MPYC_AGENT_PORTMAP: 'maybe' }) });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^mpyc-agent: MPYC_AGENT_PORTMAP: expected 1\|true\|yes\|on or 0\|false\|no\|off, got "maybe"/);
   });
 
   it('bad configuration exits 2 and names the file, line and key, or the variable; a bad key or session file still exits 3', async () => {
