@@ -299,7 +299,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         this.reRegister(true);
         return;
       case FRAME_KEY_CONFLICT:
-        this.log?.error({ key: this.publicKey }, 'the relay sees this key registered from two places that keep evicting each other: is the same key file used by two agents?');
+        // the owner tells the operator what to do (the agent: relay-set.ts, at warn)
+        this.log?.debug({ key: this.publicKey }, 'the relay sees this key registered from two places that keep evicting each other');
         this.emit('keyConflict');
         return;
       case FRAME_ACCEPT_ACK:
