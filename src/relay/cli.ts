@@ -3,6 +3,8 @@
 import { parseArgs } from 'node:util';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { createLogger, defaultLogFormat, parseLogFormat, parseLogLevel, LOG_FORMATS, LOG_LEVELS } from '../common/log.js';
 import { RelayServer, DEFAULT_LIMITS, type HostPort, type RelayLimits } from './server.js';
@@ -45,6 +47,10 @@ Usage:
 serve options:
   --key FILE           relay private key file (from keygen; must be mode 0600)
   --udp HOST:PORT      UDP address for STUN and relay frames (default 0.0.0.0:3478)
+  --stun-alt-port N    a second UDP port on the --udp host that answers STUN only; both
+                       name each other in RFC 5780 OTHER-ADDRESS, so one relay lets an
+                       agent tell an endpoint-independent NAT mapping from a symmetric one
+                       (usually the UDP port + 1; default 0 = off)
   --http HOST:PORT     HTTP address for the WebSocket endpoint /relay, /metrics and
                        /healthz (default 0.0.0.0:8080); "off" disables HTTP
   --tls-cert FILE      PEM certificate chain: the HTTP port speaks https and wss
@@ -114,6 +120,19 @@ export function loadAllowList(path: string): Set<string> {
   return keys;
 }
 
+/** --public-host as IP addresses for OTHER-ADDRESS (a name is resolved once, at start); undefined: the --udp host. */
+async function publicAddresses(host: string | undefined, log: Logger): Promise<string[] | undefined> {
+  if (host === undefined) return undefined;
+  const bare = host.replace(/^\[|\]$/g, '');
+  if (isIP(bare)) return [bare];
+  try {
+    return (await lookup(bare, { all: true })).map((a) => a.address);
+  } catch (err) {
+    log.warn({ publicHost: host, err: (err as NodeJS.ErrnoException).code ?? String(err) }, '--public-host does not resolve: STUN answers carry no OTHER-ADDRESS');
+    return [];
+  }
+}
+
 const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '[::]';
 
 async function serve(argv: string[]): Promise<void> {
@@ -126,7 +145,7 @@ async function serve(argv: string[]): Promise<void> {
       'public-host': { type: 'string' }, allow: { type: 'string' }, rate: { type: 'string' },
       burst: { type: 'string' }, 'max-payload': { type: 'string' }, 'max-agents': { type: 'string' },
       keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' },
-      workers: { type: 'string' },
+      workers: { type: 'string' }, 'stun-alt-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' }, ...limitOptions, ...LOBBY_CLI_OPTIONS,
     },
   });
@@ -153,6 +172,9 @@ async function serve(argv: string[]): Promise<void> {
   const allowPath = values.allow;
   const allow = allowPath ? loadAllowList(allowPath) : undefined;
   const workers = parseCount(values.workers, '--workers', 1);
+  const stunAltPort = parseCount(values['stun-alt-port'], '--stun-alt-port', 0, true);
+  if (stunAltPort > 65535) throw new UsageError(`--stun-alt-port: port out of range: ${stunAltPort}`);
+  if (stunAltPort !== 0 && stunAltPort === udp.port) throw new UsageError('--stun-alt-port: must differ from the --udp port');
   if (workers > 1 && cluster.isPrimary) {
     // every flag was checked above; the workers run this same command line
     runPrimary(workers, newCookieSecret(), (msg, o) => log.error(o ?? {}, msg));
@@ -167,6 +189,7 @@ async function serve(argv: string[]): Promise<void> {
     keepaliveS: parseCount(values.keepalive, '--keepalive', 10),
     expiryS: parseCount(values.expiry, '--expiry', 35),
     lobby: lobbyOptionFromFlags(values),
+    ...(stunAltPort !== 0 ? { stunAltPort, publicAddresses: await publicAddresses(values['public-host'], log) } : {}),
   });
   let ports;
   try {
@@ -182,7 +205,7 @@ async function serve(argv: string[]): Promise<void> {
   const relayAddress = shown === undefined ? null : `${server.publicKey}@${shown}:${tail}`;
   if (link && link.workerId !== 0) { handleSignals(server, log, allowPath); return; }
   log.info({
-    udp: `${udp.host}:${ports.udpPort}`, workers, http: httpAddr ? `${httpAddr.host}:${ports.httpPort}` : null,
+    udp: `${udp.host}:${ports.udpPort}`, stunAltPort: ports.stunAltPort ?? null, workers, http: httpAddr ? `${httpAddr.host}:${ports.httpPort}` : null,
     udpPort: ports.udpPort, httpPort: ports.httpPort ?? null, relayAddress,
     wsUrl: shown !== undefined && ports.httpPort !== undefined ? relayWsUrl(publicHost!, ports.httpPort, { tls: !!tls }) : null,
     tls: !!tls, allowList: allow ? allow.size : null,

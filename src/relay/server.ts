@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { HandshakeState, type KeyPair } from '../noise/index.js';
 import { PeerKey } from '../common/peer-key.js';
-import { answerBindingRequest, stunAddressOf } from '../stun/codec.js';
+import { answerBindingRequest, stunAddressOf, type StunAddress } from '../stun/codec.js';
+import { advertisedAddresses, stunEndpoints, type StunEndpoints } from './stun-other.js';
 import {
   FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_PEER_GONE, FRAME_PING,
   FRAME_RECV, FRAME_REGISTER, FRAME_RESTARTING, FRAME_SEND, KEY_SIZE, NOISE_PROTOCOL,
@@ -74,6 +75,11 @@ export interface RelayServerOptions extends Partial<RelayLimits> {
   cluster?: ClusterLink;
   /** lobbies on the HTTP port (docs/protocol/lobby.md): limits, or false for none (default: on) */
   lobby?: LobbyOption;
+  /** a second UDP port on the UDP host that answers STUN only (stun-other.ts); 0 = any free
+   *  port; omit for none */
+  stunAltPort?: number;
+  /** the relay's public IP addresses, for OTHER-ADDRESS (default: the UDP host unless a wildcard) */
+  publicAddresses?: string[];
 }
 
 export const DEFAULT_LIMITS: Omit<RelayLimits, 'burst'> = {
@@ -137,6 +143,8 @@ export class RelayServer {
   private readonly conflictLogged = new Map<string, number>();
   private nextConnId = 1;
   private udpSock: dgram.Socket | undefined;
+  private stunAltSock: dgram.Socket | undefined;
+  private stunOther: StunEndpoints = { fromMain: {}, fromAlt: {} };
   private front: HttpFront | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -189,15 +197,20 @@ export class RelayServer {
   }
 
   /** Bind sockets. Resolves with the actual ports (port 0 = ephemeral). */
-  async start(): Promise<{ udpPort: number; httpPort: number | undefined }> {
-    const udp = dgram.createSocket({ type: this.o.udp.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+  async start(): Promise<{ udpPort: number; httpPort: number | undefined; stunAltPort: number | undefined }> {
+    const udp = await this.bindUdp(this.o.udp.port, 8 << 20, (msg, rinfo) => this.onUdp(msg, rinfo.address, rinfo.port));
     this.udpSock = udp;
-    udp.on('message', (msg, rinfo) => this.onUdp(msg, rinfo.address, rinfo.port));
-    udp.on('error', (err) => this.log?.error({ err: err.message }, 'UDP socket error'));
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(this.o.udp.port, this.o.udp.host, () => { udp.off('error', reject); resolve(); });
-    });
+    let stunAltPort: number | undefined;
+    if (this.o.stunAltPort !== undefined) {
+      // STUN only: small buffers, every other datagram is unknown_type
+      const alt = await this.bindUdp(this.o.stunAltPort, 1 << 18, (msg, rinfo) => {
+        if (msg.length > 0 && msg[0]! <= 0x03) this.onStun(msg, rinfo.address, rinfo.port, this.stunOther.fromAlt, alt);
+        else this.drop('unknown_type');
+      });
+      this.stunAltSock = alt;
+      stunAltPort = alt.address().port;
+      this.stunOther = stunEndpoints(advertisedAddresses(this.o.udp.host, this.o.publicAddresses), udp.address().port, stunAltPort);
+    }
     let httpPort: number | undefined;
     if (this.o.http) {
       const o = this.o;
@@ -215,7 +228,18 @@ export class RelayServer {
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
     this.cluster?.onMessage((m) => { try { this.onClusterMessage(m); } catch (err) { this.handlerError(err, 'cluster'); } });
-    return { udpPort: udp.address().port, httpPort };
+    return { udpPort: udp.address().port, httpPort, stunAltPort };
+  }
+
+  private async bindUdp(port: number, buffers: number, onMessage: (msg: Buffer, rinfo: dgram.RemoteInfo) => void): Promise<dgram.Socket> {
+    const s = dgram.createSocket({ type: this.o.udp.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: buffers, sendBufferSize: buffers });
+    s.on('message', (msg, rinfo) => { try { onMessage(msg, rinfo); } catch (err) { this.handlerError(err, 'UDP'); } });
+    s.on('error', (err) => this.log?.error({ err: err.message, port }, 'UDP socket error'));
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(port, this.o.udp.host, () => { s.off('error', reject); resolve(); });
+    });
+    return s;
   }
 
   /** Replace the allow-list (SIGHUP reload); evicts registered agents no longer allowed. */
@@ -257,7 +281,7 @@ export class RelayServer {
     this.wsConns.clear();
     for (const a of this.agents.values()) this.agents.remove(a, false);
     await this.front?.stop();
-    await new Promise<void>((r) => { try { this.udpSock?.close(() => r()); } catch { r(); } });
+    for (const s of [this.udpSock, this.stunAltSock]) await new Promise<void>((r) => { try { if (s) s.close(() => r()); else r(); } catch { r(); } });
   }
 
   // ---------------- UDP ----------------
@@ -271,7 +295,7 @@ export class RelayServer {
         this.forward(src, msg);
         return;
       }
-      if (t <= 0x03) { this.onStun(msg, address, port); return; }
+      if (t <= 0x03) { this.onStun(msg, address, port, this.stunOther.fromMain, this.udpSock!); return; }
       if (isRelayFrame(msg)) {
         this.onControl(msg, this.agents.udp(address, port), {
           place: `u${address}|${port}`, transport: 'udp', address, port, conn: undefined,
@@ -285,8 +309,11 @@ export class RelayServer {
     }
   }
 
-  private onStun(msg: Buffer, address: string, port: number): void {
-    const r = answerBindingRequest(msg, stunAddressOf(address, port));
+  /** A STUN datagram on either endpoint; `other` is what that endpoint's OTHER-ADDRESS names. */
+  private onStun(msg: Buffer, address: string, port: number, other: StunEndpoints['fromMain'], sock: dgram.Socket): void {
+    const source = stunAddressOf(address, port);
+    const otherOfFamily: StunAddress | undefined = other[source.family];
+    const r = answerBindingRequest(msg, source, otherOfFamily);
     if (r.kind === 'drop') { this.counters.stunDrops++; return; }
     // per-source response budget, charged only for requests we would answer
     if (!take(this.sources.get(sourceKey(address)).stun, this.sources.rates.stun, performance.now())) {
@@ -294,7 +321,7 @@ export class RelayServer {
       return;
     }
     this.counters.stunRequests++;
-    this.udpSend(r.data, port, address);
+    try { sock.send(r.data, port, address); } catch { /* socket closing */ }
   }
 
   private udpSend(frame: Uint8Array, port: number, address: string): void {

@@ -5,13 +5,13 @@ import { generateKeyPair, type KeyPair } from '../../src/noise/index.js';
 import { isRelayFrame } from '../../src/relay/wire.js';
 import { PeerKey } from '../../src/common/peer-key.js';
 
-export interface Relay { server: RelayServer; key: KeyPair; udpPort: number; httpPort: number }
+export interface Relay { server: RelayServer; key: KeyPair; udpPort: number; httpPort: number; stunAltPort: number | undefined }
 
 export async function startRelay(opts: Partial<RelayServerOptions> = {}): Promise<Relay> {
   const key = generateKeyPair();
   const server = new RelayServer({ keyPair: key, udp: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 }, ...opts });
-  const { udpPort, httpPort } = await server.start();
-  return { server, key, udpPort, httpPort: httpPort! };
+  const { udpPort, httpPort, stunAltPort } = await server.start();
+  return { server, key, udpPort, httpPort: httpPort!, stunAltPort };
 }
 
 export interface Agent { client: RelayClient; key: KeyPair; keyB64: string; socket: dgram.Socket | undefined; close(): void }
