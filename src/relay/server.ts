@@ -11,6 +11,7 @@ import { HandshakeState, type KeyPair } from '../noise/index.js';
 import { PeerKey } from '../common/peer-key.js';
 import { answerBindingRequest, stunAddressOf, type StunAddress } from '../stun/codec.js';
 import { advertisedAddresses, stunEndpoints, type StunEndpoints } from './stun-other.js';
+import { DEFAULT_LIMITS } from './limit-defaults.js';
 import {
   FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_PEER_GONE, FRAME_PING,
   FRAME_RECV, FRAME_REGISTER, FRAME_RESTARTING, FRAME_SEND, KEY_SIZE, NOISE_PROTOCOL,
@@ -82,12 +83,7 @@ export interface RelayServerOptions extends Partial<RelayLimits> {
   publicAddresses?: string[];
 }
 
-export const DEFAULT_LIMITS: Omit<RelayLimits, 'burst'> = {
-  ratePps: 100_000, sourceRatePps: 200_000, destRatePps: 100_000, globalRatePps: 1_000_000,
-  handshakeRatePerSource: 50, handshakeRateGlobal: 1000, stunRatePerSource: 20, maxSources: 100_000,
-  maxConnections: 10_000, maxConnectionsPerSource: 64, headersTimeoutMs: 5000, idleTimeoutMs: 15_000,
-  wsRegisterTimeoutMs: 5000,
-};
+export { DEFAULT_LIMITS };
 
 interface WsConn extends WsConnRef {
   ws: WebSocket;
