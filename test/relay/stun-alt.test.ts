@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeBindingRequest, newTransactionId, parseStun, type StunMessage } from '../../src/stun/codec.js';
 import { encodeHello } from '../../src/relay/wire.js';
 import { probeStun } from '../../src/agent/netcheck-stun.js';
-import { startRelay, waitFor, type Relay } from './helpers.js';
+import { startRelay, listeningLine, waitFor, type Relay } from './helpers.js';
 
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/relay/cli.js');
 const dir = mkdtempSync(join(tmpdir(), 'mpyc-relay-stun-alt-'));
@@ -107,14 +107,7 @@ describe('the second STUN endpoint', () => {
     const altPort = await freeUdpPort();
     const p = spawn(process.execPath, [CLI, 'serve', '--key', key, '--udp', '127.0.0.1:0', '--http', 'off', '--workers', '2', '--stun-alt-port', String(altPort), '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'pipe'] });
     procs.push(p);
-    const listening = await new Promise<{ udpPort: number; stunAltPort: number }>((res, rej) => {
-      let out = '';
-      const t = setTimeout(() => rej(new Error(`no listening line: ${out}`)), 10_000);
-      p.stderr!.on('data', (d) => {
-        out += String(d);
-        for (const l of out.split('\n')) { try { const j = JSON.parse(l); if (j.msg === 'listening') { clearTimeout(t); res(j); } } catch { /* partial */ } }
-      });
-    });
+    const listening = await listeningLine<{ udpPort: number; stunAltPort: number }>(p);
     expect(listening.stunAltPort).toBe(altPort);
     // many sources (the kernel spreads datagrams over the workers' shared sockets): all answered, correctly
     for (let i = 0; i < 8; i++) {
