@@ -9,7 +9,17 @@
 //  3. with --workers 1,2: `mpyc-relay serve --workers N` (the CLI; N worker processes
 //     behind one port) in the same alternation, packets/s counted at the receivers; a
 //     relay whose serve has no --workers yet is reported as "not supported by this relay".
-//  4. relay RSS with --agents registered agents (each a distinct UDP source address; 0 skips it).
+//  4. relay RSS with --agents registered agents (each from its own 127.1.x.y address; 0 skips
+//     it), once settled (see settledRss) and right after the registrations. Every agent of
+//     the bench sends an accept set after registering, as agents do (the forwarding pairs
+//     accept each other, the --agents ones two keys each: a 3-party session).
+// Every phase reports packets/s and the CPU the forwarder process(es) spent per forwarded
+// packet (user + system, from /proc): on a shared machine how much CPU a process is given
+// in a phase varies more than the code does, so CPU per packet is the stable figure of one
+// core's capacity (1e6 / µs). The relays run with BENCH_LIMITS: every budget that would
+// bite a benchmark's one-address load (forwarding per source, destination and relay;
+// handshakes per source and relay-wide) is off, so what is measured is the forwarding
+// path itself, and 10k registrations from one address do not wait on the handshake budget.
 // Usage: node dist/bench/relay-forward.js [--pairs 8] [--seconds 5] [--repeat 3] [--agents 10000] [--workers 1,2] [--json FILE]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -19,24 +29,37 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { PeerKey } from '../src/common/peer-key.js';
-import { RelayServer } from '../src/relay/server.js';
-import { HandshakeState, generateKeyPair, type KeyPair } from '../src/relay/handshake.js';
+import { RelayServer, type RelayLimits } from '../src/relay/server.js';
+import { HandshakeState, generateKeyPair, type KeyPair } from '../src/noise/index.js';
 import {
-  FRAME_CHALLENGE, FRAME_REGISTERED, NOISE_PROTOCOL, encodeHello, encodeRegister, encodeSend, registrationPrologue,
+  FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE, FRAME_REGISTERED, NOISE_PROTOCOL, acceptFromBody, decodeFrame,
+  decodeRegisteredPayload, encodeHello,
+  encodeRegister, encodeSend, registrationPrologue, SEND_HEADER_SIZE,
 } from '../src/relay/wire.js';
+import { controlKeysOf, type ControlKeys } from '../src/relay/control-auth.js';
 import { median } from './lib/stats.js';
+import { cpuSeconds } from './lib/procstat.js';
+
+/** The relay's budgets for a benchmark: the per-agent rate far above the offered load, every
+ *  budget a one-address load generator would exhaust off (0). */
+const BENCH_LIMITS: Partial<RelayLimits> = {
+  ratePps: 10_000_000, burst: 5_000_000, sourceRatePps: 0, destRatePps: 0, globalRatePps: 0, handshakeRatePerSource: 0, handshakeRateGlobal: 0,
+};
+/** the same as `mpyc-relay serve` flags */
+const BENCH_LIMIT_FLAGS = ['--rate', '10000000', '--burst', '5000000', '--source-rate', '0', '--dest-rate', '0', '--global-rate', '0',
+  '--handshake-rate', '0', '--handshake-rate-global', '0'];
 
 async function childRelay(): Promise<void> {
   const server = new RelayServer({
     keyPair: generateKeyPair(), udp: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 },
-    ratePps: 10_000_000, maxAgents: 200_000, expiryS: 600,
+    ...BENCH_LIMITS, maxAgents: 200_000, expiryS: 600,
   });
   const ports = await server.start();
   process.stdout.write(JSON.stringify({ ...ports, key: server.publicKey }) + '\n');
   process.on('message', (m: unknown) => {
     // measure steady state: collect the registrations' garbage first (child runs with --expose-gc)
     if (m === 'stats') (globalThis as { gc?: () => void }).gc?.();
-    if (m === 'stats') process.send!({ forwarded: server.counters.forwardedPackets, agents: server.agentCount, drops: server.counters.drops });
+    if (m === 'stats') process.send!({ forwarded: server.counters.forwardedPackets, agents: server.agentCount, drops: server.counters.drops, memory: process.memoryUsage() });
   });
   process.on('disconnect', () => process.exit(0));
 }
@@ -60,38 +83,59 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-function stats(child: ChildProcess): Promise<{ forwarded: number; agents: number; drops: Record<string, number> }> {
+function stats(child: ChildProcess): Promise<{ forwarded: number; agents: number; drops: Record<string, number>; memory?: NodeJS.MemoryUsage }> {
   return new Promise((resolve) => { child.once('message', (m) => resolve(m as never)); child.send('stats'); });
 }
 
-async function bindSocket(big = true): Promise<dgram.Socket> {
+async function bindSocket(big = true, host = '127.0.0.1'): Promise<dgram.Socket> {
   const s = dgram.createSocket(big ? { type: 'udp4', sendBufferSize: 4 << 20, recvBufferSize: 4 << 20 } : { type: 'udp4' });
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => s.bind(0, host, () => r()));
   return s;
 }
 
-/** Register `kp` from socket `s` (HELLO retried every 2 s, 10 tries); resolves when REGISTERED verifies. */
-function register(s: dgram.Socket, port: number, relayKey: Uint8Array, kp: KeyPair): Promise<void> {
+/**
+ * Register `kp` from socket `s` (HELLO retried every 2 s, 10 tries) and, as a real agent
+ * does, tell the relay whom to accept packets from (ACCEPT_FROM `accept`, retried every
+ * second until ACCEPT_ACK); resolves with the registration token when both are done.
+ */
+function register(s: dgram.Socket, port: number, relayKey: Uint8Array, kp: KeyPair, accept: readonly Uint8Array[]): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     let hs: HandshakeState | undefined;
+    let ctl: ControlKeys | undefined;
+    let token: Uint8Array | undefined;
     let tries = 0;
+    let timer: NodeJS.Timeout;
+    const fail = (why: string): void => { s.off('message', onMsg); ctl?.destroy(); reject(new Error(why)); };
     const hello = (): void => {
-      if (++tries > 10) { s.off('message', onMsg); reject(new Error('registration timed out')); return; }
+      if (++tries > 10) { fail('registration timed out'); return; }
       hs = undefined;
       s.send(encodeHello(), port, '127.0.0.1');
       timer = setTimeout(hello, 2000);
     };
-    let timer: NodeJS.Timeout;
+    const acceptFrom = (): void => {
+      if (++tries > 5) { fail('no ACCEPT_ACK'); return; }
+      s.send(ctl!.seal(FRAME_ACCEPT_FROM, acceptFromBody(accept)), port, '127.0.0.1');
+      timer = setTimeout(acceptFrom, 1000);
+    };
     const onMsg = (m: Buffer): void => {
-      if (m[0] === FRAME_CHALLENGE && !hs) {
+      if (m[0] === FRAME_CHALLENGE && !hs && !ctl) {
         const cookie = m.subarray(4, 28);
         hs = new HandshakeState({ protocolName: NOISE_PROTOCOL, initiator: true, prologue: registrationPrologue(cookie), staticKey: kp, remoteStaticKey: relayKey });
         s.send(encodeRegister(cookie, hs.writeMessage(new Uint8Array(0))), port, '127.0.0.1');
-      } else if (m[0] === FRAME_REGISTERED && hs) {
-        hs.readMessage(m.subarray(4));
+      } else if (m[0] === FRAME_REGISTERED && hs && !ctl) {
+        token = decodeRegisteredPayload(hs.readMessage(m.subarray(4)))?.token;
+        if (!token) { fail('REGISTERED without a token'); return; }
+        ctl = controlKeysOf(hs);
+        clearTimeout(timer);
+        tries = 0;
+        acceptFrom();
+      } else if (m[0] === FRAME_ACCEPT_ACK && ctl) {
+        const d = decodeFrame(m);
+        if (!d.ok || d.frame.type !== FRAME_ACCEPT_ACK || !ctl.open(d.frame)) return;
         clearTimeout(timer);
         s.off('message', onMsg);
-        resolve();
+        ctl.destroy();
+        resolve(token!);
       }
     };
     s.on('message', onMsg);
@@ -107,8 +151,28 @@ function relaySupportsWorkers(): boolean {
   return /--workers\b/.test(`${r.stdout}${r.stderr}`);
 }
 
-/** A forwarder with its load generator ready: run() offers the load for `seconds`, returns packets/s forwarded. */
-interface Target { run(seconds: number): Promise<number>; close(): void }
+/** One phase's result: packets/s forwarded, and the forwarder's CPU µs per forwarded packet. */
+interface Round { pps: number; cpuUsPerPacket: number }
+
+/** A forwarder with its load generator ready: run() offers the load for `seconds`. */
+interface Target { run(seconds: number): Promise<Round>; close(): void }
+
+/** `pid` and its child processes (a relay with --workers: the primary and its workers). */
+function processTree(pid: number): number[] {
+  let kids: number[] = [];
+  try { kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { /* gone */ }
+  return [pid, ...kids];
+}
+
+/** Runs `offer` and measures the forwarded packets (`count` before and after) and the CPU of `pid`'s tree. */
+async function measure(pid: number, count: () => Promise<number>, offer: () => Promise<number>): Promise<Round> {
+  const pids = processTree(pid);
+  const [n0, cpu0] = [await count(), cpuSeconds(pids)];
+  const elapsed = await offer();
+  const [n1, cpu1] = [await count(), cpuSeconds(pids)];
+  const forwarded = n1 - n0;
+  return { pps: forwarded / elapsed, cpuUsPerPacket: forwarded > 0 ? ((cpu1 - cpu0) * 1e6) / forwarded : NaN };
+}
 
 interface Sender { s: dgram.Socket; frame: Uint8Array; port: number }
 
@@ -136,10 +200,10 @@ async function relayPairs(udpPort: number, relayKey: Uint8Array, pairs: number):
   for (let i = 0; i < pairs; i++) {
     const a = await bindSocket(), b = await bindSocket();
     const ka = generateKeyPair(), kb = generateKeyPair();
-    await register(a, udpPort, relayKey, ka);
-    await register(b, udpPort, relayKey, kb);
+    const token = await register(a, udpPort, relayKey, ka, [kb.publicKey]);
+    await register(b, udpPort, relayKey, kb, [ka.publicKey]);
     b.on('message', () => { delivered++; });
-    senders.push({ s: a, frame: encodeSend(kb.publicKey, new Uint8Array(1200).fill(i)), port: udpPort });
+    senders.push({ s: a, frame: encodeSend(token, kb.publicKey, new Uint8Array(1200).fill(i)), port: udpPort });
     receivers.push(b);
   }
   return { senders, delivered: () => delivered, close: () => { for (const x of [...senders.map((y) => y.s), ...receivers]) x.close(); } };
@@ -149,16 +213,12 @@ async function relayPairs(udpPort: number, relayKey: Uint8Array, pairs: number):
 async function relayTarget(child: ChildProcess, udpPort: number, relayKey: Uint8Array, pairs: number): Promise<Target> {
   const load = await relayPairs(udpPort, relayKey, pairs);
   return {
-    run: async (seconds) => {
-      const start = await stats(child);
-      const elapsed = await blast(load.senders, seconds);
-      return ((await stats(child)).forwarded - start.forwarded) / elapsed;
-    },
+    run: (seconds) => measure(child.pid!, async () => (await stats(child)).forwarded, () => blast(load.senders, seconds)),
     close: load.close,
   };
 }
 
-/** The floor: a bare Node forwarder child (1233-byte datagrams, a relay frame's size), counted by its own counter. */
+/** The floor: a bare Node forwarder child (datagrams of a SEND frame's size), counted by its own counter. */
 async function floorTarget(pairs: number): Promise<Target> {
   const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child-raw'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   const info = await new Promise<{ udpPort: number }>((resolve, reject) => {
@@ -168,13 +228,9 @@ async function floorTarget(pairs: number): Promise<Target> {
   const recv = await bindSocket();
   recv.on('message', () => { /* discard */ });
   child.send({ dest: recv.address().port });
-  const senders = (await Promise.all(Array.from({ length: pairs }, () => bindSocket()))).map((s) => ({ s, frame: new Uint8Array(1233), port: info.udpPort }));
+  const senders = (await Promise.all(Array.from({ length: pairs }, () => bindSocket()))).map((s) => ({ s, frame: new Uint8Array(SEND_HEADER_SIZE + 1200), port: info.udpPort }));
   return {
-    run: async (seconds) => {
-      const start = await stats(child);
-      const elapsed = await blast(senders, seconds);
-      return ((await stats(child)).forwarded - start.forwarded) / elapsed;
-    },
+    run: (seconds) => measure(child.pid!, async () => (await stats(child)).forwarded, () => blast(senders, seconds)),
     close: () => { for (const x of senders) x.s.close(); recv.close(); child.kill('SIGKILL'); },
   };
 }
@@ -186,7 +242,7 @@ async function cliRelayTarget(workers: number, pairs: number): Promise<Target> {
   const kg = spawnSync(process.execPath, [RELAY_CLI, 'keygen', '--out', keyFile], { encoding: 'utf8', timeout: 20_000 });
   if (kg.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`relay keygen failed: ${kg.stderr}`); }
   const child = spawn(process.execPath, [RELAY_CLI, 'serve', '--key', keyFile, '--workers', String(workers), '--udp', '127.0.0.1:0', '--http', 'off',
-    '--rate', '10000000', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ...BENCH_LIMIT_FLAGS, '--log-level', 'info', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const cleanup = (): void => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); };
   try {
     const relayAddress = await new Promise<string>((resolve, reject) => {
@@ -207,33 +263,59 @@ async function cliRelayTarget(workers: number, pairs: number): Promise<Target> {
     if (!m) throw new Error(`unexpected relay address ${relayAddress}`);
     const load = await relayPairs(Number(m[2]), PeerKey.fromText(m[1]!, 'relay key').bytes, pairs);
     return {
-      run: async (seconds) => {
-        const start = load.delivered();
-        const elapsed = await blast(load.senders, seconds);
-        return (load.delivered() - start) / elapsed;
-      },
+      run: (seconds) => measure(child.pid!, () => Promise.resolve(load.delivered()), () => blast(load.senders, seconds)),
       close: () => { load.close(); cleanup(); },
     };
   } catch (e) { cleanup(); throw e; }
 }
 
-/** RSS of the relay child with `agents` more registered agents (50 registrations at a time). */
-async function rssWithAgents(child: ChildProcess, udpPort: number, relayKey: Uint8Array, agents: number): Promise<{ rss: number; registered: number; failures: number; perS: number }> {
+/**
+ * RSS of the relay child once its memory has settled: a burst of registrations grows V8's
+ * young generation to its maximum (tens of MB, empty after a GC but still resident) until
+ * V8's memory reducer shrinks it a few seconds after the burst. What a long-running relay
+ * holds for its agents is the settled figure; the one right after the burst is reported
+ * beside it. Polls every 2 s (after a GC) until three readings agree within 1 MB, at least
+ * 10 s and at most 40 s.
+ */
+async function settledRss(child: ChildProcess): Promise<number> {
+  const readings: number[] = [];
+  const t0 = performance.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 2000));
+    await stats(child); // a GC first
+    readings.push(rssOf(child.pid!));
+    const last = readings.slice(-3);
+    const elapsed = performance.now() - t0;
+    if (elapsed >= 40_000 || (elapsed >= 10_000 && last.length === 3 && Math.max(...last) - Math.min(...last) < 2 ** 20)) return readings.at(-1)!;
+  }
+}
+
+interface AgentsResult { rssBurst: number; rss: number; heapUsed: number; external: number; registered: number; failures: number; perS: number }
+
+/** The relay child's memory with `agents` more registered agents (50 registrations at a time). */
+async function rssWithAgents(child: ChildProcess, udpPort: number, relayKey: Uint8Array, agents: number): Promise<AgentsResult> {
   const socks: dgram.Socket[] = [];
   let failures = 0;
   const t1 = performance.now();
   try {
     for (let i = 0; i < agents; i += 50) {
-      await Promise.all(Array.from({ length: Math.min(50, agents - i) }, async () => {
-        const s = await bindSocket(false);
+      await Promise.all(Array.from({ length: Math.min(50, agents - i) }, async (_, j) => {
+        // each agent from its own address (all of 127/8 is loopback), as on the Internet:
+        // the relay keeps per-address state too
+        const n = i + j;
+        const s = await bindSocket(false, `127.1.${(n >> 8) & 0xff}.${n & 0xff}`);
         socks.push(s);
-        try { await register(s, udpPort, relayKey, generateKeyPair()); } catch { failures++; }
+        // an accept set as a party of a 3-party session sends it: the other two keys
+        try { await register(s, udpPort, relayKey, generateKeyPair(), [generateKeyPair().publicKey, generateKeyPair().publicKey]); } catch { failures++; }
       }));
       if (failures > agents / 10) throw new Error(`too many registration failures (${failures})`);
     }
     const perS = agents / ((performance.now() - t1) / 1000);
+    await stats(child);
+    const rssBurst = rssOf(child.pid!);
+    const rss = await settledRss(child);
     const after = await stats(child);
-    return { rss: rssOf(child.pid!), registered: after.agents, failures, perS };
+    return { rssBurst, rss, heapUsed: after.memory?.heapUsed ?? NaN, external: after.memory?.external ?? NaN, registered: after.agents, failures, perS };
   } finally {
     for (const s of socks) s.close();
   }
@@ -267,7 +349,7 @@ async function main(): Promise<void> {
     const workersSupported = workerCounts.length > 0 && relaySupportsWorkers();
     const workerTargets: Target[] = [];
     if (workersSupported) for (const n of workerCounts) { const t = await cliRelayTarget(n, pairs); workerTargets.push(t); targets.push(t); }
-    const series: number[][] = [relay, floor, ...workerTargets].map(() => []);
+    const series: Round[][] = [relay, floor, ...workerTargets].map(() => []);
     for (let r = 0; r < repeat; r++) {
       const all = [relay, floor, ...workerTargets];
       for (let i = 0; i < all.length; i++) {
@@ -275,12 +357,14 @@ async function main(): Promise<void> {
         series[k]!.push(await all[k]!.run(seconds));
       }
     }
-    const [relayPps, floorPps] = [median(series[0]!), median(series[1]!)];
+    const pps = (k: number): number => median(series[k]!.map((x) => x.pps));
+    const cpu = (k: number): number => +median(series[k]!.map((x) => x.cpuUsPerPacket)).toFixed(2);
+    const [relayPps, floorPps] = [pps(0), pps(1)];
     const rssForward = rssOf(child.pid!);
     const endStats = await stats(child);
-    const workers: Array<{ workers: number; pps: number }> | string | undefined = !values.workers ? undefined
+    const workers: Array<{ workers: number; pps: number; cpuUsPerPacket: number }> | string | undefined = !values.workers ? undefined
       : !workersSupported ? 'not supported by this relay (mpyc-relay serve has no --workers)'
-        : workerCounts.map((n, i) => ({ workers: n, pps: Math.round(median(series[2 + i]!)) }));
+        : workerCounts.map((n, i) => ({ workers: n, pps: Math.round(pps(2 + i)), cpuUsPerPacket: cpu(2 + i) }));
 
     // --- registered agents ---
     const reg = agents > 0 ? await rssWithAgents(child, info.udpPort, relayKey, agents) : null;
@@ -288,14 +372,16 @@ async function main(): Promise<void> {
     const result = {
       when: new Date().toISOString(), pairs, secondsPerPhase: seconds, repeat, payloadBytes: 1200,
       forwardedPps: Math.round(relayPps), bareNodeUdpForwarderPps: Math.round(floorPps), ratioToBareForwarder: +(relayPps / floorPps).toFixed(3),
-      perRepeat: { relay: series[0]!.map(Math.round), floor: series[1]!.map(Math.round) }, workers,
-      forwardedGbitPerS: +((relayPps * (1200 + 33) * 8) / 1e9).toFixed(2), relayDrops: endStats.drops,
+      cpuUsPerPacket: { relay: cpu(0), floor: cpu(1) }, floorCpuOverRelayCpu: +(cpu(1) / cpu(0)).toFixed(3),
+      perRepeat: { relay: series[0]!.map((x) => Math.round(x.pps)), floor: series[1]!.map((x) => Math.round(x.pps)) }, workers,
+      forwardedGbitPerS: +((relayPps * (1200 + SEND_HEADER_SIZE) * 8) / 1e9).toFixed(2), relayDrops: endStats.drops,
       rssIdleMB: +(rssIdle / 2 ** 20).toFixed(1), rssAfterForwardMB: +(rssForward / 2 ** 20).toFixed(1),
-      ...(reg ? { registeredAgents: reg.registered, registrationTimeouts: reg.failures, registrationsPerS: Math.round(reg.perS), rssWithAgentsMB: +(reg.rss / 2 ** 20).toFixed(1) } : {}),
+      ...(reg ? { registeredAgents: reg.registered, registrationTimeouts: reg.failures, registrationsPerS: Math.round(reg.perS), rssWithAgentsMB: +(reg.rss / 2 ** 20).toFixed(1), rssRightAfterRegistrationsMB: +(reg.rssBurst / 2 ** 20).toFixed(1),
+        heapUsedWithAgentsMB: +(reg.heapUsed / 2 ** 20).toFixed(1), externalWithAgentsMB: +(reg.external / 2 ** 20).toFixed(1) } : {}),
       targets: { ratioToBareForwarder: 0.8, rssMB: 100 },
     };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    process.stdout.write(`relay ${(relayPps / 1000).toFixed(1)}k packets/s vs bare Node forwarder ${(floorPps / 1000).toFixed(1)}k: ${(relayPps / floorPps).toFixed(2)}× (target ≥ 0.8×)\n`);
+    process.stdout.write(`relay ${(relayPps / 1000).toFixed(1)}k packets/s (${cpu(0)} µs CPU per packet) vs bare Node forwarder ${(floorPps / 1000).toFixed(1)}k (${cpu(1)} µs): ${(relayPps / floorPps).toFixed(2)}× the packets/s, ${(cpu(1) / cpu(0)).toFixed(2)}× the capacity per core (target ≥ 0.8×)\n`);
     if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
   } finally {
     for (const t of targets) t.close();

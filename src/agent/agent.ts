@@ -184,7 +184,7 @@ export class Agent implements AgentHandle {
     this.localCandidates = this.cfg.relayOnly ? [] : gatherInterfaceCandidates(this.udp.bound);
     this.zones = linkLocalZones();
     this.relays = new RelaySet({
-      relays: this.cfg.relays, keyPair: this.cfg.keyPair, transport: this.cfg.relayTransport, udp: this.udp,
+      relays: this.cfg.relays, keyPair: this.cfg.keyPair, peers: [...this.links.values()].map((l) => l.key), transport: this.cfg.relayTransport, udp: this.udp,
       relayOnly: this.cfg.relayOnly, logger: this.log,
       on: {
         packet: (i, fromKey, payload) => this.onRelayPacket(i, fromKey, payload),

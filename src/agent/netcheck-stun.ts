@@ -6,11 +6,10 @@
 // destination is endpoint-dependent (a symmetric NAT: expect the relay).
 import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
-import { StunClient, STUN_HEADER_SIZE } from '../stun/index.js';
-import { canonicalIp, endpointText, familyOf, ipText, type Family } from './addresses.js';
+import { StunClient, parseStun } from '../stun/index.js';
+import { canonicalIp, endpointText, familyOf, type Family } from './addresses.js';
 
-/** RFC 5780 §7.4 OTHER-ADDRESS: the server's alternate address and port, in MAPPED-ADDRESS form (not XORed) */
-export const ATTR_OTHER_ADDRESS = 0x802c;
+export { ATTR_OTHER_ADDRESS } from '../stun/index.js';
 /** first sample: the STUN client's retransmissions (300 ms doubling, 4 sends, ≈ 4.5 s) */
 const FIRST_RTO_MS = 300;
 const FIRST_TRANSMISSIONS = 4;
@@ -58,28 +57,11 @@ export interface FamilyReport {
   error?: string;
 }
 
-/**
- * OTHER-ADDRESS of a STUN message, if present and well formed; never throws. The message is
- * one the STUN client accepted (valid header, lengths and fingerprint), but every length is
- * checked again here.
- */
+/** OTHER-ADDRESS of a STUN message (the codec's parse), if present and well formed; never throws. */
 export function otherAddressOf(msg: Uint8Array): { address: string; port: number } | undefined {
-  const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-  for (let off = STUN_HEADER_SIZE; off + 4 <= msg.length;) {
-    const type = dv.getUint16(off);
-    const len = dv.getUint16(off + 2);
-    const value = off + 4;
-    if (value + len > msg.length) return undefined;
-    if (type === ATTR_OTHER_ADDRESS) {
-      // 0, family (1 = IPv4, 2 = IPv6), port, address (4 or 16 bytes)
-      const family = len >= 4 ? msg[value + 1] : undefined;
-      const size = family === 1 ? 4 : family === 2 ? 16 : -1;
-      if (size < 0 || len !== 4 + size) return undefined;
-      return { address: ipText(msg.subarray(value + 4, value + 4 + size)), port: dv.getUint16(value + 2) };
-    }
-    off = value + ((len + 3) & ~3);
-  }
-  return undefined;
+  const p = parseStun(msg);
+  const o = p.ok ? p.message.otherAddress : undefined;
+  return o && { address: o.address, port: o.port };
 }
 
 interface Endpoint { client: StunClient; probe: StunProbe }

@@ -1,7 +1,7 @@
 // The largest transport packet each kind of route could carry: the bound the agent gives
 // the transport's DPLPMTUD (RFC 8899), which starts every path at the 1200-byte base and
 // only uses a larger size once a probe of it was acknowledged. A datagram to a peer is
-//   | session header 16 | inner type 1 | transport packet | tag 16 |   (+ 33 SEND header via a relay)
+//   | session header 16 | inner type 1 | transport packet | tag 16 |   (+ the 41-byte SEND header via a relay)
 import { familyOf } from './addresses.js';
 import { INNER_HEADROOM } from './inner.js';
 import { TRANSPORT_OVERHEAD_LEN } from '../session/index.js';

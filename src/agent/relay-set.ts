@@ -8,6 +8,8 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import type { PeerKey } from '../common/peer-key.js';
+import { MAX_ACCEPT_KEYS } from '../relay/wire.js';
 import { RelayClient, relayWsUrl, type RelayClientState, type RelayTransport } from '../relay/client.js';
 import { StunClient } from '../stun/client.js';
 import { canonicalIp, endpointText, familyOf, type Family } from './addresses.js';
@@ -27,6 +29,9 @@ const UDP_FALLBACK_MS = 1_000;
 export const STUN_INTERVAL_MS = 60_000;
 /** a relay unregistered this long is reported (warn) with its reason */
 const UNREACHABLE_WARN_MS = 3_000;
+const KEY_CONFLICT_REASON = 'the relay sees this agent\'s key registered from two places: the same key runs in two agents';
+/** a relay's KEY_CONFLICT stays in its status reason this long (the relay repeats it while the conflict goes on) */
+const KEY_CONFLICT_SHOWN_MS = 120_000;
 
 export interface RelaySetEvents {
   packet(relay: number, fromKey: string, payload: Uint8Array): void;
@@ -49,11 +54,15 @@ interface Member {
   client: RelayClient;
   unregisteredSince: number;
   warned: boolean;
+  /** when the relay last told us (KEY_CONFLICT) that our key is registered from two places */
+  keyConflictAt: number;
 }
 
 export interface RelaySetOptions {
   relays: RelayAddress[];
   keyPair: AgentKeyPair;
+  /** the session's other parties: the only keys a relay may forward to us from */
+  peers: readonly PeerKey[];
   transport: RelayTransportChoice;
   udp: UdpEndpoint;
   /** no STUN: this agent never reveals its addresses */
@@ -124,7 +133,7 @@ export class RelaySet {
       logger: log,
     });
     const m: Member = {
-      index, address: r, udp, client, unregisteredSince: performance.now(), warned: false,
+      index, address: r, udp, client, unregisteredSince: performance.now(), warned: false, keyConflictAt: -Infinity,
       stunTargets: reachable.map((a) => ({ address: a, port: r.udpPort, family: familyOf(a) })),
     };
     if (udp) this.byUdp.set(endpointText(udp.address, udp.port), m);
@@ -132,7 +141,25 @@ export class RelaySet {
     client.on('packet', (fromKey, payload) => this.o.on.packet(index, fromKey, payload));
     client.on('peerGone', (key) => this.o.on.peerGone(index, key));
     client.on('state', (s, t) => this.onState(m, s, t));
+    this.guardRegistration(m, log);
     return m;
+  }
+
+  /**
+   * Issue #12 attack 6: the relay forwards to us only from the session's other parties (the
+   * client sends this accept set after every registration, so a stranger's packets are
+   * dropped at the relay, counted `not_accepted`); and a KEY_CONFLICT, our key registered
+   * from two places, is told to the operator with what to do.
+   */
+  private guardRegistration(m: Member, log: Logger): void {
+    // a session larger than an accept set stays open to everyone: the relay's per-destination
+    // budget still bounds what strangers can push at us
+    if (this.o.peers.length <= MAX_ACCEPT_KEYS) m.client.setAcceptFrom(this.o.peers);
+    else log.info({ peers: this.o.peers.length, max: MAX_ACCEPT_KEYS }, 'too many parties for a relay accept set: the relay forwards to us from any key');
+    m.client.on('keyConflict', () => {
+      m.keyConflictAt = performance.now();
+      log.warn({ relay: this.addressText(m.index) }, `${KEY_CONFLICT_REASON}: stop one of them`);
+    });
   }
 
   private onState(m: Member, s: RelayClientState, t: RelayTransport | undefined): void {
@@ -219,10 +246,11 @@ export class RelaySet {
     return this.byIndex.get(i)?.client.transport;
   }
 
-  /** Why relay i is not registered (for status), or undefined when it is. */
+  /** Why relay i is not registered, or what is wrong while it is (a key conflict), for status; undefined when all is well. */
   problem(i: number, now: number): string | undefined {
     const m = this.byIndex.get(i);
     if (!m) return this.unusable.get(i) ?? 'resolving the relay host';
+    if (now - m.keyConflictAt < KEY_CONFLICT_SHOWN_MS) return `${KEY_CONFLICT_REASON} (stop one)`;
     const st = m.client.state;
     if (st === 'registered') return undefined;
     if (st === 'rejected') return 'the relay rejected our key (not on its allow-list, or full)';

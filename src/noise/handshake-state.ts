@@ -200,6 +200,13 @@ export class HandshakeState {
     return this.initiator ? { send: i2r, receive: r2i } : { send: r2i, receive: i2r };
   }
 
+  /** split() as raw 32-byte keys from THIS side's point of view, written into the caller's buffers. */
+  splitInto(send: Uint8Array, receive: Uint8Array): void {
+    this.live();
+    if (!this.isComplete) throw new NoiseError('handshake not complete');
+    if (this.initiator) this.ss.splitInto(send, receive); else this.ss.splitInto(receive, send);
+  }
+
   /**
    * Zero every secret this state still holds (ephemeral keys, ck, h, the cipher key):
    * call it when the handshake completes or fails. Idempotent; later use throws.

@@ -72,14 +72,29 @@ export class SymmetricState {
 
   /** Returns [initiator→responder, responder→initiator] cipher states; zeroes ck, its last use. */
   split(): [CipherState, CipherState] {
+    const k1 = new Uint8Array(KEY_LEN), k2 = new Uint8Array(KEY_LEN);
+    this.splitInto(k1, k2);
+    const pair: [CipherState, CipherState] = [new CipherState(k1), new CipherState(k2)];
+    k1.fill(0);
+    k2.fill(0);
+    return pair;
+  }
+
+  /**
+   * split() as raw keys: writes the initiator→responder key into `i2r` and the other into
+   * `r2i` (32 bytes each), for holders that keep many keys and no cipher object per key
+   * (the relay's per-registration control keys); zeroes ck and every temporary.
+   */
+  splitInto(i2r: Uint8Array, r2i: Uint8Array): void {
     this.live();
+    if (i2r.length !== KEY_LEN || r2i.length !== KEY_LEN) throw new NoiseError(`split keys are ${KEY_LEN} bytes`);
     const [k1, k2] = hkdf(this.hashFn, this.ck, new Uint8Array(0), 2) as [Uint8Array, Uint8Array];
-    const pair: [CipherState, CipherState] = [new CipherState(k1.subarray(0, KEY_LEN)), new CipherState(k2.subarray(0, KEY_LEN))];
+    i2r.set(k1.subarray(0, KEY_LEN));
+    r2i.set(k2.subarray(0, KEY_LEN));
     k1.fill(0);
     k2.fill(0);
     this.ck.fill(0);
     this.cipher.destroy();
-    return pair;
   }
 
   snapshot(): SymmetricSnapshot {

@@ -32,6 +32,9 @@ export interface Agent {
   /** the registration handshake's control keys; undefined for an agent registered at
    *  another worker of a cluster (cluster.ts), whose `owner` that worker is */
   ctl: ControlKeys | undefined;
+  /** the registration token (wire.ts tokenWords): every SEND and PING of this registration
+   *  carries it; replicated to every worker of a cluster, which all forward its SENDs */
+  token: [number, number];
   owner: number | undefined;
   /** key ids this agent accepts forwarded packets from; undefined = everyone */
   accept: Set<string> | undefined;

@@ -1,34 +1,20 @@
 #!/usr/bin/env node
 // mpyc-relay: STUN + authenticated relay for mpyc-agent. See docs/relay.md.
-import { parseArgs } from 'node:util';
 import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { createLogger, defaultLogFormat, parseLogFormat, parseLogLevel, LOG_FORMATS, LOG_LEVELS } from '../common/log.js';
-import { RelayServer, DEFAULT_LIMITS, type HostPort, type RelayLimits } from './server.js';
-import { relayWsUrl } from './client.js';
-import { readKeyFile, writeKeyFile } from '../common/keys.js';
+import { EXIT, EXIT_CODES_HELP, UsageError, exitCodeOf, expectPositionals, parseCommandLine } from '../common/cli.js';
+import { loadConfig, type Config } from '../common/config.js';
+import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type DaemonLogger } from '../common/log.js';
 import { PeerKey } from '../common/peer-key.js';
-import { generateKeyPair } from '../noise/index.js';
-import { runPrimary, workerLink } from './cluster.js';
-import { newCookieSecret } from './cookie.js';
-import { LOBBY_CLI_HELP, LOBBY_CLI_OPTIONS, lobbyOptionFromFlags } from '../lobby/relay-flags.js';
-
-/** Numeric limits: flag, RelayServer option, help. Defaults come from DEFAULT_LIMITS. */
-const LIMIT_FLAGS: Array<[flag: string, option: keyof RelayLimits, help: string]> = [
-  ['source-rate', 'sourceRatePps', 'forwarding from one source address (all its agents), packets/s; 0 = off'],
-  ['dest-rate', 'destRatePps', 'what one agent receives from all senders together, packets/s; 0 = off'],
-  ['global-rate', 'globalRatePps', 'forwarding of the whole relay, packets/s; 0 = off'],
-  ['handshake-rate', 'handshakeRatePerSource', 'registration handshakes per source address per second; 0 = off'],
-  ['handshake-rate-global', 'handshakeRateGlobal', 'registration handshakes per second, whole relay; 0 = off'],
-  ['stun-rate', 'stunRatePerSource', 'STUN answers per source address per second; 0 = off'],
-  ['max-sources', 'maxSources', 'source addresses with their own budgets (beyond: one shared budget)'],
-  ['max-connections', 'maxConnections', 'open HTTP/WebSocket connections'],
-  ['max-connections-per-source', 'maxConnectionsPerSource', 'open HTTP/WebSocket connections from one address'],
-  ['headers-timeout', 'headersTimeoutMs', 'ms for a request\'s headers (and a TLS handshake)'],
-  ['idle-timeout', 'idleTimeoutMs', 'ms an idle HTTP connection is kept'],
-  ['ws-register-timeout', 'wsRegisterTimeoutMs', 'ms a WebSocket may stay open without registering'],
-];
+import { LOBBY_CLI_HELP } from '../lobby/relay-flags.js';
+import { DEFAULT_LIMITS } from './limit-defaults.js';
+import type { RelayServer } from './server.js';
+import {
+  ENV_PREFIX, LIMIT_FLAGS, RELOADABLE, SERVE_COMMAND_LINE, SERVE_OPTIONS, loadAllowList, settingsFrom,
+  type ServeOptions, type ServeSettings,
+} from './serve-settings.js';
 
 const HELP = `mpyc-relay — STUN server and authenticated packet relay for mpyc-agent
 
@@ -45,6 +31,10 @@ Usage:
 serve options:
   --key FILE           relay private key file (from keygen; must be mode 0600)
   --udp HOST:PORT      UDP address for STUN and relay frames (default 0.0.0.0:3478)
+  --stun-alt-port N    a second UDP port on the --udp host that answers STUN only; both
+                       name each other in RFC 5780 OTHER-ADDRESS, so one relay lets an
+                       agent tell an endpoint-independent NAT mapping from a symmetric one
+                       (usually the UDP port + 1; default 0 = off)
   --http HOST:PORT     HTTP address for the WebSocket endpoint /relay, /metrics and
                        /healthz (default 0.0.0.0:8080); "off" disables HTTP
   --tls-cert FILE      PEM certificate chain: the HTTP port speaks https and wss
@@ -66,6 +56,12 @@ ${LIMIT_FLAGS.map(([f, o, h]) => `  --${f} N\n${' '.repeat(23)}${h} (default ${D
 ${LOBBY_CLI_HELP}  --log-level LEVEL    ${LOG_LEVELS.join('|')} (default info)
   --log-format F       ${LOG_FORMATS.join('|')}: human lines on a terminal, JSON lines otherwise
                        (default by whether stderr is a terminal); logs go to stderr
+  --config FILE        a JSON file of these options ({"udp": "0.0.0.0:3478", "rate": 50000});
+                       also MPYC_RELAY_CONFIG. Every option can be set as a flag, as
+                       MPYC_RELAY_<NAME> (e.g. MPYC_RELAY_LOG_LEVEL=debug) or in the file;
+                       the first of flag, variable, file wins, then the default
+  --check              check the key and every option, print the settings and where each
+                       came from, and exit without listening
   -h, --help           this text
 
 On start the relay logs one line "listening" (JSON: {"msg":"listening",...}) with the ports actually
@@ -73,100 +69,72 @@ bound (use port 0 for ephemeral ports) and the address string for session files:
   KEY@host:udpPort/httpPort
 Every limit, its default and the reason for it: docs/relay.md.
 SIGTERM/SIGINT: agents are told the relay is restarting, then it exits.
+SIGHUP: the config is read again; the allow-list and the log level apply at once, other
+changes after a restart (the relay logs which).
+
+${EXIT_CODES_HELP}
 `;
 
-class UsageError extends Error {}
-
-function parseHostPort(text: string, what: string): HostPort {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  if (!m) throw new UsageError(`${what}: expected HOST:PORT (IPv6 as [ADDR]:PORT), got ${JSON.stringify(text)}`);
-  const port = Number(m[2]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${what}: port out of range: ${m[2]}`);
-  return { host: m[1]!, port };
-}
-
-function parseCount(text: string | undefined, what: string, def: number, allowZero = false): number {
-  if (text === undefined) return def;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || (n === 0 && !allowZero)) {
-    throw new UsageError(`${what}: expected a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(text)}`);
+/** --public-host as IP addresses for OTHER-ADDRESS (a name is resolved once, at start); undefined: the --udp host. */
+async function publicAddresses(host: string | undefined, log: Logger): Promise<string[] | undefined> {
+  if (host === undefined) return undefined;
+  const bare = host.replace(/^\[|\]$/g, '');
+  if (isIP(bare)) return [bare];
+  try {
+    return (await lookup(bare, { all: true })).map((a) => a.address);
+  } catch (err) {
+    log.warn({ publicHost: host, err: (err as NodeJS.ErrnoException).code ?? String(err) }, '--public-host does not resolve: STUN answers carry no OTHER-ADDRESS');
+    return [];
   }
-  return n;
-}
-
-function readPem(path: string, what: string): Buffer {
-  try { return readFileSync(path); } catch (err) {
-    throw new UsageError(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-}
-
-export function loadAllowList(path: string): Set<string> {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (err) {
-    throw new Error(`${path}: cannot read allow-list (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-  const keys = new Set<string>();
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.replace(/#.*/, '').trim();
-    if (!line) return;
-    keys.add(PeerKey.fromText(line, `${path}:${i + 1}`).text);
-  });
-  return keys;
 }
 
 const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::' || host === '[::]';
 
-async function serve(argv: string[]): Promise<void> {
-  const limitOptions = Object.fromEntries(LIMIT_FLAGS.map(([f]) => [f, { type: 'string' as const }]));
-  const { values } = parseArgs({
-    args: argv, strict: true, allowPositionals: false,
-    options: {
-      key: { type: 'string' }, udp: { type: 'string' }, http: { type: 'string' },
-      'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
-      'public-host': { type: 'string' }, allow: { type: 'string' }, rate: { type: 'string' },
-      burst: { type: 'string' }, 'max-payload': { type: 'string' }, 'max-agents': { type: 'string' },
-      keepalive: { type: 'string' }, expiry: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' },
-      workers: { type: 'string' },
-      help: { type: 'boolean', short: 'h' }, ...limitOptions, ...LOBBY_CLI_OPTIONS,
-    },
-  });
-  const v = values as Record<string, string | boolean | undefined>;
-  if (values.help) { process.stdout.write(HELP); return; }
-  if (!values.key) throw new UsageError('serve: --key FILE is required (create one with: mpyc-relay keygen --out FILE)');
-  const level = parseLogLevel(values['log-level'] ?? 'info');
-  if (!level) throw new UsageError(`--log-level: unknown level ${JSON.stringify(values['log-level'])} (one of ${LOG_LEVELS.join(', ')})`);
-  const format = values['log-format'] === undefined ? defaultLogFormat() : parseLogFormat(values['log-format']);
-  if (!format) throw new UsageError(`--log-format: expected ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(values['log-format'])}`);
-  const log: Logger = createLogger({ service: 'mpyc-relay', level, format }).logger;
-  const udp = parseHostPort(values.udp ?? '0.0.0.0:3478', '--udp');
-  const httpAddr = values.http === 'off' ? undefined : parseHostPort(values.http ?? '0.0.0.0:8080', '--http');
-  if (!!values['tls-cert'] !== !!values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
-  const tls = values['tls-cert'] ? { cert: readPem(values['tls-cert'], '--tls-cert'), key: readPem(values['tls-key']!, '--tls-key') } : undefined;
-  if (tls && !httpAddr) throw new UsageError('--tls-cert needs the HTTP port (not --http off)');
-  const keyPair = readKeyFile(values.key);
-  const rate = parseCount(values.rate, '--rate', DEFAULT_LIMITS.ratePps);
-  const limits: Partial<RelayLimits> = {};
-  for (const [f, o] of LIMIT_FLAGS) {
-    const rateLike = f.endsWith('rate');
-    limits[o] = parseCount(v[f] as string | undefined, `--${f}`, DEFAULT_LIMITS[o as keyof typeof DEFAULT_LIMITS], rateLike);
+/** --check: every setting and where it came from (the key file was read: it is usable). */
+function checkReport(s: ServeSettings, c: Config<ServeOptions>, publicKey: string): string {
+  const lines = [`mpyc-relay serve: settings are valid; relay key ${publicKey}`];
+  if (c.filePath !== undefined) lines.push(`config file: ${c.filePath}`);
+  const keys = Object.keys(SERVE_OPTIONS) as (keyof ServeOptions & string)[];
+  const width = Math.max(...keys.map((k) => k.length));
+  for (const k of keys) {
+    const v = c.get(k);
+    lines.push(`  ${k.padEnd(width)}  ${v === undefined ? '(default)' : JSON.stringify(v)}  (${c.origin(k)})`);
   }
-  const allowPath = values.allow;
-  const allow = allowPath ? loadAllowList(allowPath) : undefined;
-  const workers = parseCount(values.workers, '--workers', 1);
-  if (workers > 1 && cluster.isPrimary) {
-    // every flag was checked above; the workers run this same command line
-    runPrimary(workers, newCookieSecret(), (msg, o) => log.error(o ?? {}, msg));
+  lines.push(`  effective: udp ${s.udp.host}:${s.udp.port}, http ${s.http ? `${s.http.host}:${s.http.port}${s.tls ? ' (TLS)' : ''}` : 'off'}, stun-alt-port ${s.stunAltPort || 'off'}, workers ${s.workers}, log-level ${s.logLevel}`);
+  return lines.join('\n') + '\n';
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const { help, values, positionals } = parseCommandLine(argv, SERVE_COMMAND_LINE);
+  if (help) { process.stdout.write(HELP); return; }
+  expectPositionals(positionals, 0, 0, 'options');
+  const { config: configFlag, check, ...flags } = values;
+  const load = (): Config<ServeOptions> => loadConfig(SERVE_OPTIONS, { flags, env: process.env, envPrefix: ENV_PREFIX, ...(configFlag !== undefined ? { configFlag } : {}) });
+  const config = load();
+  const s = settingsFrom(config);
+  const [{ readKeyFile }, { RelayServer }, { runPrimary, workerLink }, { newCookieSecret }, { relayWsUrl }] = await Promise.all([
+    import('../common/keys.js'), import('./server.js'), import('./cluster.js'), import('./cookie.js'), import('./client.js'),
+  ]);
+  const keyPair = readKeyFile(s.keyPath);
+  const allow = s.allowPath ? loadAllowListOrUsage(s.allowPath, config) : undefined;
+  if (check) {
+    const text = checkReport(s, config, PeerKey.fromBytes(keyPair.publicKey).text);
+    keyPair.privateKey.fill(0);
+    process.stdout.write(text);
+    return;
+  }
+  const daemonLog = createLogger({ service: 'mpyc-relay', level: s.logLevel, format: s.logFormat ?? defaultLogFormat() });
+  const log = daemonLog.logger;
+  if (s.workers > 1 && cluster.isPrimary) {
+    // every option was checked above; the workers run this same command line and environment
+    runPrimary(s.workers, newCookieSecret(), (msg, o) => log.error(o ?? {}, msg));
     return;
   }
   const link = cluster.isWorker ? await workerLink() : undefined;
   const server = new RelayServer({
-    keyPair, udp, http: httpAddr, tls, allow, logger: link ? log.child({ worker: link.workerId }) : log, ratePps: rate, ...limits, cluster: link,
-    burst: parseCount(values.burst, '--burst', Math.max(1, Math.floor(rate / 2))),
-    maxPayload: parseCount(values['max-payload'], '--max-payload', 1400),
-    maxAgents: parseCount(values['max-agents'], '--max-agents', 100_000),
-    keepaliveS: parseCount(values.keepalive, '--keepalive', 10),
-    expiryS: parseCount(values.expiry, '--expiry', 35),
-    lobby: lobbyOptionFromFlags(values),
+    keyPair, udp: s.udp, http: s.http, tls: s.tls, allow, logger: link ? log.child({ worker: link.workerId }) : log, ratePps: s.ratePps, ...s.limits, cluster: link,
+    burst: s.burst, maxPayload: s.maxPayload, maxAgents: s.maxAgents, keepaliveS: s.keepaliveS, expiryS: s.expiryS, lobby: s.lobby,
+    ...(s.stunAltPort !== 0 ? { stunAltPort: s.stunAltPort, publicAddresses: await publicAddresses(s.publicHost, log) } : {}),
   });
   let ports;
   try {
@@ -176,50 +144,71 @@ async function serve(argv: string[]): Promise<void> {
     const hint = e.code === 'EADDRINUSE' ? ' (port already in use)' : e.code === 'EACCES' ? ' (permission denied)' : '';
     throw new Error(`cannot listen: ${e.message}${hint}`);
   }
-  const publicHost = values['public-host'] ?? (isWildcard(udp.host) ? undefined : udp.host);
+  const publicHost = s.publicHost ?? (isWildcard(s.udp.host) ? undefined : s.udp.host);
   const shown = publicHost === undefined ? undefined : publicHost.includes(':') && !publicHost.startsWith('[') ? `[${publicHost}]` : publicHost;
   const tail = `${ports.udpPort}${ports.httpPort !== undefined ? `/${ports.httpPort}` : ''}`;
   const relayAddress = shown === undefined ? null : `${server.publicKey}@${shown}:${tail}`;
-  if (link && link.workerId !== 0) { handleSignals(server, log, allowPath); return; }
+  handleSignals(server, daemonLog, config, load);
+  if (link && link.workerId !== 0) return;
   log.info({
-    udp: `${udp.host}:${ports.udpPort}`, workers, http: httpAddr ? `${httpAddr.host}:${ports.httpPort}` : null,
+    udp: `${s.udp.host}:${ports.udpPort}`, stunAltPort: ports.stunAltPort ?? null, workers: s.workers, http: s.http ? `${s.http.host}:${ports.httpPort}` : null,
     udpPort: ports.udpPort, httpPort: ports.httpPort ?? null, relayAddress,
-    wsUrl: shown !== undefined && ports.httpPort !== undefined ? relayWsUrl(publicHost!, ports.httpPort, { tls: !!tls }) : null,
-    tls: !!tls, allowList: allow ? allow.size : null,
+    wsUrl: shown !== undefined && ports.httpPort !== undefined ? relayWsUrl(publicHost!, ports.httpPort, { tls: !!s.tls }) : null,
+    tls: !!s.tls, allowList: allow ? allow.size : null, config: config.filePath ?? null,
   }, 'listening');
   if (relayAddress === null) {
     log.warn({ relayAddressTemplate: `${server.publicKey}@PUBLIC-HOST:${tail}` },
-      `listening on the wildcard address ${udp.host}: pass --public-host with the name or address agents reach this relay at, and give them KEY@PUBLIC-HOST:${tail}`);
+      `listening on the wildcard address ${s.udp.host}: pass --public-host with the name or address agents reach this relay at, and give them KEY@PUBLIC-HOST:${tail}`);
   }
-  handleSignals(server, log, allowPath);
 }
 
-function handleSignals(server: RelayServer, log: Logger, allowPath: string | undefined): void {
+/** At start a broken allow-list is a configuration error (exit 2) naming where its path was set. */
+function loadAllowListOrUsage(path: string, c: Config<ServeOptions>): Set<string> {
+  try { return loadAllowList(path); } catch (e) { throw new UsageError(`${c.origin('allow')}: ${(e as Error).message}`); }
+}
+
+function handleSignals(server: RelayServer, daemonLog: DaemonLogger, startConfig: Config<ServeOptions>, reloadConfig: () => Config<ServeOptions>): void {
+  const log = daemonLog.logger;
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal: sig }, 'stopping: notifying agents');
-    server.stop(true).then(() => process.exit(0), () => process.exit(1));
+    server.stop(true).then(() => process.exit(EXIT.OK), () => process.exit(EXIT.FAILURE));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: read the config again (flags and environment as at start, the file anew); the
+  // allow-list file is read again even when its path did not change (that is its reload)
   process.on('SIGHUP', () => {
-    if (!allowPath) { log.info('SIGHUP: no allow-list configured'); return; }
+    let next: Config<ServeOptions>;
+    let s: ServeSettings;
+    let allow: Set<string> | undefined;
     try {
-      const next = loadAllowList(allowPath);
-      server.setAllowList(next);
-      log.info({ keys: next.size }, 'allow-list reloaded');
+      next = reloadConfig();
+      s = settingsFrom(next);
+      allow = s.allowPath ? loadAllowList(s.allowPath) : undefined;
     } catch (err) {
-      log.error({ err: (err as Error).message }, 'allow-list reload failed; keeping the old list');
+      log.error({ err: (err as Error).message }, 'config reload failed; keeping the current settings');
+      return;
     }
+    server.setAllowList(allow);
+    daemonLog.setLevel(s.logLevel);
+    const needRestart = startConfig.changedKeys(next).filter((k) => !RELOADABLE.includes(k));
+    if (needRestart.length > 0) log.warn({ options: needRestart }, 'config changed; these options take effect after a restart');
+    log.info({ config: next.filePath ?? null, allowList: allow ? allow.size : null, level: s.logLevel }, 'config reloaded');
   });
 }
 
+const KEYGEN_OPTIONS = { out: { kind: 'string', value: 'FILE' }, force: { kind: 'boolean' } } as const;
+const PUBKEY_OPTIONS = { key: { kind: 'string', value: 'FILE' } } as const;
+
 /** keygen: stdout carries only the key (scripts read it); the label goes to stderr. */
-function keygen(rest: string[]): void {
-  const { values } = parseArgs({ args: rest, strict: true, options: { out: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) { process.stdout.write(HELP); return; }
+async function keygen(rest: string[]): Promise<void> {
+  const { help, values, positionals } = parseCommandLine(rest, KEYGEN_OPTIONS);
+  if (help) { process.stdout.write(HELP); return; }
+  expectPositionals(positionals, 0, 0, 'options');
+  const [{ writeKeyFile }, { generateKeyPair }] = await Promise.all([import('../common/keys.js'), import('../noise/index.js')]);
   if (values.out) {
     const kp = writeKeyFile(values.out, { force: values.force ?? false });
     process.stderr.write(`mpyc-relay: private key written to ${values.out} (mode 0600); the relay's public key:\n`);
@@ -234,10 +223,13 @@ function keygen(rest: string[]): void {
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') { process.stdout.write(HELP); return; }
-  if (cmd === 'keygen') { keygen(rest); return; }
+  if (cmd === 'keygen') { await keygen(rest); return; }
   if (cmd === 'pubkey') {
-    const { values } = parseArgs({ args: rest, strict: true, options: { key: { type: 'string' } } });
+    const { help, values, positionals } = parseCommandLine(rest, PUBKEY_OPTIONS);
+    if (help) { process.stdout.write(HELP); return; }
+    expectPositionals(positionals, 0, 0, 'options');
     if (!values.key) throw new UsageError('pubkey: --key FILE is required');
+    const { readKeyFile } = await import('../common/keys.js');
     process.stdout.write(PeerKey.fromBytes(readKeyFile(values.key).publicKey).text + '\n');
     return;
   }
@@ -248,6 +240,6 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   const msg = err instanceof Error ? err.message : String(err);
   process.stderr.write(`mpyc-relay: ${msg}\n`);
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) process.stderr.write('Try: mpyc-relay --help\n');
-  process.exit(2);
+  if (err instanceof UsageError) process.stderr.write('Try: mpyc-relay --help\n');
+  process.exit(exitCodeOf(err));
 });

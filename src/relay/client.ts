@@ -29,12 +29,12 @@ import { HandshakeState, type KeyPair } from '../noise/index.js';
 import { PeerKey } from '../common/peer-key.js';
 import {
   FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE, FRAME_KEY_CONFLICT, FRAME_NOT_REGISTERED,
-  FRAME_PEER_GONE, FRAME_PING, FRAME_PONG, FRAME_RECV, FRAME_REGISTERED, FRAME_RESTARTING, KEY_SIZE,
-  MAX_ACCEPT_KEYS, NOISE_PROTOCOL, FRAME_SEND, NONCE_SIZE, SEND_HEADER_SIZE, STATUS_REGISTERED, TOKEN_SIZE, DEFAULT_MAX_PAYLOAD,
-  acceptFromBody, decodeFrame, decodeRegisteredPayload, encodeHello, encodePingLike, encodeRegister,
+  FRAME_PEER_GONE, FRAME_PONG, FRAME_RECV, FRAME_REGISTERED, FRAME_RESTARTING, KEY_SIZE,
+  MAX_ACCEPT_KEYS, NOISE_PROTOCOL, FRAME_SEND, NONCE_SIZE, REG_TOKEN_SIZE, SEND_HEADER_SIZE, STATUS_REGISTERED, TOKEN_SIZE, DEFAULT_MAX_PAYLOAD,
+  acceptFromBody, decodeFrame, decodeRegisteredPayload, encodeHello, encodePing, encodeRegister,
   encodeSend, registrationPrologue, type RelayFrame,
 } from './wire.js';
-import { controlKeysOf, destroyControlKeys, type ControlKeys } from './control-auth.js';
+import { controlKeysOf, type ControlKeys } from './control-auth.js';
 import { proxyAgentFor } from './ws-proxy.js';
 
 export type RelayTransport = 'udp' | 'ws';
@@ -131,6 +131,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private attempt: Attempt | undefined;
   /** the control keys of the registration in use */
   private ctl: ControlKeys | undefined;
+  /** its registration token: every SEND and PING carries it (spoofed ones do not) */
+  private regToken: Uint8Array | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private fallbackTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
@@ -199,7 +201,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    * false (and counts a drop) when not registered or the WebSocket is backed up.
    */
   send(peerKey: PeerKey | string | Uint8Array, payload: Uint8Array): boolean {
-    if (this._state !== 'registered' || payload.length > DEFAULT_MAX_PAYLOAD) { this.stats.dropped++; return false; }
+    if (this._state !== 'registered' || !this.regToken || payload.length > DEFAULT_MAX_PAYLOAD) { this.stats.dropped++; return false; }
     let key: Uint8Array;
     if (peerKey instanceof PeerKey) key = peerKey.bytes;
     else if (typeof peerKey === 'string') {
@@ -208,7 +210,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       key = k.bytes;
     } else key = peerKey;
     if (key.length !== KEY_SIZE) { this.stats.dropped++; return false; }
-    const ok = this.transmit(encodeSend(key, payload));
+    const ok = this.transmit(encodeSend(this.regToken, key, payload));
     if (ok) this.stats.sent++; else this.stats.dropped++;
     return ok;
   }
@@ -216,16 +218,17 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /**
    * send() without the copy: `payload` has SEND_HEADER_SIZE bytes free before it in its
    * ArrayBuffer that the caller gives up (its own packet memory, never a slice of Node's
-   * shared Buffer pool). The SEND header (wire.ts: type, destination key) is written
+   * shared Buffer pool). The SEND header (wire.ts: type, registration token, destination key) is written
    * there and the frame sent is a view of the same memory. A payload without that room
    * is sent by send() (copied).
    */
   sendInPlace(peerKey: Uint8Array, payload: Uint8Array): boolean {
     if (payload.byteOffset < SEND_HEADER_SIZE) return this.send(peerKey, payload);
-    if (this._state !== 'registered' || payload.length > DEFAULT_MAX_PAYLOAD || peerKey.length !== KEY_SIZE) { this.stats.dropped++; return false; }
+    if (this._state !== 'registered' || !this.regToken || payload.length > DEFAULT_MAX_PAYLOAD || peerKey.length !== KEY_SIZE) { this.stats.dropped++; return false; }
     const frame = new Uint8Array(payload.buffer, payload.byteOffset - SEND_HEADER_SIZE, SEND_HEADER_SIZE + payload.length);
     frame[0] = FRAME_SEND;
-    frame.set(peerKey, 1);
+    frame.set(this.regToken, 1);
+    frame.set(peerKey, 1 + REG_TOKEN_SIZE);
     const ok = this.transmit(frame);
     if (ok) this.stats.sent++; else this.stats.dropped++;
     return ok;
@@ -296,7 +299,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       case FRAME_RESTARTING:
       case FRAME_KEY_CONFLICT:
       case FRAME_ACCEPT_ACK:
-        if (!this.ctl || !this.ctl.receive.open(f)) { this.stats.spoofed++; return; }
+        if (!this.ctl || !this.ctl.open(f)) { this.stats.spoofed++; return; }
         this.lastHeard = performance.now();
         this.onAuthenticated(f);
         return;
@@ -315,7 +318,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         this.reRegister(true);
         return;
       case FRAME_KEY_CONFLICT:
-        this.log?.error({ key: this.publicKey }, 'the relay sees this key registered from two places that keep evicting each other: is the same key file used by two agents?');
+        // the owner tells the operator what to do (the agent: relay-set.ts, at warn)
+        this.log?.debug({ key: this.publicKey }, 'the relay sees this key registered from two places that keep evicting each other');
         this.emit('keyConflict');
         return;
       case FRAME_ACCEPT_ACK:
@@ -419,8 +423,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       this.retryTimer = this.timer(() => this.beginRegistration(this.mode === 'ws' ? 'ws' : 'udp'), REJECTED_RETRY_MS);
       return;
     }
-    destroyControlKeys(this.ctl);
+    this.ctl?.destroy();
     this.ctl = controlKeysOf(hs); // zeroes the handshake
+    this.regToken = p.token;
     this.keepaliveMs = this.keepaliveOverride ?? (p.keepaliveS > 0 ? p.keepaliveS * 1000 : 10_000);
     this.clearTimers();
     this.currentRetry = this.retryMs;
@@ -445,8 +450,10 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private endRegistration(): void {
-    destroyControlKeys(this.ctl);
+    this.ctl?.destroy();
     this.ctl = undefined;
+    this.regToken?.fill(0);
+    this.regToken = undefined;
     this.pingToken = undefined;
   }
 
@@ -457,9 +464,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     if (this._state !== 'registered' || !this.ctl) return;
     // a fresh registration accepts from anyone: an empty set only needs sending to clear one
     if (!this.acceptKeys && !this.acceptSent) return;
-    const frame = this.ctl.send.seal(FRAME_ACCEPT_FROM, acceptFromBody((this.acceptKeys ?? []).map((k) => k.bytes)));
+    const frame = this.ctl.seal(FRAME_ACCEPT_FROM, acceptFromBody((this.acceptKeys ?? []).map((k) => k.bytes)));
     this.acceptSent = true;
-    this.acceptPending = this.ctl.send.lastSealed;
+    this.acceptPending = this.ctl.lastSealed;
     this.transmit(frame);
     this.acceptTimer = this.timer(() => { if (this.acceptPending !== undefined) this.sendAcceptSet(); }, ACCEPT_RETRY_MS);
   }
@@ -474,7 +481,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         return;
       }
       this.pingToken = crypto.getRandomValues(new Uint8Array(TOKEN_SIZE));
-      this.transmit(encodePingLike(FRAME_PING, this.pingToken));
+      this.transmit(encodePing(this.pingToken, this.regToken!));
       this.scheduleKeepalive();
     }, this.keepaliveMs);
   }

@@ -13,7 +13,7 @@ import type { RelayCounters } from './metrics.js';
 
 export type ClusterMessage =
   /** an agent registered at worker `from` (or its binding moved there) */
-  | { t: 'add'; from: number; key: string; transport: 'udp' | 'ws'; address: string; port: number; place: string }
+  | { t: 'add'; from: number; key: string; transport: 'udp' | 'ws'; address: string; port: number; place: string; token: [number, number] }
   /** the registration of `key` at `place` ended */
   | { t: 'del'; from: number; key: string; place: string }
   /** the agent's accept set (key ids as text), null = from anyone */

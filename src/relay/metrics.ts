@@ -9,6 +9,8 @@ export const DROP_REASONS = [
   // version 2: authenticated control, accept sets, per-source / per-destination / global budgets
   'bad_auth', 'not_accepted', 'source_rate_limited', 'dest_rate_limited', 'global_rate_limited',
   'stun_rate_limited',
+  // version 3: a SEND or PING without its registration's token (a spoofed source address)
+  'bad_token',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -9,16 +9,19 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { HandshakeState, type KeyPair } from '../noise/index.js';
 import { PeerKey } from '../common/peer-key.js';
-import { answerBindingRequest, stunAddressOf } from '../stun/codec.js';
+import { answerBindingRequest, stunAddressOf, type StunAddress } from '../stun/codec.js';
+import { advertisedAddresses, stunEndpoints, type StunEndpoints } from './stun-other.js';
+import { DEFAULT_LIMITS } from './limit-defaults.js';
 import {
   FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_PEER_GONE, FRAME_PING,
-  FRAME_PONG, FRAME_RECV, FRAME_REGISTER, FRAME_RESTARTING, FRAME_SEND, KEY_SIZE, NOISE_PROTOCOL,
+  FRAME_RECV, FRAME_REGISTER, FRAME_RESTARTING, FRAME_SEND, KEY_SIZE, NOISE_PROTOCOL,
   REJECT_FULL, REJECT_NOT_ALLOWED, SEND_HEADER_SIZE, DEFAULT_MAX_PAYLOAD, STATUS_REGISTERED, STATUS_REJECTED,
-  acceptAckBody, dataFrameProblem, decodeFrame, encodeChallenge, encodeNotRegistered, encodePingLike,
-  encodeRegistered, encodeRegisteredPayload, isRelayFrame, registrationPrologue, type RelayFrame,
+  RECV_OFFSET_IN_SEND, REG_TOKEN_SIZE, acceptAckBody, dataFrameProblem, decodeFrame, encodeChallenge, encodeNotRegistered,
+  encodePong, encodeRegistered, encodeRegisteredPayload, isRelayFrame, registrationPrologue, tokenBytes, tokenMatches, tokenWords,
+  type RelayFrame,
 } from './wire.js';
 import { CookieJar } from './cookie.js';
-import { controlKeysOf, destroyControlKeys } from './control-auth.js';
+import { controlKeysOf } from './control-auth.js';
 import { AgentTable, type Agent, type WsConnRef } from './agents.js';
 import { SourceTable, newBucket, sourceKey, take, type Bucket, type Rate } from './limits.js';
 import { HttpFront, type HttpLimits } from './http-front.js';
@@ -73,14 +76,14 @@ export interface RelayServerOptions extends Partial<RelayLimits> {
   cluster?: ClusterLink;
   /** lobbies on the HTTP port (docs/protocol/lobby.md): limits, or false for none (default: on) */
   lobby?: LobbyOption;
+  /** a second UDP port on the UDP host that answers STUN only (stun-other.ts); 0 = any free
+   *  port; omit for none */
+  stunAltPort?: number;
+  /** the relay's public IP addresses, for OTHER-ADDRESS (default: the UDP host unless a wildcard) */
+  publicAddresses?: string[];
 }
 
-export const DEFAULT_LIMITS: Omit<RelayLimits, 'burst'> = {
-  ratePps: 100_000, sourceRatePps: 200_000, destRatePps: 100_000, globalRatePps: 1_000_000,
-  handshakeRatePerSource: 50, handshakeRateGlobal: 1000, stunRatePerSource: 20, maxSources: 100_000,
-  maxConnections: 10_000, maxConnectionsPerSource: 64, headersTimeoutMs: 5000, idleTimeoutMs: 15_000,
-  wsRegisterTimeoutMs: 5000,
-};
+export { DEFAULT_LIMITS };
 
 interface WsConn extends WsConnRef {
   ws: WebSocket;
@@ -136,6 +139,8 @@ export class RelayServer {
   private readonly conflictLogged = new Map<string, number>();
   private nextConnId = 1;
   private udpSock: dgram.Socket | undefined;
+  private stunAltSock: dgram.Socket | undefined;
+  private stunOther: StunEndpoints = { fromMain: {}, fromAlt: {} };
   private front: HttpFront | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -174,7 +179,7 @@ export class RelayServer {
     this.cookies = new CookieJar(10, 500_000, opts.cluster?.cookieSecret);
     this.shown = opts.cluster ? new RelayCounters() : this.counters;
     this.agents = new AgentTable((a) => {
-      destroyControlKeys(a.ctl);
+      a.ctl?.destroy();
       if (a.owner === undefined) this.cluster?.send({ t: 'del', from: this.cluster.workerId, key: a.key.text, place: a.place });
     });
     this.allow = opts.allow;
@@ -188,15 +193,20 @@ export class RelayServer {
   }
 
   /** Bind sockets. Resolves with the actual ports (port 0 = ephemeral). */
-  async start(): Promise<{ udpPort: number; httpPort: number | undefined }> {
-    const udp = dgram.createSocket({ type: this.o.udp.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+  async start(): Promise<{ udpPort: number; httpPort: number | undefined; stunAltPort: number | undefined }> {
+    const udp = await this.bindUdp(this.o.udp.port, 8 << 20, (msg, rinfo) => this.onUdp(msg, rinfo.address, rinfo.port));
     this.udpSock = udp;
-    udp.on('message', (msg, rinfo) => this.onUdp(msg, rinfo.address, rinfo.port));
-    udp.on('error', (err) => this.log?.error({ err: err.message }, 'UDP socket error'));
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(this.o.udp.port, this.o.udp.host, () => { udp.off('error', reject); resolve(); });
-    });
+    let stunAltPort: number | undefined;
+    if (this.o.stunAltPort !== undefined) {
+      // STUN only: small buffers, every other datagram is unknown_type
+      const alt = await this.bindUdp(this.o.stunAltPort, 1 << 18, (msg, rinfo) => {
+        if (msg.length > 0 && msg[0]! <= 0x03) this.onStun(msg, rinfo.address, rinfo.port, this.stunOther.fromAlt, alt);
+        else this.drop('unknown_type');
+      });
+      this.stunAltSock = alt;
+      stunAltPort = alt.address().port;
+      this.stunOther = stunEndpoints(advertisedAddresses(this.o.udp.host, this.o.publicAddresses), udp.address().port, stunAltPort);
+    }
     let httpPort: number | undefined;
     if (this.o.http) {
       const o = this.o;
@@ -214,7 +224,18 @@ export class RelayServer {
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
     this.cluster?.onMessage((m) => { try { this.onClusterMessage(m); } catch (err) { this.handlerError(err, 'cluster'); } });
-    return { udpPort: udp.address().port, httpPort };
+    return { udpPort: udp.address().port, httpPort, stunAltPort };
+  }
+
+  private async bindUdp(port: number, buffers: number, onMessage: (msg: Buffer, rinfo: dgram.RemoteInfo) => void): Promise<dgram.Socket> {
+    const s = dgram.createSocket({ type: this.o.udp.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: buffers, sendBufferSize: buffers });
+    s.on('message', (msg, rinfo) => { try { onMessage(msg, rinfo); } catch (err) { this.handlerError(err, 'UDP'); } });
+    s.on('error', (err) => this.log?.error({ err: err.message, port }, 'UDP socket error'));
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind(port, this.o.udp.host, () => { s.off('error', reject); resolve(); });
+    });
+    return s;
   }
 
   /** Replace the allow-list (SIGHUP reload); evicts registered agents no longer allowed. */
@@ -246,7 +267,7 @@ export class RelayServer {
     if (this.stopping) return;
     this.stopping = true;
     if (notify) {
-      for (const a of this.agents.values()) if (a.ctl) this.sendControl(a, a.ctl.send.seal(FRAME_RESTARTING));
+      for (const a of this.agents.values()) if (a.ctl) this.sendControl(a, a.ctl.seal(FRAME_RESTARTING));
       await new Promise((r) => setTimeout(r, 50));
     }
     if (this.sweepTimer) clearInterval(this.sweepTimer);
@@ -256,7 +277,7 @@ export class RelayServer {
     this.wsConns.clear();
     for (const a of this.agents.values()) this.agents.remove(a, false);
     await this.front?.stop();
-    await new Promise<void>((r) => { try { this.udpSock?.close(() => r()); } catch { r(); } });
+    for (const s of [this.udpSock, this.stunAltSock]) await new Promise<void>((r) => { try { if (s) s.close(() => r()); else r(); } catch { r(); } });
   }
 
   // ---------------- UDP ----------------
@@ -270,7 +291,7 @@ export class RelayServer {
         this.forward(src, msg);
         return;
       }
-      if (t <= 0x03) { this.onStun(msg, address, port); return; }
+      if (t <= 0x03) { this.onStun(msg, address, port, this.stunOther.fromMain, this.udpSock!); return; }
       if (isRelayFrame(msg)) {
         this.onControl(msg, this.agents.udp(address, port), {
           place: `u${address}|${port}`, transport: 'udp', address, port, conn: undefined,
@@ -284,8 +305,11 @@ export class RelayServer {
     }
   }
 
-  private onStun(msg: Buffer, address: string, port: number): void {
-    const r = answerBindingRequest(msg, stunAddressOf(address, port));
+  /** A STUN datagram on either endpoint; `other` is what that endpoint's OTHER-ADDRESS names. */
+  private onStun(msg: Buffer, address: string, port: number, other: StunEndpoints['fromMain'], sock: dgram.Socket): void {
+    const source = stunAddressOf(address, port);
+    const otherOfFamily: StunAddress | undefined = other[source.family];
+    const r = answerBindingRequest(msg, source, otherOfFamily);
     if (r.kind === 'drop') { this.counters.stunDrops++; return; }
     // per-source response budget, charged only for requests we would answer
     if (!take(this.sources.get(sourceKey(address)).stun, this.sources.rates.stun, performance.now())) {
@@ -293,7 +317,7 @@ export class RelayServer {
       return;
     }
     this.counters.stunRequests++;
-    this.udpSend(r.data, port, address);
+    try { sock.send(r.data, port, address); } catch { /* socket closing */ }
   }
 
   private udpSend(frame: Uint8Array, port: number, address: string): void {
@@ -327,8 +351,11 @@ export class RelayServer {
           this.notRegistered(from.reply);
           return;
         }
+        // only the registered agent knows its token: a spoofed PING neither keeps the
+        // registration alive nor gets an answer
+        if (!tokenMatches(buf, 1 + f.token.length, agent.token)) { this.drop('bad_token'); return; }
         this.seen(agent, now);
-        from.reply(encodePingLike(FRAME_PONG, f.token));
+        from.reply(encodePong(f.token));
         return;
       case FRAME_ACCEPT_FROM:
         this.onAcceptFrom(f, agent, from);
@@ -345,12 +372,12 @@ export class RelayServer {
       this.cluster?.send({ t: 'ctl', to: agent.owner!, key: agent.key.text, frame: new Uint8Array(f.signed.buffer, f.signed.byteOffset, f.signed.length + f.tag.length) });
       return;
     }
-    if (!agent.ctl.receive.open(f)) { this.drop('bad_auth'); return; }
+    if (!agent.ctl.open(f)) { this.drop('bad_auth'); return; }
     agent.lastSeen = performance.now();
     const keys = f.keys.map((k) => PeerKey.fromBytes(k));
     agent.accept = keys.length === 0 ? undefined : new Set(keys.map((k) => k.id));
     this.cluster?.send({ t: 'accept', from: this.cluster.workerId, key: agent.key.text, keys: keys.length === 0 ? null : keys.map((k) => k.text) });
-    this.sendControl(agent, agent.ctl.send.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter)));
+    this.sendControl(agent, agent.ctl.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter)));
   }
 
   private onRegister(cookie: Uint8Array, msg1: Uint8Array, from: Origin, now: number): void {
@@ -383,27 +410,34 @@ export class RelayServer {
     let reject = 0;
     if (this.allow && !this.allow.has(key.text)) { this.regFail('not_allowed'); reject = REJECT_NOT_ALLOWED; }
     else if (!this.agents.byKey.has(key.id) && this.agents.size >= this.o.maxAgents) { this.regFail('full'); reject = REJECT_FULL; }
+    // a key registered already (here or at another worker) keeps its token: its frames in
+    // flight while it registers again (a parallel registration, a lost REGISTERED, another
+    // worker) still match; only the holder of the key's private key gets it
+    const known = this.agents.byKey.get(key.id);
+    const token = reject ? new Uint8Array(REG_TOKEN_SIZE) : known ? tokenBytes(known.token) : crypto.getRandomValues(new Uint8Array(REG_TOKEN_SIZE));
+    const words = tokenWords(token);
     const msg2 = hs.writeMessage(encodeRegisteredPayload({
-      status: reject ? STATUS_REJECTED : STATUS_REGISTERED, reason: reject, keepaliveS: this.o.keepaliveS, expiryS: this.o.expiryS,
+      status: reject ? STATUS_REJECTED : STATUS_REGISTERED, reason: reject, keepaliveS: this.o.keepaliveS, expiryS: this.o.expiryS, token,
     }));
+    token.fill(0);
     if (reject) { from.reply(encodeRegistered(msg2)); return; }
     const agent: Agent = {
       key, transport: from.transport, address: from.address, port: from.port, place: from.place, conn: from.conn,
       lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
-      gone: newBucket(PEER_GONE_RATE, now), source: src, ctl: controlKeysOf(hs), owner: undefined, accept: undefined, moves: [],
+      gone: newBucket(PEER_GONE_RATE, now), source: src, ctl: controlKeysOf(hs), token: words, owner: undefined, accept: undefined, moves: [],
     };
     const conflict = this.agents.install(agent, now, (old, inConflict) => { if (inConflict) this.keyConflict(old, agent, now); });
-    this.cluster?.send({ t: 'add', from: this.cluster.workerId, key: key.text, transport: agent.transport, address: agent.address, port: agent.port, place: agent.place });
+    this.cluster?.send({ t: 'add', from: this.cluster.workerId, key: key.text, transport: agent.transport, address: agent.address, port: agent.port, place: agent.place, token: agent.token });
     this.counters.registrations++;
     from.reply(encodeRegistered(msg2));
-    if (conflict) this.sendControl(agent, agent.ctl!.send.seal(FRAME_KEY_CONFLICT));
+    if (conflict) this.sendControl(agent, agent.ctl!.seal(FRAME_KEY_CONFLICT));
     this.log?.info({ key: key.text, transport: agent.transport, address: agent.address, port: agent.port }, 'agent registered');
   }
 
   /** One key, two places evicting each other: tell both agents (authenticated) and the operator. */
   private keyConflict(old: Agent, now: Agent, t: number): void {
     // an old registration at another worker is told by that worker when it hears of this one
-    if (old.ctl) this.sendControl(old, old.ctl.send.seal(FRAME_KEY_CONFLICT));
+    if (old.ctl) this.sendControl(old, old.ctl.seal(FRAME_KEY_CONFLICT));
     const last = this.conflictLogged.get(now.key.id);
     if (last === undefined || t - last >= CONFLICT_LOG_MS) {
       this.conflictLogged.set(now.key.id, t);
@@ -416,31 +450,38 @@ export class RelayServer {
   // ---------------- forwarding (hot path) ----------------
 
   private forward(src: Agent, frame: Buffer): void {
-    const now = performance.now();
-    this.seen(src, now);
     const bad = dataFrameProblem(frame, this.o.maxPayload);
     if (bad !== undefined) { this.drop(bad); return; }
+    // before anything is charged or refreshed: a spoofer of the agent's address does not
+    // know its registration token
+    if (!tokenMatches(frame, 1, src.token)) { this.drop('bad_token'); return; }
+    const now = performance.now();
+    this.seen(src, now);
     if (!take(src.send, this.rates.agent, now)) { this.drop('rate_limited'); return; }
     if (!take(src.source.forward, this.rates.source, now)) { this.drop('source_rate_limited'); return; }
-    const dst = this.agents.byKey.get(frame.toString('latin1', 1, SEND_HEADER_SIZE));
+    const dst = this.agents.byKey.get(frame.toString('latin1', 1 + REG_TOKEN_SIZE, SEND_HEADER_SIZE));
     if (dst === undefined) {
       this.drop('no_peer');
       if (take(src.gone, PEER_GONE_RATE, now)) {
-        if (src.ctl) this.sendControl(src, src.ctl.send.seal(FRAME_PEER_GONE, frame.subarray(1, SEND_HEADER_SIZE)));
-        else this.cluster?.send({ t: 'gone', to: src.owner!, key: src.key.text, missing: new Uint8Array(frame.subarray(1, SEND_HEADER_SIZE)) });
+        const missing = frame.subarray(1 + REG_TOKEN_SIZE, SEND_HEADER_SIZE);
+        if (src.ctl) this.sendControl(src, src.ctl.seal(FRAME_PEER_GONE, missing));
+        else this.cluster?.send({ t: 'gone', to: src.owner!, key: src.key.text, missing: new Uint8Array(missing) });
       }
       return;
     }
     if (dst.accept !== undefined && !dst.accept.has(src.key.id)) { this.drop('not_accepted'); return; }
     if (!take(dst.receive, this.rates.dest, now)) { this.drop('dest_rate_limited'); return; }
     if (!take(this.globalBucket, this.rates.global, now)) { this.drop('global_rate_limited'); return; }
-    frame[0] = FRAME_RECV;
-    frame.set(src.key.bytes, 1);
+    // RECV in place: type and source key over the end of the SEND's header, no copy
+    frame[RECV_OFFSET_IN_SEND] = FRAME_RECV;
+    frame.set(src.key.bytes, RECV_OFFSET_IN_SEND + 1);
+    const recvLength = frame.length - RECV_OFFSET_IN_SEND;
     this.counters.forwardedPackets++;
-    this.counters.forwardedBytes += frame.length;
-    if (dst.transport === 'udp') this.udpSock!.send(frame, dst.port, dst.address);
-    else if (dst.conn) this.wsSendData(dst.conn as WsConn, frame);
-    else this.cluster?.send({ t: 'fwd', to: dst.owner!, key: dst.key.text, frame: new Uint8Array(frame) });
+    this.counters.forwardedBytes += recvLength;
+    // UDP by offset and length: no view object per packet on the hot path
+    if (dst.transport === 'udp') this.udpSock!.send(frame, RECV_OFFSET_IN_SEND, recvLength, dst.port, dst.address);
+    else if (dst.conn) this.wsSendData(dst.conn as WsConn, frame.subarray(RECV_OFFSET_IN_SEND));
+    else this.cluster?.send({ t: 'fwd', to: dst.owner!, key: dst.key.text, frame: new Uint8Array(frame.subarray(RECV_OFFSET_IN_SEND)) });
   }
 
   /** An agent sent something: refresh it (its owner worker refreshes agents of others). */
@@ -468,9 +509,9 @@ export class RelayServer {
           key: PeerKey.fromText(m.key), transport: m.transport, address: m.address, port: m.port, place: m.place,
           conn: undefined, lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
           gone: newBucket(PEER_GONE_RATE, now), source: this.sources.get(sourceKey(m.address), now), ctl: undefined,
-          owner: m.from, accept: undefined, moves: [],
+          token: m.token, owner: m.from, accept: undefined, moves: [],
         };
-        this.agents.install(agent, now, (old, conflict) => { if (conflict && old.ctl) this.sendControl(old, old.ctl.send.seal(FRAME_KEY_CONFLICT)); });
+        this.agents.install(agent, now, (old, conflict) => { if (conflict && old.ctl) this.sendControl(old, old.ctl.seal(FRAME_KEY_CONFLICT)); });
         return;
       }
       case 'del': {
@@ -493,7 +534,7 @@ export class RelayServer {
       }
       case 'gone': {
         const a = local(m.key);
-        if (a?.ctl) this.sendControl(a, a.ctl.send.seal(FRAME_PEER_GONE, m.missing));
+        if (a?.ctl) this.sendControl(a, a.ctl.seal(FRAME_PEER_GONE, m.missing));
         return;
       }
       case 'ctl': {

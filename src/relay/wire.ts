@@ -8,14 +8,15 @@
 //                    (padded so the relay's CHALLENGE is never larger: no amplification)
 //  0x21 CHALLENGE    r->a | 0x21 | 0 0 0 | cookie (24) | nonce echo (8) |            36 bytes
 //  0x22 REGISTER     a->r | 0x22 | 0 0 0 | cookie (24) | Noise IK message 1 (96) |  124 bytes
-//                    prologue = "mpyc-relay/1" | cookie; payload empty
-//  0x23 REGISTERED   r->a | 0x23 | 0 0 0 | Noise IK message 2 (54) |                58 bytes
+//                    prologue = "mpyc-relay/3" | cookie; payload empty
+//  0x23 REGISTERED   r->a | 0x23 | 0 0 0 | Noise IK message 2 (62) |                66 bytes
 //                    payload = status u8 | reason u8 | keepalive s u16 | expiry s u16
-//  0x24 SEND         a->r | 0x24 | destination key (32) | opaque payload |
-//  0x25 RECV         r->a | 0x25 | source key (32)      | opaque payload |
-//                    (same length as SEND: the relay rewrites the frame in place)
-//  0x26 PING         a->r | 0x26 | token (8) |                                         9 bytes
-//  0x27 PONG         r->a | 0x27 | token (8) |                                         9 bytes
+//                              | registration token (8)
+//  0x24 SEND         a->r | 0x24 | registration token (8) | destination key (32) | payload |
+//  0x25 RECV         r->a | 0x25 | source key (32) | payload |
+//                    (the relay rewrites a SEND in place: RECV is its last length - 8 bytes)
+//  0x26 PING         a->r | 0x26 | ping token (8) | registration token (8) |          17 bytes
+//  0x27 PONG         r->a | 0x27 | ping token (8) |                                    9 bytes
 //  0x2A NOT_REGISTERED r->a | 0x2A | 0 0 0 |  unauthenticated; see the client      4 bytes
 // Authenticated control frames (control-auth.ts):
 //                    | type | 0 0 0 | counter u64 BE (8) | body | tag (16) |
@@ -56,15 +57,22 @@ export const NONCE_SIZE = 8;
 export const COOKIE_SIZE = 24;
 export const CHALLENGE_SIZE = 4 + COOKIE_SIZE + NONCE_SIZE;
 export const KEY_SIZE = 32;
-export const SEND_HEADER_SIZE = 1 + KEY_SIZE;
+/** the random secret a registration's REGISTERED carries (encrypted) and every SEND and PING
+ *  of that registration repeats: a sender of spoofed frames does not know it */
+export const REG_TOKEN_SIZE = 8;
+export const SEND_HEADER_SIZE = 1 + REG_TOKEN_SIZE + KEY_SIZE;
+export const RECV_HEADER_SIZE = 1 + KEY_SIZE;
+/** where the RECV starts inside the SEND it is rewritten from */
+export const RECV_OFFSET_IN_SEND = SEND_HEADER_SIZE - RECV_HEADER_SIZE;
 export const TOKEN_SIZE = 8;
-export const PING_SIZE = 1 + TOKEN_SIZE;
+export const PING_SIZE = 1 + TOKEN_SIZE + REG_TOKEN_SIZE;
+export const PONG_SIZE = 1 + TOKEN_SIZE;
 export const NOT_REGISTERED_SIZE = 4;
 /** IK message 1 with empty payload: e (32) + enc s (48) + enc payload tag (16) */
 export const IK_MSG1_SIZE = 96;
 export const REGISTER_SIZE = 4 + COOKIE_SIZE + IK_MSG1_SIZE;
-export const REGISTERED_PAYLOAD_SIZE = 6;
-/** IK message 2: e (32) + enc payload (6 + 16) */
+export const REGISTERED_PAYLOAD_SIZE = 6 + REG_TOKEN_SIZE;
+/** IK message 2: e (32) + enc payload (14 + 16) */
 export const IK_MSG2_SIZE = 32 + REGISTERED_PAYLOAD_SIZE + 16;
 export const REGISTERED_SIZE = 4 + IK_MSG2_SIZE;
 /** authenticated control frame: type, 3 zero bytes, counter u64 | body | tag */
@@ -78,7 +86,8 @@ export const MAX_ACCEPT_KEYS = 32;
 export const DEFAULT_MAX_PAYLOAD = 1400;
 
 export const NOISE_PROTOCOL = 'Noise_IK_25519_ChaChaPoly_BLAKE2s';
-const PROLOGUE_LABEL = new TextEncoder().encode('mpyc-relay/1');
+/** protocol version 3 (the registration token); version 2 clients fail the handshake */
+const PROLOGUE_LABEL = new TextEncoder().encode('mpyc-relay/3');
 
 /** Is this datagram a relay frame (first byte 0x20-0x3F)? The agent's demultiplexer uses it. */
 export function isRelayFrame(buf: Uint8Array): boolean {
@@ -107,8 +116,10 @@ export type RelayFrame =
   | { type: typeof FRAME_CHALLENGE; cookie: Uint8Array; nonce: Uint8Array }
   | { type: typeof FRAME_REGISTER; cookie: Uint8Array; ikMessage1: Uint8Array }
   | { type: typeof FRAME_REGISTERED; ikMessage2: Uint8Array }
-  | { type: typeof FRAME_SEND | typeof FRAME_RECV; payload: Uint8Array }
-  | { type: typeof FRAME_PING | typeof FRAME_PONG; token: Uint8Array }
+  | { type: typeof FRAME_SEND; regToken: Uint8Array; payload: Uint8Array }
+  | { type: typeof FRAME_RECV; payload: Uint8Array }
+  | { type: typeof FRAME_PING; token: Uint8Array; regToken: Uint8Array }
+  | { type: typeof FRAME_PONG; token: Uint8Array }
   | { type: typeof FRAME_NOT_REGISTERED }
   | ({ type: typeof FRAME_PEER_GONE; key: Uint8Array } & AuthFrame)
   | ({ type: typeof FRAME_RESTARTING | typeof FRAME_KEY_CONFLICT } & AuthFrame)
@@ -139,13 +150,34 @@ function authParts(buf: Uint8Array, bodySize: number): AuthFrame | null {
 }
 
 /**
- * Check a SEND or RECV frame without allocating (the forwarding hot path): undefined when
- * it is well formed with a payload of at most maxPayload bytes.
+ * Check a SEND (or, with RECV_HEADER_SIZE, a RECV) frame without allocating (the
+ * forwarding hot path): undefined when it is well formed with a payload of at most
+ * maxPayload bytes.
  */
-export function dataFrameProblem(buf: Uint8Array, maxPayload: number): FrameDrop | undefined {
-  if (buf.length < SEND_HEADER_SIZE) return 'malformed';
-  if (buf.length - SEND_HEADER_SIZE > maxPayload) return 'oversized';
+export function dataFrameProblem(buf: Uint8Array, maxPayload: number, header = SEND_HEADER_SIZE): FrameDrop | undefined {
+  if (buf.length < header) return 'malformed';
+  if (buf.length - header > maxPayload) return 'oversized';
   return undefined;
+}
+
+/** Does the registration token at `offset` of a frame equal `token` (two int32s, see
+ *  tokenWords)? No early exit: the time does not depend on where they differ. */
+export function tokenMatches(buf: Buffer, offset: number, token: readonly [number, number]): boolean {
+  return ((buf.readInt32LE(offset) ^ token[0]) | (buf.readInt32LE(offset + 4) ^ token[1])) === 0;
+}
+
+/** A registration token as the two int32s tokenMatches compares (small integers: no boxing). */
+export function tokenWords(token: Uint8Array): [number, number] {
+  const b = Buffer.from(token.buffer, token.byteOffset, REG_TOKEN_SIZE);
+  return [b.readInt32LE(0), b.readInt32LE(4)];
+}
+
+/** The bytes of a registration token held as tokenWords (for a REGISTERED that repeats it). */
+export function tokenBytes(words: readonly [number, number]): Uint8Array {
+  const b = Buffer.alloc(REG_TOKEN_SIZE);
+  b.writeInt32LE(words[0], 0);
+  b.writeInt32LE(words[1], 4);
+  return b;
 }
 
 /** Decode one frame. Views into `buf` (no copies); never throws. */
@@ -167,14 +199,18 @@ export function decodeFrame(buf: Uint8Array, maxPayload = DEFAULT_MAX_PAYLOAD): 
         : drop('malformed');
     case FRAME_REGISTERED:
       return n === REGISTERED_SIZE ? ok({ type: t, ikMessage2: buf.subarray(4) }) : drop('malformed');
-    case FRAME_SEND:
-    case FRAME_RECV: {
+    case FRAME_SEND: {
       const p = dataFrameProblem(buf, maxPayload);
-      return p ? drop(p) : ok({ type: t, payload: buf.subarray(SEND_HEADER_SIZE) });
+      return p ? drop(p) : ok({ type: t, regToken: buf.subarray(1, 1 + REG_TOKEN_SIZE), payload: buf.subarray(SEND_HEADER_SIZE) });
+    }
+    case FRAME_RECV: {
+      const p = dataFrameProblem(buf, maxPayload, RECV_HEADER_SIZE);
+      return p ? drop(p) : ok({ type: t, payload: buf.subarray(RECV_HEADER_SIZE) });
     }
     case FRAME_PING:
+      return n === PING_SIZE ? ok({ type: t, token: buf.subarray(1, 1 + TOKEN_SIZE), regToken: buf.subarray(1 + TOKEN_SIZE) }) : drop('malformed');
     case FRAME_PONG:
-      return n === PING_SIZE ? ok({ type: t, token: buf.subarray(1) }) : drop('malformed');
+      return n === PONG_SIZE ? ok({ type: t, token: buf.subarray(1) }) : drop('malformed');
     case FRAME_NOT_REGISTERED:
       return n === NOT_REGISTERED_SIZE ? ok({ type: t }) : drop('malformed');
     case FRAME_PEER_GONE: {
@@ -246,29 +282,43 @@ export function encodeRegistered(ikMessage2: Uint8Array): Uint8Array {
   return b;
 }
 
-export interface RegisteredPayload { status: number; reason: number; keepaliveS: number; expiryS: number }
+/** The REGISTERED payload; `token` (REG_TOKEN_SIZE bytes) is zero in a rejection. */
+export interface RegisteredPayload { status: number; reason: number; keepaliveS: number; expiryS: number; token: Uint8Array }
 
 export function encodeRegisteredPayload(p: RegisteredPayload): Uint8Array {
-  return new Uint8Array([p.status, p.reason, p.keepaliveS >> 8, p.keepaliveS & 0xff, p.expiryS >> 8, p.expiryS & 0xff]);
+  const b = new Uint8Array(REGISTERED_PAYLOAD_SIZE);
+  b.set([p.status, p.reason, p.keepaliveS >> 8, p.keepaliveS & 0xff, p.expiryS >> 8, p.expiryS & 0xff]);
+  b.set(p.token.subarray(0, REG_TOKEN_SIZE), 6);
+  return b;
 }
 
 export function decodeRegisteredPayload(p: Uint8Array): RegisteredPayload | null {
   if (p.length !== REGISTERED_PAYLOAD_SIZE) return null;
-  return { status: p[0]!, reason: p[1]!, keepaliveS: (p[2]! << 8) | p[3]!, expiryS: (p[4]! << 8) | p[5]! };
+  return { status: p[0]!, reason: p[1]!, keepaliveS: (p[2]! << 8) | p[3]!, expiryS: (p[4]! << 8) | p[5]!, token: new Uint8Array(p.subarray(6)) };
 }
 
 /** SEND frame; one allocation, payload copied once. */
-export function encodeSend(destKey: Uint8Array, payload: Uint8Array): Uint8Array {
+export function encodeSend(regToken: Uint8Array, destKey: Uint8Array, payload: Uint8Array): Uint8Array {
   const b = Buffer.allocUnsafe(SEND_HEADER_SIZE + payload.length);
   b[0] = FRAME_SEND;
-  b.set(destKey, 1);
+  b.set(regToken.subarray(0, REG_TOKEN_SIZE), 1);
+  b.set(destKey, 1 + REG_TOKEN_SIZE);
   b.set(payload, SEND_HEADER_SIZE);
   return b;
 }
 
-export function encodePingLike(type: typeof FRAME_PING | typeof FRAME_PONG, token: Uint8Array): Uint8Array {
+/** PING: the ping token comes back in the PONG; the registration token proves the sender. */
+export function encodePing(token: Uint8Array, regToken: Uint8Array): Uint8Array {
   const b = new Uint8Array(PING_SIZE);
-  b[0] = type;
+  b[0] = FRAME_PING;
+  b.set(token.subarray(0, TOKEN_SIZE), 1);
+  b.set(regToken.subarray(0, REG_TOKEN_SIZE), 1 + TOKEN_SIZE);
+  return b;
+}
+
+export function encodePong(token: Uint8Array): Uint8Array {
+  const b = new Uint8Array(PONG_SIZE);
+  b[0] = FRAME_PONG;
   b.set(token.subarray(0, TOKEN_SIZE), 1);
   return b;
 }

@@ -12,6 +12,8 @@
 //   0x0009 ERROR-CODE          | 0 0 | class (3 bits) | number | reason UTF-8 |
 //   0x000A UNKNOWN-ATTRIBUTES  list of u16 attribute types
 //   0x8022 SOFTWARE            UTF-8 text (we do not send it: no fingerprinting aid)
+//   0x802C OTHER-ADDRESS       RFC 5780 §7.4: the server's other STUN endpoint, in
+//                              MAPPED-ADDRESS form (not XORed); comprehension-optional
 //   0x8028 FINGERPRINT         CRC-32 of the message before it, XOR 0x5354554e;
 //                              must be the last attribute
 // Types 0x0000-0x7FFF are comprehension-required: a request carrying one we do not
@@ -36,6 +38,7 @@ export const ATTR_MESSAGE_INTEGRITY_SHA256 = 0x001c;
 export const ATTR_USERHASH = 0x001e;
 export const ATTR_XOR_MAPPED_ADDRESS = 0x0020;
 export const ATTR_SOFTWARE = 0x8022;
+export const ATTR_OTHER_ADDRESS = 0x802c;
 export const ATTR_FINGERPRINT = 0x8028;
 const FINGERPRINT_XOR = 0x5354554e;
 
@@ -61,6 +64,8 @@ export interface StunMessage {
   type: number;
   transactionId: Uint8Array; // 12 bytes (a view into the parsed buffer)
   mappedAddress?: StunAddress; // XOR-MAPPED-ADDRESS, else MAPPED-ADDRESS
+  /** RFC 5780 OTHER-ADDRESS; a malformed one is ignored (the attribute is optional) */
+  otherAddress?: StunAddress;
   errorCode?: number;
   errorReason?: string;
   /** comprehension-required attribute types we do not understand */
@@ -176,6 +181,9 @@ export function parseStun(buf: Uint8Array): StunParseResult {
         plainAddr ??= a;
         break;
       }
+      case ATTR_OTHER_ADDRESS:
+        msg.otherAddress ??= parseAddress(v, false, txid) ?? undefined;
+        break;
       case ATTR_ERROR_CODE: {
         if (al < 4) return { ok: false, reason: 'bad_error_code' };
         msg.errorCode = (v[2]! & 0x07) * 100 + v[3]!;
@@ -304,22 +312,32 @@ export function stunAddressOf(address: string, port: number): StunAddress {
   return { family: address.includes(':') ? 'IPv6' : 'IPv4', address, port };
 }
 
-export function encodeBindingSuccess(txid: Uint8Array, mapped: StunAddress): Uint8Array {
+/** A Binding success: XOR-MAPPED-ADDRESS, OTHER-ADDRESS when given (of the mapped address's family only), FINGERPRINT. */
+export function encodeBindingSuccess(txid: Uint8Array, mapped: StunAddress, other?: StunAddress): Uint8Array {
   const w = new Writer();
   w.attr(ATTR_XOR_MAPPED_ADDRESS, encodeAddressValue(mapped, true, txid));
+  if (other && other.family === mapped.family) w.attr(ATTR_OTHER_ADDRESS, encodeAddressValue(other, false, txid));
   return w.finish(BINDING_SUCCESS, txid, true);
 }
 
-/** Size of the Binding success response for a source of this family (XOR-MAPPED-ADDRESS
- *  and FINGERPRINT): the most any answer of ours may be, so no request amplifies more. */
-export function bindingSuccessSize(family: StunAddress['family']): number {
-  return STUN_HEADER_SIZE + 4 + (family === 'IPv4' ? 8 : 20) + 8;
+/**
+ * The size of our Binding success to a source of this family: XOR-MAPPED-ADDRESS,
+ * OTHER-ADDRESS when the server has another endpoint of that family, FINGERPRINT. It is the
+ * most any answer of ours may be (the 420 answer is cut to fit): 40 bytes for IPv4 (52
+ * with OTHER-ADDRESS), 52 for IPv6 (76). Every request is at least 20 bytes, so no answer
+ * is more than 2.6 times (IPv4) or 3.8 times (IPv6) the request, and a source gets a
+ * bounded number of answers per second (the relay's per-source STUN budget).
+ */
+export function bindingSuccessSize(family: StunAddress['family'], withOther = false): number {
+  const address = 4 + (family === 'IPv4' ? 8 : 20);
+  return STUN_HEADER_SIZE + address + (withOther ? address : 0) + 8;
 }
 
 /**
  * The 420 answer to a request with unknown comprehension-required attributes, bounded by
  * `maxBytes` (RFC 8489 §14.8: the reason phrase may be empty, FINGERPRINT is optional): as
- * many of the unknown types as fit are listed — 2 for an IPv4 source, 10 for IPv6.
+ * many of the unknown types as fit are listed — for an IPv4 source 2 (10 when the success
+ * would carry OTHER-ADDRESS), for IPv6 10 (22).
  */
 export function encodeBoundedUnknownAttributes(txid: Uint8Array, unknown: number[], maxBytes: number): Uint8Array {
   // header 20 + ERROR-CODE 8 + UNKNOWN-ATTRIBUTES 4 + 2 per type, padded to 4
@@ -354,10 +372,11 @@ export type StunServerReply =
   | { kind: 'drop'; reason: string };
 
 /**
- * The whole server side: given a datagram and its source, what to send back.
+ * The whole server side: given a datagram and its source, what to send back; `other` is the
+ * server's other STUN endpoint (OTHER-ADDRESS, sent to sources of its family).
  * Indications and responses are dropped (we only answer Binding requests).
  */
-export function answerBindingRequest(buf: Uint8Array, source: StunAddress): StunServerReply {
+export function answerBindingRequest(buf: Uint8Array, source: StunAddress, other?: StunAddress): StunServerReply {
   const p = parseStun(buf);
   if (!p.ok) return { kind: 'drop', reason: p.reason };
   const m = p.message;
@@ -366,10 +385,10 @@ export function answerBindingRequest(buf: Uint8Array, source: StunAddress): Stun
   }
   if (m.unknownRequired.length > 0) {
     // bounded: never larger than the success response this source would have had
-    return { kind: 'reply', status: 'error', data: encodeBoundedUnknownAttributes(m.transactionId, m.unknownRequired, bindingSuccessSize(source.family)) };
+    return { kind: 'reply', status: 'error', data: encodeBoundedUnknownAttributes(m.transactionId, m.unknownRequired, bindingSuccessSize(source.family, other?.family === source.family)) };
   }
   try {
-    return { kind: 'reply', status: 'success', data: encodeBindingSuccess(m.transactionId, source) };
+    return { kind: 'reply', status: 'success', data: encodeBindingSuccess(m.transactionId, source, other) };
   } catch {
     return { kind: 'drop', reason: 'bad_source' };
   }

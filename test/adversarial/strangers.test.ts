@@ -1,8 +1,8 @@
 // Issue #12 rows 5, 9, 10: strangers, anyone who reaches the relay: registration floods,
 // STUN requests from many sources, idle and dribbling HTTP connections. The relay's CPU and
 // descriptors stay bounded, STUN never amplifies; legitimate registrations and the
-// legitimate pair's traffic go on. (Row 6, a flood from many registered keys, waits in
-// pending/ for the agent to send its accept set.)
+// legitimate pair's traffic go on. (Row 6, a flood from many registered keys, is in
+// stranger-flood.test.ts.)
 import * as dgram from 'node:dgram';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LEGIT_FLOOD_ROWS, PROBE_REGISTRATIONS, extraCpuS, legitWithin, readingsMonitor, runAttack } from './attack-run.js';

@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { startRelay, startAgent, registered, waitFor, type Relay, type Agent } from './helpers.js';
 import { encodeBindingRequest, newTransactionId, parseStun } from '../../src/stun/codec.js';
 import {
-  FRAME_REGISTER, FRAME_SEND, FRAME_NOT_REGISTERED, encodeHello, encodeRegister, encodeSend, REGISTER_SIZE,
+  FRAME_REGISTER, FRAME_SEND, FRAME_NOT_REGISTERED, encodeHello, encodeRegister, encodeSend, REGISTER_SIZE, SEND_HEADER_SIZE,
 } from '../../src/relay/wire.js';
 import { PeerKey } from '../../src/common/peer-key.js';
 import { generateKeyPair } from '../../src/noise/index.js';
@@ -64,7 +64,7 @@ describe('relay under bad input', () => {
     const s = await rawSocket(); socks.push(s);
     const before = c().drops.unregistered;
     const reply = new Promise<Buffer>((r) => s.once('message', r));
-    s.send(encodeSend(new Uint8Array(32), new Uint8Array(100)), relay.udpPort, '127.0.0.1');
+    s.send(encodeSend(new Uint8Array(8), new Uint8Array(32), new Uint8Array(100)), relay.udpPort, '127.0.0.1');
     expect((await reply)[0]).toBe(FRAME_NOT_REGISTERED);
     expect(c().drops.unregistered).toBe(before + 1);
   });
@@ -106,7 +106,7 @@ describe('relay under bad input', () => {
     agents.push(a);
     await registered(a);
     const o0 = c().drops.oversized, m0 = c().drops.malformed;
-    const big = Buffer.alloc(33 + 1401); big[0] = FRAME_SEND;
+    const big = Buffer.alloc(SEND_HEADER_SIZE + 1401); big[0] = FRAME_SEND;
     a.socket!.send(big, relay.udpPort, '127.0.0.1');
     a.socket!.send(Buffer.from([FRAME_SEND, 1, 2]), relay.udpPort, '127.0.0.1');
     expect(a.client.send(a.keyB64, new Uint8Array(1401))).toBe(false); // the client refuses too
@@ -192,7 +192,7 @@ describe('relay policy', () => {
       expect(got1).toBe(0);
       // the old address is no longer registered
       const d0 = relay.server.counters.drops.unregistered;
-      a1.socket!.send(encodeSend(b.key.publicKey, new Uint8Array(4)), relay.udpPort, '127.0.0.1');
+      a1.socket!.send(encodeSend(new Uint8Array(8), b.key.publicKey, new Uint8Array(4)), relay.udpPort, '127.0.0.1');
       await waitFor(() => relay.server.counters.drops.unregistered === d0 + 1, 2000, 'old binding dropped');
     } finally { a1.close(); a2.close(); b.close(); await relay.server.stop(false); }
   });

@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { HandshakeState, generateKeyPair } from '../../src/noise/index.js';
 import {
   FRAME_CHALLENGE, FRAME_REGISTERED, FRAME_RESTARTING, NOISE_PROTOCOL, encodeAuthFrame, encodeHello,
-  encodeRegister, encodeSend, registrationPrologue,
+  decodeRegisteredPayload, encodeRegister, encodeSend, registrationPrologue,
 } from '../../src/relay/wire.js';
 
 export interface AttackSpec {
@@ -109,6 +109,8 @@ async function run(a: AttackSpec): Promise<Record<string, number>> {
       // attack 6: 50 freshly registered keys flood one victim key
       const relayKey = new Uint8Array(Buffer.from(a.relayKey, 'base64'));
       const socks: dgram.Socket[] = [];
+      const frames: Uint8Array[] = [];
+      const victim = new Uint8Array(Buffer.from(a.victimKey!, 'base64'));
       for (let i = 0; i < 50; i++) {
         const s = await bind(`127.0.1.${1 + (i % 5)}`);
         const c = await cookie(s, a.relayUdpPort);
@@ -116,14 +118,17 @@ async function run(a: AttackSpec): Promise<Record<string, number>> {
         const hs = new HandshakeState({ protocolName: NOISE_PROTOCOL, initiator: true, prologue: registrationPrologue(c), staticKey: generateKeyPair(), remoteStaticKey: relayKey });
         const got = next(s, FRAME_REGISTERED);
         s.send(encodeRegister(c, hs.writeMessage(new Uint8Array(0))), a.relayUdpPort, RELAY);
-        if (await got) socks.push(s); else s.close();
+        const reg = await got;
+        // each stranger is a real registration: it knows its own registration token
+        const token = reg && decodeRegisteredPayload(hs.readMessage(reg.subarray(4)))?.token;
+        hs.destroy();
+        if (token) { socks.push(s); frames.push(encodeSend(token, victim, new Uint8Array(1200))); } else s.close();
       }
       out.registered = socks.length;
       process.stdout.write(JSON.stringify({ ready: true }) + '\n');
       end = performance.now() + a.seconds * 1000;
-      const frame = encodeSend(new Uint8Array(Buffer.from(a.victimKey!, 'base64')), new Uint8Array(1200));
       out.sent = 0;
-      await paced(end, a.pps ?? 20_000, socks.length, () => { for (const s of socks) { s.send(frame, a.relayUdpPort, RELAY); out.sent!++; } });
+      await paced(end, a.pps ?? 20_000, socks.length, () => { socks.forEach((s, i) => { s.send(frames[i]!, a.relayUdpPort, RELAY); out.sent!++; }); });
       for (const s of socks) s.close();
       break;
     }

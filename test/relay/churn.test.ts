@@ -14,6 +14,7 @@ import { HandshakeState, generateKeyPair } from '../../src/noise/index.js';
 import {
   FRAME_CHALLENGE, FRAME_REGISTERED, NOISE_PROTOCOL, encodeHello, encodeRegister, registrationPrologue,
 } from '../../src/relay/wire.js';
+import { controlKeysInUse } from '../../src/relay/control-auth.js';
 
 /**
  * One registration over a raw transport; resolves when REGISTERED verifies. Like the real
@@ -107,6 +108,8 @@ describe('registration churn', () => {
     }
     await new Promise((r) => setTimeout(r, 100));
     expect(relay.server.agentCount).toBeLessThanOrEqual(SOCKETS);
+    // every replaced or closed registration gave its control keys back (zeroed)
+    expect(controlKeysInUse()).toBe(relay.server.agentCount);
     const heapEnd = heapAfterGc();
     // flat: 9000 more registrations must not have grown the retained heap by more than
     // the bounded spent-cookie record (< 2 MB); a leak of ~1 KB per registration would

@@ -66,7 +66,7 @@ describe('mpyc-relay CLI', () => {
     expect(bare.stderr).toMatch(/PRIVATE key below/);
     expect(run(['pubkey', '--key', f]).stdout.trim()).toBe(pub);
     const again = run(['keygen', '--out', f]);
-    expect(again.code).toBe(2);
+    expect(again.code).toBe(3); // an unusable key file (src/common/cli.ts EXIT)
     expect(again.stderr).toMatch(/already exists/);
   });
 
@@ -77,11 +77,12 @@ describe('mpyc-relay CLI', () => {
     expect(bad.stderr).toMatch(/--udp: expected HOST:PORT/);
     const missing = run(['serve', '--key', join(dir, 'none'), '--udp', '127.0.0.1:0', '--http', 'off']);
     expect(missing.stderr).toMatch(/cannot read key file/);
+    expect(missing.code).toBe(3);
     const f = join(dir, 'k2');
     run(['keygen', '--out', f]);
     chmodSync(f, 0o644);
     const open = run(['serve', '--key', f, '--udp', '127.0.0.1:0', '--http', 'off']);
-    expect(open.code).toBe(2);
+    expect(open.code).toBe(3);
     expect(open.stderr).toMatch(/chmod 600/);
   });
 
@@ -96,7 +97,7 @@ describe('mpyc-relay CLI', () => {
     expect(listening.relayAddress).toBe(`${pub}@127.0.0.1:${udpPort}/${listening.httpPort as number}`);
     // port in use
     const clash = run(['serve', '--key', f, '--udp', `127.0.0.1:${udpPort}`, '--http', 'off']);
-    expect(clash.code).toBe(2);
+    expect(clash.code).toBe(1); // a failure at run time
     expect(clash.stderr).toMatch(/in use/);
 
     const sock = dgram.createSocket('udp4');

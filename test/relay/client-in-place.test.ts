@@ -1,7 +1,7 @@
 // RelayClient.sendInPlace: the SEND header is written into the payload's headroom (no
 // copy of the payload), the relay forwards it like any SEND; without headroom it copies.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { FRAME_SEND, SEND_HEADER_SIZE } from '../../src/relay/wire.js';
+import { FRAME_SEND, REG_TOKEN_SIZE, SEND_HEADER_SIZE } from '../../src/relay/wire.js';
 import { startRelay, startAgent, registered, waitFor, type Relay, type Agent } from './helpers.js';
 
 describe('relay client: SEND built in the payload headroom', () => {
@@ -24,7 +24,7 @@ describe('relay client: SEND built in the payload headroom', () => {
       expect(a.client.sendInPlace(b.key.publicKey, payload)).toBe(true);
       // written in place: the frame is the headroom + the payload
       expect(memory[0]).toBe(FRAME_SEND);
-      expect(memory.subarray(1, SEND_HEADER_SIZE)).toEqual(b.key.publicKey);
+      expect(memory.subarray(1 + REG_TOKEN_SIZE, SEND_HEADER_SIZE)).toEqual(b.key.publicKey);
       // no headroom: sent all the same, as a copy (nothing before the payload is touched)
       const bare = new Uint8Array(20).fill(0x33);
       expect(a.client.sendInPlace(b.key.publicKey, bare)).toBe(true);

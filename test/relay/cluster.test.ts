@@ -13,7 +13,7 @@ import { RelayClient, relayWsUrl } from '../../src/relay/client.js';
 import { generateKeyPair } from '../../src/noise/index.js';
 import { PeerKey } from '../../src/common/peer-key.js';
 import { isRelayFrame } from '../../src/relay/wire.js';
-import { waitFor } from './helpers.js';
+import { listeningLine, waitFor } from './helpers.js';
 
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/relay/cli.js');
 const dir = mkdtempSync(join(tmpdir(), 'mpyc-relay-cluster-'));
@@ -37,14 +37,7 @@ describe('relay cluster (--workers 2)', () => {
     const relayKey = spawnSync(process.execPath, [CLI, 'keygen', '--out', keyFile], { encoding: 'utf8' }).stdout.trim();
     const p = spawn(process.execPath, [CLI, 'serve', '--key', keyFile, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(p);
-    const listening = await new Promise<{ udpPort: number; httpPort: number }>((res, rej) => {
-      let out = '';
-      const t = setTimeout(() => rej(new Error(`no listening line: ${out}`)), 10_000);
-      p.stderr!.on('data', (d) => {
-        out += String(d);
-        for (const l of out.split('\n')) { try { const j = JSON.parse(l); if (j.msg === 'listening') { clearTimeout(t); res(j); } } catch { /* partial */ } }
-      });
-    });
+    const listening = await listeningLine<{ udpPort: number; httpPort: number }>(p);
     const workers = execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
     expect(workers.length).toBe(2);
 

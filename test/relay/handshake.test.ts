@@ -1,5 +1,5 @@
-// The relay's registration handshake (interim IK in src/relay/handshake.ts until
-// src/noise lands) checked against the cacophony known-answer vectors.
+// The relay's registration handshake (Noise IK from src/noise, as the relay server and
+// client use it) checked against the cacophony known-answer vectors.
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { RelayClient } from '../../src/relay/client.js';
 import { generateKeyPair } from '../../src/noise/index.js';
-import { encodeSend, isRelayFrame } from '../../src/relay/wire.js';
+import { SEND_HEADER_SIZE, isRelayFrame } from '../../src/relay/wire.js';
 
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../src/relay/cli.js');
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '3' }, pairs: { type: 'string', default: '8' }, pps: { type: 'string', default: '30000' } } });
@@ -70,7 +70,7 @@ async function floorRound(): Promise<number> {
     const recv = await bind();
     recv.on('message', () => { /* discard */ });
     p.stdin!.write(`${recv.address().port}\n`);
-    const senders = await Promise.all(Array.from({ length: PAIRS }, async () => ({ s: await bind(), frame: new Uint8Array(1233) })));
+    const senders = await Promise.all(Array.from({ length: PAIRS }, async () => ({ s: await bind(), frame: new Uint8Array(SEND_HEADER_SIZE + 1200) })));
     await sleep(100);
     const count = (): Promise<number> => { const r = firstJsonLine(p, (j) => 'n' in j); p.stdin!.write('count\n'); return r.then((j) => j.n as number); };
     const c0 = await count();
@@ -96,6 +96,7 @@ async function relayRound(workers: number): Promise<number> {
   const p = spawn(process.execPath, [...prof, CLI, 'serve', '--key', keyFile, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', String(workers),
     '--rate', '10000000', '--source-rate', '0', '--dest-rate', '0', '--global-rate', '0', '--handshake-rate', '0', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const clients: RelayClient[] = [];
+  let capture: ((b: Uint8Array) => void) | undefined;
   try {
     const j = await firstJsonLine(p, (x) => x.msg === 'listening', 'stderr') as { udpPort: number; httpPort: number };
     const senders: Array<{ s: dgram.Socket; frame: Uint8Array }> = [];
@@ -104,14 +105,20 @@ async function relayRound(workers: number): Promise<number> {
       const pair = await Promise.all([0, 1].map(async () => {
         const s = await bind();
         const kp = generateKeyPair();
-        const c = new RelayClient({ relayKey, keyPair: kp, transport: 'udp', sendUdp: (b) => s.send(b, j.udpPort, '127.0.0.1') });
+        // capture: takes the frame the client builds instead of sending it (the load's frames)
+        const c = new RelayClient({ relayKey, keyPair: kp, transport: 'udp', sendUdp: (b) => { if (capture) capture(b); else s.send(b, j.udpPort, '127.0.0.1'); } });
         s.on('message', (m) => { if (isRelayFrame(m)) c.handleDatagram(m); });
         clients.push(c);
         c.start();
         while (c.state !== 'registered') await sleep(5);
-        return { s, kp };
+        return { s, kp, c };
       }));
-      senders.push({ s: pair[0]!.s, frame: encodeSend(pair[1]!.kp.publicKey, new Uint8Array(1200)) });
+      // the sender's own SEND frame (with its registration token), built by its client once
+      let frame: Uint8Array | undefined;
+      capture = (b) => { frame = new Uint8Array(b); };
+      pair[0]!.c.send(pair[1]!.kp.publicKey, new Uint8Array(1200));
+      capture = undefined;
+      senders.push({ s: pair[0]!.s, frame: frame! });
       // from now on the receiver discards what arrives, as the floor's receiver does: the
       // load generator's own per-packet work must be the same in both measurements
       receivers.push(pair[1]!.s);

@@ -7,8 +7,9 @@ import {
   FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_NOT_REGISTERED, FRAME_PEER_GONE, FRAME_PING, FRAME_PONG, FRAME_RECV,
   FRAME_REGISTER, FRAME_REGISTERED, FRAME_RESTARTING, FRAME_SEND, HELLO_SIZE, IK_MSG1_SIZE, IK_MSG2_SIZE,
   MAX_ACCEPT_KEYS, REGISTER_SIZE, RELAY_FRAME_FIRST, RELAY_FRAME_LAST, acceptAckBody, acceptFromBody, decodeFrame,
-  decodeRegisteredPayload, encodeAuthFrame, encodeChallenge, encodeHello, encodeNotRegistered, encodePingLike,
-  encodeRegister, encodeRegistered, encodeRegisteredPayload, encodeSend, isRelayFrame, type RelayFrame,
+  decodeRegisteredPayload, encodeAuthFrame, encodeChallenge, encodeHello, encodeNotRegistered, encodePing, encodePong,
+  encodeRegister, encodeRegistered, encodeRegisteredPayload, encodeSend, isRelayFrame, tokenMatches, tokenWords,
+  PING_SIZE, PONG_SIZE, RECV_OFFSET_IN_SEND, REGISTERED_SIZE, SEND_HEADER_SIZE, type RelayFrame,
 } from '../../src/relay/wire.js';
 
 const SEED = 0x5e1a7;
@@ -27,8 +28,8 @@ const validFrames = fc.oneof(
   fc.tuple(bytes(24), bytes(8)).map(([c, n]) => encodeChallenge(c, n)),
   fc.tuple(bytes(24), bytes(IK_MSG1_SIZE)).map(([c, m]) => encodeRegister(c, m)),
   bytes(IK_MSG2_SIZE).map((m) => encodeRegistered(m)),
-  bytes(8).map((t) => encodePingLike(FRAME_PING, t)),
-  bytes(8).map((t) => encodePingLike(FRAME_PONG, t)),
+  fc.tuple(bytes(8), bytes(8)).map(([t, r]) => encodePing(t, r)),
+  bytes(8).map((t) => encodePong(t)),
   fc.constant(encodeNotRegistered()),
   fc.tuple(fc.maxSafeNat(), bytes(32)).map(([c, k]) => encodeAuthFrame(FRAME_PEER_GONE, c, k)),
   fc.maxSafeNat().map((c) => encodeAuthFrame(FRAME_RESTARTING, c, new Uint8Array(0))),
@@ -56,9 +57,13 @@ describe('relay frame codec', () => {
         expect(r.type === FRAME_REGISTER && eq(r.cookie, cookie) && eq(r.ikMessage1, m1)).toBe(true);
         const rd = decoded(encodeRegistered(m2));
         expect(rd.type === FRAME_REGISTERED && eq(rd.ikMessage2, m2)).toBe(true);
-        const s = encodeSend(key, payload);
+        const s = encodeSend(nonce, key, payload);
         const sd = decoded(s);
-        expect(sd.type === FRAME_SEND && eq(sd.payload, payload) && eq(s.subarray(1, 33), key)).toBe(true);
+        expect(sd.type === FRAME_SEND && eq(sd.payload, payload) && eq(sd.regToken, nonce) && eq(s.subarray(9, 41), key)).toBe(true);
+        const pi = decoded(encodePing(nonce, cookie.subarray(0, 8)));
+        expect(pi.type === FRAME_PING && eq(pi.token, nonce) && eq(pi.regToken, cookie.subarray(0, 8))).toBe(true);
+        const po = decoded(encodePong(nonce));
+        expect(po.type === FRAME_PONG && eq(po.token, nonce)).toBe(true);
         const pg = decoded(encodeAuthFrame(FRAME_PEER_GONE, counter, key));
         expect(pg.type === FRAME_PEER_GONE && pg.counter === counter && eq(pg.key, key)).toBe(true);
         const af = decoded(encodeAuthFrame(FRAME_ACCEPT_FROM, counter, acceptFromBody(keys)));
@@ -66,7 +71,7 @@ describe('relay frame codec', () => {
         const ack = decoded(encodeAuthFrame(FRAME_ACCEPT_ACK, counter, acceptAckBody(counter)));
         expect(ack.type === FRAME_ACCEPT_ACK && ack.counter === counter).toBe(true);
       }), { seed: SEED, numRuns: 200 });
-    const p = { status: 1, reason: 2, keepaliveS: 10, expiryS: 35 };
+    const p = { status: 1, reason: 2, keepaliveS: 10, expiryS: 35, token: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 0xff]) };
     expect(decodeRegisteredPayload(encodeRegisteredPayload(p))).toEqual(p);
     expect(decodeRegisteredPayload(new Uint8Array(4))).toBeNull();
   });
@@ -75,6 +80,11 @@ describe('relay frame codec', () => {
     expect(encodeHello().length).toBe(HELLO_SIZE);
     expect(CHALLENGE_SIZE).toBeLessThan(HELLO_SIZE); // no amplification
     expect(encodeRegister(new Uint8Array(24), new Uint8Array(IK_MSG1_SIZE)).length).toBe(REGISTER_SIZE);
+    expect(REGISTERED_SIZE).toBe(66);
+    expect(REGISTERED_SIZE).toBeLessThan(REGISTER_SIZE); // no amplification
+    expect(PING_SIZE).toBe(17);
+    expect(PONG_SIZE).toBeLessThan(PING_SIZE);
+    expect(SEND_HEADER_SIZE).toBe(41);
     expect(encodeAuthFrame(FRAME_PEER_GONE, 1, new Uint8Array(32)).length).toBe(60);
     expect(encodeAuthFrame(FRAME_RESTARTING, 1, new Uint8Array(0)).length).toBe(AUTH_OVERHEAD);
     expect(encodeAuthFrame(FRAME_ACCEPT_FROM, 1, acceptFromBody(Array(MAX_ACCEPT_KEYS).fill(new Uint8Array(32)))).length).toBeLessThanOrEqual(1100);
@@ -90,13 +100,33 @@ describe('relay frame codec', () => {
     }), { seed: SEED, numRuns: 500 });
   });
 
-  it('SEND/RECV: header-only is fine, oversized payload is its own drop', () => {
-    expect(decodeFrame(encodeSend(new Uint8Array(32), new Uint8Array(0))).ok).toBe(true);
-    const big = encodeSend(new Uint8Array(32), new Uint8Array(DEFAULT_MAX_PAYLOAD + 1));
+  it('SEND/RECV: header-only is fine, oversized payload is its own drop; a RECV is the tail of its SEND', () => {
+    const tok = new Uint8Array(8);
+    expect(decodeFrame(encodeSend(tok, new Uint8Array(32), new Uint8Array(0))).ok).toBe(true);
+    const big = encodeSend(tok, new Uint8Array(32), new Uint8Array(DEFAULT_MAX_PAYLOAD + 1));
     expect(decodeFrame(big)).toEqual({ ok: false, drop: 'oversized' });
-    const recv = Buffer.from(encodeSend(new Uint8Array(32), new Uint8Array(5))); recv[0] = FRAME_RECV;
-    expect(decoded(recv).type).toBe(FRAME_RECV);
+    const send = Buffer.from(encodeSend(tok, new Uint8Array(32).fill(7), Uint8Array.from([1, 2, 3, 4, 5])));
+    // the relay's in-place rewrite: type and source key over the end of the header
+    send[RECV_OFFSET_IN_SEND] = FRAME_RECV;
+    const recv = decoded(send.subarray(RECV_OFFSET_IN_SEND));
+    expect(recv.type === FRAME_RECV && eq(recv.payload, Uint8Array.from([1, 2, 3, 4, 5]))).toBe(true);
     expect(decodeFrame(Buffer.from([FRAME_SEND, 1]))).toEqual({ ok: false, drop: 'malformed' });
+    expect(decodeFrame(Buffer.alloc(40, FRAME_SEND))).toEqual({ ok: false, drop: 'malformed' });
+  });
+
+  it('registration token: matches only the same 8 bytes at its offset', () => {
+    fc.assert(fc.property(bytes(8), bytes(8), fc.nat(40), (t, u, at) => {
+      const f = Buffer.alloc(at + 8);
+      f.set(t, at);
+      expect(tokenMatches(f, at, tokenWords(t))).toBe(true);
+      expect(tokenMatches(f, at, tokenWords(u))).toBe(eq(t, u));
+    }), { seed: SEED, numRuns: 500 });
+    // every single-bit difference fails
+    const t = new Uint8Array(8);
+    for (let bit = 0; bit < 64; bit++) {
+      const f = Buffer.alloc(8); f[bit >> 3] = 1 << (bit & 7);
+      expect(tokenMatches(f, 0, tokenWords(t))).toBe(false);
+    }
   });
 
   it('reserved types (0x2B, version 1 REJECTED, and the rest of the range) are unexpected_frame', () => {

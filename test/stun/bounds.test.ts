@@ -66,3 +66,44 @@ describe('STUN response bounds', () => {
     }), { seed: SEED, numRuns: 300 });
   });
 });
+
+describe('OTHER-ADDRESS (RFC 5780): the relay\'s second STUN endpoint', () => {
+  const other4: StunAddress = { family: 'IPv4', address: '198.51.100.9', port: 3479 };
+  const other6: StunAddress = { family: 'IPv6', address: '2001:db8::9', port: 3479 };
+
+  it('a success carries it for a source of its family only, and parses back', () => {
+    const tx = new Uint8Array(12).fill(3);
+    const p = parseStun(encodeBindingSuccess(tx, v4, other4));
+    expect(p.ok && p.message.mappedAddress).toEqual(v4);
+    expect(p.ok && p.message.otherAddress).toEqual(other4);
+    const p6 = parseStun(encodeBindingSuccess(tx, v6, other6));
+    expect(p6.ok && p6.message.otherAddress).toEqual(other6);
+    // an IPv6 source is not told an IPv4 endpoint
+    const mixed = encodeBindingSuccess(tx, v6, other4);
+    expect(mixed.length).toBe(bindingSuccessSize('IPv6'));
+    const pm = parseStun(mixed);
+    expect(pm.ok && pm.message.otherAddress).toBeUndefined();
+    for (const [a, o] of [[v4, other4], [v6, other6]] as const) expect(encodeBindingSuccess(tx, a, o).length).toBe(bindingSuccessSize(a.family, true));
+  });
+
+  it('a malformed OTHER-ADDRESS is ignored, the mapped address still read', () => {
+    const tx = new Uint8Array(12).fill(4);
+    const m = Buffer.from(encodeBindingSuccess(tx, v4, other4));
+    m[20 + 12 + 5] = 7; // OTHER-ADDRESS's family byte: neither IPv4 nor IPv6
+    m.writeUInt32BE(0, m.length - 4); // and a fingerprint that no longer matters: drop it
+    const noFp = Buffer.from(m.subarray(0, m.length - 8)); noFp.writeUInt16BE(noFp.length - 20, 2);
+    const p = parseStun(noFp);
+    expect(p.ok && p.message.mappedAddress).toEqual(v4);
+    expect(p.ok && p.message.otherAddress).toBeUndefined();
+  });
+
+  it('the bound with OTHER-ADDRESS: no answer exceeds that success, for any unknown attributes', () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0x0030, max: 0x7fff }), { minLength: 1, maxLength: 200 }), fc.boolean(), (types, six) => {
+      const [src, other] = six ? [v6, other6] : [v4, other4];
+      const r = answerBindingRequest(requestWith(types), src, other);
+      if (r.kind === 'reply') expect(r.data.length).toBeLessThanOrEqual(bindingSuccessSize(src.family, true));
+    }), { seed: SEED, numRuns: 300 });
+    const ok = answerBindingRequest(Buffer.from(encodeBindingRequest(new Uint8Array(12))), v4, other4);
+    expect(ok.kind === 'reply' && ok.data.length).toBe(52);
+  });
+});

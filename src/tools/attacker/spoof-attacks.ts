@@ -4,7 +4,7 @@
 import * as dgram from 'node:dgram';
 import {
   AUTH_TAG_SIZE, COOKIE_SIZE, FRAME_KEY_CONFLICT, FRAME_RESTARTING, NONCE_SIZE, REJECT_NOT_ALLOWED,
-  encodeAuthFrame, encodeChallenge, encodeNotRegistered, encodeSend,
+  REG_TOKEN_SIZE, encodeAuthFrame, encodeChallenge, encodeNotRegistered, encodeSend,
 } from '../../relay/wire.js';
 import { encodeBindingRequest, newTransactionId } from '../../stun/codec.js';
 import type { Endpoint, RawUdp } from './raw-udp.js';
@@ -71,10 +71,12 @@ export async function replayInitiation(raw: RawUdp, o: { initiation: Uint8Array;
 
 /**
  * Row 8: SEND frames from a registered agent's exact address:port (forged), so the relay
- * takes them for that agent's packets: to `destKey`, `payloadBytes` of garbage each.
+ * takes them for that agent's packets: to `destKey`, `payloadBytes` of garbage each. The
+ * agent's registration token travels only inside its own frames: the spoofer, off the
+ * path, puts a guess there (a random one).
  */
 export async function spoofSend(raw: RawUdp, o: { asAgent: Endpoint; relay: Endpoint; destKey: Uint8Array; payloadBytes: number; pps: number }, budget: Budget): Promise<{ sent: number }> {
-  const frame = encodeSend(o.destKey, randomBytes(o.payloadBytes));
+  const frame = encodeSend(randomBytes(REG_TOKEN_SIZE), o.destKey, randomBytes(o.payloadBytes));
   const perBurst = 32;
   const sent = await paced(budget, o.pps, async () => { await raw.send(o.asAgent, o.relay, frame, perBurst); return perBurst; });
   return { sent };

@@ -4,7 +4,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { generateKeyPair } from '../../noise/index.js';
 import { RelayClient } from '../../relay/index.js';
-import { COOKIE_SIZE, FRAME_CHALLENGE, IK_MSG1_SIZE, encodeHello, encodeRegister, encodeSend } from '../../relay/wire.js';
+import { COOKIE_SIZE, FRAME_CHALLENGE, IK_MSG1_SIZE, encodeHello, encodeRegister } from '../../relay/wire.js';
 import type { Endpoint } from './raw-udp.js';
 import { bindUdp } from './spoof-attacks.js';
 import { paced, randomBytes, sleep, type Budget } from './pace.js';
@@ -74,12 +74,13 @@ export async function registerStrangers(o: { relay: Endpoint; relayKey: string; 
 
 /**
  * Row 6: registered stranger keys all sending `payloadBytes` SEND frames to one victim key,
- * `pps` packets per second in total.
+ * `pps` packets per second in total, each through its own client (its frames carry its
+ * registration token, as a real agent's do).
  */
 export async function strangerFlood(strangers: RegisteredStranger[], o: { relay: Endpoint; victimKey: Uint8Array; payloadBytes: number; pps: number }, budget: Budget): Promise<{ sent: number }> {
-  const frame = encodeSend(o.victimKey, randomBytes(o.payloadBytes));
+  const payload = randomBytes(o.payloadBytes);
   const sent = await paced(budget, o.pps, () => {
-    for (const s of strangers) s.sock.send(frame, o.relay.port, o.relay.address);
+    for (const s of strangers) s.client.send(o.victimKey, payload);
     return strangers.length;
   });
   return { sent };
