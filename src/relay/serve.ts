@@ -3,6 +3,7 @@
 // they name are read and checked before anything listens, and `--check` stops there with a
 // report. The server, ws, sodium and the cluster load only after that (dynamic import), so
 // --help and mistakes answer at once. SIGHUP: serve-reload.ts.
+import cluster from 'node:cluster';
 import { EXIT, expectPositionals, parseCommandLine } from '../common/cli.js';
 import { loadConfig, type Config } from '../common/config.js';
 import { PeerKey } from '../common/peer-key.js';
@@ -63,23 +64,23 @@ export async function runServe(argv: string[]): Promise<number> {
 
 async function runRelay(l: Loaded, startConfig: ServeConfig, reloadConfig: () => ServeConfig): Promise<void> {
   const { settings: s } = l;
-  const [{ default: cluster }, { RelayServer }, { runPrimary, workerLink }, { newCookieSecret }, { relayWsUrl }, { watchSignals }] = await Promise.all([
-    import('node:cluster'), import('./server.js'), import('./cluster.js'), import('./cookie.js'), import('./client.js'), import('./serve-reload.js'),
-  ]);
   const log = createLogger({ service: 'mpyc-relay', level: s.logLevel, format: s.logFormat });
   if (s.workers > 1 && cluster.isPrimary) {
     // every setting and file was checked above; the workers run this same command line and environment
     l.keyPair.privateKey.fill(0);
+    const [{ runPrimary }, { newCookieSecret }] = await Promise.all([import('./cluster.js'), import('./cookie.js')]);
     runPrimary(s.workers, newCookieSecret(), (msg, o) => log.logger.error(o ?? {}, msg));
     return;
   }
+  const signals = (await import('./serve-reload.js')).watchSignals({ log, startConfig, reloadConfig, allowPath: s.allowPath });
+  const [{ RelayServer }, { workerLink }, { relayWsUrl }] = await Promise.all([import('./server.js'), import('./cluster.js'), import('./client.js')]);
   const link = cluster.isWorker ? await workerLink() : undefined;
   const logger = link ? log.logger.child({ worker: link.workerId }) : log.logger;
   const server = new RelayServer({
     keyPair: l.keyPair, udp: s.udp, http: s.http, tls: l.tls, allow: l.allow, logger, cluster: link, ...s.limits,
     maxPayload: s.maxPayload, maxAgents: s.maxAgents, keepaliveS: s.keepaliveS, expiryS: s.expiryS, lobby: s.lobby,
   });
-  const signals = watchSignals({ server, log, logger, startConfig, reloadConfig, allowPath: s.allowPath });
+  signals.attach(server, logger);
   let ports;
   try {
     ports = await server.start();
@@ -87,7 +88,8 @@ async function runRelay(l: Loaded, startConfig: ServeConfig, reloadConfig: () =>
     throw listenError(err, s, startConfig);
   }
   signals.started();
-  if (link && link.workerId !== 0) return;
+  // one "listening" line per relay (worker 0 speaks for all), one short line per other worker
+  if (link && link.workerId !== 0) { logger.info({ udpPort: ports.udpPort, httpPort: ports.httpPort ?? null }, 'worker listening'); return; }
   const shown = s.publicHost === undefined ? undefined : s.publicHost.includes(':') && !s.publicHost.startsWith('[') ? `[${s.publicHost}]` : s.publicHost;
   const tail = `${ports.udpPort}${ports.httpPort !== undefined ? `/${ports.httpPort}` : ''}`;
   const relayAddress = shown === undefined ? null : `${server.publicKey}@${shown}:${tail}`;

@@ -66,22 +66,25 @@ describe('mpyc-relay CLI', () => {
     expect(bare.stderr).toMatch(/PRIVATE key below/);
     expect(run(['pubkey', '--key', f]).stdout.trim()).toBe(pub);
     const again = run(['keygen', '--out', f]);
-    expect(again.code).toBe(2);
+    expect(again.code).toBe(3); // an unusable key file (EXIT.BAD_FILE)
     expect(again.stderr).toMatch(/already exists/);
   });
 
-  it('clear errors: unknown flag, bad address, missing key, world-readable key', () => {
-    expect(run(['serve', '--bogus']).code).toBe(2);
+  it('clear errors: unknown flag (2), bad address (2), missing key (3), world-readable key (3)', () => {
+    const bogus = run(['serve', '--bogus']);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/^mpyc-relay: unknown option --bogus\nUsage: mpyc-relay serve --key FILE \[options\]\nTry: mpyc-relay serve --help\n$/);
     const bad = run(['serve', '--key', join(dir, 'none'), '--udp', 'nope']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--udp: expected HOST:PORT/);
     const missing = run(['serve', '--key', join(dir, 'none'), '--udp', '127.0.0.1:0', '--http', 'off']);
-    expect(missing.stderr).toMatch(/cannot read key file/);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/none: cannot read key file \(ENOENT\); create one with: mpyc-relay keygen --out /);
     const f = join(dir, 'k2');
     run(['keygen', '--out', f]);
     chmodSync(f, 0o644);
     const open = run(['serve', '--key', f, '--udp', '127.0.0.1:0', '--http', 'off']);
-    expect(open.code).toBe(2);
+    expect(open.code).toBe(3);
     expect(open.stderr).toMatch(/chmod 600/);
   });
 
@@ -96,8 +99,8 @@ describe('mpyc-relay CLI', () => {
     expect(listening.relayAddress).toBe(`${pub}@127.0.0.1:${udpPort}/${listening.httpPort as number}`);
     // port in use
     const clash = run(['serve', '--key', f, '--udp', `127.0.0.1:${udpPort}`, '--http', 'off']);
-    expect(clash.code).toBe(2);
-    expect(clash.stderr).toMatch(/in use/);
+    expect(clash.code).toBe(1); // a failure at run time, not a usage error
+    expect(clash.stderr).toContain(`mpyc-relay: UDP port ${udpPort} in use (127.0.0.1:${udpPort}): another relay running? choose --udp HOST:PORT (now from --udp)\n`);
 
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
