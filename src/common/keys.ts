@@ -37,7 +37,12 @@ export function readKeyFile(path: string, opts: ReadKeyOptions = {}): KeyPair {
   let st;
   try { st = statSync(path); } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const hint = code === 'ENOENT' ? `; create one with: ${opts.keygenCommand ?? 'keygen'} --out ${path}` : '';
+    // a 44-character base64 text given where a file is expected is a public key pasted into
+    // the wrong option (e.g. session add --key instead of --pubkey): say so instead of
+    // offering to create a key file with that name
+    const looksLikeKey = /^[A-Za-z0-9+/]{43}=$/.test(path);
+    const hint = looksLikeKey ? '; this looks like a public key, not the path of a key file (commands that take a public key take it with --pubkey)'
+      : code === 'ENOENT' ? `; create one with: ${opts.keygenCommand ?? 'keygen'} --out ${path}` : '';
     throw new KeyFileError(`${path}: cannot read key file (${code ?? String(err)})${hint}`);
   }
   if (!st.isFile()) throw new KeyFileError(`${path}: not a regular file`);

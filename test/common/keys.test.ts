@@ -36,6 +36,10 @@ describe('key files', () => {
     expect(() => readKeyFile(join(dir, 'missing.key'))).toThrow(/missing\.key: cannot read key file \(ENOENT\)/);
     expect(() => readKeyFile(join(dir, 'missing.key'), { keygenCommand: 'mpyc-relay keygen' }))
       .toThrow(/ENOENT\); create one with: mpyc-relay keygen --out .*missing\.key$/);
+    // a public key pasted where a key file is expected is named as such, not offered as a file name to create
+    const pasted = 'jR5NH58mP0vYc7T5Gm0Vt3tq1tH4J2Wn8b8rJmZ2Q3s=';
+    expect(() => readKeyFile(pasted, { keygenCommand: 'mpyc-agent keygen' }))
+      .toThrow(/looks like a public key, not the path of a key file \(commands that take a public key take it with --pubkey\)$/);
     const big = join(dir, 'big.key');
     writeFileSync(big, 'A'.repeat(5000), { mode: 0o600 });
     expect(() => readKeyFile(big)).toThrow(/big\.key: not a key file \(5000 bytes/);

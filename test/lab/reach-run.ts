@@ -46,9 +46,10 @@ function relayOf(s: AgentStatus | undefined, peer: number): string | undefined {
   return p?.path?.kind === 'relay' ? p.path.relay : undefined;
 }
 
-interface RelayMove { time: number; peer: number; toRelay: string }
+export interface RelayMove { time: number; peer: number; toRelay: string }
 
-function relayMoves(ml: MpycLab, i: number): RelayMove[] {
+/** party i's logged moves of a pair from one relay to another ('path change' relay → relay) */
+export function relayMoves(ml: MpycLab, i: number): RelayMove[] {
   return (ml.parties[i]!.proc?.jsonLines() ?? [])
     .filter((j) => j.msg === 'path change' && j.from === 'relay' && j.to === 'relay')
     .map((j) => ({ time: Number(j.time), peer: Number(j.peer), toRelay: String(j.toRelay) }));
