@@ -261,9 +261,9 @@ describe('status format', () => {
     expect(lines[1]).toBe(`relay  ${KEY.slice(0, 8)}…@relay.example.org:3478/8080  udp  registered`);
     expect(lines[2]).toBe(`relay  ${KEY.slice(0, 8)}…@relay2.example.org:3478      -    NOT registered: no registration answer over UDP 198.51.100.9:3478 for 12 s`);
     expect(lines[3]).toBe('addresses  reflexive 203.0.113.7:41641, [2001:db8::7]:41642  local 192.168.1.20  udp port 41641, IPv6 41642');
-    expect(lines[5]).toMatch(/^PEER +STATE +LIVENESS +PATH +RTT +SENT +RECEIVED +HANDSHAKE +STREAMS +LAST ERROR$/);
-    expect(lines[6]).toMatch(/^0 alice +direct +connected 5m01s +direct 198\.51\.100\.4:41641 \(IPv4, STUN\) +1\.2 ms +1\.5 MiB +2\.0 KiB +45s +1 +-$/);
-    expect(lines[7]).toMatch(new RegExp(`^2 +relay +offline 20s +relay ws ${KEY.slice(0, 8).replace(/[+/]/g, '\\$&')}…@relay\\.example\\.org:3478/8080 +- +0 B +10 B +- +0 +probe timeout \\[2J$`));
+    expect(lines[5]).toMatch(/^PEER +STATE +LIVENESS +PATH +FOUND BY +RTT +SENT +RECEIVED +HANDSHAKE +STREAMS +LAST ERROR$/);
+    expect(lines[6]).toMatch(/^0 alice +direct +connected 5m01s +direct 198\.51\.100\.4:41641 \(IPv4, STUN\) +- +1\.2 ms +1\.5 MiB +2\.0 KiB +45s +1 +-$/);
+    expect(lines[7]).toMatch(new RegExp(`^2 +relay +offline 20s +relay ws ${KEY.slice(0, 8).replace(/[+/]/g, '\\$&')}…@relay\\.example\\.org:3478/8080 +- +- +0 B +10 B +- +0 +probe timeout \\[2J$`));
     expect(lines[8]).toMatch(/^3 +connecting +waiting 45s +- +/);
     expect(text).not.toContain('\x1b');
   });
@@ -272,7 +272,7 @@ describe('status format', () => {
     const lines = formatStatus(olderStatus()).trimEnd().split('\n');
     expect(lines[1]).toBe(`relay  ${KEY.slice(0, 8)}…@relay.example.org:3478/8080  udp  registered`);
     expect(lines[2]).toBe('addresses  reflexive 203.0.113.7:41641  local 192.168.1.20  udp port 41641');
-    expect(lines[5]).toMatch(/^0 alice +direct +- +direct 198\.51\.100\.4:41641 +1\.2 ms /);
+    expect(lines[5]).toMatch(/^0 alice +direct +- +direct 198\.51\.100\.4:41641 +- +1\.2 ms /);
   });
 
   it('formats units and paths', () => {
