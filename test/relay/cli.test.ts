@@ -1,7 +1,7 @@
 // The mpyc-relay CLI as users run it (built dist/ JS; `npm test` builds first).
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, chmodSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, chmodSync, writeFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +50,16 @@ describe('mpyc-relay CLI', () => {
     expect(r.code).toBe(0);
     for (const f of ['keygen', 'serve', '--key', '--udp', '--http', '--allow', '--rate', '--burst', '--max-payload', '--max-agents', '--keepalive', '--expiry', '--log-level', '--log-format', '--public-host',
       '--tls-cert', '--tls-key', '--workers', '--source-rate', '--dest-rate', '--global-rate', '--handshake-rate', '--handshake-rate-global', '--stun-rate',
-      '--max-sources', '--max-connections', '--max-connections-per-source', '--headers-timeout', '--idle-timeout', '--ws-register-timeout']) expect(r.stdout).toContain(f);
+      '--max-sources', '--max-connections', '--max-connections-per-source', '--headers-timeout', '--idle-timeout', '--ws-register-timeout',
+      '--config', '--check', 'MPYC_RELAY_', 'Precedence: flags > environment > config file > defaults', 'Exit codes']) expect(r.stdout).toContain(f);
+    expect(run(['serve', '--help']).stdout).toBe(run(['help', 'serve']).stdout);
+    const version = run(['--version']);
+    expect([version.code, version.stdout]).toEqual([0, `mpyc-relay ${JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).version}\n`]);
+    const bare = run([]);
+    expect(bare.code).toBe(2); // no command: the help, as a usage error
+    expect(bare.stdout).toContain('Usage:');
+    const unknown = run(['srve']);
+    expect([unknown.code, unknown.stderr]).toEqual([2, 'mpyc-relay: unknown command "srve" (commands: keygen, pubkey, serve)\nTry: mpyc-relay --help\n']);
   });
 
   it('keygen writes a 0600 key, refuses to overwrite, pubkey matches', () => {
