@@ -152,7 +152,7 @@ export function table(header: string[] | undefined, rows: string[][]): string {
 }
 
 function relayRow(r: RelayStatus): string[] {
-  return ['relay', shortRelay(r.address), r.transport ?? '-', r.registered ? 'registered' : `NOT registered${r.reason ? `: ${printable(r.reason)}` : ''}`];
+  return ['relay', shortRelay(r.address), r.transport ?? '-', r.registered ? `registered${r.reason ? ` — ${printable(r.reason)}` : ''}` : `NOT registered${r.reason ? `: ${printable(r.reason)}` : ''}`];
 }
 
 export function formatStatus(s: AgentStatus): string {

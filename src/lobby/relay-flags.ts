@@ -1,20 +1,9 @@
-// mpyc-relay's lobby flags (src/relay/cli.ts spreads these into its options and help).
-import { DEFAULT_LOBBY_LIMITS, HARD_MAX_PARTIES } from './store.js';
+// mpyc-relay's lobby flags as the relay's lobby option (the flags themselves and their help
+// are in src/relay/serve-options.ts, with every other serve option).
+import { HARD_MAX_PARTIES } from './store.js';
 import type { LobbyOption } from './http.js';
 
-export const LOBBY_CLI_OPTIONS = {
-  lobbies: { type: 'string' }, 'lobbies-per-source': { type: 'string' }, 'lobby-parties': { type: 'string' }, 'lobby-ttl': { type: 'string' },
-} as const;
-
-export const LOBBY_CLI_HELP = `  --lobbies N          most open lobbies (mpyc-agent invite/join, on the HTTP port);
-                       0 turns lobbies off (default ${DEFAULT_LOBBY_LIMITS.maxLobbies})
-  --lobbies-per-source N  most open lobbies created from one address (IPv6: one /64)
-                       (default ${DEFAULT_LOBBY_LIMITS.perSource})
-  --lobby-parties N    most members of one lobby, 2..${HARD_MAX_PARTIES} (default ${DEFAULT_LOBBY_LIMITS.maxParties})
-  --lobby-ttl S        lifetime of a lobby in seconds (default ${DEFAULT_LOBBY_LIMITS.ttlS})
-`;
-
-type Flags = Partial<Record<keyof typeof LOBBY_CLI_OPTIONS, string>>;
+type Flags = Partial<Record<'lobbies' | 'lobbies-per-source' | 'lobby-parties' | 'lobby-ttl', string>>;
 
 function count(text: string | undefined, flag: string, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;

@@ -1,147 +1,134 @@
-// What `mpyc-relay serve` can be told and how each value is checked: the option table
-// (flags, MPYC_RELAY_* variables and the --config file share it: src/common/config.ts) and
-// settingsFrom, which turns a Config into checked settings. Every error names where the
-// bad value came from (the flag, the variable or the file line: config.origin).
-import { readFileSync } from 'node:fs';
-import { UsageError, type OptionTable } from '../common/cli.js';
+// `mpyc-relay serve`'s settings: turns a Config (flags > MPYC_RELAY_* > config file, see
+// serve-options.ts for the table) into checked values. Every error is a UsageError (exit 2)
+// naming where the bad value came from: a flag, a variable, or file:line:column: key.
+// Files named by the settings (key, certificate, allow-list) are read by serve.ts.
+import { UsageError } from '../common/cli.js';
 import type { Config } from '../common/config.js';
-import { parseLogFormat, parseLogLevel, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/log.js';
-import { PeerKey } from '../common/peer-key.js';
-import { LOBBY_CLI_OPTIONS, lobbyOptionFromFlags } from '../lobby/relay-flags.js';
+import { LOG_FORMATS, LOG_LEVELS, defaultLogFormat, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from '../common/log.js';
+import { lobbyOptionFromFlags } from '../lobby/relay-flags.js';
 import type { LobbyOption } from '../lobby/http.js';
-import { DEFAULT_LIMITS } from './limit-defaults.js';
 import type { HostPort, RelayLimits } from './server.js';
-
-export const ENV_PREFIX = 'MPYC_RELAY';
-
-/** Numeric limits: flag, RelayServer option, help. Defaults come from DEFAULT_LIMITS. */
-export const LIMIT_FLAGS: Array<[flag: string, option: keyof RelayLimits, help: string]> = [
-  ['source-rate', 'sourceRatePps', 'forwarding from one source address (all its agents), packets/s; 0 = off'],
-  ['dest-rate', 'destRatePps', 'what one agent receives from all senders together, packets/s; 0 = off'],
-  ['global-rate', 'globalRatePps', 'forwarding of the whole relay, packets/s; 0 = off'],
-  ['handshake-rate', 'handshakeRatePerSource', 'registration handshakes per source address per second; 0 = off'],
-  ['handshake-rate-global', 'handshakeRateGlobal', 'registration handshakes per second, whole relay; 0 = off'],
-  ['stun-rate', 'stunRatePerSource', 'STUN answers per source address per second; 0 = off'],
-  ['max-sources', 'maxSources', 'source addresses with their own budgets (beyond: one shared budget)'],
-  ['max-connections', 'maxConnections', 'open HTTP/WebSocket connections'],
-  ['max-connections-per-source', 'maxConnectionsPerSource', 'open HTTP/WebSocket connections from one address'],
-  ['headers-timeout', 'headersTimeoutMs', 'ms for a request\'s headers (and a TLS handshake)'],
-  ['idle-timeout', 'idleTimeoutMs', 'ms an idle HTTP connection is kept'],
-  ['ws-register-timeout', 'wsRegisterTimeoutMs', 'ms a WebSocket may stay open without registering'],
-];
-
-const S = { kind: 'string' } as const;
-const N = { kind: 'string', value: 'N' } as const;
-
-/** Every serve option (one name for the flag, the file key and MPYC_RELAY_<NAME>). */
-export const SERVE_OPTIONS = {
-  key: { kind: 'string', value: 'FILE' }, udp: { kind: 'string', value: 'HOST:PORT' }, http: { kind: 'string', value: 'HOST:PORT' },
-  'tls-cert': { kind: 'string', value: 'FILE' }, 'tls-key': { kind: 'string', value: 'FILE' }, 'public-host': { kind: 'string', value: 'HOST' },
-  allow: { kind: 'string', value: 'FILE' }, rate: N, burst: N, 'max-payload': N, 'max-agents': N, keepalive: N, expiry: N,
-  'log-level': { kind: 'string', value: 'LEVEL' }, 'log-format': S, workers: N, 'stun-alt-port': N,
-  ...Object.fromEntries(LIMIT_FLAGS.map(([f]) => [f, N])),
-  ...Object.fromEntries(Object.keys(LOBBY_CLI_OPTIONS).map((f) => [f, N])),
-} as const satisfies OptionTable;
-export type ServeOptions = typeof SERVE_OPTIONS;
-
-/** The command line adds the file to read and --check. */
-export const SERVE_COMMAND_LINE = { ...SERVE_OPTIONS, config: { kind: 'string', value: 'FILE' }, check: { kind: 'boolean' } } as const;
-
-/** Options a SIGHUP applies without a restart. */
-export const RELOADABLE: readonly string[] = ['allow', 'log-level'];
+import { DEFAULT_HTTP, DEFAULT_UDP, SERVE_DEFAULTS, SERVE_OPTIONS, type NumberRange, type ServeOptionName, type ServeOptions } from './serve-options.js';
 
 export interface ServeSettings {
   keyPath: string;
   udp: HostPort;
+  /** undefined: --http off */
   http: HostPort | undefined;
-  tls: { cert: Buffer; key: Buffer } | undefined;
+  tls: { certPath: string; keyPath: string } | undefined;
+  /** the host written into the relay address; undefined on a wildcard bind without --public-host */
   publicHost: string | undefined;
   allowPath: string | undefined;
-  logLevel: LogLevel;
-  logFormat: LogFormat | undefined;
   workers: number;
+  /** the second STUN port (OTHER-ADDRESS); 0 = off */
   stunAltPort: number;
-  ratePps: number;
-  burst: number;
+  limits: RelayLimits;
   maxPayload: number;
   maxAgents: number;
   keepaliveS: number;
   expiryS: number;
-  limits: Partial<RelayLimits>;
   lobby: LobbyOption;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** every option as the relay uses it (null: not set, off), for --check */
+  shown: Record<ServeOptionName, string | number | null>;
 }
 
-function parseHostPort(text: string, what: string): HostPort {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  if (!m) throw new UsageError(`${what}: expected HOST:PORT (IPv6 as [ADDR]:PORT), got ${JSON.stringify(text)}`);
-  const port = Number(m[2]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`${what}: port out of range: ${m[2]}`);
-  return { host: m[1]!, port };
+type ServeConfig = Config<ServeOptions>;
+
+const LIMIT_OF = {
+  rate: 'ratePps', burst: 'burst', 'source-rate': 'sourceRatePps', 'dest-rate': 'destRatePps', 'global-rate': 'globalRatePps',
+  'handshake-rate': 'handshakeRatePerSource', 'handshake-rate-global': 'handshakeRateGlobal', 'stun-rate': 'stunRatePerSource',
+  'max-sources': 'maxSources', 'max-connections': 'maxConnections', 'max-connections-per-source': 'maxConnectionsPerSource',
+  'headers-timeout': 'headersTimeoutMs', 'idle-timeout': 'idleTimeoutMs', 'ws-register-timeout': 'wsRegisterTimeoutMs',
+} as const satisfies Partial<Record<ServeOptionName, keyof RelayLimits>>;
+
+const LOBBY_KEYS = ['lobbies', 'lobbies-per-source', 'lobby-parties', 'lobby-ttl'] as const;
+
+export const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::';
+
+function parseHostPort(text: string, origin: string): HostPort {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`${origin}: expected HOST:PORT (IPv6 as [ADDR]:PORT), got ${JSON.stringify(text)}`);
+  return { host: m[1]!, port: Number(m[2]) };
 }
 
-function parseCount(text: string | undefined, what: string, def: number, allowZero = false): number {
-  if (text === undefined) return def;
-  const n = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isInteger(n) || (n === 0 && !allowZero)) {
-    throw new UsageError(`${what}: expected a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(text)}`);
+function intIn(text: string, origin: string, r: NumberRange): number {
+  if (!/^\d{1,10}$/.test(text) || Number(text) < r.min || Number(text) > r.max) {
+    throw new UsageError(`${origin}: must be an integer in ${r.min}..${r.max}, got ${JSON.stringify(text)}`);
   }
-  return n;
+  return Number(text);
 }
 
-function readPem(path: string, what: string): Buffer {
-  try { return readFileSync(path); } catch (err) {
-    throw new UsageError(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
+type NumberName = { [K in ServeOptionName]: ServeOptions[K] extends { range: NumberRange } ? K : never }[ServeOptionName];
+
+/** A number option: its checked value, else its default (`fallback` for one derived from another). */
+function numberOf(c: ServeConfig, name: NumberName, fallback?: number): number {
+  const text = c.get(name);
+  if (text === undefined) return fallback ?? SERVE_DEFAULTS[name as keyof typeof SERVE_DEFAULTS];
+  return intIn(text, c.origin(name), SERVE_OPTIONS[name].range);
 }
 
-/** One base64 agent key per line, '#' comments. */
-export function loadAllowList(path: string): Set<string> {
-  let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (err) {
-    throw new Error(`${path}: cannot read allow-list (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+/** The lobby limits; lobbyOptionFromFlags checks each, and its message is re-worded to name the value's origin. */
+function lobbyOf(c: ServeConfig): LobbyOption {
+  for (const k of LOBBY_KEYS) {
+    const text = c.get(k);
+    if (text === undefined) continue;
+    try { lobbyOptionFromFlags({ [k]: text }); } catch (err) {
+      throw new UsageError(`${c.origin(k)}: ${(err as Error).message.replace(`--${k}: `, '')}`);
+    }
   }
-  const keys = new Set<string>();
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.replace(/#.*/, '').trim();
-    if (!line) return;
-    keys.add(PeerKey.fromText(line, `${path}:${i + 1}`).text);
-  });
-  return keys;
+  return lobbyOptionFromFlags(Object.fromEntries(LOBBY_KEYS.map((k) => [k, c.get(k)])));
 }
 
-/** Every value checked; errors name the flag, variable or file line that set it. */
-export function settingsFrom(c: Config<ServeOptions>): ServeSettings {
-  const at = (k: keyof ServeOptions & string): string => c.origin(k) === 'default' ? `--${k}` : c.origin(k);
-  const str = (k: keyof ServeOptions & string): string | undefined => c.get(k) as string | undefined;
-  const count = (k: keyof ServeOptions & string, def: number, allowZero = false): number => parseCount(str(k), at(k), def, allowZero);
-  const keyPath = str('key');
-  if (!keyPath) throw new UsageError('serve: --key FILE is required (create one with: mpyc-relay keygen --out FILE)');
-  const logLevel = parseLogLevel(str('log-level') ?? 'info');
-  if (!logLevel) throw new UsageError(`${at('log-level')}: unknown level ${JSON.stringify(str('log-level'))} (one of ${LOG_LEVELS.join(', ')})`);
-  let logFormat: LogFormat | undefined;
-  if (str('log-format') !== undefined) {
-    logFormat = parseLogFormat(str('log-format')!) ?? undefined;
-    if (!logFormat) throw new UsageError(`${at('log-format')}: expected ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(str('log-format'))}`);
+/** Checks every value of a config and turns it into settings. */
+export function settingsFrom(c: ServeConfig): ServeSettings {
+  const keyPath = c.get('key');
+  if (keyPath === undefined) throw new UsageError('--key FILE is required (or "key" in the config file, MPYC_RELAY_KEY; create one with: mpyc-relay keygen --out FILE)');
+  const level = c.get('log-level') ?? 'info';
+  const logLevel = parseLogLevel(level);
+  if (!logLevel) throw new UsageError(`${c.origin('log-level')}: unknown level ${JSON.stringify(level)} (${LOG_LEVELS.join(', ')})`);
+  const format = c.get('log-format');
+  const logFormat = format === undefined ? defaultLogFormat() : parseLogFormat(format);
+  if (!logFormat) throw new UsageError(`${c.origin('log-format')}: expected ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(format)}`);
+  const udp = parseHostPort(c.get('udp') ?? DEFAULT_UDP, c.origin('udp'));
+  const httpText = c.get('http') ?? DEFAULT_HTTP;
+  const http = httpText === 'off' ? undefined : parseHostPort(httpText, c.origin('http'));
+  const certPath = c.get('tls-cert');
+  const tlsKeyPath = c.get('tls-key');
+  if ((certPath === undefined) !== (tlsKeyPath === undefined)) {
+    throw new UsageError(`--tls-cert and --tls-key go together (${certPath !== undefined ? `tls-cert from ${c.origin('tls-cert')}` : `tls-key from ${c.origin('tls-key')}`}, the other not set)`);
   }
-  const udp = parseHostPort(str('udp') ?? '0.0.0.0:3478', at('udp'));
-  const http = str('http') === 'off' ? undefined : parseHostPort(str('http') ?? '0.0.0.0:8080', at('http'));
-  if ((str('tls-cert') === undefined) !== (str('tls-key') === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
-  const tls = str('tls-cert') ? { cert: readPem(str('tls-cert')!, at('tls-cert')), key: readPem(str('tls-key')!, at('tls-key')) } : undefined;
-  if (tls && !http) throw new UsageError('--tls-cert needs the HTTP port (not --http off)');
-  const stunAltPort = count('stun-alt-port', 0, true);
-  if (stunAltPort > 65535) throw new UsageError(`${at('stun-alt-port')}: port out of range: ${stunAltPort}`);
-  if (stunAltPort !== 0 && stunAltPort === udp.port) throw new UsageError(`${at('stun-alt-port')}: must differ from the --udp port`);
-  const ratePps = count('rate', DEFAULT_LIMITS.ratePps);
-  const limits: Partial<RelayLimits> = {};
-  for (const [f, o, h] of LIMIT_FLAGS) limits[o] = count(f as keyof ServeOptions & string, DEFAULT_LIMITS[o as keyof typeof DEFAULT_LIMITS], h.includes('0 = off'));
-  let lobby: LobbyOption;
-  try {
-    lobby = lobbyOptionFromFlags(Object.fromEntries(Object.keys(LOBBY_CLI_OPTIONS).map((k) => [k, str(k as keyof ServeOptions & string)])));
-  } catch (e) { throw new UsageError((e as Error).message); }
-  return {
-    keyPath, udp, http, tls, publicHost: str('public-host'), allowPath: str('allow'), logLevel, logFormat,
-    workers: count('workers', 1), stunAltPort, ratePps, burst: count('burst', Math.max(1, Math.floor(ratePps / 2))),
-    maxPayload: count('max-payload', 1400), maxAgents: count('max-agents', 100_000), keepaliveS: count('keepalive', 10), expiryS: count('expiry', 35),
-    limits, lobby,
+  if (certPath !== undefined && !http) throw new UsageError(`${c.origin('tls-cert')}: TLS needs the HTTP port (${c.origin('http')} is off)`);
+  const publicHost = c.get('public-host') ?? (isWildcard(udp.host) ? undefined : udp.host);
+
+  const limits = {} as RelayLimits;
+  for (const [name, option] of Object.entries(LIMIT_OF) as [keyof typeof LIMIT_OF, keyof RelayLimits][]) {
+    if (name !== 'burst') limits[option] = numberOf(c, name);
+  }
+  limits.burst = numberOf(c, 'burst', Math.max(1, Math.floor(limits.ratePps / 2)));
+  const keepaliveS = numberOf(c, 'keepalive');
+  const expiryS = numberOf(c, 'expiry');
+  // an agent refreshes its registration with each keepalive; expiring sooner drops live agents
+  if (expiryS <= keepaliveS) throw new UsageError(`${c.origin('expiry')}: ${expiryS} s must be more than the keepalive interval (${keepaliveS} s, ${c.origin('keepalive') === 'default' ? 'the default' : `from ${c.origin('keepalive')}`})`);
+  const stunAltPort = numberOf(c, 'stun-alt-port');
+  if (stunAltPort !== 0 && stunAltPort === udp.port) throw new UsageError(`${c.origin('stun-alt-port')}: the second STUN port must differ from the --udp port (${udp.port})`);
+  const lobby = lobbyOf(c);
+  const s: Omit<ServeSettings, 'shown'> = {
+    keyPath, udp, http, tls: certPath !== undefined ? { certPath, keyPath: tlsKeyPath! } : undefined, publicHost,
+    allowPath: c.get('allow'), workers: numberOf(c, 'workers'), stunAltPort, limits,
+    maxPayload: numberOf(c, 'max-payload'), maxAgents: numberOf(c, 'max-agents'), keepaliveS, expiryS, lobby, logLevel, logFormat,
   };
+  const lobbyShown = (k: (typeof LOBBY_KEYS)[number]): number | null =>
+    (lobby === false ? (k === 'lobbies' ? 0 : null) : Number(c.get(k) ?? SERVE_DEFAULTS[k]));
+  const hostPort = (h: HostPort): string => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`);
+  const shown: ServeSettings['shown'] = {
+    key: keyPath, udp: hostPort(udp), http: http ? hostPort(http) : 'off', 'tls-cert': certPath ?? null, 'tls-key': tlsKeyPath ?? null,
+    'public-host': publicHost ?? null, allow: s.allowPath ?? null,
+    ...(Object.fromEntries(Object.entries(LIMIT_OF).map(([name, option]) => [name, limits[option]])) as Record<keyof typeof LIMIT_OF, number>),
+    workers: s.workers, 'stun-alt-port': stunAltPort === 0 ? null : stunAltPort, 'max-payload': s.maxPayload, 'max-agents': s.maxAgents, keepalive: keepaliveS, expiry: expiryS,
+    lobbies: lobbyShown('lobbies'), 'lobbies-per-source': lobbyShown('lobbies-per-source'), 'lobby-parties': lobbyShown('lobby-parties'), 'lobby-ttl': lobbyShown('lobby-ttl'),
+    'log-level': logLevel, 'log-format': logFormat,
+  };
+  return { ...s, shown };
 }

@@ -93,6 +93,14 @@ describe('status view: NAT, port mapping, mechanism, birthday probing', () => {
     expect(formatBirthday(undefined)).toBe('-');
   });
 
+  it('a registered relay with something wrong (a key conflict) shows the reason beside "registered"', () => {
+    const st = natStatus();
+    st.relays = [{ address: RELAY, transport: 'udp', registered: true, reason: 'the same key runs in two agents (stop one)' }];
+    const line = formatStatus(st).split('\n').find((l) => l.startsWith('relay '));
+    expect(line).toMatch(/ udp +registered — the same key runs in two agents \(stop one\)$/);
+    expect(formatStatus(natStatus()).split('\n').find((l) => l.startsWith('relay '))).toMatch(/ udp +registered$/);
+  });
+
   it('an older agent\'s status (no mapping, mechanism or birthday): no nat line, FOUND BY -, no second table', () => {
     const old = natStatus();
     delete old.mapping;

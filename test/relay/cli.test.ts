@@ -1,7 +1,7 @@
 // The mpyc-relay CLI as users run it (built dist/ JS; `npm test` builds first).
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, chmodSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, chmodSync, writeFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,7 +50,16 @@ describe('mpyc-relay CLI', () => {
     expect(r.code).toBe(0);
     for (const f of ['keygen', 'serve', '--key', '--udp', '--http', '--allow', '--rate', '--burst', '--max-payload', '--max-agents', '--keepalive', '--expiry', '--log-level', '--log-format', '--public-host',
       '--tls-cert', '--tls-key', '--workers', '--source-rate', '--dest-rate', '--global-rate', '--handshake-rate', '--handshake-rate-global', '--stun-rate',
-      '--max-sources', '--max-connections', '--max-connections-per-source', '--headers-timeout', '--idle-timeout', '--ws-register-timeout']) expect(r.stdout).toContain(f);
+      '--max-sources', '--max-connections', '--max-connections-per-source', '--headers-timeout', '--idle-timeout', '--ws-register-timeout',
+      '--config', '--check', 'MPYC_RELAY_', 'Precedence: flags > environment > config file > defaults', 'Exit codes']) expect(r.stdout).toContain(f);
+    expect(run(['serve', '--help']).stdout).toBe(run(['help', 'serve']).stdout);
+    const version = run(['--version']);
+    expect([version.code, version.stdout]).toEqual([0, `mpyc-relay ${JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).version}\n`]);
+    const bare = run([]);
+    expect(bare.code).toBe(2); // no command: the help, as a usage error
+    expect(bare.stdout).toContain('Usage:');
+    const unknown = run(['srve']);
+    expect([unknown.code, unknown.stderr]).toEqual([2, 'mpyc-relay: unknown command "srve" (commands: keygen, pubkey, serve)\nTry: mpyc-relay --help\n']);
   });
 
   it('keygen writes a 0600 key, refuses to overwrite, pubkey matches', () => {
@@ -66,18 +75,20 @@ describe('mpyc-relay CLI', () => {
     expect(bare.stderr).toMatch(/PRIVATE key below/);
     expect(run(['pubkey', '--key', f]).stdout.trim()).toBe(pub);
     const again = run(['keygen', '--out', f]);
-    expect(again.code).toBe(3); // an unusable key file (src/common/cli.ts EXIT)
+    expect(again.code).toBe(3); // an unusable key file (EXIT.BAD_FILE)
     expect(again.stderr).toMatch(/already exists/);
   });
 
-  it('clear errors: unknown flag, bad address, missing key, world-readable key', () => {
-    expect(run(['serve', '--bogus']).code).toBe(2);
+  it('clear errors: unknown flag (2), bad address (2), missing key (3), world-readable key (3)', () => {
+    const bogus = run(['serve', '--bogus']);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/^mpyc-relay: unknown option --bogus\nUsage: mpyc-relay serve --key FILE \[options\]\nTry: mpyc-relay serve --help\n$/);
     const bad = run(['serve', '--key', join(dir, 'none'), '--udp', 'nope']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--udp: expected HOST:PORT/);
     const missing = run(['serve', '--key', join(dir, 'none'), '--udp', '127.0.0.1:0', '--http', 'off']);
-    expect(missing.stderr).toMatch(/cannot read key file/);
     expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/none: cannot read key file \(ENOENT\); create one with: mpyc-relay keygen --out /);
     const f = join(dir, 'k2');
     run(['keygen', '--out', f]);
     chmodSync(f, 0o644);
@@ -97,8 +108,8 @@ describe('mpyc-relay CLI', () => {
     expect(listening.relayAddress).toBe(`${pub}@127.0.0.1:${udpPort}/${listening.httpPort as number}`);
     // port in use
     const clash = run(['serve', '--key', f, '--udp', `127.0.0.1:${udpPort}`, '--http', 'off']);
-    expect(clash.code).toBe(1); // a failure at run time
-    expect(clash.stderr).toMatch(/in use/);
+    expect(clash.code).toBe(1); // a failure at run time, not a usage error
+    expect(clash.stderr).toContain(`mpyc-relay: UDP port ${udpPort} in use (127.0.0.1:${udpPort}): another relay running? choose --udp HOST:PORT (now from --udp)\n`);
 
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
