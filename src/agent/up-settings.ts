@@ -3,9 +3,9 @@
 // settingsFrom, which turns a Config into checked settings; every error names where the
 // bad value came from (a flag, a variable, or file:line:column: key).
 import { isIP } from 'node:net';
-import { EXIT_CODES_HELP, UsageError, secondsIn } from '../common/cli.js';
+import { EXIT_CODES_HELP, UsageError, hostPortIn, integerIn, secondsIn } from '../common/cli.js';
 import type { Config } from '../common/config.js';
-import { LOG_FORMATS, LOG_LEVELS, defaultLogFormat, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from '../common/log.js';
+import { LOG_LEVELS, logSettingsIn, type LogFormat, type LogLevel } from '../common/log.js';
 import { defaultControlDir } from './control.js';
 import { DEFAULT_OFFLINE_AFTER_MS, DEFAULT_OFFLINE_CLOSE_MS } from './peer-link.js';
 import { DEFAULT_KEY_FILE, USAGE } from './usage.js';
@@ -142,10 +142,6 @@ function isLoopback(host: string): boolean {
   return (isIP(host) === 4 && host.startsWith('127.')) || host === '::1';
 }
 
-function intIn(text: string, origin: string, min: number, max: number): number {
-  if (!/^\d{1,6}$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${origin}: must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`);
-  return Number(text);
-}
 
 function parseForward(text: string, origin: string): GenericForward {
   const m = /^(\d{1,5}):(\d{1,4}):(\d{1,5})$/.exec(text);
@@ -155,11 +151,6 @@ function parseForward(text: string, origin: string): GenericForward {
   return { localPort, peerIndex, remotePort };
 }
 
-function parseHostPort(text: string, origin: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
-  if (!m || Number(m[2]) > 65535) throw new UsageError(`${origin}: wants HOST:PORT (IPv6 as [ADDR]:PORT), got ${JSON.stringify(text)}`);
-  return { host: m[1]!, port: Number(m[2]) };
-}
 
 function seconds(c: Config<UpOptions>, key: 'stop-grace' | 'peer-offline' | 'offline-close', range: { min: number; max: number; default: number }): number {
   const text = c.get(key);
@@ -170,12 +161,7 @@ function seconds(c: Config<UpOptions>, key: 'stop-grace' | 'peer-offline' | 'off
 export function settingsFrom(c: Config<UpOptions>): UpSettings {
   const sessionPath = c.get('session');
   if (sessionPath === undefined) throw new UsageError('missing SESSION (the session file: mpyc-agent up SESSION, or "session" in the config file)');
-  const level = c.get('log-level') ?? 'info';
-  const logLevel = parseLogLevel(level);
-  if (!logLevel) throw new UsageError(`${c.origin('log-level')}: unknown level ${JSON.stringify(level)} (${LOG_LEVELS.join(', ')})`);
-  const format = c.get('log-format');
-  const logFormat = format === undefined ? defaultLogFormat() : parseLogFormat(format);
-  if (!logFormat) throw new UsageError(`${c.origin('log-format')}: unknown format ${JSON.stringify(format)} (${LOG_FORMATS.join(', ')})`);
+  const { logLevel, logFormat } = logSettingsIn(c.get('log-level'), c.get('log-format'), (k) => c.origin(k));
   const transport = c.get('relay-transport') ?? 'auto';
   if (!['auto', 'udp', 'ws'].includes(transport)) throw new UsageError(`${c.origin('relay-transport')}: must be auto, udp or ws, got ${JSON.stringify(transport)}`);
   const bind = c.get('bind') ?? '0.0.0.0';
@@ -197,13 +183,13 @@ export function settingsFrom(c: Config<UpOptions>): UpSettings {
     relayTransport: transport as RelayTransportChoice,
     bind,
     ...(bind6 !== undefined ? { bind6: bind6 === 'none' ? null : bind6 } : {}),
-    udpPort: udpPort === undefined ? 0 : intIn(udpPort, c.origin('udp-port'), 0, 65535),
-    ...(localBase !== undefined ? { localBase: intIn(localBase, c.origin('local-base'), 1, 65535) } : {}),
+    udpPort: udpPort === undefined ? 0 : integerIn(udpPort, c.origin('udp-port'), 0, 65535),
+    ...(localBase !== undefined ? { localBase: integerIn(localBase, c.origin('local-base'), 1, 65535) } : {}),
     ...(listen !== undefined && listen.length > 0 ? { listen } : {}),
     forwards: (c.get('forward') ?? []).map((f) => parseForward(f, c.origin('forward'))),
-    allowedPorts: (c.get('allow-port') ?? []).map((p) => intIn(p, c.origin('allow-port'), 1, 65535)),
+    allowedPorts: (c.get('allow-port') ?? []).map((p) => integerIn(p, c.origin('allow-port'), 1, 65535)),
     ...(c.get('control') !== undefined ? { control: c.get('control') } : {}),
-    ...(metrics !== undefined ? { metrics: parseHostPort(metrics, c.origin('metrics')) } : {}),
+    ...(metrics !== undefined ? { metrics: hostPortIn(metrics, c.origin('metrics')) } : {}),
     stopGraceMs: seconds(c, 'stop-grace', STOP_GRACE_S),
     peerOfflineMs: seconds(c, 'peer-offline', PEER_OFFLINE_S),
     offlineCloseMs: seconds(c, 'offline-close', OFFLINE_CLOSE_S),

@@ -154,6 +154,21 @@ export function secondsIn(text: string, origin: string, min: number, max: number
   return Math.round(s * 1000);
 }
 
+/** An integer given as text, checked against min..max; `origin` as for secondsIn. */
+export function integerIn(text: string, origin: string, min: number, max: number): number {
+  if (!/^\d{1,10}$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${origin}: must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}
+
+/** HOST:PORT, an IPv6 host in brackets ([ADDR]:PORT); `origin` as for secondsIn. */
+export function hostPortIn(text: string, origin: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`${origin}: expected HOST:PORT (IPv6 as [ADDR]:PORT), got ${JSON.stringify(text)}`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
 // ---- output ----
 
 /** The version in our package.json: the nearest one above this file (dist/src/common/ installed, src/common/ in tests). */

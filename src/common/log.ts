@@ -12,7 +12,7 @@
 // API: createLogger({service, level, format, bindings?, sink?}) → {logger, setLevel, setFormat}
 //      parseLogLevel / parseLogFormat (text → value or null), defaultLogFormat(stream)
 import { pino, type Logger } from 'pino';
-import { formatLocalTime, printable } from './cli.js';
+import { UsageError, formatLocalTime, printable } from './cli.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -110,4 +110,16 @@ export function humanLine(jsonLine: string): string {
     parts.push(`${k}=${humanValue(v)}`);
   }
   return [parts.join(' '), ...stacks].join('\n') + '\n';
+}
+
+/**
+ * The log-level and log-format settings of a daemon's configuration (both daemons have
+ * them): level default info, format default by the terminal; errors name the origin.
+ */
+export function logSettingsIn(level: string | undefined, format: string | undefined, originOf: (key: 'log-level' | 'log-format') => string): { logLevel: LogLevel; logFormat: LogFormat } {
+  const logLevel = parseLogLevel(level ?? 'info');
+  if (!logLevel) throw new UsageError(`${originOf('log-level')}: unknown level ${JSON.stringify(level)} (${LOG_LEVELS.join(', ')})`);
+  const logFormat = format === undefined ? defaultLogFormat() : parseLogFormat(format);
+  if (!logFormat) throw new UsageError(`${originOf('log-format')}: unknown format ${JSON.stringify(format)} (${LOG_FORMATS.join(', ')})`);
+  return { logLevel, logFormat };
 }

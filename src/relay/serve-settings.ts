@@ -2,9 +2,9 @@
 // serve-options.ts for the table) into checked values. Every error is a UsageError (exit 2)
 // naming where the bad value came from: a flag, a variable, or file:line:column: key.
 // Files named by the settings (key, certificate, allow-list) are read by serve.ts.
-import { UsageError } from '../common/cli.js';
+import { UsageError, hostPortIn, integerIn } from '../common/cli.js';
 import type { Config } from '../common/config.js';
-import { LOG_FORMATS, LOG_LEVELS, defaultLogFormat, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from '../common/log.js';
+import { logSettingsIn, type LogFormat, type LogLevel } from '../common/log.js';
 import { lobbyOptionFromFlags } from '../lobby/relay-flags.js';
 import type { LobbyOption } from '../lobby/http.js';
 import type { HostPort, RelayLimits } from './server.js';
@@ -47,18 +47,7 @@ const LOBBY_KEYS = ['lobbies', 'lobbies-per-source', 'lobby-parties', 'lobby-ttl
 
 export const isWildcard = (host: string): boolean => host === '0.0.0.0' || host === '::';
 
-function parseHostPort(text: string, origin: string): HostPort {
-  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
-  if (!m || Number(m[2]) > 65535) throw new UsageError(`${origin}: expected HOST:PORT (IPv6 as [ADDR]:PORT), got ${JSON.stringify(text)}`);
-  return { host: m[1]!, port: Number(m[2]) };
-}
 
-function intIn(text: string, origin: string, r: NumberRange): number {
-  if (!/^\d{1,10}$/.test(text) || Number(text) < r.min || Number(text) > r.max) {
-    throw new UsageError(`${origin}: must be an integer in ${r.min}..${r.max}, got ${JSON.stringify(text)}`);
-  }
-  return Number(text);
-}
 
 type NumberName = { [K in ServeOptionName]: ServeOptions[K] extends { range: NumberRange } ? K : never }[ServeOptionName];
 
@@ -66,7 +55,7 @@ type NumberName = { [K in ServeOptionName]: ServeOptions[K] extends { range: Num
 function numberOf(c: ServeConfig, name: NumberName, fallback?: number): number {
   const text = c.get(name);
   if (text === undefined) return fallback ?? SERVE_DEFAULTS[name as keyof typeof SERVE_DEFAULTS];
-  return intIn(text, c.origin(name), SERVE_OPTIONS[name].range);
+  return integerIn(text, c.origin(name), SERVE_OPTIONS[name].range.min, SERVE_OPTIONS[name].range.max);
 }
 
 /** The lobby limits; lobbyOptionFromFlags checks each, and its message is re-worded to name the value's origin. */
@@ -85,15 +74,10 @@ function lobbyOf(c: ServeConfig): LobbyOption {
 export function settingsFrom(c: ServeConfig): ServeSettings {
   const keyPath = c.get('key');
   if (keyPath === undefined) throw new UsageError('--key FILE is required (or "key" in the config file, MPYC_RELAY_KEY; create one with: mpyc-relay keygen --out FILE)');
-  const level = c.get('log-level') ?? 'info';
-  const logLevel = parseLogLevel(level);
-  if (!logLevel) throw new UsageError(`${c.origin('log-level')}: unknown level ${JSON.stringify(level)} (${LOG_LEVELS.join(', ')})`);
-  const format = c.get('log-format');
-  const logFormat = format === undefined ? defaultLogFormat() : parseLogFormat(format);
-  if (!logFormat) throw new UsageError(`${c.origin('log-format')}: expected ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(format)}`);
-  const udp = parseHostPort(c.get('udp') ?? DEFAULT_UDP, c.origin('udp'));
+  const { logLevel, logFormat } = logSettingsIn(c.get('log-level'), c.get('log-format'), (k) => c.origin(k));
+  const udp = hostPortIn(c.get('udp') ?? DEFAULT_UDP, c.origin('udp'));
   const httpText = c.get('http') ?? DEFAULT_HTTP;
-  const http = httpText === 'off' ? undefined : parseHostPort(httpText, c.origin('http'));
+  const http = httpText === 'off' ? undefined : hostPortIn(httpText, c.origin('http'));
   const certPath = c.get('tls-cert');
   const tlsKeyPath = c.get('tls-key');
   if ((certPath === undefined) !== (tlsKeyPath === undefined)) {

@@ -113,3 +113,14 @@ export function makeSession(dir: string, name: string, relay: RelayAddress | Rel
   writeFileSync(session, serializeSession({ basePort: 11365, relays: Array.isArray(relay) ? relay : [relay], parties: publicKeys.map((publicKey, i) => ({ publicKey, ...(names[i] ? { name: names[i] } : {}) })) }));
   return { session, keys, publicKeys };
 }
+
+/** f() until it gives a value (errors count as not yet), every 100 ms, at most ms. */
+export async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

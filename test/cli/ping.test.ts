@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { freeBases } from '../../src/common/ports.js';
 import { queryStatus } from '../../src/agent/control.js';
 import type { AgentStatus, PeerStatus } from '../../src/agent/types.js';
-import { Daemon, makeSession, relayAddressOf, runCli, startRelayProcess, type RelayProcess } from './helpers.js';
+import { Daemon, makeSession, relayAddressOf, runCli, startRelayProcess, type RelayProcess, until } from './helpers.js';
 
 const NAMES = ['alice', 'bob', 'carol'];
 const SOURCE_TEXT: Record<string, string> = { interface: 'interface', stun: 'STUN', portmap: 'port mapping', observed: 'observed' };
@@ -20,16 +20,6 @@ let relay: RelayProcess;
 const agents: Daemon[] = [];
 const controls: string[] = [];
 let bases: number[];
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const peerOf = (st: AgentStatus, i: number): PeerStatus => st.peers.find((p) => p.index === i)!;
 

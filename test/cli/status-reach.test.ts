@@ -11,22 +11,12 @@ import { join } from 'node:path';
 import { freeBases } from '../../src/common/ports.js';
 import { queryStatus } from '../../src/agent/control.js';
 import type { AgentStatus } from '../../src/agent/types.js';
-import { Daemon, makeSession, relayAddressOf, runCli, startRelayProcess, type RelayProcess } from './helpers.js';
+import { Daemon, makeSession, relayAddressOf, runCli, startRelayProcess, type RelayProcess, until } from './helpers.js';
 
 let dir: string;
 const relays: RelayProcess[] = [];
 const agents: Daemon[] = [];
 const controls: string[] = [];
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** both agents direct to each other, each knowing its own and its peer's IPv4 mapping */
 const settled = (st: AgentStatus): boolean =>

@@ -124,7 +124,7 @@ describe('mpyc-agent up: configuration', () => {
       [['up', '--config', join(dir, 'none.json')], env(), 2, /none\.json: cannot read config file \(ENOENT\)/],
       [['up', '--key', keys[0]!], env(), 2, /missing SESSION/],
       [['up', session, '--session', session], env(), 2, /give the session file once/],
-      [['up', session, '--key', keys[0]!, '--metrics', 'localhost'], env(), 2, /--metrics: wants HOST:PORT/],
+      [['up', session, '--key', keys[0]!, '--metrics', 'localhost'], env(), 2, /--metrics: expected HOST:PORT/],
       [['up', session, '--key', keys[0]!, '--listen', '0.0.0.0'], env(), 2, /--listen: wants a loopback address \(127\.x\.x\.x or ::1\), got "0\.0\.0\.0"/],
       [['up', session, '--key', join(dir, 'nokey')], env(), 3, /nokey: cannot read key file \(ENOENT\); create one with: mpyc-agent keygen --out/],
       [['up', '--key', keys[0]!], env({ MPYC_AGENT_SESSION: join(dir, 'nosession.json') }), 3, /nosession\.json: cannot read \(ENOENT\)/],
