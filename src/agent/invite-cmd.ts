@@ -109,6 +109,8 @@ async function create(argv: string[], io: InviteCmdIO): Promise<number> {
   const relay = parseRelayAddress(values.relay);
   if (!relay.ok) throw new UsageError(`--relay: ${relay.error}`);
   if (relay.value.httpPort === undefined) throw new UsageError('--relay: the address needs the relay\'s HTTP port (KEY@host:udpPort/httpPort): the lobby is served there');
+  // the invite (version 1) has no room to say TLS, and the lobby client speaks plain HTTP
+  if (relay.value.tls) throw new UsageError('--relay: an invite cannot carry a relay whose HTTP port speaks TLS (/https:PORT) yet: give the relay\'s plain HTTP port for the lobby, or build the session file with mpyc-agent session create');
   if (values.parties === undefined) throw new UsageError('--parties M is required (how many parties will join, you included)');
   const parties = intArg(values.parties, 'parties', 2, MAX_PARTIES, 0);
   const basePort = intArg(values['base-port'], 'base-port', 1, 65535, DEFAULT_BASE_PORT);

@@ -36,7 +36,7 @@ function shownProxy(url: string): string {
 
 async function checkWebSocket(r: RelayAddress): Promise<RelayCheck['websocket']> {
   if (r.httpPort === undefined) return undefined;
-  const url = relayWsUrl(r.host, r.httpPort);
+  const url = relayWsUrl(r.host, r.httpPort, { tls: r.tls === true });
   const proxy = proxyFor(url);
   if (!proxy) return { used: await probeWebSocket(url) };
   let agent: ConnectAgent;

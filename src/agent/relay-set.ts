@@ -15,6 +15,7 @@ import { StunClient } from '../stun/client.js';
 import { canonicalIp, endpointText, familyOf, type Family } from './addresses.js';
 import { MAX_RELAYS, type Candidate } from './inner.js';
 import type { UdpEndpoint, UdpSource } from './udp-endpoint.js';
+import { formatRelayAddress } from './session-file.js';
 import type { AgentKeyPair, RelayAddress, RelayTransportChoice } from './types.js';
 
 /**
@@ -127,7 +128,7 @@ export class RelaySet {
       keyPair: this.o.keyPair,
       transport: udpAllowed && wsAllowed ? 'auto' : udpAllowed ? 'udp' : 'ws',
       sendUdp: udp ? (f) => { if (!this.o.udp.send(f, udp.address, udp.port)) throw new Error('UDP send failed'); } : undefined,
-      wsUrl: wsAllowed ? relayWsUrl(r.host, r.httpPort!) : undefined,
+      wsUrl: wsAllowed ? relayWsUrl(r.host, r.httpPort!, { tls: r.tls === true }) : undefined,
       keepaliveMs: RELAY_KEEPALIVE_MS,
       udpFallbackMs: UDP_FALLBACK_MS,
       logger: log,
@@ -237,9 +238,7 @@ export class RelaySet {
   }
 
   addressText(i: number): string {
-    const r = this.o.relays[i]!;
-    const host = r.host.includes(':') ? `[${r.host}]` : r.host;
-    return `${r.publicKey}@${host}:${r.udpPort}${r.httpPort ? `/${r.httpPort}` : ''}`;
+    return formatRelayAddress(this.o.relays[i]!);
   }
 
   transportOf(i: number): RelayTransport | undefined {
@@ -255,7 +254,7 @@ export class RelaySet {
     if (st === 'registered') return undefined;
     if (st === 'rejected') return 'the relay rejected our key (not on its allow-list, or full)';
     const secs = Math.round((now - m.unregisteredSince) / 1000);
-    const via = m.client.transport === 'ws' ? `WebSocket ${relayWsUrl(m.address.host, m.address.httpPort ?? 0)}` : `UDP ${m.udp ? endpointText(m.udp.address, m.udp.port) : '-'}`;
+    const via = m.client.transport === 'ws' ? `WebSocket ${relayWsUrl(m.address.host, m.address.httpPort ?? 0, { tls: m.address.tls === true })}` : `UDP ${m.udp ? endpointText(m.udp.address, m.udp.port) : '-'}`;
     return `no registration answer over ${via} for ${secs} s`;
   }
 

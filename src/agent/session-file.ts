@@ -61,9 +61,13 @@ function portProblem(text: string, what: string): string | null {
   return null;
 }
 
+/** before the HTTP port in a relay address: that port speaks TLS */
+const TLS_PREFIX = 'https:';
+
 /**
- * Parses `KEY@host:udpPort[/httpPort]`, the format mpyc-relay prints as `relayAddress`
- * (src/relay/cli.ts); an IPv6 host is in brackets, `KEY@[::1]:3478/8080`.
+ * Parses `KEY@host:udpPort[/httpPort]` or `KEY@host:udpPort/https:httpPort` (the HTTP port
+ * speaks TLS: the WebSocket fallback is wss://), the format mpyc-relay prints as
+ * `relayAddress` (src/relay/serve.ts); an IPv6 host is in brackets, `KEY@[::1]:3478/8080`.
  * Returns the address (host without brackets) or the reason it is not one.
  */
 export function parseRelayAddress(text: string): { ok: true; value: RelayAddress } | { ok: false; error: string } {
@@ -89,7 +93,7 @@ export function parseRelayAddress(text: string): { ok: true; value: RelayAddress
     if (host === '') return err('relay address: empty host');
     if (host.includes('[') || host.includes(']')) return err('relay address: misplaced bracket');
     rest = rest.slice(colon);
-    if (rest.slice(1).includes(':')) return err('relay address: an IPv6 host must be written in brackets, e.g. KEY@[::1]:3478/8080');
+    if (rest.slice(1).split('/')[0]!.includes(':')) return err('relay address: an IPv6 host must be written in brackets, e.g. KEY@[::1]:3478/8080');
   }
   const hp = hostProblem(host);
   if (hp) return err(`relay address: ${hp}`);
@@ -99,9 +103,12 @@ export function parseRelayAddress(text: string): { ok: true; value: RelayAddress
   if (up) return err(`relay address: ${up}`);
   const value: RelayAddress = { publicKey: key, host, udpPort: Number(ports[0]) };
   if (ports.length === 2) {
-    const hpp = portProblem(ports[1]!, 'HTTP port');
-    if (hpp) return err(`relay address: ${hpp}`);
-    value.httpPort = Number(ports[1]);
+    const tls = ports[1]!.startsWith(TLS_PREFIX);
+    const httpPort = tls ? ports[1]!.slice(TLS_PREFIX.length) : ports[1]!;
+    const hpp = portProblem(httpPort, tls ? 'HTTPS port' : 'HTTP port');
+    if (hpp) return err(`relay address: ${hpp}${!tls && httpPort.includes(':') ? ' (TLS is written /https:PORT)' : ''}`);
+    value.httpPort = Number(httpPort);
+    if (tls) value.tls = true;
   }
   return { ok: true, value };
 }
@@ -109,7 +116,7 @@ export function parseRelayAddress(text: string): { ok: true; value: RelayAddress
 /** The inverse of parseRelayAddress, identical to mpyc-relay's printed `relayAddress`. */
 export function formatRelayAddress(r: RelayAddress): string {
   const host = r.host.includes(':') ? `[${r.host}]` : r.host;
-  return `${r.publicKey}@${host}:${r.udpPort}${r.httpPort !== undefined ? `/${r.httpPort}` : ''}`;
+  return `${r.publicKey}@${host}:${r.udpPort}${r.httpPort !== undefined ? `/${r.tls ? TLS_PREFIX : ''}${r.httpPort}` : ''}`;
 }
 
 // ---- the document ----
@@ -213,7 +220,7 @@ function parseRelayEntry(v: JsonValue, path: string, fail: (path: string, detail
     return r.value;
   }
   if (!isObject(v)) return fail(path, `expected "KEY@host:udpPort/httpPort" or an object, found ${typeName(v)}`);
-  const allowed = ['publicKey', 'host', 'udpPort', 'httpPort'];
+  const allowed = ['publicKey', 'host', 'udpPort', 'httpPort', 'tls'];
   for (const k of Object.keys(v)) if (!allowed.includes(k)) fail(`${path}.${k}`, `unknown field (allowed: ${allowed.join(', ')})`);
   if (typeof v.publicKey !== 'string') return fail(`${path}.publicKey`, v.publicKey === undefined ? 'missing' : `expected a string, found ${typeName(v.publicKey)}`);
   const kp = keyProblem(v.publicKey);
@@ -229,6 +236,11 @@ function parseRelayEntry(v: JsonValue, path: string, fail: (path: string, detail
   };
   const r: RelayAddress = { publicKey: v.publicKey, host, udpPort: port('udpPort') };
   if (v.httpPort !== undefined) r.httpPort = port('httpPort');
+  if (v.tls !== undefined) {
+    if (typeof v.tls !== 'boolean') return fail(`${path}.tls`, `expected true or false, found ${typeName(v.tls)}`);
+    if (v.tls && r.httpPort === undefined) return fail(`${path}.tls`, 'TLS is for the HTTP port: give httpPort too');
+    if (v.tls) r.tls = true;
+  }
   return r;
 }
 

@@ -18,6 +18,8 @@ export interface RelayAddress {
   udpPort: number;
   /** HTTP port carrying the WebSocket fallback; absent means no WebSocket fallback */
   httpPort?: number;
+  /** that port speaks TLS (https, wss: `KEY@host:udpPort/https:httpPort`) */
+  tls?: boolean;
 }
 
 /** One party of the computation, in MPyC index order. */

@@ -95,7 +95,8 @@ async function runRelay(l: Loaded, startConfig: ServeConfig, reloadConfig: () =>
   // one "listening" line per relay (worker 0 speaks for all), one short line per other worker
   if (link && link.workerId !== 0) { logger.info({ udpPort: ports.udpPort, httpPort: ports.httpPort ?? null }, 'worker listening'); return; }
   const shown = s.publicHost === undefined ? undefined : s.publicHost.includes(':') && !s.publicHost.startsWith('[') ? `[${s.publicHost}]` : s.publicHost;
-  const tail = `${ports.udpPort}${ports.httpPort !== undefined ? `/${ports.httpPort}` : ''}`;
+  // the agents' session-file form: /https:PORT when the HTTP port speaks TLS (their WebSocket is then wss://)
+  const tail = `${ports.udpPort}${ports.httpPort !== undefined ? `/${l.tls ? 'https:' : ''}${ports.httpPort}` : ''}`;
   const relayAddress = shown === undefined ? null : `${server.publicKey}@${shown}:${tail}`;
   logger.info({
     udp: `${s.udp.host}:${ports.udpPort}`, stunAltPort: ports.stunAltPort ?? null, workers: s.workers, http: s.http ? `${s.http.host}:${ports.httpPort}` : null,

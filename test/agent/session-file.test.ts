@@ -151,11 +151,25 @@ describe('session file: every error says what and where', () => {
 
 describe('relay addresses and keys', () => {
   it('parse and format match the relay CLI\'s printed relayAddress', () => {
-    for (const a of [relay, `${RK}@[2001:db8::1]:3478/8080`, `${RK}@1.2.3.4:3478`]) {
+    for (const a of [relay, `${RK}@[2001:db8::1]:3478/8080`, `${RK}@1.2.3.4:3478`, `${RK}@relay.example.org:3478/https:443`, `${RK}@[2001:db8::1]:3478/https:8443`]) {
       const r = parseRelayAddress(a);
       expect(r.ok).toBe(true);
       if (r.ok) expect(formatRelayAddress(r.value)).toBe(a);
     }
+  });
+
+  it('/https:PORT marks an HTTP port that speaks TLS (the WebSocket fallback is wss://); other schemes and bad ports are refused', () => {
+    expect(parseRelayAddress(`${RK}@relay.example.org:3478/https:443`)).toEqual({ ok: true, value: { publicKey: RK, host: 'relay.example.org', udpPort: 3478, httpPort: 443, tls: true } });
+    expect(parseRelayAddress(`${RK}@relay.example.org:3478/8080`)).toEqual({ ok: true, value: { publicKey: RK, host: 'relay.example.org', udpPort: 3478, httpPort: 8080 } });
+    expect(parseRelayAddress(`${RK}@relay.example.org:3478/http:8080`)).toMatchObject({ ok: false, error: expect.stringMatching(/HTTP port "http:8080" is not a port.*TLS is written \/https:PORT/) });
+    expect(parseRelayAddress(`${RK}@relay.example.org:3478/https:0`)).toMatchObject({ ok: false, error: expect.stringMatching(/HTTPS port "0"/) });
+    expect(parseRelayAddress(`${RK}@relay.example.org:3478/https:`)).toMatchObject({ ok: false });
+    expect(parseRelayAddress(`${RK}@fe80::1:3478/https:443`)).toMatchObject({ ok: false, error: expect.stringMatching(/in brackets/) });
+    // the object form says it with "tls": true, and only for an HTTP port
+    const file = (relayObj: object): string => JSON.stringify({ version: 1, relays: [relayObj], parties: [{ publicKey: K1 }, { publicKey: K2 }] });
+    expect(parseSessionFile(file({ publicKey: RK, host: 'r.example', udpPort: 3478, httpPort: 443, tls: true }), 'f').relays[0]).toMatchObject({ httpPort: 443, tls: true });
+    expect(() => parseSessionFile(file({ publicKey: RK, host: 'r.example', udpPort: 3478, tls: true }), 'f')).toThrow(/tls: TLS is for the HTTP port/);
+    expect(() => parseSessionFile(file({ publicKey: RK, host: 'r.example', udpPort: 3478, httpPort: 443, tls: 'yes' }), 'f')).toThrow(/tls: expected true or false/);
   });
 
   it('keyProblem accepts exactly canonical 32-byte keys', () => {
