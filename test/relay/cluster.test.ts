@@ -25,6 +25,13 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** this network namespace's UDP RcvbufErrors counter (datagrams dropped in a full socket receive buffer) */
+function rcvbufErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = lines[0]!.split(/\s+/), values = lines[1]!.split(/\s+/);
+  return Number(values[names.indexOf('RcvbufErrors')]);
+}
+
 function cpuOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -77,17 +84,34 @@ describe('relay cluster (--workers 2)', () => {
     await new Promise((r) => setTimeout(r, 2500));
     const warmupForwarded = Number(/^mpyc_relay_forwarded_packets_total (\d+)/m.exec(await (await fetch(`http://127.0.0.1:${listening.httpPort}/metrics`)).text())?.[1] ?? 0);
     const cpu0 = workers.map(cpuOf);
+    // UDP is best effort: under a loaded machine some datagrams of the burst are dropped in a
+    // socket's receive buffer (the relay's or an agent's) before anyone reads them. The
+    // kernel counts those (RcvbufErrors, this namespace); every other missing packet would be
+    // the relay's fault (and every relay drop is counted in its metrics, shown on failure).
+    const kernelDrops0 = rcvbufErrors();
     const ROUNDS = 20;
     for (let r = 0; r < ROUNDS; r++) {
       for (const a of agents) for (const b of agents) if (a !== b) a.c.send(b.key, new Uint8Array(200));
       await new Promise((res) => setTimeout(res, 10));
     }
-    await waitFor(() => got.size === pairs && [...got.values()].every((n) => n === ROUNDS), 10_000, `all ${pairs} pairs x ${ROUNDS}`).catch(async (e: Error) => {
+    const delivered = (): number => [...got.values()].reduce((x, n) => x + n, 0);
+    const missing = (): number => pairs * ROUNDS - delivered();
+    let last = -1, stableSince = Date.now();
+    await waitFor(() => {
+      if (got.size === pairs && [...got.values()].every((n) => n === ROUNDS)) return true;
+      // settled (nothing new for 1 s) with every missing packet explained by a kernel drop
+      const d = delivered();
+      if (d !== last) { last = d; stableSince = Date.now(); return false; }
+      return Date.now() - stableSince > 1000 && missing() <= rcvbufErrors() - kernelDrops0;
+    }, 15_000, `all ${pairs} pairs x ${ROUNDS}, or every missing packet a kernel receive-buffer drop`).catch(async (e: Error) => {
       const bad = [...got.entries()].filter(([, n]) => n !== ROUNDS).map(([k, n]) => `${agents.findIndex((a) => a.key === k.split('>')[0])}>${agents.findIndex((a) => a.key === k.split('>')[1])}:${n}`);
       const text = await (await fetch(`http://127.0.0.1:${listening.httpPort}/metrics`)).text();
       const drops = text.split('\n').filter((l) => /^mpyc_relay_(dropped|forwarded_packets)_total.* [1-9]/.test(l)).join('; ');
-      throw new Error(`${e.message}: ${got.size} pairs seen; short: ${bad.join(' ')}; relay: ${drops}`);
+      throw new Error(`${e.message}: ${got.size} pairs seen, ${missing()} missing, kernel receive-buffer drops ${rcvbufErrors() - kernelDrops0}; short: ${bad.join(' ')}; relay: ${drops}`);
     });
+    expect(got.size).toBe(pairs);
+    // never more than was sent (no duplicates), and most of every pair's packets arrived
+    for (const n of got.values()) { expect(n).toBeLessThanOrEqual(ROUNDS); expect(n).toBeGreaterThanOrEqual(ROUNDS / 2); }
     // both workers carried traffic (the kernel spreads the shared socket's datagrams)
     const cpu1 = workers.map(cpuOf);
     expect(cpu1.every((c, i) => c > cpu0[i]!)).toBe(true);
@@ -105,7 +129,8 @@ describe('relay cluster (--workers 2)', () => {
     await new Promise((r) => setTimeout(r, 100));
     got.clear();
     for (let i = 0; i < 20; i++) { agents[3]!.c.send(agents[1]!.key, new Uint8Array(10)); agents[2]!.c.send(agents[1]!.key, new Uint8Array(10)); }
-    await waitFor(() => got.get(`${agents[2]!.key}>${agents[1]!.key}`) === 20, 3000, 'accepted sender');
+    const kernelDrops1 = rcvbufErrors();
+    await waitFor(() => (got.get(`${agents[2]!.key}>${agents[1]!.key}`) ?? 0) >= 20 - (rcvbufErrors() - kernelDrops1), 3000, 'accepted sender');
     await new Promise((r) => setTimeout(r, 200));
     expect(got.get(`${agents[3]!.key}>${agents[1]!.key}`)).toBeUndefined();
 
@@ -123,7 +148,9 @@ describe('relay cluster (--workers 2)', () => {
       if (seen >= forwardedAfterWarmup + warmupForwarded) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    expect(seen - warmupForwarded).toBe(forwardedAfterWarmup);
+    // exact but for datagrams the kernel dropped before the relay read them
+    expect(seen - warmupForwarded).toBeLessThanOrEqual(forwardedAfterWarmup);
+    expect(seen - warmupForwarded).toBeGreaterThanOrEqual(forwardedAfterWarmup - (rcvbufErrors() - kernelDrops0));
 
     // SIGTERM: every agent hears RESTARTING from its owner, the cluster exits 0
     const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
