@@ -281,7 +281,14 @@ export class PeerPaths {
 
   private add(c: Candidate, learned: RemoteCandidate['learned']): boolean {
     const key = candidateKey(c);
-    if (this.candidates.has(key) || !(c.port > 0 && c.port < 65536)) return false;
+    const known = this.candidates.get(key);
+    if (known) {
+      // an address first seen as peer-reflexive, then signalled by the peer: the signal says
+      // what it is (interface, STUN, port mapping), and it is no longer an eviction victim
+      if (learned === 'signalled' && known.learned === 'observed') { known.learned = 'signalled'; known.source = c.source ?? 'interface'; }
+      return false;
+    }
+    if (!(c.port > 0 && c.port < 65536)) return false;
     if (this.candidates.size >= MAX_REMOTE_CANDIDATES) {
       // make room: drop the oldest observed candidate that is not active
       const a = this.activePath;

@@ -124,6 +124,20 @@ describe('PeerPaths', () => {
     expect(p.active.kind).toBe('relay');
   });
 
+  it('an address first seen as peer-reflexive and then signalled takes the signalled source (the race of who speaks first)', () => {
+    const p = new PeerPaths(false);
+    // the peer's probe arrives before its candidate list
+    p.onDirectPacket(LAN, 0);
+    drive(p, 0, 500, new Set([`${LAN.address}:${LAN.port}`]));
+    expect(p.active).toMatchObject({ kind: 'direct', address: LAN.address });
+    expect(p.activeInfo()?.source).toBe('observed');
+    p.addSignalled([{ ...LAN, source: 'interface' }], 600);
+    expect(p.activeInfo()?.source).toBe('interface');
+    // a later observation of the same address does not undo what the peer said
+    p.onDirectPacket(LAN, 700);
+    expect(p.activeInfo()?.source).toBe('interface');
+  });
+
   it('--relay-only: no candidates kept, no probes, never direct', () => {
     const p = new PeerPaths(true);
     p.addSignalled([PUB, LAN], 0);
