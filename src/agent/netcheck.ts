@@ -4,7 +4,7 @@
 // without (netcheck-ws.ts); gathered into one NetcheckReport (netcheck-report.ts).
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { relayWsUrl } from '../relay/client.js';
+import { relayWsUrlOf } from '../relay/client.js';
 import { canonicalIp } from './addresses.js';
 import { formatRelayAddress } from './session-file.js';
 import { probeStun, type StunTarget } from './netcheck-stun.js';
@@ -35,8 +35,8 @@ function shownProxy(url: string): string {
 }
 
 async function checkWebSocket(r: RelayAddress): Promise<RelayCheck['websocket']> {
-  if (r.httpPort === undefined) return undefined;
-  const url = relayWsUrl(r.host, r.httpPort, { tls: r.tls === true });
+  const url = relayWsUrlOf(r);
+  if (url === undefined) return undefined;
   const proxy = proxyFor(url);
   if (!proxy) return { used: await probeWebSocket(url) };
   let agent: ConnectAgent;

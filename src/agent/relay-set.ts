@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { PeerKey } from '../common/peer-key.js';
 import { MAX_ACCEPT_KEYS } from '../relay/wire.js';
-import { RelayClient, relayWsUrl, type RelayClientState, type RelayTransport } from '../relay/client.js';
+import { RelayClient, relayWsUrlOf, type RelayClientState, type RelayTransport } from '../relay/client.js';
 import { StunClient } from '../stun/client.js';
 import { canonicalIp, endpointText, familyOf, type Family } from './addresses.js';
 import { MAX_RELAYS, type Candidate } from './inner.js';
@@ -128,7 +128,7 @@ export class RelaySet {
       keyPair: this.o.keyPair,
       transport: udpAllowed && wsAllowed ? 'auto' : udpAllowed ? 'udp' : 'ws',
       sendUdp: udp ? (f) => { if (!this.o.udp.send(f, udp.address, udp.port)) throw new Error('UDP send failed'); } : undefined,
-      wsUrl: wsAllowed ? relayWsUrl(r.host, r.httpPort!, { tls: r.tls === true }) : undefined,
+      wsUrl: wsAllowed ? relayWsUrlOf(r) : undefined,
       keepaliveMs: RELAY_KEEPALIVE_MS,
       udpFallbackMs: UDP_FALLBACK_MS,
       logger: log,
@@ -254,7 +254,7 @@ export class RelaySet {
     if (st === 'registered') return undefined;
     if (st === 'rejected') return 'the relay rejected our key (not on its allow-list, or full)';
     const secs = Math.round((now - m.unregisteredSince) / 1000);
-    const via = m.client.transport === 'ws' ? `WebSocket ${relayWsUrl(m.address.host, m.address.httpPort ?? 0, { tls: m.address.tls === true })}` : `UDP ${m.udp ? endpointText(m.udp.address, m.udp.port) : '-'}`;
+    const via = m.client.transport === 'ws' ? `WebSocket ${relayWsUrlOf(m.address) ?? '-'}` : `UDP ${m.udp ? endpointText(m.udp.address, m.udp.port) : '-'}`;
     return `no registration answer over ${via} for ${secs} s`;
   }
 

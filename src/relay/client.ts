@@ -92,6 +92,11 @@ export function relayWsUrl(host: string, httpPort: number, opts: { tls?: boolean
   return `${opts.tls ? 'wss' : 'ws'}://${h}:${httpPort}/relay`;
 }
 
+/** The WebSocket URL of a relay address as a session file names it (wss:// for /https:PORT); undefined without an HTTP port. */
+export function relayWsUrlOf(r: { host: string; httpPort?: number; tls?: boolean }): string | undefined {
+  return r.httpPort === undefined ? undefined : relayWsUrl(r.host, r.httpPort, { tls: r.tls === true });
+}
+
 /** A NOT_REGISTERED starts at most one parallel registration per this long. */
 const NOT_REGISTERED_EVERY_MS = 5000;
 const ACCEPT_RETRY_MS = 1000;

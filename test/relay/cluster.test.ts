@@ -14,6 +14,7 @@ import { generateKeyPair } from '../../src/noise/index.js';
 import { PeerKey } from '../../src/common/peer-key.js';
 import { isRelayFrame } from '../../src/relay/wire.js';
 import { listeningLine, waitFor } from './helpers.js';
+import { rcvbufErrorsOf } from '../../bench/lib/procstat.js';
 
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/relay/cli.js');
 const dir = mkdtempSync(join(tmpdir(), 'mpyc-relay-cluster-'));
@@ -26,11 +27,7 @@ afterAll(() => {
 });
 
 /** this network namespace's UDP RcvbufErrors counter (datagrams dropped in a full socket receive buffer) */
-function rcvbufErrors(): number {
-  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
-  const names = lines[0]!.split(/\s+/), values = lines[1]!.split(/\s+/);
-  return Number(values[names.indexOf('RcvbufErrors')]);
-}
+const rcvbufErrors = (): number => rcvbufErrorsOf(process.pid);
 
 function cpuOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
