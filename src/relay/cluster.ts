@@ -1,14 +1,24 @@
 // Several relay processes behind one UDP port and one HTTP port (docs/relay.md, "Using
-// every core"): Node's cluster shares the UDP socket (every worker reads the same socket;
-// the kernel hands each datagram to one of them) and spreads HTTP connections. Each worker
-// is a full RelayServer; the key -> address table is replicated by messages through the
-// primary, so any worker forwards any packet. What stays with the worker an agent
-// registered at (its "owner"): the agent's control keys (authenticated frames are sealed
-// and opened there), its WebSocket, and its expiry.
+// every core"). The UDP port, two ways (the primary probes which one the runtime has):
+//  - "reuseport" (Node >= 22.12 / 23.1 on Linux): every worker binds its own socket on the
+//    port with SO_REUSEPORT; the kernel hashes each source address:port to one of them, so
+//    an agent's datagrams always reach the same worker (the one it registered at), no
+//    worker wakes for another's datagram, and every socket sends from the same address:port
+//    (what a NAT in front of an agent expects to hear from).
+//  - "shared" (Node 20: dgram ignores reusePort): Node's cluster hands every worker the same
+//    socket; every datagram wakes every worker (no EPOLLEXCLUSIVE), one reads it, and the
+//    workers contend on the one socket: it does not scale (measured in docs/relay.md).
+// HTTP connections are spread by the cluster either way. Each worker is a full RelayServer;
+// the key -> address table is replicated by messages through the primary, so any worker
+// forwards any packet. What stays with the worker an agent registered at (its "owner"): the
+// agent's control keys (authenticated frames are sealed and opened there), its WebSocket,
+// and its expiry.
 //
 // Messages (structured clone over IPC; `to` = one worker, otherwise every other worker):
 import cluster, { type Worker } from 'node:cluster';
+import * as dgram from 'node:dgram';
 import type { CookieSecret } from './cookie.js';
+import type { HostPort } from './server.js';
 import type { RelayCounters } from './metrics.js';
 
 export type ClusterMessage =
@@ -37,6 +47,10 @@ export type CounterSnapshot = Pick<RelayCounters, 'forwardedPackets' | 'forwarde
 export interface ClusterLink {
   workerId: number;
   workers: number;
+  /** "reuseport": bind an own UDP socket on this port with SO_REUSEPORT; undefined: the cluster's shared socket */
+  udpReusePort: number | undefined;
+  /** tell the primary this worker's sockets are bound (it then lets go of the port it held) */
+  bound(): void;
   /** shared by every worker so a cookie issued by one verifies at another */
   cookieSecret: CookieSecret;
   send(m: ClusterMessage): void;
@@ -53,30 +67,80 @@ export function snapshot(c: RelayCounters): CounterSnapshot {
 
 // ---------------------------------------------------------------- processes
 
-type Setup = { t: 'setup'; workerId: number; workers: number; secret: Uint8Array; epochMs: number };
+type Setup = { t: 'setup'; workerId: number; workers: number; secret: Uint8Array; epochMs: number; udpReusePort: number | undefined };
 /** worker -> primary: listening for messages now (messages sent before are lost) */
 type Ready = { t: 'ready' };
+/** worker -> primary: its sockets are bound */
+type Bound = { t: 'bound' };
+
+function bindReusePort(at: HostPort, buffers?: number): Promise<dgram.Socket> {
+  // `reusePort` is Node >= 22.12 (absent from Node 20's types and ignored by its dgram)
+  const opts: dgram.SocketOptions & { reusePort?: boolean } = {
+    type: at.host.includes(':') ? 'udp6' : 'udp4', reusePort: true, ...(buffers ? { recvBufferSize: buffers, sendBufferSize: buffers } : {}),
+  };
+  const s = dgram.createSocket(opts);
+  return new Promise((resolve, reject) => {
+    s.once('error', (e) => { s.close(); reject(e); });
+    s.bind({ port: at.port, address: at.host, exclusive: true }, () => resolve(s));
+  });
+}
+
+/**
+ * Can the workers each have their own socket on the relay's UDP port? Binds the port with
+ * SO_REUSEPORT (port 0: an ephemeral one) and a second socket beside it; both bind only
+ * where the runtime sets SO_REUSEPORT (Node 20 ignores the option: EADDRINUSE). Resolves
+ * with the first socket, which holds the port until the workers have bound theirs (the
+ * caller closes it), or undefined: use the cluster's shared socket.
+ */
+export async function reusePortHolder(at: HostPort): Promise<dgram.Socket | undefined> {
+  let holder: dgram.Socket;
+  try { holder = await bindReusePort(at); } catch { return undefined; } // port in use: the workers' bind reports it
+  try {
+    (await bindReusePort({ host: at.host, port: holder.address().port })).close();
+    return holder;
+  } catch {
+    holder.close();
+    return undefined;
+  }
+}
+
+/** A worker's own socket on the relay's UDP port (ClusterLink.udpReusePort). */
+export function reusePortSocket(host: string, port: number, buffers: number): Promise<dgram.Socket> {
+  return bindReusePort({ host, port }, buffers);
+}
 
 /**
  * Primary: fork `n` workers running this same program (they see cluster.isWorker), route
  * their messages, sum their counters every second, pass SIGTERM/SIGINT/SIGHUP on, and exit
  * when they all have (with the first non-zero exit code, if any).
  */
-export function runPrimary(n: number, cookieSecret: CookieSecret, log: (msg: string, o?: object) => void): void {
+export async function runPrimary(n: number, udp: HostPort, cookieSecret: CookieSecret, log: (msg: string, o?: object) => void): Promise<void> {
   cluster.setupPrimary({ serialization: 'advanced' });
+  // a datagram the kernel hashes to the holder is lost: it goes once every worker has bound
+  // (before that nobody is registered)
+  const holder = await reusePortHolder(udp);
+  const udpReusePort = holder?.address().port;
   const workers: Worker[] = [];
   const counters = new Map<number, CounterSnapshot>();
   let exitCode = 0, alive = n;
+  const settled = new Set<number>(); // workers bound or gone
+  const settle = (i: number): void => {
+    if (settled.has(i)) return;
+    settled.add(i);
+    if (settled.size === n) holder?.close();
+  };
   for (let i = 0; i < n; i++) {
     const w = cluster.fork();
     workers.push(w);
-    w.on('message', (m: ClusterMessage | Ready) => {
-      if (m.t === 'ready') { w.send({ t: 'setup', workerId: i, workers: n, secret: cookieSecret.secret, epochMs: cookieSecret.epochMs } satisfies Setup); return; }
+    w.on('message', (m: ClusterMessage | Ready | Bound) => {
+      if (m.t === 'ready') { w.send({ t: 'setup', workerId: i, workers: n, secret: cookieSecret.secret, epochMs: cookieSecret.epochMs, udpReusePort } satisfies Setup); return; }
+      if (m.t === 'bound') { settle(i); return; }
       if (m.t === 'counters') { counters.set(m.from, m.c); return; }
       if ('to' in m) { workers[m.to]?.send(m); return; }
       for (const [j, o] of workers.entries()) if (j !== (m as { from?: number }).from && o.isConnected()) o.send(m);
     });
     w.on('exit', (code, signal) => {
+      settle(i); // one that failed to bind lets go too
       if (code !== 0 && !exitCode) exitCode = code ?? 1;
       if (code !== 0) log('relay worker exited', { worker: i, code, signal });
       if (--alive === 0) process.exit(exitCode);
@@ -116,8 +180,9 @@ export function workerLink(): Promise<ClusterLink> {
     process.on('message', (m: ClusterMessage | Setup) => {
       if (m.t === 'setup') {
         resolve({
-          workerId: m.workerId, workers: m.workers, cookieSecret: { secret: m.secret, epochMs: m.epochMs },
+          workerId: m.workerId, workers: m.workers, cookieSecret: { secret: m.secret, epochMs: m.epochMs }, udpReusePort: m.udpReusePort,
           send: (x) => { if (process.connected) process.send!(x); },
+          bound: () => { if (process.connected) process.send!({ t: 'bound' } satisfies Bound); },
           onMessage: (h) => { handlers.push(h); },
         });
         return;

@@ -72,7 +72,7 @@ async function runRelay(l: Loaded, startConfig: ServeConfig, reloadConfig: () =>
     // every setting and file was checked above; the workers run this same command line and environment
     l.keyPair.privateKey.fill(0);
     const [{ runPrimary }, { newCookieSecret }] = await Promise.all([import('./cluster.js'), import('./cookie.js')]);
-    runPrimary(s.workers, newCookieSecret(), (msg, o) => log.logger.error(o ?? {}, msg));
+    await runPrimary(s.workers, s.udp, newCookieSecret(), (msg, o) => log.logger.error(o ?? {}, msg));
     return;
   }
   const signals = (await import('./serve-reload.js')).watchSignals({ log, startConfig, reloadConfig, allowPath: s.allowPath });
@@ -92,6 +92,7 @@ async function runRelay(l: Loaded, startConfig: ServeConfig, reloadConfig: () =>
     throw listenError(err, s, startConfig);
   }
   signals.started();
+  link?.bound();
   // one "listening" line per relay (worker 0 speaks for all), one short line per other worker
   if (link && link.workerId !== 0) { logger.info({ udpPort: ports.udpPort, httpPort: ports.httpPort ?? null }, 'worker listening'); return; }
   const shown = s.publicHost === undefined ? undefined : s.publicHost.includes(':') && !s.publicHost.startsWith('[') ? `[${s.publicHost}]` : s.publicHost;
@@ -99,11 +100,16 @@ async function runRelay(l: Loaded, startConfig: ServeConfig, reloadConfig: () =>
   const tail = `${ports.udpPort}${ports.httpPort !== undefined ? `/${l.tls ? 'https:' : ''}${ports.httpPort}` : ''}`;
   const relayAddress = shown === undefined ? null : `${server.publicKey}@${shown}:${tail}`;
   logger.info({
-    udp: `${s.udp.host}:${ports.udpPort}`, stunAltPort: ports.stunAltPort ?? null, workers: s.workers, http: s.http ? `${s.http.host}:${ports.httpPort}` : null,
+    udp: `${s.udp.host}:${ports.udpPort}`, stunAltPort: ports.stunAltPort ?? null, workers: s.workers,
+    // how the workers share the UDP port (cluster.ts): their own sockets, or one shared socket
+    ...(link ? { udpSharing: link.udpReusePort !== undefined ? 'reuseport' : 'shared' } : {}), http: s.http ? `${s.http.host}:${ports.httpPort}` : null,
     udpPort: ports.udpPort, httpPort: ports.httpPort ?? null, relayAddress,
     wsUrl: shown !== undefined && ports.httpPort !== undefined ? relayWsUrl(s.publicHost!, ports.httpPort, { tls: !!l.tls }) : null,
     tls: !!l.tls, allowList: l.allow ? l.allow.size : null, config: startConfig.filePath ?? null,
   }, 'listening');
+  if (link && link.udpReusePort === undefined) {
+    logger.warn({ node: process.version }, 'the workers share one UDP socket (this Node sets no SO_REUSEPORT for UDP; Node >= 22.12 does): UDP forwarding does not scale past one worker, see docs/relay.md "Using every core"');
+  }
   if (relayAddress === null) {
     logger.warn({ relayAddressTemplate: `${server.publicKey}@PUBLIC-HOST:${tail}` },
       `listening on the wildcard address ${s.udp.host}: pass --public-host with the name or address agents reach this relay at, and give them KEY@PUBLIC-HOST:${tail}`);

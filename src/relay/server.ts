@@ -26,7 +26,7 @@ import { AgentTable, type Agent, type WsConnRef } from './agents.js';
 import { SourceTable, newBucket, sourceKey, take, type Bucket, type Rate } from './limits.js';
 import { HttpFront, type HttpLimits } from './http-front.js';
 import { RelayCounters, createRelayMetrics, type DropReason, type RegFailure } from './metrics.js';
-import { snapshot, type ClusterLink, type ClusterMessage } from './cluster.js';
+import { reusePortSocket, snapshot, type ClusterLink, type ClusterMessage } from './cluster.js';
 import { createLobbyService, type LobbyOption, type LobbyService } from '../lobby/http.js';
 
 export interface HostPort { host: string; port: number }
@@ -194,7 +194,7 @@ export class RelayServer {
 
   /** Bind sockets. Resolves with the actual ports (port 0 = ephemeral). */
   async start(): Promise<{ udpPort: number; httpPort: number | undefined; stunAltPort: number | undefined }> {
-    const udp = await this.bindUdp(this.o.udp.port, 8 << 20, (msg, rinfo) => this.onUdp(msg, rinfo.address, rinfo.port));
+    const udp = await this.bindUdp(this.o.udp.port, 8 << 20, (msg, rinfo) => this.onUdp(msg, rinfo.address, rinfo.port), this.cluster?.udpReusePort);
     this.udpSock = udp;
     let stunAltPort: number | undefined;
     if (this.o.stunAltPort !== undefined) {
@@ -227,10 +227,13 @@ export class RelayServer {
     return { udpPort: udp.address().port, httpPort, stunAltPort };
   }
 
-  private async bindUdp(port: number, buffers: number, onMessage: (msg: Buffer, rinfo: dgram.RemoteInfo) => void): Promise<dgram.Socket> {
-    const s = dgram.createSocket({ type: this.o.udp.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: buffers, sendBufferSize: buffers });
+  /** `reusePort`: a worker of a cluster binds its own socket on the relay's port (cluster.ts, SO_REUSEPORT) */
+  private async bindUdp(port: number, buffers: number, onMessage: (msg: Buffer, rinfo: dgram.RemoteInfo) => void, reusePort?: number): Promise<dgram.Socket> {
+    const s = reusePort !== undefined ? await reusePortSocket(this.o.udp.host, reusePort, buffers)
+      : dgram.createSocket({ type: this.o.udp.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: buffers, sendBufferSize: buffers });
     s.on('message', (msg, rinfo) => { try { onMessage(msg, rinfo); } catch (err) { this.handlerError(err, 'UDP'); } });
     s.on('error', (err) => this.log?.error({ err: err.message, port }, 'UDP socket error'));
+    if (reusePort !== undefined) return s;
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.bind(port, this.o.udp.host, () => { s.off('error', reject); resolve(); });

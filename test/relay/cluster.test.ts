@@ -1,7 +1,10 @@
 // `mpyc-relay serve --workers 2`: two relay processes behind one UDP port and one HTTP
 // port (src/relay/cluster.ts). Any worker forwards between any agents, whichever worker
 // each registered at; control frames come from the owner; metrics show the sums; both
-// workers carry traffic; SIGTERM reaches every agent.
+// workers carry traffic; SIGTERM reaches every agent. The UDP port: each worker's own
+// socket (SO_REUSEPORT) where the runtime has it, else one shared socket (cluster.ts).
+// MPYC_TEST_RELAY_NODE=/path/to/node runs the relay with another Node (e.g. >= 22.12 for
+// the SO_REUSEPORT path; this suite's own Node 20 takes the shared one).
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +18,9 @@ import { PeerKey } from '../../src/common/peer-key.js';
 import { isRelayFrame } from '../../src/relay/wire.js';
 import { listeningLine, waitFor } from './helpers.js';
 import { rcvbufErrorsOf } from '../../bench/lib/procstat.js';
+import { runtimeHasReusePort, udpSocketsOn } from './cluster-helpers.js';
 
+const NODE = process.env.MPYC_TEST_RELAY_NODE || process.execPath;
 const CLI = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../dist/src/relay/cli.js');
 const dir = mkdtempSync(join(tmpdir(), 'mpyc-relay-cluster-'));
 const procs: ChildProcess[] = [];
@@ -38,12 +43,16 @@ function cpuOf(pid: number): number {
 describe('relay cluster (--workers 2)', () => {
   it('forwards between agents registered at either worker, over UDP and WebSocket; control frames, metrics, SIGTERM', async () => {
     const keyFile = join(dir, 'relay.key');
-    const relayKey = spawnSync(process.execPath, [CLI, 'keygen', '--out', keyFile], { encoding: 'utf8' }).stdout.trim();
-    const p = spawn(process.execPath, [CLI, 'serve', '--key', keyFile, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const relayKey = spawnSync(NODE, [CLI, 'keygen', '--out', keyFile], { encoding: 'utf8' }).stdout.trim();
+    const p = spawn(NODE, [CLI, 'serve', '--key', keyFile, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(p);
-    const listening = await listeningLine<{ udpPort: number; httpPort: number }>(p);
+    const listening = await listeningLine<{ udpPort: number; httpPort: number; udpSharing: string }>(p);
     const workers = execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
     expect(workers.length).toBe(2);
+    // one socket per worker on the port (the primary's holder gone once both bound), or the one shared socket
+    const reusePort = runtimeHasReusePort(NODE);
+    expect(listening.udpSharing).toBe(reusePort ? 'reuseport' : 'shared');
+    await waitFor(() => udpSocketsOn(listening.udpPort) === (reusePort ? 2 : 1), 5000, `${reusePort ? 2 : 1} UDP sockets on the relay's port`);
 
     const agents: Array<{ c: RelayClient; key: string }> = [];
     for (let i = 0; i < 10; i++) {
