@@ -7,8 +7,16 @@
 //     rotated), so machine drift hits both alike; the result has each one's median and
 //     the ratio relay / floor (goal 6: ≥ 0.8).
 //  3. with --workers 1,2: `mpyc-relay serve --workers N` (the CLI; N worker processes
-//     behind one port) in the same alternation, packets/s counted at the receivers; a
-//     relay whose serve has no --workers yet is reported as "not supported by this relay".
+//     behind one port) in the same alternation, packets/s by the relay's summed counter, CPU µs
+//     per packet for the whole relay and for each of its processes (primary, each worker),
+//     the load generator's own (this process), and the drops the relay counted; a relay
+//     whose serve has no --workers yet is reported as "not supported by this relay".
+//     --workers-only runs just this scaling curve. --pin-generator CPU pins this process
+//     (senders and receivers) to that CPU once the relays run (they keep every CPU): on a
+//     small machine the generator and the workers otherwise compete for the same cores.
+//     --pin-relay CPUS runs the relays with --workers on those CPUs only (taskset -c): N
+//     workers on one core forwarding what one worker does there means the workers add no
+//     per-packet cost, so N workers on N free cores forward N times as much.
 //  4. relay RSS with --agents registered agents (each from its own 127.1.x.y address; 0 skips
 //     it), once settled (see settledRss) and right after the registrations. Every agent of
 //     the bench sends an accept set after registering, as agents do (the forwarding pairs
@@ -20,7 +28,8 @@
 // bite a benchmark's one-address load (forwarding per source, destination and relay;
 // handshakes per source and relay-wide) is off, so what is measured is the forwarding
 // path itself, and 10k registrations from one address do not wait on the handshake budget.
-// Usage: node dist/bench/relay-forward.js [--pairs 8] [--seconds 5] [--repeat 3] [--agents 10000] [--workers 1,2] [--json FILE]
+// Usage: node dist/bench/relay-forward.js [--pairs 8] [--seconds 5] [--repeat 3] [--agents 10000] [--workers 1,2]
+//   [--workers-only] [--pin-generator CPU] [--json FILE]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -151,11 +160,35 @@ function relaySupportsWorkers(): boolean {
   return /--workers\b/.test(`${r.stdout}${r.stderr}`);
 }
 
-/** One phase's result: packets/s forwarded, and the forwarder's CPU µs per forwarded packet. */
-interface Round { pps: number; cpuUsPerPacket: number }
+/**
+ * One phase's result: packets/s forwarded; the forwarder's CPU µs per forwarded packet (all
+ * its processes), each process's share of it (a relay with workers: the primary first, then
+ * each worker), and the load generator's (this process: senders and receivers).
+ */
+interface Round { pps: number; cpuUsPerPacket: number; perProcess: number[]; generatorUsPerPacket: number }
 
 /** A forwarder with its load generator ready: run() offers the load for `seconds`. */
 interface Target { run(seconds: number): Promise<Round>; close(): void }
+
+/** A relay with workers' /metrics once its sums are current: each worker reports every second, the primary sums every second. */
+async function settledMetrics(httpPort: number): Promise<string> {
+  await new Promise((r) => setTimeout(r, 2100));
+  return (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+}
+
+async function relayForwardedOf(httpPort: number): Promise<number> {
+  const m = /^mpyc_relay_forwarded_packets_total (\d+)$/m.exec(await settledMetrics(httpPort));
+  if (!m) throw new Error('relay /metrics without mpyc_relay_forwarded_packets_total');
+  return Number(m[1]);
+}
+
+/** The drops a relay with workers counted. */
+async function relayDropsOf(httpPort: number): Promise<Record<string, number>> {
+  const text = await settledMetrics(httpPort);
+  const drops: Record<string, number> = {};
+  for (const m of text.matchAll(/^mpyc_relay_dropped_total\{reason="([a-z_]+)"\} (\d+)$/gm)) if (m[2] !== '0') drops[m[1]!] = Number(m[2]);
+  return drops;
+}
 
 /** `pid` and its child processes (a relay with --workers: the primary and its workers). */
 function processTree(pid: number): number[] {
@@ -167,11 +200,17 @@ function processTree(pid: number): number[] {
 /** Runs `offer` and measures the forwarded packets (`count` before and after) and the CPU of `pid`'s tree. */
 async function measure(pid: number, count: () => Promise<number>, offer: () => Promise<number>): Promise<Round> {
   const pids = processTree(pid);
-  const [n0, cpu0] = [await count(), cpuSeconds(pids)];
+  const cpuEach = (): number[] => pids.map((p) => cpuSeconds([p]));
+  const self = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+  const [n0, cpu0, gen0] = [await count(), cpuEach(), self()];
   const elapsed = await offer();
-  const [n1, cpu1] = [await count(), cpuSeconds(pids)];
+  // CPU first: a count may wait for the relay's figures to arrive (a relay with workers sums them each second)
+  const [cpu1, gen1] = [cpuEach(), self()];
+  const n1 = await count();
   const forwarded = n1 - n0;
-  return { pps: forwarded / elapsed, cpuUsPerPacket: forwarded > 0 ? ((cpu1 - cpu0) * 1e6) / forwarded : NaN };
+  const perPacket = (seconds: number): number => (forwarded > 0 ? (seconds * 1e6) / forwarded : NaN);
+  const perProcess = cpu1.map((c, i) => perPacket(c - cpu0[i]!));
+  return { pps: forwarded / elapsed, cpuUsPerPacket: perProcess.reduce((a, b) => a + b, 0), perProcess, generatorUsPerPacket: perPacket(gen1 - gen0) };
 }
 
 interface Sender { s: dgram.Socket; frame: Uint8Array; port: number }
@@ -192,21 +231,20 @@ async function blast(senders: Sender[], seconds: number): Promise<number> {
   return elapsed;
 }
 
-/** `pairs` registered sender → receiver pairs at a relay; `delivered` counts what reached the receivers. */
-async function relayPairs(udpPort: number, relayKey: Uint8Array, pairs: number): Promise<{ senders: Sender[]; delivered: () => number; close(): void }> {
+/** `pairs` registered sender → receiver pairs at a relay (the relays count what they forward). */
+async function relayPairs(udpPort: number, relayKey: Uint8Array, pairs: number): Promise<{ senders: Sender[]; close(): void }> {
   const senders: Sender[] = [];
   const receivers: dgram.Socket[] = [];
-  let delivered = 0;
   for (let i = 0; i < pairs; i++) {
     const a = await bindSocket(), b = await bindSocket();
     const ka = generateKeyPair(), kb = generateKeyPair();
     const token = await register(a, udpPort, relayKey, ka, [kb.publicKey]);
     await register(b, udpPort, relayKey, kb, [ka.publicKey]);
-    b.on('message', () => { delivered++; });
+    b.on('message', () => { /* read, as an agent does */ });
     senders.push({ s: a, frame: encodeSend(token, kb.publicKey, new Uint8Array(1200).fill(i)), port: udpPort });
     receivers.push(b);
   }
-  return { senders, delivered: () => delivered, close: () => { for (const x of [...senders.map((y) => y.s), ...receivers]) x.close(); } };
+  return { senders, close: () => { for (const x of [...senders.map((y) => y.s), ...receivers]) x.close(); } };
 }
 
 /** The relay child, counted by its own forwarded counter. */
@@ -235,23 +273,26 @@ async function floorTarget(pairs: number): Promise<Target> {
   };
 }
 
-/** `mpyc-relay serve --workers N` on loopback; packets/s delivered to the receivers. */
-async function cliRelayTarget(workers: number, pairs: number): Promise<Target> {
+/** `mpyc-relay serve --workers N` on loopback; packets/s the relay forwarded. */
+async function cliRelayTarget(workers: number, pairs: number, pinRelay: string | undefined): Promise<Target & { drops(): Promise<Record<string, number>> }> {
   const dir = mkdtempSync(join(tmpdir(), 'relay-workers-'));
   const keyFile = join(dir, 'relay.key');
   const kg = spawnSync(process.execPath, [RELAY_CLI, 'keygen', '--out', keyFile], { encoding: 'utf8', timeout: 20_000 });
   if (kg.status !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`relay keygen failed: ${kg.stderr}`); }
-  const child = spawn(process.execPath, [RELAY_CLI, 'serve', '--key', keyFile, '--workers', String(workers), '--udp', '127.0.0.1:0', '--http', 'off',
-    ...BENCH_LIMIT_FLAGS, '--log-level', 'info', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const serve = [process.execPath, RELAY_CLI, 'serve', '--key', keyFile, '--workers', String(workers), '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0',
+    ...BENCH_LIMIT_FLAGS, '--log-level', 'info', '--log-format', 'json'];
+  // taskset execs the relay in place (same pid); its workers inherit the CPU set
+  const argv = pinRelay === undefined ? serve : ['taskset', '-c', pinRelay, ...serve];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const cleanup = (): void => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); };
   try {
-    const relayAddress = await new Promise<string>((resolve, reject) => {
+    const { relayAddress, httpPort } = await new Promise<{ relayAddress: string; httpPort: number }>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('relay with workers: no "listening" line within 20 s')), 20_000);
       const onData = (d: Buffer): void => {
         for (const line of String(d).split('\n')) {
-          let r: { msg?: string; relayAddress?: string };
+          let r: { msg?: string; relayAddress?: string; httpPort?: number };
           try { r = JSON.parse(line) as typeof r; } catch { continue; }
-          if (r.msg === 'listening' && r.relayAddress) { clearTimeout(t); resolve(r.relayAddress); }
+          if (r.msg === 'listening' && r.relayAddress && r.httpPort) { clearTimeout(t); resolve({ relayAddress: r.relayAddress, httpPort: r.httpPort }); }
         }
       };
       child.stdout!.on('data', onData);
@@ -263,7 +304,9 @@ async function cliRelayTarget(workers: number, pairs: number): Promise<Target> {
     if (!m) throw new Error(`unexpected relay address ${relayAddress}`);
     const load = await relayPairs(Number(m[2]), PeerKey.fromText(m[1]!, 'relay key').bytes, pairs);
     return {
-      run: (seconds) => measure(child.pid!, () => Promise.resolve(load.delivered()), () => blast(load.senders, seconds)),
+      // what the relay forwarded (its summed counter); the receivers may lose some in full socket buffers
+      run: (seconds) => measure(child.pid!, () => relayForwardedOf(httpPort), () => blast(load.senders, seconds)),
+      drops: () => relayDropsOf(httpPort),
       close: () => { load.close(); cleanup(); },
     };
   } catch (e) { cleanup(); throw e; }
@@ -321,18 +364,81 @@ async function rssWithAgents(child: ChildProcess, udpPort: number, relayKey: Uin
   }
 }
 
+/** Every target run `repeat` times for `seconds`, the order rotated each repeat (machine drift hits all alike). */
+async function alternate(all: Target[], repeat: number, seconds: number): Promise<Round[][]> {
+  const series: Round[][] = all.map(() => []);
+  for (let r = 0; r < repeat; r++) {
+    for (let i = 0; i < all.length; i++) {
+      const k = (i + r) % all.length;
+      series[k]!.push(await all[k]!.run(seconds));
+    }
+  }
+  return series;
+}
+
+const round2 = (x: number): number => +x.toFixed(2);
+
+/** One worker count's medians: packets/s, CPU µs per packet (all, each process, the generator) and what the relay dropped. */
+async function workersRow(n: number, rounds: Round[], target: { drops(): Promise<Record<string, number>> }): Promise<WorkersRow> {
+  const each = rounds[0]!.perProcess.map((_, i) => round2(median(rounds.map((x) => x.perProcess[i]!))));
+  return {
+    workers: n, pps: Math.round(median(rounds.map((x) => x.pps))), cpuUsPerPacket: round2(median(rounds.map((x) => x.cpuUsPerPacket))),
+    // a relay with one worker is one process; with N, the primary (routing only) and its workers
+    cpuUsPerPacketByProcess: n === 1 ? { relay: each[0]! } : { primary: each[0]!, ...Object.fromEntries(each.slice(1).map((c, i) => [`worker${i}`, c])) },
+    generatorUsPerPacket: round2(median(rounds.map((x) => x.generatorUsPerPacket))),
+    perRepeatPps: rounds.map((x) => Math.round(x.pps)), relayDrops: await target.drops(),
+  };
+}
+
+interface WorkersRow {
+  workers: number; pps: number; cpuUsPerPacket: number; cpuUsPerPacketByProcess: Record<string, number>;
+  generatorUsPerPacket: number; perRepeatPps: number[]; relayDrops: Record<string, number>;
+}
+
+/** `--pin-generator CPU`: this process (senders and receivers) on that CPU only, the relays spawned before it keep every CPU. */
+function pinGenerator(cpu: string | undefined): string | null {
+  if (cpu === undefined) return null;
+  const r = spawnSync('taskset', ['-pc', cpu, String(process.pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset -pc ${cpu}: ${r.stderr || r.error}`);
+  return cpu;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     pairs: { type: 'string', default: '8' }, seconds: { type: 'string', default: '5' }, repeat: { type: 'string', default: '3' },
     agents: { type: 'string', default: '10000' }, json: { type: 'string' }, workers: { type: 'string' }, 'child-relay': { type: 'boolean' },
-    'child-raw': { type: 'boolean' },
+    'child-raw': { type: 'boolean' }, 'workers-only': { type: 'boolean' }, 'pin-generator': { type: 'string' }, 'pin-relay': { type: 'string' },
   } });
   if (values['child-relay']) { await childRelay(); return; }
   if (values['child-raw']) { await childRaw(); return; }
   const pairs = Number(values.pairs), seconds = Number(values.seconds), agents = Number(values.agents);
   const repeat = Math.max(1, Math.min(20, Number(values.repeat)));
-  const child = spawn(process.execPath, [...(process.env.RELAY_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.RELAY_BENCH_PROF] : []), '--expose-gc', fileURLToPath(import.meta.url), '--child-relay'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const workerCounts = values.workers ? values.workers.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0 && n <= 64) : [];
+  const workersSupported = workerCounts.length > 0 && relaySupportsWorkers();
   const targets: Target[] = [];
+  const workerTargets = async (): Promise<Array<Target & { drops(): Promise<Record<string, number>> }>> => {
+    const list = [];
+    if (workersSupported) for (const n of workerCounts) { const t = await cliRelayTarget(n, pairs, values['pin-relay']); list.push(t); targets.push(t); }
+    return list;
+  };
+  if (values['workers-only']) {
+    // the scaling curve alone: `mpyc-relay serve --workers N` for each N, alternated
+    try {
+      if (!workersSupported) throw new Error('--workers-only needs --workers N,M and a relay whose serve takes --workers');
+      const wt = await workerTargets();
+      const pinned = pinGenerator(values['pin-generator']);
+      const series = await alternate(wt, repeat, seconds);
+      const rows = await Promise.all(workerCounts.map((n, i) => workersRow(n, series[i]!, wt[i]!)));
+      const result = { when: new Date().toISOString(), node: process.version, pairs, secondsPerPhase: seconds, repeat, payloadBytes: 1200, generatorPinnedToCpu: pinned, relayPinnedToCpu: values['pin-relay'] ?? null, workers: rows };
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      for (const w of rows) process.stdout.write(`${w.workers} worker(s): ${(w.pps / 1000).toFixed(1)}k packets/s, ${w.cpuUsPerPacket} µs CPU per packet (${Object.entries(w.cpuUsPerPacketByProcess).map(([k, v]) => `${k} ${v}`).join(', ')}; generator ${w.generatorUsPerPacket})\n`);
+      if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
+    } finally {
+      for (const t of targets) t.close();
+    }
+    return;
+  }
+  const child = spawn(process.execPath, [...(process.env.RELAY_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.RELAY_BENCH_PROF] : []), '--expose-gc', fileURLToPath(import.meta.url), '--child-relay'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   try {
     const info = await new Promise<{ udpPort: number; key: string }>((resolve, reject) => {
       child.stdout!.once('data', (d) => { try { resolve(JSON.parse(String(d))); } catch (e) { reject(e); } });
@@ -345,32 +451,23 @@ async function main(): Promise<void> {
     const relay = await relayTarget(child, info.udpPort, relayKey, pairs);
     const floor = await floorTarget(pairs);
     targets.push(relay, floor);
-    const workerCounts = values.workers ? values.workers.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0 && n <= 64) : [];
-    const workersSupported = workerCounts.length > 0 && relaySupportsWorkers();
-    const workerTargets: Target[] = [];
-    if (workersSupported) for (const n of workerCounts) { const t = await cliRelayTarget(n, pairs); workerTargets.push(t); targets.push(t); }
-    const series: Round[][] = [relay, floor, ...workerTargets].map(() => []);
-    for (let r = 0; r < repeat; r++) {
-      const all = [relay, floor, ...workerTargets];
-      for (let i = 0; i < all.length; i++) {
-        const k = (i + r) % all.length;
-        series[k]!.push(await all[k]!.run(seconds));
-      }
-    }
+    const wt = await workerTargets();
+    const pinned = pinGenerator(values['pin-generator']);
+    const series = await alternate([relay, floor, ...wt], repeat, seconds);
     const pps = (k: number): number => median(series[k]!.map((x) => x.pps));
-    const cpu = (k: number): number => +median(series[k]!.map((x) => x.cpuUsPerPacket)).toFixed(2);
+    const cpu = (k: number): number => round2(median(series[k]!.map((x) => x.cpuUsPerPacket)));
     const [relayPps, floorPps] = [pps(0), pps(1)];
     const rssForward = rssOf(child.pid!);
     const endStats = await stats(child);
-    const workers: Array<{ workers: number; pps: number; cpuUsPerPacket: number }> | string | undefined = !values.workers ? undefined
+    const workers: WorkersRow[] | string | undefined = !values.workers ? undefined
       : !workersSupported ? 'not supported by this relay (mpyc-relay serve has no --workers)'
-        : workerCounts.map((n, i) => ({ workers: n, pps: Math.round(pps(2 + i)), cpuUsPerPacket: cpu(2 + i) }));
+        : await Promise.all(workerCounts.map((n, i) => workersRow(n, series[2 + i]!, wt[i]!)));
 
     // --- registered agents ---
     const reg = agents > 0 ? await rssWithAgents(child, info.udpPort, relayKey, agents) : null;
 
     const result = {
-      when: new Date().toISOString(), pairs, secondsPerPhase: seconds, repeat, payloadBytes: 1200,
+      when: new Date().toISOString(), pairs, secondsPerPhase: seconds, repeat, payloadBytes: 1200, generatorPinnedToCpu: pinned,
       forwardedPps: Math.round(relayPps), bareNodeUdpForwarderPps: Math.round(floorPps), ratioToBareForwarder: +(relayPps / floorPps).toFixed(3),
       cpuUsPerPacket: { relay: cpu(0), floor: cpu(1) }, floorCpuOverRelayCpu: +(cpu(1) / cpu(0)).toFixed(3),
       perRepeat: { relay: series[0]!.map((x) => Math.round(x.pps)), floor: series[1]!.map((x) => Math.round(x.pps)) }, workers,
