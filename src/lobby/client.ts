@@ -12,7 +12,7 @@ export class LobbyTransportError extends Error {
 
 export function lobbyUrl(relay: LobbyRelay): string {
   const host = relay.host.includes(':') ? `[${relay.host}]` : relay.host;
-  return `http://${host}:${relay.httpPort}${LOBBY_PATH}`;
+  return `${relay.tls ? 'https' : 'http'}://${host}:${relay.httpPort}${LOBBY_PATH}`;
 }
 
 export class LobbyClient {
@@ -31,7 +31,10 @@ export class LobbyClient {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new LobbyTransportError(`cannot reach the relay at ${this.url} (${cause})`);
+      // a certificate this machine does not trust is the usual failure of a private relay
+      const hint = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(cause)
+        ? ': the relay\'s TLS certificate is not trusted here (for a private CA, point NODE_EXTRA_CA_CERTS at its certificate)' : '';
+      throw new LobbyTransportError(`cannot reach the relay at ${this.url} (${cause})${hint}`);
     }
     if (res.status === 404 && res.headers.get('content-type') !== 'application/octet-stream') {
       await res.body?.cancel();
