@@ -46,6 +46,8 @@ describe('relay cluster (--workers 2)', () => {
     const relayKey = spawnSync(NODE, [CLI, 'keygen', '--out', keyFile], { encoding: 'utf8' }).stdout.trim();
     const p = spawn(NODE, [CLI, 'serve', '--key', keyFile, '--udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.push(p);
+    let relayLog = '';
+    p.stderr!.on('data', (d) => { relayLog = (relayLog + String(d)).slice(-4000); });
     const listening = await listeningLine<{ udpPort: number; httpPort: number; udpSharing: string }>(p);
     const workers = execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\n').map(Number);
     expect(workers.length).toBe(2);
@@ -161,7 +163,7 @@ describe('relay cluster (--workers 2)', () => {
     // SIGTERM: every agent hears RESTARTING from its owner, the cluster exits 0
     const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
     p.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await exited, `the relay's last log lines: ${relayLog}`).toBe(0);
     await waitFor(() => agents.every((a) => a.c.state === 'registering'), 3000, 'every agent saw RESTARTING');
   }, 60_000);
 });
