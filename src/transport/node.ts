@@ -124,10 +124,14 @@ export class ConnectionDriver {
       this.timerAt = Infinity;
       return;
     }
-    // a deadline that moved later (the PTO after every send, the idle timer) keeps the
-    // armed timer: it fires early, flush() finds little to do and re-arms; far cheaper
-    // than clearing and setting a timer for every packet
-    if (this.timer && d >= this.timerAt - 0.5) return;
+    // The armed timer stays while the deadline lies within its millisecond (timers have no
+    // finer grain). It is re-armed when the deadline moved earlier, and also when it moved
+    // a millisecond or more later: then what it was set for is gone (the ACK it would have
+    // sent rode on a reply, the packet whose PTO it was got acknowledged), and letting it
+    // fire would be a wake-up that finds nothing due. Request/response traffic moves the
+    // deadline back and forth between the ACK delay and the PTO with every message: two
+    // list insertions per message instead of a loop turn, a flush and the same re-arm.
+    if (this.timer && d >= this.timerAt - 0.5 && d < this.timerAt + 1) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const delay = d - this.clock();
@@ -150,12 +154,15 @@ export class ConnectionDriver {
       });
       return;
     }
-    this.timerAt = d;
+    // whole milliseconds: Node keeps one timer list per distinct duration, so a fractional
+    // one would allocate a list (and a priority-queue entry) for every arming
+    const ms = Math.max(1, Math.ceil(delay));
+    this.timerAt = this.clock() + ms;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerAt = Infinity;
       this.flush();
-    }, Math.max(0, delay));
+    }, ms);
     this.timer.unref?.();
   }
 

@@ -1,7 +1,8 @@
 // The Node driver of a connection (src/transport/node.ts): the data path runs inside the I/O
 // callback that brought the bytes (a datagram's receive, a TCP read), with no hop through a
-// microtask; and a deadline still ahead waits for a timer instead of turning the event loop
-// until it comes (one wake-up per turn).
+// microtask; a deadline still ahead waits for a timer instead of turning the event loop
+// until it comes (one wake-up per turn); and a timer whose deadline went away is re-armed
+// rather than left to fire for nothing.
 import { describe, it, expect, afterEach } from 'vitest';
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -62,5 +63,28 @@ describe('ConnectionDriver', () => {
     // flush several times per timer tick
     expect(polls).toBeGreaterThan(1);
     expect(polls).toBeLessThanOrEqual(Math.ceil(elapsedMs) + 2);
+  });
+
+  it('a deadline that moved a millisecond or more later re-arms the timer instead of waking for nothing', async () => {
+    const { d } = driver();
+    let polls = 0;
+    const poll = d.conn.poll.bind(d.conn);
+    d.conn.poll = (now: number) => { polls++; return poll(now); };
+    // an ACK owed in 2 ms arms the timer; then the ACK leaves on a reply and only a far
+    // deadline (the idle timer) is left
+    let deadline = performance.now() + 2;
+    d.conn.nextDeadline = () => deadline;
+    d.flush();
+    deadline = performance.now() + 60_000;
+    d.flush();
+    polls = 0;
+    await new Promise((r) => setTimeout(r, 15));
+    expect(polls).toBe(0);
+    // and a deadline that moves earlier is still met
+    deadline = performance.now() + 2;
+    d.flush();
+    polls = 0;
+    await new Promise((r) => setTimeout(r, 15));
+    expect(polls).toBeGreaterThan(0);
   });
 });
