@@ -23,7 +23,7 @@ import {
 import { CookieJar } from './cookie.js';
 import { controlKeysOf } from './control-auth.js';
 import { AgentTable, type Agent, type WsConnRef } from './agents.js';
-import { SourceTable, newBucket, sourceKey, take, type Bucket, type Rate } from './limits.js';
+import { SourceTable, frameCost, newBucket, sourceKey, take, type Bucket, type Rate } from './limits.js';
 import { HttpFront, type HttpLimits } from './http-front.js';
 import { RelayCounters, createRelayMetrics, type DropReason, type RegFailure } from './metrics.js';
 import { snapshot, type ClusterLink, type ClusterMessage } from './cluster.js';
@@ -154,7 +154,7 @@ export class RelayServer {
       ...d, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
       keyPair: opts.keyPair, udp: opts.udp, http: opts.http, logger: opts.logger, tls: opts.tls,
       ratePps: rate, burst: opts.burst ?? Math.max(1, Math.floor(rate / 2)),
-      maxPayload: opts.maxPayload ?? DEFAULT_MAX_PAYLOAD, maxAgents: opts.maxAgents ?? 100_000,
+      maxPayload: Math.min(opts.maxPayload ?? DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD), maxAgents: opts.maxAgents ?? 100_000,
       keepaliveS: opts.keepaliveS ?? 10, expiryS: opts.expiryS ?? 35,
       wsQueueFrames: opts.wsQueueFrames ?? 256, wsHighWater: opts.wsHighWater ?? 256 * 1024,
     } as RelayServer['o'];
@@ -457,8 +457,10 @@ export class RelayServer {
     if (!tokenMatches(frame, 1, src.token)) { this.drop('bad_token'); return; }
     const now = performance.now();
     this.seen(src, now);
-    if (!take(src.send, this.rates.agent, now)) { this.drop('rate_limited'); return; }
-    if (!take(src.source.forward, this.rates.source, now)) { this.drop('source_rate_limited'); return; }
+    // every budget counts 1441-byte packets: a 64 KiB frame costs 46 of them (limits.ts)
+    const cost = frameCost(frame.length);
+    if (!take(src.send, this.rates.agent, now, cost)) { this.drop('rate_limited'); return; }
+    if (!take(src.source.forward, this.rates.source, now, cost)) { this.drop('source_rate_limited'); return; }
     const dst = this.agents.byKey.get(frame.toString('latin1', 1 + REG_TOKEN_SIZE, SEND_HEADER_SIZE));
     if (dst === undefined) {
       this.drop('no_peer');
@@ -470,8 +472,8 @@ export class RelayServer {
       return;
     }
     if (dst.accept !== undefined && !dst.accept.has(src.key.id)) { this.drop('not_accepted'); return; }
-    if (!take(dst.receive, this.rates.dest, now)) { this.drop('dest_rate_limited'); return; }
-    if (!take(this.globalBucket, this.rates.global, now)) { this.drop('global_rate_limited'); return; }
+    if (!take(dst.receive, this.rates.dest, now, cost)) { this.drop('dest_rate_limited'); return; }
+    if (!take(this.globalBucket, this.rates.global, now, cost)) { this.drop('global_rate_limited'); return; }
     // RECV in place: type and source key over the end of the SEND's header, no copy
     frame[RECV_OFFSET_IN_SEND] = FRAME_RECV;
     frame.set(src.key.bytes, RECV_OFFSET_IN_SEND + 1);

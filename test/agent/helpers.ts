@@ -6,6 +6,7 @@ import { generateKeyPair, type KeyPair } from '../../src/noise/index.js';
 import { PeerKey } from '../../src/common/peer-key.js';
 import type { AgentConfig, PartyEntry, RelayAddress } from '../../src/agent/types.js';
 import { startRelay, type Relay } from '../relay/helpers.js';
+import type { RelayServerOptions } from '../../src/relay/server.js';
 
 export { waitFor } from '../relay/helpers.js';
 import { freeBase } from '../tools/ports.js';
@@ -31,10 +32,10 @@ export function recordingLogger(level = 'info'): { logger: pino.Logger; lines: {
 }
 
 /** relays on `relayHost` (default 127.0.0.1; '::1' for an IPv6 relay) */
-export async function cluster(m: number, opts: { relays?: number; relayHost?: string } = {}): Promise<Cluster> {
+export async function cluster(m: number, opts: { relays?: number; relayHost?: string; relayOptions?: Partial<RelayServerOptions> } = {}): Promise<Cluster> {
   const relays: Relay[] = [];
   const host = opts.relayHost ?? '127.0.0.1';
-  for (let r = 0; r < (opts.relays ?? 1); r++) relays.push(await startRelay({ udp: { host, port: 0 }, http: { host, port: 0 } }));
+  for (let r = 0; r < (opts.relays ?? 1); r++) relays.push(await startRelay({ ...opts.relayOptions, udp: { host, port: 0 }, http: { host, port: 0 } }));
   const relayAddresses: RelayAddress[] = relays.map((r) => ({ publicKey: PeerKey.fromBytes(r.key.publicKey).text, host, udpPort: r.udpPort, httpPort: r.httpPort }));
   const parties: Party[] = [];
   for (let i = 0; i < m; i++) parties.push({ index: i, key: generateKeyPair(), localBase: await freeBase(m) });
