@@ -90,6 +90,8 @@ interface WsConn extends WsConnRef {
   id: number;
   remote: string;
   queue: Buffer[];
+  /** what `queue` holds in 1441-byte packets (frameCost): bounded by wsQueueFrames */
+  queuedCost: number;
   control: Uint8Array[];
   openedAt: number;
 }
@@ -572,8 +574,15 @@ export class RelayServer {
       c.ws.send(frame, { binary: true });
       return;
     }
-    if (c.queue.length >= this.o.wsQueueFrames) { c.queue.shift(); this.drop('queue_overflow'); }
+    // the queue holds wsQueueFrames 1441-byte packets' worth, however large the frames: a
+    // slow destination holds as much relay memory as before 64 KiB frames (~370 KB)
+    const cost = frameCost(frame.length);
+    while (c.queue.length > 0 && c.queuedCost + cost > this.o.wsQueueFrames) {
+      c.queuedCost -= frameCost(c.queue.shift()!.length);
+      this.drop('queue_overflow');
+    }
     c.queue.push(frame);
+    c.queuedCost += cost;
     this.markBacklogged(c);
   }
 
@@ -587,9 +596,13 @@ export class RelayServer {
 
   private drain(): void {
     for (const c of this.backlogged) {
-      if (c.ws.readyState !== WebSocket.OPEN) { c.queue.length = 0; c.control.length = 0; this.backlogged.delete(c); continue; }
+      if (c.ws.readyState !== WebSocket.OPEN) { c.queue.length = 0; c.queuedCost = 0; c.control.length = 0; this.backlogged.delete(c); continue; }
       while (c.control.length > 0 && c.ws.bufferedAmount <= this.o.wsHighWater) c.ws.send(c.control.shift()!, { binary: true });
-      while (c.control.length === 0 && c.queue.length > 0 && c.ws.bufferedAmount <= this.o.wsHighWater) c.ws.send(c.queue.shift()!, { binary: true });
+      while (c.control.length === 0 && c.queue.length > 0 && c.ws.bufferedAmount <= this.o.wsHighWater) {
+        const f = c.queue.shift()!;
+        c.queuedCost -= frameCost(f.length);
+        c.ws.send(f, { binary: true });
+      }
       if (c.queue.length === 0 && c.control.length === 0) this.backlogged.delete(c);
     }
     if (this.backlogged.size === 0 && this.drainTimer) { clearInterval(this.drainTimer); this.drainTimer = undefined; }
@@ -599,7 +612,7 @@ export class RelayServer {
 
   private onWsConnection(ws: WebSocket, remote: string): void {
     const c: WsConn = {
-      ws, id: this.nextConnId++, remote, agent: undefined, queue: [], control: [], openedAt: performance.now(),
+      ws, id: this.nextConnId++, remote, agent: undefined, queue: [], queuedCost: 0, control: [], openedAt: performance.now(),
       close: (code, why) => ws.close(code, why),
     };
     this.wsConns.add(c);
@@ -627,6 +640,7 @@ export class RelayServer {
       this.backlogged.delete(c);
       if (c.agent) this.agents.remove(c.agent, false);
       c.queue.length = 0;
+      c.queuedCost = 0;
     });
   }
 
