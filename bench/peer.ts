@@ -71,13 +71,24 @@ async function rtc(role: string, bind: string, v: Record<string, string | undefi
   const pc = new ndc.PeerConnection(role, { iceServers: [], bindAddress: bind });
   pc.onLocalDescription((sdp, type) => out({ signal: { sdp, type } }));
   pc.onLocalCandidate((candidate, mid) => out({ signal: { candidate, mid } }));
+  const early: [string, string][] = [];
+  let described = false;
   createInterface({ input: process.stdin }).on('line', (line) => {
     let m: { signal?: { sdp?: string; type?: string; candidate?: string; mid?: string } };
     try { m = JSON.parse(line) as typeof m; } catch { return; }
     const sig = m.signal;
     if (!sig) return;
-    if (sig.sdp && sig.type) pc.setRemoteDescription(sig.sdp, sig.type as 'offer' | 'answer');
-    else if (sig.candidate && sig.mid !== undefined) pc.addRemoteCandidate(sig.candidate, sig.mid);
+    if (sig.sdp && sig.type) {
+      pc.setRemoteDescription(sig.sdp, sig.type as 'offer' | 'answer');
+      for (const [c, mid] of early.splice(0)) pc.addRemoteCandidate(c, mid);
+      described = true;
+    } else if (sig.candidate && sig.mid !== undefined) {
+      // node-datachannel hands descriptions and candidates to JavaScript through separate
+      // queues, so the peer's first candidates can overtake its description; a candidate
+      // added before the remote description throws ("remote candidate without ICE transport")
+      if (described) pc.addRemoteCandidate(sig.candidate, sig.mid);
+      else early.push([sig.candidate, sig.mid]);
+    }
   });
   const quit = (): void => { try { pc.close(); } catch { /* closing twice */ } ndc.cleanup(); process.exit(0); };
   process.on('SIGTERM', quit);

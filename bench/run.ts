@@ -6,23 +6,7 @@
 // Prints a markdown table (ratios against raw TCP) and the verdicts of issue 16's targets; writes
 // bench/results/<timestamp>.json and .svg (latency distribution per system and condition).
 //
-// Options:
-//   --quick              small sample counts (< 2 minutes including WAN)
-//   --rounds N           rounds per condition (each round runs every system once)
-//   --systems a,b        subset of tcp,udx,hyperdht,holesail,floor,direct,relay-udp,relay-ws,webrtc
-//   --conditions a,b     subset of loopback,wan20,wan20loss2 (WAN ones need root)
-//   --no-wan             loopback only
-//   --no-relay           skip the relay forwarding measurement (bench/relay-forward.ts: relay
-//                        vs bare forwarder packets/s, --workers 1,2 scaling)
-//   --relay-scale        with it also the relay's RSS with 10k registered agents (minutes)
-//   --record-baseline    write this run's agent cost relative to holesail's to
-//                        bench/baseline.json (the goal-7 "halve both" reference)
-//   --profile DIR        run the agents with --cpu-prof into DIR/<system>/ and print top frames
-//   --ping N --bulk BYTES --mpc-rounds N   override the workload sizes (0 skips bulk / MPC),
-//                        e.g. to profile the agents during the ping-pong only
-//   --trace DIR          run the agents with MPYC_TRACE (src/common/stage-trace.ts) into
-//                        DIR/<condition>/<system>/<round>/ and print the per-stage latency table
-//   --out DIR            results directory (default bench/results)
+// Options: see USAGE below (also printed by --help).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -38,6 +22,31 @@ import { DHT_SYSTEMS, LOOPBACK_HOSTS, SYSTEMS, SYSTEM_LABEL, setupFixture, teard
 import { createWan, type Wan } from './wan.js';
 import { summarizeProfiles } from './profile.js';
 import { breakdownTable, pooled } from './stage-report.js';
+
+const USAGE = `usage: npm run bench [-- OPTIONS]   (or node dist/bench/run.js OPTIONS)
+
+Options:
+  --quick              small sample counts (< 2 minutes including WAN)
+  --rounds N           rounds per condition (each round runs every system once)
+  --systems a,b        subset of tcp,udx,hyperdht,holesail,floor,direct,relay-udp,relay-ws,webrtc
+  --conditions a,b     subset of loopback,wan20,wan20loss2 (WAN ones need root)
+  --no-wan             loopback only
+  --no-relay           skip the relay forwarding measurement (bench/relay-forward.ts: relay
+                       vs bare forwarder packets/s, --workers 1,2 scaling)
+  --relay-scale        with it also the relay's RSS with 10k registered agents (minutes)
+  --record-baseline    write this run's agent cost relative to holesail's to
+                       bench/baseline.json (the goal-7 "halve both" reference)
+  --profile DIR        run the agents with --cpu-prof into DIR/<system>/ and print top frames
+  --ping N --bulk BYTES --mpc-rounds N   override the workload sizes (0 skips bulk / MPC),
+                       e.g. to profile the agents during the ping-pong only
+  --trace DIR          run the agents with MPYC_TRACE (src/common/stage-trace.ts) into
+                       DIR/<condition>/<system>/<round>/ and print the per-stage latency table
+  --out DIR            results directory (default bench/results)
+  --help               this text
+`;
+
+/** a bad command line: printed without a stack, exit code 2 */
+class UsageError extends Error {}
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -151,7 +160,13 @@ async function main(): Promise<void> {
     quick: { type: 'boolean' }, rounds: { type: 'string' }, systems: { type: 'string' }, conditions: { type: 'string' },
     'no-wan': { type: 'boolean' }, 'relay-scale': { type: 'boolean' }, 'no-relay': { type: 'boolean' }, 'record-baseline': { type: 'boolean' }, profile: { type: 'string' }, out: { type: 'string' },
     ping: { type: 'string' }, bulk: { type: 'string' }, 'mpc-rounds': { type: 'string' }, trace: { type: 'string' },
+    help: { type: 'boolean' },
   } });
+  if (values.help) { process.stdout.write(USAGE); return; }
+  for (const k of ['rounds', 'ping', 'bulk', 'mpc-rounds'] as const) {
+    const v = values[k];
+    if (v !== undefined && !(Number.isInteger(Number(v)) && Number(v) >= 0)) throw new UsageError(`--${k} takes a whole number ≥ 0, not "${v}"`);
+  }
   const quick = values.quick ?? false;
   const profileDir = values.profile ? resolve(values.profile) : null;
   const traceDir = values.trace ? resolve(values.trace) : null;
@@ -163,9 +178,10 @@ async function main(): Promise<void> {
   }
   const rounds = values.rounds ? Number(values.rounds) : p.rounds;
   const systems = values.systems ? (values.systems.split(',') as SystemId[]) : SYSTEMS;
-  for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; known: ${SYSTEMS.join(',')}`);
+  for (const s of systems) if (!SYSTEMS.includes(s)) throw new UsageError(`unknown system ${s}; known: ${SYSTEMS.join(',')}`);
   const isRoot = process.getuid?.() === 0;
   let conds: ConditionId[] = values.conditions ? (values.conditions.split(',') as ConditionId[]) : ['loopback', 'wan20', 'wan20loss2'];
+  for (const c of conds) if (!(['loopback', 'wan20', 'wan20loss2'] as string[]).includes(c)) throw new UsageError(`unknown condition ${c}; known: loopback,wan20,wan20loss2`);
   if (values['no-wan']) conds = conds.filter((c) => c === 'loopback');
   if (!isRoot && conds.some((c) => c !== 'loopback')) { log('not root: skipping the emulated-WAN conditions'); conds = conds.filter((c) => c === 'loopback'); }
   const outDir = resolve(values.out ?? join(repoRoot, 'bench/results'));
@@ -232,7 +248,9 @@ async function main(): Promise<void> {
 
 process.on('SIGINT', () => { void killAll(500).then(() => process.exit(130)); });
 main().catch(async (err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS_');
+  if (usage) process.stderr.write(`bench: ${(err as Error).message}\nrun with --help for the options\n`);
+  else process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
   await killAll(500);
-  process.exitCode = 1;
+  process.exitCode = usage ? 2 : 1;
 });

@@ -91,7 +91,7 @@ const COMMANDS: Record<string, Command> = {
     usage: USAGE.netcheck,
     summary: `Check this host's network without an agent: UDP to each relay (IPv4 and IPv6),
       the reflexive address, whether the NAT mapping depends on the destination, WebSocket
-      reach (through HTTPS_PROXY if set), RTT per relay. See: mpyc-agent netcheck --help`,
+      reach (through the HTTP(S)_PROXY the agent would use), RTT per relay. See: mpyc-agent netcheck --help`,
     run: async (args) => (await import('./netcheck-cmd.js')).runNetcheck(args),
   },
 };

@@ -38,7 +38,10 @@ Opens a lobby for M parties on the relay and prints the invite to send them: a s
 (MPYC...), the same as a link (mpyc:MPYC...), and with --qr a QR code of the string.
 Whoever holds the invite can join while seats are free: share it only with the parties.
 Every party, you too, then runs: mpyc-agent join INVITE
-  --relay ADDR     KEY@host:udpPort/httpPort as mpyc-relay prints it (the lobby uses the HTTP port)
+  --relay ADDR     KEY@host:udpPort/httpPort as mpyc-relay prints it (the lobby uses the HTTP port;
+                   a relay with TLS prints KEY@host:udpPort/https:PORT: lobby over https, and
+                   the session file the parties get says so; a private CA is trusted through
+                   NODE_EXTRA_CA_CERTS=ca.pem on every party)
   --parties M      number of parties, 2..${MAX_PARTIES} (the relay may allow fewer; default limit 64)
   --name NAME      a name for the session, shown to every party when they join
   --base-port N    MPyC's base port (-B) in the session file (default ${DEFAULT_BASE_PORT})
@@ -109,8 +112,6 @@ async function create(argv: string[], io: InviteCmdIO): Promise<number> {
   const relay = parseRelayAddress(values.relay);
   if (!relay.ok) throw new UsageError(`--relay: ${relay.error}`);
   if (relay.value.httpPort === undefined) throw new UsageError('--relay: the address needs the relay\'s HTTP port (KEY@host:udpPort/httpPort): the lobby is served there');
-  // the invite (version 1) has no room to say TLS, and the lobby client speaks plain HTTP
-  if (relay.value.tls) throw new UsageError('--relay: an invite cannot carry a relay whose HTTP port speaks TLS (/https:PORT) yet: give the relay\'s plain HTTP port for the lobby, or build the session file with mpyc-agent session create');
   if (values.parties === undefined) throw new UsageError('--parties M is required (how many parties will join, you included)');
   const parties = intArg(values.parties, 'parties', 2, MAX_PARTIES, 0);
   const basePort = intArg(values['base-port'], 'base-port', 1, 65535, DEFAULT_BASE_PORT);

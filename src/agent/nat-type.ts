@@ -2,10 +2,11 @@
 // address:port that two STUN endpoints see for the same socket in the same round: the
 // same everywhere is an endpoint-independent mapping ("easy": a peer can punch to the one
 // address STUN reported); different ones are endpoint-dependent ("hard", symmetric: every
-// destination gets its own port). One STUN endpoint cannot tell: `unknown`. The two
-// endpoints are the relays of the session (each answers STUN on its UDP port); a relay
-// that advertises a second STUN endpoint (RFC 5780 OTHER-ADDRESS) would be a third source
-// of answers for the same rounds. Sans-I/O: RelaySet reports every answer with its round.
+// destination gets its own port). One STUN endpoint cannot tell: `unknown`. The
+// endpoints are the relays of the session (each answers STUN on its UDP port) and the
+// second STUN endpoint a relay names in OTHER-ADDRESS (RFC 5780; `mpyc-relay serve
+// --stun-alt-port`), asked in the same round, so one such relay is enough. Sans-I/O:
+// RelaySet reports every answer with its round.
 import type { Family } from './addresses.js';
 import type { NatMapping } from './types.js';
 

@@ -20,9 +20,9 @@ Checks, from this host and without a running agent, what the agent will meet her
     every destination: hole punching works) or endpoint-dependent (a symmetric NAT). It
     compares what two STUN endpoints saw: two relays, or one relay and the second endpoint
     it names in its answer (RFC 5780 OTHER-ADDRESS); with a single endpoint it is unknown;
-  - the WebSocket fallback over TCP to each relay with an /httpPort, through the proxy in
-    HTTPS_PROXY (else HTTP_PROXY, ALL_PROXY; NO_PROXY honoured) when one is set, and then
-    also without it.
+  - the WebSocket fallback over TCP to each relay with an /httpPort, through the proxy the
+    agent would take (HTTP_PROXY for ws://, HTTPS_PROXY for wss:// relays, else ALL_PROXY;
+    NO_PROXY honoured) when one is set, and then also without it.
   SESSION          the session file: its relays are checked
   --relay ADDR     a relay address (KEY@host:udpPort/httpPort); repeatable; instead of SESSION
   --json           the report as one JSON object (round trips rttMs to 0.01 ms)

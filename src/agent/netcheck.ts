@@ -8,7 +8,8 @@ import { relayWsUrlOf } from '../relay/client.js';
 import { canonicalIp } from './addresses.js';
 import { formatRelayAddress } from './session-file.js';
 import { probeStun, type StunTarget } from './netcheck-stun.js';
-import { ConnectAgent, probeWebSocket, proxyFor } from './netcheck-ws.js';
+import { probeWebSocket } from './netcheck-ws.js';
+import { proxyAgentFor, proxyFor } from '../relay/ws-proxy.js';
 import { nearestRelay, type NetcheckReport, type RelayCheck } from './netcheck-report.js';
 import type { RelayAddress } from './types.js';
 
@@ -37,11 +38,11 @@ function shownProxy(url: string): string {
 async function checkWebSocket(r: RelayAddress): Promise<RelayCheck['websocket']> {
   const url = relayWsUrlOf(r);
   if (url === undefined) return undefined;
-  const proxy = proxyFor(url);
+  const proxy = proxyFor(url, undefined);
   if (!proxy) return { used: await probeWebSocket(url) };
-  let agent: ConnectAgent;
-  try { agent = new ConnectAgent(proxy); } catch (e) {
-    return { used: { url, ok: false, error: (e as Error).message }, direct: await probeWebSocket(url), proxy: shownProxy(proxy) };
+  let agent;
+  try { agent = proxyAgentFor(url, proxy)!; } catch (e) {
+    return { used: { url, ok: false, error: `proxy ${shownProxy(proxy)}: ${(e as Error).message}` }, direct: await probeWebSocket(url), proxy: shownProxy(proxy) };
   }
   const [used, direct] = await Promise.all([probeWebSocket(url, agent), probeWebSocket(url)]);
   agent.destroy();

@@ -85,6 +85,8 @@ export class RelaySet {
   private readonly stun = new Map<string, StunClient>();
   private stunTimer?: NodeJS.Timeout;
   private stunRound = 0;
+  /** the STUN endpoints asked in the current round */
+  private stunAsked = new Set<string>();
   private closed = false;
 
   constructor(private readonly o: RelaySetOptions) {
@@ -297,27 +299,41 @@ export class RelaySet {
     if (this.stunTimer) clearTimeout(this.stunTimer);
     const done = new Set<Family>();
     const round = ++this.stunRound;
-    for (const m of this.members) {
-      for (const t of m.stunTargets) {
-        const key = endpointText(t.address, t.port);
-        let client = this.stun.get(key);
-        if (!client) {
-          client = new StunClient({ send: (d) => { this.o.udp.send(d, t.address, t.port); }, autoTimers: true });
-          this.stun.set(key, client);
-        }
-        client.request().then((addr) => {
-          if (this.closed) return;
-          const address = canonicalIp(addr.address);
-          if (!address || familyOf(address) !== t.family) return;
-          const reflexive: Candidate = { address, port: addr.port, source: 'stun' };
-          this.o.on.stunAnswer(t.family, round, key, reflexive);
-          // in each round, the first relay that answers for a family speaks for it
-          if (done.has(t.family)) return;
-          done.add(t.family);
-          this.o.on.reflexive(t.family, reflexive);
-        }).catch((err: unknown) => this.o.logger.debug({ relay: key, err: String(err) }, 'STUN failed'));
+    // endpoints nobody asked last round (an OTHER-ADDRESS the relay stopped naming) go: the
+    // client map stays bounded by the relays' endpoints
+    for (const [key, c] of this.stun) if (!this.stunAsked.has(key)) { c.close(); this.stun.delete(key); }
+    const asked = new Set<string>();
+    this.stunAsked = asked;
+    const ask = (address: string, port: number, family: Family, followOther: boolean): void => {
+      const key = endpointText(address, port);
+      if (asked.has(key)) return;
+      asked.add(key);
+      let client = this.stun.get(key);
+      if (!client) {
+        client = new StunClient({ send: (d) => { this.o.udp.send(d, address, port); }, autoTimers: true });
+        this.stun.set(key, client);
       }
-    }
+      client.binding().then(({ mapped, other }) => {
+        if (this.closed) return;
+        const reflexive = canonicalIp(mapped.address);
+        if (!reflexive || familyOf(reflexive) !== family) return;
+        const candidate: Candidate = { address: reflexive, port: mapped.port, source: 'stun' };
+        this.o.on.stunAnswer(family, round, key, candidate);
+        // a relay's second STUN endpoint (RFC 5780 OTHER-ADDRESS, `mpyc-relay serve
+        // --stun-alt-port`) is a second opinion in the same round, so one relay is enough
+        // to tell an endpoint-independent mapping from a symmetric one (nat-type.ts).
+        // Followed one hop only (an endpoint the relay named, never one it named in turn),
+        // once per endpoint and round: a relay cannot make the agent send more than one
+        // 20-byte request per minute to an address of its choosing.
+        const o = followOther && other ? canonicalIp(other.address) : undefined;
+        if (o && familyOf(o) === family && other!.port > 0) ask(o, other!.port, family, false);
+        // in each round, the first relay that answers for a family speaks for it
+        if (done.has(family)) return;
+        done.add(family);
+        this.o.on.reflexive(family, candidate);
+      }).catch((err: unknown) => this.o.logger.debug({ relay: key, err: String(err) }, 'STUN failed'));
+    };
+    for (const m of this.members) for (const t of m.stunTargets) ask(t.address, t.port, t.family, true);
     this.stunTimer = setTimeout(() => this.runStun(), STUN_INTERVAL_MS);
     this.stunTimer.unref();
   }

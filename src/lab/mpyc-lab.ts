@@ -31,6 +31,8 @@ export interface MpycLabOptions {
   relayFamily?: 4 | 6;
   /** node of each party, in index order, with extra `up` arguments */
   parties: { node: string; args?: string[] }[];
+  /** extra `mpyc-relay serve` arguments for every relay (e.g. a second STUN port) */
+  relayArgs?: string[];
   logLevel?: string;
 }
 
@@ -81,7 +83,7 @@ export class MpycLab {
     const publicHost = this.opts.relayFamily === 6 ? this.lab.address6(info.node) : this.lab.address(info.node);
     info.proc = this.lab.spawn(info.node, [process.execPath, this.relayCli, 'serve', '--key', info.keyFile,
       '--udp', `${any}:${RELAY_UDP_PORT}`, '--http', `${any}:${RELAY_HTTP_PORT}`, '--public-host', publicHost,
-      '--log-level', this.opts.logLevel ?? 'info'], { name: `relay${r}`, timeoutMs: 30 * 60_000 });
+      '--log-level', this.opts.logLevel ?? 'info', ...(this.opts.relayArgs ?? [])], { name: `relay${r}`, timeoutMs: 30 * 60_000 });
     await info.proc.waitForLine((l) => l.includes('"listening"'), 15_000, 'relay listening');
   }
 

@@ -2,7 +2,7 @@
 // (docs/protocol/lobby.md "The invite"). Text form `MPYC<base32>`, link form `mpyc:MPYC<base32>`.
 //
 // offset  size  field
-// 0       1     version = 1
+// 0       1     version: 1, or 2 when a flag is set (version 1 has no flags byte)
 // 1       32    relay public key
 // 33      16    lobby id
 // 49      16    lobby secret
@@ -10,9 +10,13 @@
 // 67      2     MPyC base port
 // 69      2     relay UDP port
 // 71      2     relay HTTP port
-// 73      1     host length h, then h bytes of host (ASCII)
-// 74+h    1     label length n, then n bytes of label (UTF-8)
-// 75+h+n  4     SHA-256 of everything before, first 4 bytes
+// 73      1     version 2 only: flags (bit 0: the HTTP port speaks TLS; others must be 0)
+// 73+f    1     host length h, then h bytes of host (ASCII)           (f = 1 in version 2, else 0)
+// 74+f+h  1     label length n, then n bytes of label (UTF-8)
+// 75+f+h+n 4    SHA-256 of everything before, first 4 bytes
+//
+// An invite without flags is written as version 1, so the agents that read only version 1
+// still read every invite that does not need version 2.
 import { createHash } from 'node:crypto';
 import { PeerKey } from '../common/peer-key.js';
 import { MAX_PARTIES, formatRelayAddress, parseRelayAddress } from '../agent/session-file.js';
@@ -20,7 +24,12 @@ import type { RelayAddress } from '../agent/types.js';
 import { base32Decode, base32Encode } from './base32.js';
 import { nameProblem } from './records.js';
 
-export const INVITE_VERSION = 1;
+/** the newest version this code reads and writes (when a flag needs it) */
+export const INVITE_VERSION = 2;
+const VERSION_WITHOUT_FLAGS = 1;
+/** flags byte, bit 0: the relay's HTTP port speaks TLS (lobby over https, WebSocket over wss) */
+const FLAG_TLS = 0x01;
+const KNOWN_FLAGS = FLAG_TLS;
 export const LOBBY_ID_LEN = 16;
 export const SECRET_LEN = 16;
 const FIXED_LEN = 73;
@@ -29,7 +38,7 @@ const MAX_HOST_LEN = 253;
 const TEXT_PREFIX = 'MPYC';
 const LINK_PREFIX = 'mpyc:';
 /** longest possible invite text: guards the decoder against pasted novels */
-const MAX_TEXT_LEN = TEXT_PREFIX.length + Math.ceil(((FIXED_LEN + 1 + MAX_HOST_LEN + 1 + 255 + CHECK_LEN) * 8) / 5);
+const MAX_TEXT_LEN = TEXT_PREFIX.length + Math.ceil(((FIXED_LEN + 1 + 1 + MAX_HOST_LEN + 1 + 255 + CHECK_LEN) * 8) / 5);
 
 /** The lobby lives on the relay's HTTP port, so an invite's relay always has one. */
 export type LobbyRelay = RelayAddress & { httpPort: number };
@@ -72,8 +81,10 @@ export function encodeInvite(inv: Invite): string {
   if (problem) throw new Error(`invite: ${problem}`);
   const host = Buffer.from(inv.relay.host, 'ascii');
   const label = Buffer.from(inv.label ?? '', 'utf8');
-  const body = Buffer.alloc(FIXED_LEN + 1 + host.length + 1 + label.length);
-  body[0] = INVITE_VERSION;
+  const flags = inv.relay.tls ? FLAG_TLS : 0;
+  const f = flags ? 1 : 0;
+  const body = Buffer.alloc(FIXED_LEN + f + 1 + host.length + 1 + label.length);
+  body[0] = flags ? INVITE_VERSION : VERSION_WITHOUT_FLAGS;
   body.set(inv.relayKey.bytes, 1);
   body.set(inv.lobbyId, 33);
   body.set(inv.secret, 49);
@@ -81,10 +92,12 @@ export function encodeInvite(inv: Invite): string {
   body.writeUInt16BE(inv.basePort, 67);
   body.writeUInt16BE(inv.relay.udpPort, 69);
   body.writeUInt16BE(inv.relay.httpPort, 71);
-  body[73] = host.length;
-  host.copy(body, 74);
-  body[74 + host.length] = label.length;
-  label.copy(body, 75 + host.length);
+  if (f) body[FIXED_LEN] = flags;
+  const at = FIXED_LEN + f;
+  body[at] = host.length;
+  host.copy(body, at + 1);
+  body[at + 1 + host.length] = label.length;
+  label.copy(body, at + 2 + host.length);
   return TEXT_PREFIX + base32Encode(Buffer.concat([body, check(body)]));
 }
 
@@ -111,25 +124,35 @@ export function decodeInvite(input: string): Result<Invite> {
   const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.length);
   const body = buf.subarray(0, buf.length - CHECK_LEN);
   if (!check(body).equals(buf.subarray(buf.length - CHECK_LEN))) return damaged;
-  if (body[0] !== INVITE_VERSION) return fail(`invite version ${body[0]} is not supported by this mpyc-agent (it reads version ${INVITE_VERSION})`);
-  const hostLen = body[73]!;
-  if (FIXED_LEN + 1 + hostLen + 1 > body.length) return damaged;
-  const labelLen = body[74 + hostLen]!;
-  if (75 + hostLen + labelLen !== body.length) return damaged;
-  const hostBytes = body.subarray(74, 74 + hostLen);
+  const version = body[0]!;
+  if (version !== VERSION_WITHOUT_FLAGS && version !== INVITE_VERSION) {
+    return fail(`invite version ${version} is not supported by this mpyc-agent (it reads versions ${VERSION_WITHOUT_FLAGS} and ${INVITE_VERSION}): update mpyc-agent`);
+  }
+  const f = version === INVITE_VERSION ? 1 : 0;
+  const flags = f ? body[FIXED_LEN]! : 0;
+  // an unknown flag may change what the invite means: refuse rather than guess
+  if (flags & ~KNOWN_FLAGS) return fail(`invite flags 0x${flags.toString(16)} are not known to this mpyc-agent: update mpyc-agent`);
+  if (f && flags === 0) return damaged; // a version-2 invite exists only for its flags
+  const at = FIXED_LEN + f;
+  if (at + 2 > body.length) return damaged;
+  const hostLen = body[at]!;
+  if (at + 1 + hostLen + 1 > body.length) return damaged;
+  const labelLen = body[at + 1 + hostLen]!;
+  if (at + 2 + hostLen + labelLen !== body.length) return damaged;
+  const hostBytes = body.subarray(at + 1, at + 1 + hostLen);
   if (hostBytes.some((b) => b < 0x21 || b > 0x7e)) return fail('relay host is not ASCII');
   let label: string | undefined;
   if (labelLen > 0) {
     try {
-      label = new TextDecoder('utf-8', { fatal: true }).decode(body.subarray(75 + hostLen));
+      label = new TextDecoder('utf-8', { fatal: true }).decode(body.subarray(at + 2 + hostLen));
     } catch {
       return fail('session name is not UTF-8');
     }
   }
   const relayKey = PeerKey.fromBytes(body.subarray(1, 33));
-  const relay = {
+  const relay: LobbyRelay = {
     publicKey: relayKey.text, host: hostBytes.toString('ascii'),
-    udpPort: body.readUInt16BE(69), httpPort: body.readUInt16BE(71),
+    udpPort: body.readUInt16BE(69), httpPort: body.readUInt16BE(71), ...(flags & FLAG_TLS ? { tls: true } : {}),
   };
   const inv: Invite = {
     relay, relayKey, lobbyId: new Uint8Array(body.subarray(33, 49)), secret: new Uint8Array(body.subarray(49, 65)),

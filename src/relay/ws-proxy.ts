@@ -1,13 +1,16 @@
-// Which HTTP(S) proxy the relay client's WebSocket goes through: an explicit option, or
-// the conventional environment (HTTPS_PROXY for wss://, HTTP_PROXY for ws://, either case,
-// ALL_PROXY as a fallback), minus hosts listed in NO_PROXY. Networks that block UDP often
-// allow only HTTPS through a proxy; CONNECT carries the WebSocket (and its TLS) unchanged.
+// Which HTTP(S) proxy the agent's TCP connections to a relay go through (its WebSocket, the
+// lobby requests of invite/join, netcheck's WebSocket probe — one rule for all, so netcheck
+// reports the way the agent goes): an explicit option, or the conventional environment
+// (HTTPS_PROXY for wss:// and https://, HTTP_PROXY for ws:// and http://, either case, an
+// empty value counting as unset, ALL_PROXY as a fallback), minus hosts listed in NO_PROXY.
+// Networks that block UDP often allow only HTTPS through a proxy; CONNECT carries the
+// connection (and its TLS) unchanged.
 import type { Agent } from 'node:http';
 import { HttpsProxyAgent } from 'https-proxy-agent';
 
 type Env = Record<string, string | undefined>;
 
-const envOf = (env: Env, name: string): string | undefined => env[name] ?? env[name.toLowerCase()];
+const envOf = (env: Env, name: string): string | undefined => env[name] || env[name.toLowerCase()] || undefined;
 
 /** NO_PROXY: comma-separated hosts, '.domain' or 'domain' suffixes, optional ':port', '*'. */
 export function bypassesProxy(host: string, port: number, noProxy: string | undefined): boolean {
@@ -25,11 +28,11 @@ export function bypassesProxy(host: string, port: number, noProxy: string | unde
   });
 }
 
-/** The proxy URL to use for a relay WebSocket URL, or undefined for a direct connection. */
-export function proxyFor(wsUrl: string, option: string | undefined, env: Env = process.env): string | undefined {
+/** The proxy URL for a relay URL (ws, wss, http, https), or undefined for a direct connection. */
+export function proxyFor(url: string, option: string | undefined, env: Env = process.env): string | undefined {
   if (option !== undefined) return option === '' ? undefined : option;
-  const u = new URL(wsUrl);
-  const secure = u.protocol === 'wss:';
+  const u = new URL(url);
+  const secure = u.protocol === 'wss:' || u.protocol === 'https:';
   const proxy = (secure ? envOf(env, 'HTTPS_PROXY') : envOf(env, 'HTTP_PROXY')) ?? envOf(env, 'ALL_PROXY');
   if (!proxy) return undefined;
   const port = u.port ? Number(u.port) : secure ? 443 : 80;
@@ -37,7 +40,7 @@ export function proxyFor(wsUrl: string, option: string | undefined, env: Env = p
 }
 
 /** An http.Agent that tunnels through `proxy` with CONNECT, or undefined. */
-export function proxyAgentFor(wsUrl: string, option: string | undefined, env: Env = process.env): Agent | undefined {
-  const p = proxyFor(wsUrl, option, env);
+export function proxyAgentFor(url: string, option: string | undefined, env: Env = process.env): Agent | undefined {
+  const p = proxyFor(url, option, env);
   return p ? new HttpsProxyAgent(p) : undefined;
 }

@@ -46,9 +46,12 @@ interface Pending {
   transmissions: number;
   rto: number;
   deadline: number;
-  resolve: (a: StunAddress) => void;
+  resolve: (a: BindingAnswer) => void;
   reject: (e: Error) => void;
 }
+
+/** A Binding success: the reflexive address, and the server's other endpoint if it named one (RFC 5780 OTHER-ADDRESS). */
+export interface BindingAnswer { mapped: StunAddress; other?: StunAddress }
 
 export class StunClient {
   private readonly send: (d: Uint8Array) => void;
@@ -71,9 +74,14 @@ export class StunClient {
 
   /** Start a Binding transaction; resolves with the reflexive (mapped) address. */
   request(now: number = this.clock()): Promise<StunAddress> {
+    return this.binding(now).then((a) => a.mapped);
+  }
+
+  /** Start a Binding transaction; resolves with the whole answer. */
+  binding(now: number = this.clock()): Promise<BindingAnswer> {
     const txid = newTransactionId();
     const request = encodeBindingRequest(txid);
-    return new Promise<StunAddress>((resolve, reject) => {
+    return new Promise<BindingAnswer>((resolve, reject) => {
       const p: Pending = {
         txidKey: Buffer.from(txid).toString('latin1'), request, transmissions: 1,
         rto: this.rto0, deadline: now + this.rto0, resolve, reject,
@@ -97,7 +105,7 @@ export class StunClient {
       // (RFC 8489 §7.3.3); keep waiting for a retransmission's answer
       if (m.unknownRequired.length > 0 || !m.mappedAddress) { this.droppedDatagrams++; return false; }
       this.finish(p);
-      p.resolve(m.mappedAddress);
+      p.resolve(m.otherAddress ? { mapped: m.mappedAddress, other: m.otherAddress } : { mapped: m.mappedAddress });
       return true;
     }
     if (m.type === BINDING_ERROR) {

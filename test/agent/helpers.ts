@@ -35,7 +35,7 @@ export function recordingLogger(level = 'info'): { logger: pino.Logger; lines: {
 export async function cluster(m: number, opts: { relays?: number; relayHost?: string; relayOptions?: Partial<RelayServerOptions> } = {}): Promise<Cluster> {
   const relays: Relay[] = [];
   const host = opts.relayHost ?? '127.0.0.1';
-  for (let r = 0; r < (opts.relays ?? 1); r++) relays.push(await startRelay({ ...opts.relayOptions, udp: { host, port: 0 }, http: { host, port: 0 } }));
+  for (let r = 0; r < (opts.relays ?? 1); r++) relays.push(await startRelay({ udp: { host, port: 0 }, http: { host, port: 0 }, ...opts.relayOptions }));
   const relayAddresses: RelayAddress[] = relays.map((r) => ({ publicKey: PeerKey.fromBytes(r.key.publicKey).text, host, udpPort: r.udpPort, httpPort: r.httpPort }));
   const parties: Party[] = [];
   for (let i = 0; i < m; i++) parties.push({ index: i, key: generateKeyPair(), localBase: await freeBase(m) });

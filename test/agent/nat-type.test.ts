@@ -113,6 +113,17 @@ describe('agents learn and exchange their mapping behaviour (loopback: no NAT)',
     expect(cl.parties[0]!.agent!.status().mapping?.v6).toBe('unknown'); // the relays have no IPv6 address
   });
 
+  it('one relay with a second STUN port (OTHER-ADDRESS): two endpoints after all — endpoint-independent on both sides', async () => {
+    c = await cluster(2, { relayOptions: { stunAltPort: 0 } });
+    expect(c.relays[0]!.stunAltPort).toBeGreaterThan(0);
+    for (let i = 0; i < 2; i++) await c.startAgent(i);
+    const cl = c;
+    await waitFor(() => cl.parties.every((p) => {
+      const s = p.agent!.status();
+      return s.mapping?.v4 === 'independent' && s.peers[0]!.mapping?.v4 === 'independent';
+    }), 10_000, 'mapping behaviour from one relay\'s two STUN endpoints');
+  });
+
   it('one relay: one STUN endpoint cannot tell — unknown on both sides', async () => {
     c = await cluster(2);
     for (let i = 0; i < 2; i++) await c.startAgent(i);

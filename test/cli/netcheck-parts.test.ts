@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ATTR_OTHER_ADDRESS, classifyMapping, otherAddressOf, parseEndpoint, type StunProbe } from '../../src/agent/netcheck-stun.js';
-import { proxyFor } from '../../src/agent/netcheck-ws.js';
+import { proxyFor } from '../../src/relay/ws-proxy.js';
 import { nearestRelay, type RelayCheck } from '../../src/agent/netcheck-report.js';
 import { BINDING_SUCCESS, STUN_MAGIC_COOKIE, encodeAddressValue, stunAddressOf } from '../../src/stun/index.js';
 
@@ -72,20 +72,25 @@ describe('mapping behaviour from the reflexive addresses', () => {
   });
 });
 
-describe('the proxy the WebSocket takes', () => {
+describe('the proxy netcheck and the agent take (one rule, src/relay/ws-proxy.ts)', () => {
   const url = 'ws://relay.example.org:8080/relay';
-  it('HTTPS_PROXY, else HTTP_PROXY, else ALL_PROXY, either case; empty counts as unset', () => {
-    expect(proxyFor(url, { HTTPS_PROXY: 'http://a:1', HTTP_PROXY: 'http://b:1' })).toBe('http://a:1');
-    expect(proxyFor(url, { https_proxy: '', HTTP_PROXY: 'http://b:1' })).toBe('http://b:1');
-    expect(proxyFor(url, { all_proxy: 'http://c:1' })).toBe('http://c:1');
-    expect(proxyFor(url, {})).toBeUndefined();
+  it('by scheme: HTTP_PROXY for ws:// and http://, HTTPS_PROXY for wss:// and https://, else ALL_PROXY; either case; empty counts as unset', () => {
+    const both = { HTTPS_PROXY: 'http://a:1', HTTP_PROXY: 'http://b:1' };
+    expect(proxyFor(url, undefined, both)).toBe('http://b:1');
+    expect(proxyFor('http://relay.example.org:8080/lobby', undefined, both)).toBe('http://b:1');
+    expect(proxyFor('wss://relay.example.org:443/relay', undefined, both)).toBe('http://a:1');
+    expect(proxyFor('https://relay.example.org:443/lobby', undefined, both)).toBe('http://a:1');
+    expect(proxyFor(url, undefined, { HTTPS_PROXY: 'http://a:1' })).toBeUndefined();
+    expect(proxyFor(url, undefined, { http_proxy: '', ALL_PROXY: 'http://c:1' })).toBe('http://c:1');
+    expect(proxyFor(url, undefined, { all_proxy: 'http://c:1' })).toBe('http://c:1');
+    expect(proxyFor(url, undefined, {})).toBeUndefined();
   });
   it('NO_PROXY: a host, a domain suffix, a port-qualified entry or * bypasses it', () => {
-    const p = { HTTPS_PROXY: 'http://a:1' };
-    for (const no of ['relay.example.org', '.example.org', 'example.org', 'relay.example.org:8080', '*', 'x.test, example.org']) expect(proxyFor(url, { ...p, NO_PROXY: no })).toBeUndefined();
-    for (const no of ['other.org', 'ample.org', 'org.example']) expect(proxyFor(url, { ...p, no_proxy: no })).toBe('http://a:1');
-    for (const no of ['::1', '[::1]:8080']) expect(proxyFor('ws://[::1]:8080/relay', { ...p, NO_PROXY: no })).toBeUndefined();
-    expect(proxyFor('ws://[::1]:8080/relay', { ...p, NO_PROXY: '::2' })).toBe('http://a:1');
+    const p = { HTTP_PROXY: 'http://a:1' };
+    for (const no of ['relay.example.org', '.example.org', 'example.org', 'relay.example.org:8080', '*', 'x.test, example.org']) expect(proxyFor(url, undefined, { ...p, NO_PROXY: no })).toBeUndefined();
+    for (const no of ['other.org', 'ample.org', 'org.example', 'relay.example.org:9090']) expect(proxyFor(url, undefined, { ...p, no_proxy: no })).toBe('http://a:1');
+    for (const no of ['::1', '[::1]:8080']) expect(proxyFor('ws://[::1]:8080/relay', undefined, { ...p, NO_PROXY: no })).toBeUndefined();
+    expect(proxyFor('ws://[::1]:8080/relay', undefined, { ...p, NO_PROXY: '::2' })).toBe('http://a:1');
   });
 });
 

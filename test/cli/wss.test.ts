@@ -3,12 +3,13 @@
 // binaries, the relay's test certificate (test/relay/fixtures, localhost / 127.0.0.1) made
 // trusted by NODE_EXTRA_CA_CERTS as a user would for a private CA.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeBases } from '../../src/common/ports.js';
 import { queryStatus } from '../../src/agent/control.js';
-import { parseRelayAddress } from '../../src/agent/session-file.js';
+import { formatRelayAddress, parseRelayAddress, parseSessionFile } from '../../src/agent/session-file.js';
+import { decodeInvite } from '../../src/lobby/invite.js';
 import type { AgentStatus } from '../../src/agent/types.js';
 import { Daemon, makeSession, runCli, startRelayProcess, type RelayProcess, until } from './helpers.js';
 
@@ -58,9 +59,24 @@ describe('a TLS relay in the session file (/https:PORT)', () => {
     for (const s of j.samples) expect(s.path).toMatchObject({ kind: 'relay', transport: 'ws' });
   }, 60_000);
 
-  it('an invite cannot carry a TLS relay yet, and says what to do instead', async () => {
-    const r = await runCli(['invite', 'create', '--relay', relay.address, '--parties', '2']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/an invite cannot carry a relay whose HTTP port speaks TLS \(\/https:PORT\) yet/);
-  });
+  it('an invite carries the TLS relay: create and join speak https to the lobby, the session file names /https:PORT', async () => {
+    // without the CA the lobby request fails, and the error says how to trust a private CA
+    const untrusted = await runCli(['invite', 'create', '--relay', relay.address, '--parties', '2']);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/https:\/\/127\.0\.0\.1:\d+\/lobby.*not trusted here.*NODE_EXTRA_CA_CERTS/);
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: CERT };
+    const created = await runCli(['invite', 'create', '--relay', relay.address, '--parties', '2', '--json'], { env });
+    expect(created.code, created.stderr).toBe(0);
+    const invite = (JSON.parse(created.stdout) as { invite: string }).invite;
+    const decoded = decodeInvite(invite);
+    expect(decoded.ok && decoded.value.relay.tls).toBe(true);
+    const joins = await Promise.all(['alice', 'bob'].map((name) => runCli(['join', invite, '--name', name, '--create-key',
+      '--key', join(dir, `${name}-inv.key`), '--out', join(dir, `${name}-inv.json`)], { env, timeoutMs: 30_000 })));
+    for (const j of joins) expect(j.code, j.stderr).toBe(0);
+    const files = ['alice', 'bob'].map((name) => readFileSync(join(dir, `${name}-inv.json`), 'utf8'));
+    expect(files[1]).toBe(files[0]);
+    const session = parseSessionFile(files[0]!, 'alice-inv.json');
+    expect(session.relays[0]).toMatchObject({ tls: true, httpPort: relay.httpPort, udpPort: relay.udpPort });
+    expect(formatRelayAddress(session.relays[0]!)).toBe(relay.address);
+  }, 60_000);
 });

@@ -125,7 +125,7 @@ async function inLab(row: ReachRow, f: (lab: Lab, ml: MpycLab, relays: string[])
   const lab = await Lab.create(row.spec);
   try {
     const relays = row.relays ?? ['relay'];
-    const ml = MpycLab.create(lab, { relays, parties: row.parties.map((node) => ({ node })) });
+    const ml = MpycLab.create(lab, { relays, relayArgs: row.relayArgs, parties: row.parties.map((node) => ({ node })) });
     for (let r = 0; r < relays.length; r++) await ml.startRelay(r);
     await f(lab, ml, relays);
   } finally {

@@ -26,6 +26,8 @@ export interface Row {
   relays?: string[];
   /** the relays' address family in the session file (default 4) */
   relayFamily?: 4 | 6;
+  /** extra `mpyc-relay serve` arguments for every relay */
+  relayArgs?: string[];
   /** what party i should end on for peer j (the lab gives addresses) */
   expect(i: number, j: number, lab: Lab): Expect;
   /** a target on time to direct (DESIGN.md §5), asserted */
@@ -73,7 +75,7 @@ function describePeer(p: PeerStatus | undefined): string {
 export async function runRow(row: Row, rec: ResultRow): Promise<void> {
   const lab = await Lab.create(row.spec);
   try {
-    const ml = MpycLab.create(lab, { relays: row.relays ?? ['relay'], relayFamily: row.relayFamily, parties: row.parties.map((node) => ({ node })) });
+    const ml = MpycLab.create(lab, { relays: row.relays ?? ['relay'], relayFamily: row.relayFamily, relayArgs: row.relayArgs, parties: row.parties.map((node) => ({ node })) });
     for (let r = 0; r < ml.relays.length; r++) await ml.startRelay(r);
     const m = row.parties.length;
     const t0 = Date.now();

@@ -2,6 +2,7 @@
 // trip, and never throw on anything a peer or a paste can hand them (seeded fast-check).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { createHash } from 'node:crypto';
 import encodeQR from 'qr';
 import decodeQR from 'qr/decode.js';
 import { base32Decode, base32Encode } from '../../src/lobby/base32.js';
@@ -28,12 +29,12 @@ function sampleInvite(over: Partial<Invite> = {}): Invite {
 const inviteArb: fc.Arbitrary<Invite> = fc.record({
   key: bytes(32), lobbyId: bytes(16), secret: bytes(16), parties: fc.integer({ min: 2, max: 1000 }),
   host: fc.oneof(fc.domain(), fc.ipV4(), fc.constantFrom('::1', '2001:db8::7', 'fe80::1:2:3:4')),
-  udpPort: fc.integer({ min: 1, max: 65535 }), httpPort: fc.integer({ min: 1, max: 65535 }),
+  udpPort: fc.integer({ min: 1, max: 65535 }), httpPort: fc.integer({ min: 1, max: 65535 }), tls: fc.boolean(),
   label: fc.option(fc.string({ minLength: 1, maxLength: 64, unit: 'grapheme-composite' }).filter((s) => !/[\u0000-\u001f\u007f]/.test(s) && s.length <= 64), { nil: undefined }),
 }).chain((r) => fc.integer({ min: 1, max: 65536 - r.parties }).map((basePort) => {
   const relayKey = PeerKey.fromBytes(r.key);
   const inv: Invite = {
-    relay: { publicKey: relayKey.text, host: r.host, udpPort: r.udpPort, httpPort: r.httpPort }, relayKey,
+    relay: { publicKey: relayKey.text, host: r.host, udpPort: r.udpPort, httpPort: r.httpPort, ...(r.tls ? { tls: true } : {}) }, relayKey,
     lobbyId: r.lobbyId, secret: r.secret, parties: r.parties, basePort,
   };
   if (r.label !== undefined) inv.label = r.label;
@@ -93,6 +94,27 @@ describe('invite', () => {
   it('never throws on arbitrary input', () => {
     fc.assert(fc.property(fc.string({ maxLength: 400 }), (s) => { decodeInvite(s); decodeInvite(`MPYC${s}`); }), { seed, numRuns: 2000 });
     fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (b) => { decodeInvite(`MPYC${base32Encode(b)}`); }), { seed, numRuns: 2000 });
+  });
+
+  it('a plain relay\'s invite is version 1 (what earlier agents read); a TLS relay\'s is version 2 with its flag', () => {
+    const raw = (text: string): Buffer => Buffer.from(base32Decode(text.slice(4))!);
+    const reseal = (body: Buffer): string => `MPYC${base32Encode(Buffer.concat([body, createHash('sha256').update(body).digest().subarray(0, 4)]))}`;
+    const plain = sampleInvite();
+    const v1 = raw(encodeInvite(plain));
+    expect(v1[0]).toBe(1);
+    const tlsInv: Invite = { ...plain, relay: { ...plain.relay, tls: true } };
+    const v2 = raw(encodeInvite(tlsInv));
+    expect([v2[0], v2[73], v2.length]).toEqual([2, 0x01, v1.length + 1]);
+    const d = decodeInvite(reseal(v2.subarray(0, -4)));
+    expect(d.ok && d.value.relay).toEqual(tlsInv.relay);
+    // an unknown flag, a version-2 invite with no flag, an unknown version: refused with a reason
+    const body = Buffer.from(v2.subarray(0, -4));
+    body[73] = 0x03;
+    expect(decodeInvite(reseal(body))).toMatchObject({ ok: false, error: expect.stringMatching(/flags 0x3 are not known/) });
+    body[73] = 0;
+    expect(decodeInvite(reseal(body))).toMatchObject({ ok: false, error: expect.stringMatching(/damaged/) });
+    body[73] = 1; body[0] = 3;
+    expect(decodeInvite(reseal(body))).toMatchObject({ ok: false, error: expect.stringMatching(/version 3 is not supported.*update/) });
   });
 
   it('refuses what a session file could not hold', () => {

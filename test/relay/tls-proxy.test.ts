@@ -11,6 +11,9 @@ import { startRelay, waitFor, type Relay } from './helpers.js';
 import { RelayClient, relayWsUrl } from '../../src/relay/client.js';
 import { proxyFor, bypassesProxy } from '../../src/relay/ws-proxy.js';
 import { generateKeyPair } from '../../src/noise/index.js';
+import { LobbyClient } from '../../src/lobby/client.js';
+import { OP_READ, STATUS } from '../../src/lobby/wire.js';
+import { PeerKey } from '../../src/common/peer-key.js';
 
 const FIX = join(import.meta.dirname, 'fixtures');
 const cert = readFileSync(join(FIX, 'tls-cert.pem'));
@@ -77,6 +80,23 @@ describe('TLS and proxies', () => {
     c.start();
     await waitFor(() => c.state === 'registered', 5000, 'registration through the proxy');
     expect(proxy.targets).toEqual([`127.0.0.1:${r.httpPort}`]);
+  });
+
+  it('the lobby client (invite create / join) takes the same proxy as the WebSocket', async () => {
+    const r = await startRelay();
+    closers.push(() => r.server.stop(false));
+    const proxy = await connectProxy();
+    const relay = { publicKey: PeerKey.fromBytes(r.key.publicKey).text, host: '127.0.0.1', udpPort: r.udpPort, httpPort: r.httpPort };
+    const read = { op: OP_READ, lobbyId: new Uint8Array(16).fill(1), fromEntry: 0, fromConfirm: 0 } as const;
+    const via = await new LobbyClient(relay, 5000, `http://127.0.0.1:${proxy.port}`).send(read);
+    expect(via.status).toBe(STATUS.NOT_FOUND); // a real lobby answer, through the tunnel
+    expect(proxy.targets).toEqual([`127.0.0.1:${r.httpPort}`]);
+    const direct = await new LobbyClient(relay, 5000, '').send(read);
+    expect(direct.status).toBe(STATUS.NOT_FOUND);
+    expect(proxy.targets).toHaveLength(1);
+    // a proxy that refuses the target: the request fails instead of going around it
+    const refusing = new LobbyClient({ ...relay, host: 'localhost' }, 5000, `http://127.0.0.1:${proxy.port}`);
+    await expect(refusing.send(read)).rejects.toThrow(/lobby/);
   });
 
   it('proxy choice: option, then HTTPS_PROXY / HTTP_PROXY / ALL_PROXY by scheme, minus NO_PROXY', () => {
