@@ -68,7 +68,7 @@ export interface RelayServerOptions extends Partial<RelayLimits> {
   keepaliveS?: number;
   /** registrations expire after this long without a frame from the agent (default 35 s) */
   expiryS?: number;
-  /** per-destination WebSocket queue (frames) and the bufferedAmount that starts queueing */
+  /** per-destination WebSocket queue (in 1441-byte packets: limits.ts frameCost) and the bufferedAmount that starts queueing */
   wsQueueFrames?: number;
   wsHighWater?: number;
   logger?: Logger;
