@@ -171,7 +171,14 @@ export class Agent implements AgentHandle {
     this.sessions = new SessionManager<Route>({
       staticKey: this.cfg.keyPair,
       peers: [...this.links.values()].map((l) => l.key),
-      transmit: (peer, packet, to) => this.transmit(peer, packet, to),
+      // false when no route took the packet (no relay registered yet): an initiation that
+      // went nowhere is then not spaced, and the first registration's connect() sends one at once
+      transmit: (peer, packet, to) => {
+        const link = this.links.get(peer.id);
+        const sentBefore = link?.bytesSent;
+        this.transmit(peer, packet, to);
+        return link !== undefined && link.bytesSent !== sentBefore;
+      },
       deliver: (peer, plaintext, from) => this.deliver(peer, plaintext, from),
       onEvent: (e) => this.onSessionEvent(e),
       // cookie replies under load, and per-source initiation budgets (docs/protocol/session.md)

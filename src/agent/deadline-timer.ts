@@ -48,7 +48,12 @@ export class DeadlineTimer {
     this.timer = undefined;
     this.armedAt = Infinity;
     if (this.stopped) return;
-    this.onDue(this.clock());
+    // Node's timers count whole milliseconds of a loop clock that lags the real one, so a
+    // timer can fire up to a millisecond before its deadline: then nothing is due yet,
+    // and running the due work would only find that out (and leave the deadline to fire
+    // once more); it waits for the next millisecond instead
+    const now = this.clock();
+    if (this.nextDeadline() <= now) this.onDue(now);
     this.arm(1);
   }
 }

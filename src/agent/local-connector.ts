@@ -2,7 +2,10 @@
 // listening yet: when all parties start together, the first bytes of a peer often arrive
 // before the local MPyC has opened its port, and every millisecond of waiting here delays
 // the computation's first round. One probe per target (a loopback connect, refused at once
-// while nobody listens) every PROBE_FAST_MS for the first second, then backing off; every
+// while nobody listens) every PROBE_FAST_MS for the first second, then backing off to
+// MPyC's own retry interval, so a party that starts late never waits longer for its
+// agent than it would for a direct MPyC connection (the highest-index party only listens,
+// so nothing kicks its agent: the probe is what finds it); every
 // stream waiting for that target is served as soon as it listens, one connection each. And
 // when the local MPyC connects to this agent (it has started, and MPyC opens its listener
 // before it dials out) every waiting target is probed at once.
@@ -12,14 +15,22 @@ import type { Logger } from 'pino';
 /** probe interval while a target has been waited for less than PROBE_FAST_FOR_MS */
 export const PROBE_FAST_MS = 2;
 export const PROBE_FAST_FOR_MS = 1_000;
-/** then the interval doubles up to this (MPyC's own retry is 100 ms; a party may start minutes late) */
-export const PROBE_SLOW_MAX_MS = 250;
+/**
+ * then the interval doubles up to this: MPyC's own connect retry (100 ms), at 10 probes a
+ * second (~0.1 % of a core) for a party that starts minutes late
+ */
+export const PROBE_SLOW_MAX_MS = 100;
 
 export interface LocalTarget { host: string; port: number }
 
 /** The probe schedule (the defaults above; tests stretch it) */
 export interface ProbeSchedule { fastMs: number; fastForMs: number; slowMaxMs: number }
-const DEFAULT_SCHEDULE: ProbeSchedule = { fastMs: PROBE_FAST_MS, fastForMs: PROBE_FAST_FOR_MS, slowMaxMs: PROBE_SLOW_MAX_MS };
+export const DEFAULT_PROBE_SCHEDULE: ProbeSchedule = { fastMs: PROBE_FAST_MS, fastForMs: PROBE_FAST_FOR_MS, slowMaxMs: PROBE_SLOW_MAX_MS };
+
+/** The wait before the next probe of a target that has been waited for `waitedMs`, after a wait of `lastDelayMs`. */
+export function nextProbeDelay(schedule: ProbeSchedule, waitedMs: number, lastDelayMs: number): number {
+  return waitedMs < schedule.fastForMs ? lastDelayMs : Math.min(schedule.slowMaxMs, lastDelayMs * 2);
+}
 
 interface Waiter { connected: (s: Socket) => void; cancelled: boolean }
 
@@ -39,7 +50,7 @@ export class LocalConnector {
   private readonly targets = new Map<string, Target>();
   private stopped = false;
 
-  constructor(private readonly logger: Logger, private readonly schedule: ProbeSchedule = DEFAULT_SCHEDULE) {}
+  constructor(private readonly logger: Logger, private readonly schedule: ProbeSchedule = DEFAULT_PROBE_SCHEDULE) {}
 
   /**
    * Connects to `at`, retrying until it listens; `connected` gets the socket (connected,
@@ -95,7 +106,7 @@ export class LocalConnector {
       if (t.attempts === 1 || t.attempts % 500 === 0) {
         this.logger.info({ port: t.at.port, code: err.code, attempts: t.attempts, waiting: t.queue.length }, 'waiting for the local listener');
       }
-      if (performance.now() - t.since >= this.schedule.fastForMs) t.delayMs = Math.min(this.schedule.slowMaxMs, t.delayMs * 2);
+      t.delayMs = nextProbeDelay(this.schedule, performance.now() - t.since, t.delayMs);
       t.timer = setTimeout(() => { t.timer = undefined; this.attempt(key, t); }, t.delayMs);
     };
     s.once('error', onError);

@@ -55,9 +55,13 @@ export interface SessionManagerOptions<E> {
   /**
    * Put this datagram on the wire towards `peer`: to `to` when the session layer names the
    * endpoint (a handshake reply goes to where its initiation came from; a forced send), or
-   * by the caller's own choice (its active path) when `to` is null.
+   * by the caller's own choice (its active path) when `to` is null. Returning `false` says
+   * the datagram did not go out (no route to the peer yet, e.g. before the first relay
+   * registration): an initiation that never reached the wire does not count against the
+   * 20 ms initiation spacing, so the next connect() sends one at once. Any other return
+   * value (or none) means it went out.
    */
-  transmit: (peer: PeerKey, packet: Uint8Array, to: E | null) => void;
+  transmit: (peer: PeerKey, packet: Uint8Array, to: E | null) => unknown;
   /** an authenticated, non-empty plaintext from `peer` that arrived from `from` */
   deliver: (peer: PeerKey, plaintext: Uint8Array, from: E) => void;
   /** monotonic milliseconds (default performance.now) */
@@ -296,9 +300,15 @@ export class SessionManager<E> {
     packet.set(p.cookies.mac2(packet.subarray(0, MAC2_AT), now), MAC2_AT);
     p.pending = { hs, packet, localIndex, sentAt: now };
     p.attemptStartedAt ??= now;
+    const spacedFrom = p.lastInitiationSentAt;
     p.lastInitiationSentAt = now;
+    if (this.opts.transmit(p.key, packet, null) === false) {
+      // only an initiation on the wire is spaced: this one keeps its retry timer, and
+      // connect() replaces it at once when a route appears (the first relay registration)
+      p.lastInitiationSentAt = spacedFrom;
+      return;
+    }
     this.counters.initiationsSent++;
-    this.opts.transmit(p.key, packet, null);
   }
 
   private abandonPending(p: PeerState): void {

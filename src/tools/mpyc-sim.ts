@@ -53,6 +53,11 @@ export interface PartyStats {
   firstMessageMs: number | null;
   /** per round: this party's send → all of the round's messages received */
   roundLatenciesMs: number[];
+  /** wall clock (ms since the epoch) when run() began: the party is ready to connect and listen */
+  startedAtMs: number;
+  /** wall clock when round 0 completed at this party, or null with no rounds; with startedAtMs of
+   *  every party it gives the first round from the moment the last party started (bench goal 5) */
+  firstRoundDoneAtMs: number | null;
   /** bulk send → every bulk message received (0 when there is none) */
   bulkMs: number;
   /** start → every connection closed after shutdown */
@@ -173,13 +178,14 @@ class Party {
     }
     this.peers = new Array<Conn | undefined>(this.m);
     this.stats = {
-      pid: this.pid, m: this.m, connectedMs: 0, firstByteMs: null, firstMessageMs: null, roundLatenciesMs: [],
+      pid: this.pid, m: this.m, connectedMs: 0, firstByteMs: null, firstMessageMs: null, roundLatenciesMs: [], startedAtMs: 0, firstRoundDoneAtMs: null,
       bulkMs: 0, totalMs: 0, bytesSent: 0, bytesReceived: 0, messagesVerified: 0, connectAttempts: 0, unidentifiedConnections: 0,
     };
   }
 
   async run(): Promise<PartyStats> {
     this.t0 = performance.now();
+    this.stats.startedAtMs = performance.timeOrigin + this.t0;
     const timer = setTimeout(() => this.fail(`timeout after ${this.timeoutMs} ms while ${this.phase}${this.missing()}`), this.timeoutMs);
     try {
       await this.start();
@@ -189,7 +195,9 @@ class Party {
         const s = performance.now();
         for (const j of this.others()) this.send(j, this.labelList[r]!, this.roundBytes(this.pid, j, r));
         await this.waitAll(r);
-        this.stats.roundLatenciesMs.push(performance.now() - s);
+        const end = performance.now();
+        this.stats.roundLatenciesMs.push(end - s);
+        if (r === 0) this.stats.firstRoundDoneAtMs = performance.timeOrigin + end;
       }
       if (this.bulkBytes > 0) {
         this.phase = 'bulk';

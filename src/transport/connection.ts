@@ -107,6 +107,7 @@ export class Connection implements FlowClock {
           return;
         }
         this.mtu.onPacketAcked(p.pn, p.size);
+        this.tailDup?.onAcked(p.pn);
         for (const fr of p.frames) this.streams.onFrameAcked(fr);
       },
       onLost: (p) => {
@@ -115,7 +116,8 @@ export class Connection implements FlowClock {
           return;
         }
         if (this.mtu.onPacketLost(p.pn, p.size)) this.onPacketSizeChanged();
-        this.tailDup?.onLoss(p.time);
+        // a packet left behind on the old path says nothing about the new one
+        if (p.oldPathLostAt === undefined) this.tailDup?.onLoss(p.time);
         this.requeue(p);
       },
     });

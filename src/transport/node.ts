@@ -20,8 +20,12 @@ export class ConnectionDriver {
   private immediate: NodeJS.Immediate | null = null;
   /** consecutive flushes scheduled with setImmediate (bounded: see arm()) */
   private immediateRuns = 0;
+  /** the flush running now was one of those */
+  private inImmediate = false;
   private handlers = new Map<number, StreamHandlers>();
   private flushing = false;
+  /** something asked for a flush while one ran: it loops once more */
+  private flushAgain = false;
   private flushQueued = false;
   /** events for streams nobody bound (open, peerRestarted, connectionClosed, …) */
   onEvent: (e: TransportEvent) => void = () => {};
@@ -34,10 +38,15 @@ export class ConnectionDriver {
     private readonly clock: () => number = () => performance.now(),
   ) {}
 
-  /** feeds one datagram (already decrypted) into the connection */
+  /**
+   * Feeds one datagram (already decrypted) into the connection and flushes at once: what
+   * it made readable is written to its socket, and what it let go (an ACK, data the window
+   * held back) is sent, in this same call. Every datagram and every TCP read is its own
+   * I/O callback anyway, so deferring would coalesce nothing and only add a hop.
+   */
   receive(buf: Uint8Array): void {
     this.conn.receive(buf, this.clock());
-    this.scheduleFlush();
+    this.flush();
   }
 
   bind(id: number, h: StreamHandlers): void {
@@ -48,7 +57,7 @@ export class ConnectionDriver {
     this.handlers.delete(id);
   }
 
-  /** sends what the connection has now and dispatches its events (coalesced per tick) */
+  /** flush() after the current turn (coalesced): for callers that are not on the data path */
   scheduleFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -58,15 +67,20 @@ export class ConnectionDriver {
     });
   }
 
+  /** sends what the connection has now and dispatches its events; re-entrant calls loop once more */
   flush(): void {
-    if (this.flushing) return;
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
     this.flushing = true;
     try {
       for (let round = 0; round < 8; round++) {
+        this.flushAgain = false;
         const now = this.clock();
         for (const pkt of this.conn.poll(now)) this.sendDatagram(pkt);
         const evs = this.conn.pollEvents();
-        if (evs.length === 0) break;
+        if (evs.length === 0 && !this.flushAgain) break;
         for (const e of evs) this.dispatch(e);
       }
     } finally {
@@ -102,6 +116,7 @@ export class ConnectionDriver {
   }
 
   private arm(): void {
+    if (!this.inImmediate) this.immediateRuns = 0;
     const d = this.conn.nextDeadline();
     if (d === Infinity) {
       if (this.timer) clearTimeout(this.timer);
@@ -109,32 +124,45 @@ export class ConnectionDriver {
       this.timerAt = Infinity;
       return;
     }
-    // a deadline that moved later (the PTO after every send, the idle timer) keeps the
-    // armed timer: it fires early, flush() finds little to do and re-arms; far cheaper
-    // than clearing and setting a timer for every packet
-    if (this.timer && d >= this.timerAt - 0.5) return;
+    // The armed timer stays while the deadline lies within its millisecond (timers have no
+    // finer grain). It is re-armed when the deadline moved earlier, and also when it moved
+    // a millisecond or more later: then what it was set for is gone (the ACK it would have
+    // sent rode on a reply, the packet whose PTO it was got acknowledged), and letting it
+    // fire would be a wake-up that finds nothing due. Request/response traffic moves the
+    // deadline back and forth between the ACK delay and the PTO with every message: two
+    // list insertions per message instead of a loop turn, a flush and the same re-arm.
+    if (this.timer && d >= this.timerAt - 0.5 && d < this.timerAt + 1) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const delay = Math.max(0, d - this.clock());
-    // setTimeout cannot wait less than ~1 ms: a deadline closer than that (an ACK or a
-    // paced packet due now) runs on the next loop turn instead, but only a few times in a
-    // row, so a deadline that flush() cannot retire never becomes a busy loop
-    if (delay < 1 && this.immediateRuns < 4) {
+    const delay = d - this.clock();
+    // a deadline due now (an ACK owed at once, a probe, a packet the pacer lets go) runs on
+    // the next loop turn, but only a few times in a row, so a deadline that flush() cannot
+    // retire never becomes a busy loop. One still ahead waits for a timer, even when
+    // that is less than setTimeout's ~1 ms: turning the loop until it comes would cost a
+    // wake-up per turn (every message, while the tail copies of a lossy path are scheduled)
+    if (delay <= 0 && this.immediateRuns < 4) {
       if (this.immediate) return;
       this.immediateRuns++;
       this.immediate = setImmediate(() => {
         this.immediate = null;
-        this.flush();
+        this.inImmediate = true;
+        try {
+          this.flush();
+        } finally {
+          this.inImmediate = false;
+        }
       });
       return;
     }
-    this.immediateRuns = 0;
-    this.timerAt = d;
+    // whole milliseconds: Node keeps one timer list per distinct duration, so a fractional
+    // one would allocate a list (and a priority-queue entry) for every arming
+    const ms = Math.max(1, Math.ceil(delay));
+    this.timerAt = this.clock() + ms;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.timerAt = Infinity;
       this.flush();
-    }, delay);
+    }, ms);
     this.timer.unref?.();
   }
 
@@ -178,7 +206,8 @@ export function bindStreamToSocket(
       return;
     }
     pushToConn(chunk);
-    driver.scheduleFlush();
+    // built and sent in this callback (no hop): the floor's one read, one send
+    driver.flush();
   });
   socket.on('end', () => {
     ended = true;
@@ -194,28 +223,49 @@ export function bindStreamToSocket(
     driver.scheduleFlush();
   });
 
+  /** the socket's buffer was full: nothing more is read until it drains (reading grants the peer credit) */
+  let waitingForDrain = false;
+  const onDrain = (): void => {
+    waitingForDrain = false;
+    drainToSocket();
+    driver.scheduleFlush();
+  };
+
   const drainToSocket = (): void => {
+    if (waitingForDrain) return;
     mark(Stage.delivered, driver.traceFlow);
-    let c: Uint8Array | null;
-    // the chunks of this writev, for their `written` marks (only while tracing)
-    const traced: Uint8Array[] | null = traceEnabled ? [] : null;
-    // everything readable now goes out in one writev: one system call per flush, not per packet
-    socket.cork();
-    try {
-      while ((c = conn.read(id))) {
-        traced?.push(c);
-        if (!socket.write(c)) {
-          // reading more would only buffer in the socket: wait for 'drain'
-          socket.once('drain', () => {
-            drainToSocket();
-            driver.scheduleFlush();
-          });
-          return;
+    const first = conn.read(id);
+    if (first) {
+      let c = conn.read(id);
+      let full: boolean;
+      if (!c) {
+        // one chunk (a request/response message): a plain write, no cork/uncork
+        full = !socket.write(first);
+        markBytes(Stage.written, driver.traceFlow, first);
+      } else {
+        // the chunks of this writev, for their `written` marks (only while tracing)
+        const traced: Uint8Array[] | null = traceEnabled ? [first, c] : null;
+        // everything readable now goes out in one writev: one system call per flush, not per packet
+        socket.cork();
+        try {
+          // a chunk read is written even into a full buffer (it is no longer the connection's)
+          full = !socket.write(first);
+          full = !socket.write(c) || full;
+          while (!full && (c = conn.read(id))) {
+            traced?.push(c);
+            full = !socket.write(c);
+          }
+        } finally {
+          socket.uncork();
+          if (traced) for (const t of traced) markBytes(Stage.written, driver.traceFlow, t);
         }
       }
-    } finally {
-      socket.uncork();
-      if (traced) for (const t of traced) markBytes(Stage.written, driver.traceFlow, t);
+      if (full) {
+        // reading more would only buffer in the socket: wait for 'drain'
+        waitingForDrain = true;
+        socket.once('drain', onDrain);
+        return;
+      }
     }
     // the peer's FIN goes to the socket only after every byte before it was written
     if (sawFin && !endedSocket) {

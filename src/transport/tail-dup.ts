@@ -45,6 +45,16 @@ export class TailDuplicator {
     return this.pending.length ? this.pending[0]!.at : Infinity;
   }
 
+  /**
+   * Packet `pn` was acknowledged: its copy is no longer wanted, and its deadline must not
+   * wake the owner (on a short path the ACK comes before the copy would leave, so without
+   * this every message of a lossy period would cost a timer wake-up for nothing).
+   */
+  onAcked(pn: number): void {
+    const i = this.pending.findIndex((p) => p.pn === pn);
+    if (i >= 0) this.pending.splice(i, 1);
+  }
+
   /** the packet numbers whose copy is due at `now` (the caller skips those already acknowledged) */
   takeDue(now: number): number[] {
     let n = 0;

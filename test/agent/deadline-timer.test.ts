@@ -45,4 +45,23 @@ describe('DeadlineTimer', () => {
     expect(fired).toBe(0);
     timer.stop();
   });
+
+  it('a timer that fires before its deadline (by the clock) runs nothing until the deadline', async () => {
+    // the clock can be set back: the timer then fires while, by the clock, the deadline is ahead
+    let behind = 0;
+    const clock = (): number => performance.now() - behind;
+    const deadline = clock() + 10;
+    const dueAt: number[] = [];
+    const timer = new DeadlineTimer(() => (dueAt.length ? Infinity : deadline), (now) => { dueAt.push(now); }, clock);
+    timer.reschedule();
+    await sleep(5);
+    behind = 30;
+    await sleep(20); // the timer fired while the clock said 20 ms to go: it re-armed for those
+    expect(dueAt).toEqual([]);
+    behind = 0;
+    await sleep(20);
+    expect(dueAt.length).toBe(1);
+    expect(dueAt[0]!).toBeGreaterThanOrEqual(deadline);
+    timer.stop();
+  });
 });

@@ -1,9 +1,11 @@
 // LocalConnector (src/agent/local-connector.ts): streams waiting for a local listener
 // that is not up yet are connected as soon as it listens (a fast probe per target), one
-// connection each; kick() probes at once; a cancelled wait never gets a socket.
+// connection each; kick() probes at once; the probe interval never exceeds MPyC's own
+// retry; a cancelled wait never gets a socket.
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalConnector } from '../../src/agent/local-connector.js';
+import { DEFAULT_PROBE_SCHEDULE, LocalConnector, nextProbeDelay } from '../../src/agent/local-connector.js';
+import { MPYC_RETRY_MS } from '../../src/tools/mpyc-wire.js';
 import { quietLogger, waitFor } from './helpers.js';
 import { freeBase } from '../tools/ports.js';
 
@@ -55,6 +57,23 @@ describe('LocalConnector', () => {
     await waitFor(() => at > 0, 3000, 'connected');
     expect(at - kickedAt).toBeLessThan(1000);
   }, 10_000);
+
+  it('the default schedule probes every 2 ms for the first second, and later never less often than MPyC retries', () => {
+    // the highest-index party only listens, so its agent learns that it started from a
+    // probe alone: a probe interval above MPyC's own retry would make a late party's first
+    // round wait longer through the agents than over plain TCP
+    let waited = 0, delay = DEFAULT_PROBE_SCHEDULE.fastMs, probes = 0, longest = 0;
+    while (waited < 10 * 60_000) {
+      delay = nextProbeDelay(DEFAULT_PROBE_SCHEDULE, waited, delay);
+      if (waited < 1_000) expect(delay).toBe(2);
+      longest = Math.max(longest, delay);
+      waited += delay;
+      probes++;
+    }
+    expect(longest).toBeLessThanOrEqual(MPYC_RETRY_MS);
+    // and it does back off: ten minutes take ~6500 probes, not the 300 000 of a fixed 2 ms
+    expect(probes).toBeLessThan(10_000);
+  });
 
   it('a cancelled wait never gets a socket; the others still do', async () => {
     const port = await freeBase(1);

@@ -37,6 +37,8 @@ export class Net {
   readonly wire: InFlight[] = [];
   readonly nodes = new Map<string, Node>();
   private readonly byKey = new Map<string, string>();
+  /** nodes whose transmit finds no route (as an agent before its first relay registration): it returns false */
+  readonly unrouted = new Set<string>();
 
   constructor(names: string[], keys?: KeyPair[]) {
     const kps = keys ?? names.map(() => generateKeyPair());
@@ -49,9 +51,11 @@ export class Net {
         peers: kps.filter((_, j) => j !== i).map((k) => PeerKey.fromBytes(k.publicKey)),
         clock: () => this.clock.now,
         wallClock: () => this.clock.wall,
-        transmit: (peer, packet, endpoint) => this.wire.push({
-          from: name, to: this.byKey.get(peer.id)!, packet: new Uint8Array(packet), endpoint, via: pathOf(name),
-        }),
+        transmit: (peer, packet, endpoint) => {
+          if (this.unrouted.has(name)) return false; // nothing left: no route yet
+          this.wire.push({ from: name, to: this.byKey.get(peer.id)!, packet: new Uint8Array(packet), endpoint, via: pathOf(name) });
+          return true;
+        },
         deliver: (peer, data, via) => node.delivered.push({ from: this.byKey.get(peer.id)!, data: new Uint8Array(data), via }),
         onEvent: (e) => node.events.push(e),
       });

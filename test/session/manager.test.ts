@@ -213,6 +213,27 @@ describe('SessionManager rejects forged, damaged and replayed input without thro
     expect(net.wire.length).toBe(0);
   });
 
+  it('an initiation that found no route is not spaced: the connect() of the first registration sends one at once', () => {
+    const net = new Net(['a', 'b']);
+    const a = net.node('a').m;
+    net.unrouted.add('a'); // the agent has no relay registered yet: the initiation goes nowhere
+    expect(net.send('a', 'b', text('first'))).toBe(false);
+    expect(net.wire.length).toBe(0);
+    expect(a.counters.initiationsSent).toBe(0);
+    // 1 ms later the relay registration completes and the agent restarts the handshake
+    net.clock.advance(1);
+    net.unrouted.delete('a');
+    a.connect(net.pub('b'), true);
+    expect(net.wire.map((f) => f.packet[0])).toEqual([W.MSG_INITIATION]);
+    expect(a.counters.initiationsSent).toBe(1);
+    // the spacing still holds for initiations on the wire
+    a.connect(net.pub('b'), true);
+    expect(net.wire.length).toBe(1);
+    // no timer ran: the handshake and the queued packet complete within the same millisecond
+    net.flush();
+    expect(net.node('b').delivered.map((d) => str(d.data))).toEqual(['first']);
+  });
+
   it('cookie replies for no pending initiation and garbage are counted and dropped', () => {
     const net = new Net(['a', 'b']);
     const b = net.node('b').m;

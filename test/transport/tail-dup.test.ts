@@ -88,4 +88,19 @@ describe('tail duplication on a lossy path', () => {
     d.onSent(4, 1200, 100 + LOSSY_FOR_MS, 20);
     expect(d.nextDeadline()).toBe(Infinity); // the loss is too long ago
   });
+
+  it('an acknowledged packet leaves the schedule: its copy time wakes nobody', () => {
+    const d = new TailDuplicator();
+    d.onLoss(0);
+    d.onSent(1, 1200, 10, 20);
+    d.onSent(2, 1200, 11, 20);
+    expect(d.nextDeadline()).toBe(12.5);
+    d.onAcked(1);
+    expect(d.nextDeadline()).toBe(13.5); // only packet 2's copy is still due
+    d.onAcked(2);
+    expect(d.nextDeadline()).toBe(Infinity);
+    expect(d.takeDue(100)).toEqual([]);
+    d.onAcked(7); // never scheduled: nothing changes
+    expect(d.nextDeadline()).toBe(Infinity);
+  });
 });
