@@ -32,7 +32,7 @@ import { DEFAULT_OFFLINE_AFTER_MS, DEFAULT_OFFLINE_CLOSE_MS, PeerLink, describeR
 import type { PathChange } from './path.js';
 import { buildStatus, routeInfo } from './agent-status.js';
 import { DeadlineTimer } from './deadline-timer.js';
-import { RELAY_PATH_MAX_PACKET, directPathMaxPacket } from './packet-size.js';
+import { directPathMaxPacket } from './packet-size.js';
 import type { Family } from './addresses.js';
 import { NatTypeTracker } from './nat-type.js';
 import { PortMapper } from './portmap/port-mapper.js';
@@ -194,7 +194,7 @@ export class Agent implements AgentHandle {
       relays: this.cfg.relays, keyPair: this.cfg.keyPair, peers: [...this.links.values()].map((l) => l.key), transport: this.cfg.relayTransport, udp: this.udp,
       relayOnly: this.cfg.relayOnly, logger: this.log,
       on: {
-        packet: (i, fromKey, payload) => this.onRelayPacket(i, fromKey, payload),
+        packet: (i, from, payload) => this.onRelayPacket(i, from, payload),
         changed: (i) => this.onRelayChanged(i),
         peerGone: (_i, key) => { const l = this.byText.get(key); if (l) l.lastError = 'peer not registered at the relay'; },
         reflexive: (family, c) => this.onReflexive(family, c),
@@ -280,9 +280,9 @@ export class Agent implements AgentHandle {
     this.reschedule();
   }
 
-  private onRelayPacket(i: number, fromKey: string, payload: Uint8Array): void {
+  private onRelayPacket(i: number, from: PeerKey, payload: Uint8Array): void {
     if (this.relays?.transportOf(i) === 'ws') mark(Stage.received); // a UDP frame was marked on arrival
-    const link = this.byText.get(fromKey);
+    const link = this.links.get(from.id);
     const route = link?.relayRoutes[i];
     if (!link || !route) { this.metrics_.drop('relay_from_unknown_key'); return; }
     // no copy: the session layer decrypts in place and the plaintexts it delivers (and
@@ -336,7 +336,8 @@ export class Agent implements AgentHandle {
   /** The transport restarts its path state, probing up to what the link's active path could carry. */
   private pathChanged(link: PeerLink): void {
     const a = link.paths.active;
-    link.streams.pathChanged(a.kind === 'direct' ? directPathMaxPacket(a.address) : RELAY_PATH_MAX_PACKET);
+    const relays = this.relays!;
+    link.streams.pathChanged(a.kind === 'direct' ? directPathMaxPacket(a.address) : relays.maxPacket(link.relayInUse ?? relays.pick(link.relayMask, link.lastRelayHeard)));
   }
 
   /**

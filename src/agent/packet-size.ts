@@ -5,7 +5,7 @@
 import { familyOf } from './addresses.js';
 import { INNER_HEADROOM } from './inner.js';
 import { TRANSPORT_OVERHEAD_LEN } from '../session/index.js';
-import { DEFAULT_MAX_PAYLOAD } from '../relay/wire.js';
+import { DEFAULT_MAX_PAYLOAD, SEND_HEADER_SIZE } from '../relay/wire.js';
 
 /** what the agent adds around a transport packet inside one peer datagram */
 const AGENT_OVERHEAD = INNER_HEADROOM + TRANSPORT_OVERHEAD_LEN;
@@ -28,5 +28,18 @@ export function directPathMaxPacket(address: string): number {
   return (isLoopback(address) ? MAX_UDP_PAYLOAD[family] : ETHERNET_UDP_PAYLOAD[family]) - AGENT_OVERHEAD;
 }
 
-/** The bound for a relayed path: what a relay forwards in one SEND (its default maximum payload). */
-export const RELAY_PATH_MAX_PACKET = DEFAULT_MAX_PAYLOAD - AGENT_OVERHEAD;
+/**
+ * The bound for a path through the relay at `relayAddress` (an IP address; undefined when
+ * the agent does not know it, e.g. a WebSocket relay whose host did not resolve): sized like
+ * a direct path to the relay, with the SEND header inside the datagram, and never above what
+ * a relay forwards in one SEND by default. So a relay on this host carries 64 KiB packets, any
+ * other Ethernet's size. Only probes answered through the relay (the transport's DPLPMTUD)
+ * tell what the whole path carries: the relay → peer leg, or a relay started with a smaller
+ * --max-payload (it drops larger frames as `oversized`), keeps the size below.
+ */
+export function relayPathMaxPacket(relayAddress: string | undefined): number {
+  if (relayAddress === undefined) return ETHERNET_UDP_PAYLOAD[4] - SEND_HEADER_SIZE - AGENT_OVERHEAD;
+  const family = familyOf(relayAddress);
+  const datagram = isLoopback(relayAddress) ? MAX_UDP_PAYLOAD[family] : ETHERNET_UDP_PAYLOAD[family];
+  return Math.min(datagram - SEND_HEADER_SIZE, DEFAULT_MAX_PAYLOAD) - AGENT_OVERHEAD;
+}

@@ -14,6 +14,7 @@ import { RelayClient, relayWsUrlOf, type RelayClientState, type RelayTransport }
 import { StunClient } from '../stun/client.js';
 import { canonicalIp, endpointText, familyOf, type Family } from './addresses.js';
 import { MAX_RELAYS, type Candidate } from './inner.js';
+import { relayPathMaxPacket } from './packet-size.js';
 import type { UdpEndpoint, UdpSource } from './udp-endpoint.js';
 import { formatRelayAddress } from './session-file.js';
 import type { AgentKeyPair, RelayAddress, RelayTransportChoice } from './types.js';
@@ -35,7 +36,8 @@ const KEY_CONFLICT_REASON = 'the relay sees this agent\'s key registered from tw
 const KEY_CONFLICT_SHOWN_MS = 120_000;
 
 export interface RelaySetEvents {
-  packet(relay: number, fromKey: string, payload: Uint8Array): void;
+  /** a packet from another agent through relay `relay`: `from` is the relay client's cached PeerKey */
+  packet(relay: number, from: PeerKey, payload: Uint8Array): void;
   /** a relay's registration state changed (the registered mask may differ) */
   changed(relay: number): void;
   peerGone(relay: number, key: string): void;
@@ -77,8 +79,9 @@ export class RelaySet {
   private readonly byIndex = new Map<number, Member>();
   /** relays that could not be started, and why (e.g. UDP-only and the host does not resolve) */
   private readonly unusable = new Map<number, string>();
-  /** `endpointText(address, port)` of a relay's UDP address → member, to accept its frames */
-  private readonly byUdp = new Map<string, Member>();
+  /** a relay's UDP addresses by port → member, to accept its frames (a number key and a
+   *  string compare per datagram: no endpoint text built) */
+  private readonly byUdpPort = new Map<number, { address: string; member: Member }[]>();
   private readonly stun = new Map<string, StunClient>();
   private stunTimer?: NodeJS.Timeout;
   private stunRound = 0;
@@ -139,9 +142,8 @@ export class RelaySet {
       index, address: r, udp, client, unregisteredSince: performance.now(), warned: false, keyConflictAt: -Infinity,
       stunTargets: reachable.map((a) => ({ address: a, port: r.udpPort, family: familyOf(a) })),
     };
-    if (udp) this.byUdp.set(endpointText(udp.address, udp.port), m);
-    for (const t of m.stunTargets) this.byUdp.set(endpointText(t.address, t.port), m);
-    client.on('packet', (fromKey, payload) => this.o.on.packet(index, fromKey, payload));
+    for (const t of udp ? [udp, ...m.stunTargets] : m.stunTargets) this.acceptFramesFrom(t.address, t.port, m);
+    client.on('packet', (_fromKey, payload, from) => this.o.on.packet(index, from, payload));
     client.on('peerGone', (key) => this.o.on.peerGone(index, key));
     client.on('state', (s, t) => this.onState(m, s, t));
     this.guardRegistration(m, log);
@@ -184,12 +186,21 @@ export class RelaySet {
     this.o.on.changed(m.index);
   }
 
+  private acceptFramesFrom(address: string, port: number, member: Member): void {
+    let list = this.byUdpPort.get(port);
+    if (!list) { list = []; this.byUdpPort.set(port, list); }
+    const known = list.find((e) => e.address === address);
+    if (known) known.member = member; else list.push({ address, member });
+  }
+
   /** A 0x20–0x3F datagram: accepted only from a relay's own UDP address. */
   handleFrame(b: Uint8Array, from: UdpSource): boolean {
-    const m = this.byUdp.get(endpointText(from.address, from.port));
-    if (!m) return false;
-    m.client.handleDatagram(b);
-    return true;
+    const list = this.byUdpPort.get(from.port);
+    if (list === undefined) return false;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i]!.address === from.address) { list[i]!.member.client.handleDatagram(b); return true; }
+    }
+    return false;
   }
 
   /** A STUN datagram: its transaction id finds the request (a relay may answer from another address of its host). */
@@ -208,6 +219,12 @@ export class RelaySet {
     const c = this.byIndex.get(i)?.client;
     if (!c) return false;
     return inPlace ? c.sendInPlace(peerKey, packet) : c.send(peerKey, packet);
+  }
+
+  /** The bound on a transport packet through relay i (packet-size.ts): by the address we reach it at. */
+  maxPacket(i: number | undefined): number {
+    const m = i === undefined ? undefined : this.byIndex.get(i);
+    return relayPathMaxPacket(m?.udp?.address ?? m?.stunTargets[0]?.address);
   }
 
   isRegistered(i: number): boolean {

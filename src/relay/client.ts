@@ -30,8 +30,8 @@ import { PeerKey } from '../common/peer-key.js';
 import {
   FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE, FRAME_KEY_CONFLICT, FRAME_NOT_REGISTERED,
   FRAME_PEER_GONE, FRAME_PONG, FRAME_RECV, FRAME_REGISTERED, FRAME_RESTARTING, KEY_SIZE,
-  MAX_ACCEPT_KEYS, NOISE_PROTOCOL, FRAME_SEND, NONCE_SIZE, REG_TOKEN_SIZE, SEND_HEADER_SIZE, STATUS_REGISTERED, TOKEN_SIZE, DEFAULT_MAX_PAYLOAD,
-  acceptFromBody, decodeFrame, decodeRegisteredPayload, encodeHello, encodePing, encodeRegister,
+  MAX_ACCEPT_KEYS, MAX_FRAME_SIZE, NOISE_PROTOCOL, FRAME_SEND, NONCE_SIZE, RECV_HEADER_SIZE, REG_TOKEN_SIZE, SEND_HEADER_SIZE, STATUS_REGISTERED, TOKEN_SIZE, DEFAULT_MAX_PAYLOAD,
+  acceptFromBody, dataFrameProblem, decodeFrame, decodeRegisteredPayload, encodeHello, encodePing, encodeRegister,
   encodeSend, registrationPrologue, type RelayFrame,
 } from './wire.js';
 import { controlKeysOf, type ControlKeys } from './control-auth.js';
@@ -73,9 +73,9 @@ export interface RelayClientOptions {
 }
 
 export interface RelayClientEvents {
-  /** a packet another agent sent us through the relay (key in text form); payload is a
-   *  view, copy to keep */
-  packet: [fromKey: string, payload: Uint8Array];
+  /** a packet another agent sent us through the relay (key in text form, and the cached
+   *  PeerKey itself for a lookup by id); payload is a view, copy to keep */
+  packet: [fromKey: string, payload: Uint8Array, from: PeerKey];
   /** the relay says this key is not registered (our SEND to it was dropped); authenticated */
   peerGone: [key: string];
   /** on every state change, and 'registered' again whenever a registration completes while
@@ -97,12 +97,21 @@ export function relayWsUrlOf(r: { host: string; httpPort?: number; tls?: boolean
   return r.httpPort === undefined ? undefined : relayWsUrl(r.host, r.httpPort, { tls: r.tls === true });
 }
 
+/** Are the KEY_SIZE bytes of `frame` at `at` this key? (public keys: no constant time needed) */
+function keyAt(frame: Uint8Array, at: number, key: Uint8Array): boolean {
+  for (let i = 0; i < KEY_SIZE; i++) if (frame[at + i] !== key[i]) return false;
+  return true;
+}
+
 /** A NOT_REGISTERED starts at most one parallel registration per this long. */
 const NOT_REGISTERED_EVERY_MS = 5000;
 const ACCEPT_RETRY_MS = 1000;
 const REJECTED_RETRY_MS = 30_000;
 /** bounded id -> key cache so RECV frames name their sender without a base64 encode */
 const KEY_CACHE = 4096;
+/** senders a RECV is matched against by its key bytes before the id cache (no string made):
+ *  a session's few peers */
+const RECENT_SENDERS = 8;
 
 interface Attempt {
   nonce: Uint8Array;
@@ -129,6 +138,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private readonly log: Logger | undefined;
   private readonly keyById = new Map<string, PeerKey>();
   private readonly keyByText = new Map<string, PeerKey>();
+  /** the latest distinct RECV senders, newest first (senderOf) */
+  private readonly recentSenders: PeerKey[] = [];
 
   private _state: RelayClientState = 'idle';
   private _transport: RelayTransport | undefined;
@@ -265,6 +276,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   private handleFrame(data: Uint8Array, via: RelayTransport): void {
     try {
+      // the hot path: a RECV is checked and delivered without a decoded frame object
+      if (data.length > 0 && data[0] === FRAME_RECV) { this.onRecv(data); return; }
       const d = decodeFrame(data);
       if (!d.ok) { this.stats.badFrames++; return; }
       this.onFrame(d.frame, via);
@@ -274,15 +287,27 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     }
   }
 
+  /** A packet from another agent: the length checks of decodeFrame, the sender by its key bytes. */
+  private onRecv(frame: Uint8Array): void {
+    if (this._state !== 'registered' || dataFrameProblem(frame, DEFAULT_MAX_PAYLOAD, RECV_HEADER_SIZE) !== undefined) { this.stats.badFrames++; return; }
+    this.stats.received++;
+    const from = this.senderOf(frame);
+    this.emit('packet', from.text, frame.subarray(RECV_HEADER_SIZE), from);
+  }
+
+  /** The PeerKey of a RECV's source key: a recent sender compared byte by byte (no string or
+   *  view made per packet), else through the id cache. */
+  private senderOf(frame: Uint8Array): PeerKey {
+    const recent = this.recentSenders;
+    for (let i = 0; i < recent.length; i++) if (keyAt(frame, 1, recent[i]!.bytes)) return recent[i]!;
+    const k = this.keyFromId(Buffer.from(frame.buffer, frame.byteOffset + 1, KEY_SIZE).toString('latin1'));
+    if (recent.length >= RECENT_SENDERS) recent.pop();
+    recent.unshift(k);
+    return k;
+  }
+
   private onFrame(f: RelayFrame, via: RelayTransport): void {
     switch (f.type) {
-      case FRAME_RECV: {
-        if (this._state !== 'registered') { this.stats.badFrames++; return; }
-        this.stats.received++;
-        const from = this.keyFromId(Buffer.from(f.payload.buffer, f.payload.byteOffset - KEY_SIZE, KEY_SIZE).toString('latin1'));
-        this.emit('packet', from.text, f.payload);
-        return;
-      }
       case FRAME_PONG:
         if (!this.pingToken || !timingSafeEqual(this.pingToken, f.token)) { this.stats.spoofed++; return; }
         this.pingToken = undefined;
@@ -510,7 +535,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   private openWs(): void {
     this.closeWs();
-    const ws = new WebSocket(this.wsUrl!, { perMessageDeflate: false, maxPayload: 64 * 1024, agent: this.wsAgent, ca: this.wsCa });
+    const ws = new WebSocket(this.wsUrl!, { perMessageDeflate: false, maxPayload: MAX_FRAME_SIZE, agent: this.wsAgent, ca: this.wsCa });
     ws.binaryType = 'nodebuffer';
     this.ws = ws;
     ws.on('open', () => {

@@ -16,16 +16,30 @@ export interface Rate {
 
 export const newBucket = (r: Rate, now: number): Bucket => ({ tokens: r.burst, at: now });
 
-/** Take one token if there is one. Refills lazily from the time since the last refill. */
-export function take(b: Bucket, r: Rate, now: number): boolean {
+/** Take `n` tokens (default one) if there are that many. Refills lazily from the time since the last refill. */
+export function take(b: Bucket, r: Rate, now: number, n = 1): boolean {
   if (r.perS === 0) return true;
-  if (b.tokens < 1) {
+  if (b.tokens < n) {
     b.tokens = Math.min(r.burst, b.tokens + ((now - b.at) * r.perS) / 1000);
     b.at = now;
-    if (b.tokens < 1) return false;
+    if (b.tokens < n) return false;
   }
-  b.tokens--;
+  b.tokens -= n;
   return true;
+}
+
+/**
+ * The forwarding budgets count packets of at most this many bytes: the largest SEND frame
+ * before frames grew to 64 KiB (41 header + 1400 payload). A larger frame costs one token
+ * per started FRAME_COST_BYTES, so a budget of R packets/s still bounds an agent to
+ * R × 1441 bytes/s however large its frames are (a burst smaller than a frame's cost never
+ * lets that frame through: the agent's path MTU probes then settle on smaller packets).
+ */
+export const FRAME_COST_BYTES = 1441;
+
+/** The tokens a forwarded frame of `bytes` costs each budget (at least 1); integer math, no allocation. */
+export function frameCost(bytes: number): number {
+  return bytes <= FRAME_COST_BYTES ? 1 : Math.ceil(bytes / FRAME_COST_BYTES);
 }
 
 /** Would this bucket be full by now (nothing left to remember)? */

@@ -38,8 +38,6 @@ const MAX_RATE = 1_000_000_000;
 const MAX_ENTRIES = 10_000_000;
 /** milliseconds: a day; Node fires a timer longer than 2^31-1 ms at once */
 const MAX_MS = 86_400_000;
-/** one UDP datagram carries at most 65 507 bytes, the frame header included */
-const MAX_PAYLOAD = 65_000;
 /** relay processes: one per core; beyond a large machine's count they only compete */
 const MAX_WORKERS = 256;
 
@@ -75,7 +73,7 @@ export const SERVE_OPTIONS = {
   'idle-timeout': { kind: 'string', value: 'MS', help: 'ms an idle HTTP connection is kept', range: msRange },
   'ws-register-timeout': { kind: 'string', value: 'MS', help: 'ms a WebSocket may stay open without registering', range: msRange },
   workers: { kind: 'string', value: 'N', help: 'relay processes sharing the UDP and HTTP ports, one per core\n(the key table is replicated between them)', range: { min: 1, max: MAX_WORKERS } },
-  'max-payload': { kind: 'string', value: 'BYTES', help: 'largest forwarded payload', range: { min: 1, max: MAX_PAYLOAD } },
+  'max-payload': { kind: 'string', value: 'BYTES', help: 'largest forwarded payload', range: { min: 1, max: DEFAULT_MAX_PAYLOAD } },
   'max-agents': { kind: 'string', value: 'N', help: 'most registered agents', range: entriesRange },
   keepalive: { kind: 'string', value: 'S', help: 'keepalive interval suggested to agents, seconds', range: { min: 1, max: 3600 } },
   expiry: { kind: 'string', value: 'S', help: 'registration lifetime without traffic, seconds\n(more than --keepalive)', range: { min: 2, max: 86_400 } },

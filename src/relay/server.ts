@@ -23,7 +23,7 @@ import {
 import { CookieJar } from './cookie.js';
 import { controlKeysOf } from './control-auth.js';
 import { AgentTable, type Agent, type WsConnRef } from './agents.js';
-import { SourceTable, newBucket, sourceKey, take, type Bucket, type Rate } from './limits.js';
+import { SourceTable, frameCost, newBucket, sourceKey, take, type Bucket, type Rate } from './limits.js';
 import { HttpFront, type HttpLimits } from './http-front.js';
 import { RelayCounters, createRelayMetrics, type DropReason, type RegFailure } from './metrics.js';
 import { reusePortSocket, snapshot, type ClusterLink, type ClusterMessage } from './cluster.js';
@@ -68,7 +68,7 @@ export interface RelayServerOptions extends Partial<RelayLimits> {
   keepaliveS?: number;
   /** registrations expire after this long without a frame from the agent (default 35 s) */
   expiryS?: number;
-  /** per-destination WebSocket queue (frames) and the bufferedAmount that starts queueing */
+  /** per-destination WebSocket queue (in 1441-byte packets: limits.ts frameCost) and the bufferedAmount that starts queueing */
   wsQueueFrames?: number;
   wsHighWater?: number;
   logger?: Logger;
@@ -90,6 +90,8 @@ interface WsConn extends WsConnRef {
   id: number;
   remote: string;
   queue: Buffer[];
+  /** what `queue` holds in 1441-byte packets (frameCost): bounded by wsQueueFrames */
+  queuedCost: number;
   control: Uint8Array[];
   openedAt: number;
 }
@@ -154,7 +156,7 @@ export class RelayServer {
       ...d, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
       keyPair: opts.keyPair, udp: opts.udp, http: opts.http, logger: opts.logger, tls: opts.tls,
       ratePps: rate, burst: opts.burst ?? Math.max(1, Math.floor(rate / 2)),
-      maxPayload: opts.maxPayload ?? DEFAULT_MAX_PAYLOAD, maxAgents: opts.maxAgents ?? 100_000,
+      maxPayload: Math.min(opts.maxPayload ?? DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD), maxAgents: opts.maxAgents ?? 100_000,
       keepaliveS: opts.keepaliveS ?? 10, expiryS: opts.expiryS ?? 35,
       wsQueueFrames: opts.wsQueueFrames ?? 256, wsHighWater: opts.wsHighWater ?? 256 * 1024,
     } as RelayServer['o'];
@@ -460,8 +462,10 @@ export class RelayServer {
     if (!tokenMatches(frame, 1, src.token)) { this.drop('bad_token'); return; }
     const now = performance.now();
     this.seen(src, now);
-    if (!take(src.send, this.rates.agent, now)) { this.drop('rate_limited'); return; }
-    if (!take(src.source.forward, this.rates.source, now)) { this.drop('source_rate_limited'); return; }
+    // every budget counts 1441-byte packets: a 64 KiB frame costs 46 of them (limits.ts)
+    const cost = frameCost(frame.length);
+    if (!take(src.send, this.rates.agent, now, cost)) { this.drop('rate_limited'); return; }
+    if (!take(src.source.forward, this.rates.source, now, cost)) { this.drop('source_rate_limited'); return; }
     const dst = this.agents.byKey.get(frame.toString('latin1', 1 + REG_TOKEN_SIZE, SEND_HEADER_SIZE));
     if (dst === undefined) {
       this.drop('no_peer');
@@ -473,8 +477,8 @@ export class RelayServer {
       return;
     }
     if (dst.accept !== undefined && !dst.accept.has(src.key.id)) { this.drop('not_accepted'); return; }
-    if (!take(dst.receive, this.rates.dest, now)) { this.drop('dest_rate_limited'); return; }
-    if (!take(this.globalBucket, this.rates.global, now)) { this.drop('global_rate_limited'); return; }
+    if (!take(dst.receive, this.rates.dest, now, cost)) { this.drop('dest_rate_limited'); return; }
+    if (!take(this.globalBucket, this.rates.global, now, cost)) { this.drop('global_rate_limited'); return; }
     // RECV in place: type and source key over the end of the SEND's header, no copy
     frame[RECV_OFFSET_IN_SEND] = FRAME_RECV;
     frame.set(src.key.bytes, RECV_OFFSET_IN_SEND + 1);
@@ -573,8 +577,15 @@ export class RelayServer {
       c.ws.send(frame, { binary: true });
       return;
     }
-    if (c.queue.length >= this.o.wsQueueFrames) { c.queue.shift(); this.drop('queue_overflow'); }
+    // the queue holds wsQueueFrames 1441-byte packets' worth, however large the frames: a
+    // slow destination holds as much relay memory as before 64 KiB frames (~370 KB)
+    const cost = frameCost(frame.length);
+    while (c.queue.length > 0 && c.queuedCost + cost > this.o.wsQueueFrames) {
+      c.queuedCost -= frameCost(c.queue.shift()!.length);
+      this.drop('queue_overflow');
+    }
     c.queue.push(frame);
+    c.queuedCost += cost;
     this.markBacklogged(c);
   }
 
@@ -588,9 +599,13 @@ export class RelayServer {
 
   private drain(): void {
     for (const c of this.backlogged) {
-      if (c.ws.readyState !== WebSocket.OPEN) { c.queue.length = 0; c.control.length = 0; this.backlogged.delete(c); continue; }
+      if (c.ws.readyState !== WebSocket.OPEN) { c.queue.length = 0; c.queuedCost = 0; c.control.length = 0; this.backlogged.delete(c); continue; }
       while (c.control.length > 0 && c.ws.bufferedAmount <= this.o.wsHighWater) c.ws.send(c.control.shift()!, { binary: true });
-      while (c.control.length === 0 && c.queue.length > 0 && c.ws.bufferedAmount <= this.o.wsHighWater) c.ws.send(c.queue.shift()!, { binary: true });
+      while (c.control.length === 0 && c.queue.length > 0 && c.ws.bufferedAmount <= this.o.wsHighWater) {
+        const f = c.queue.shift()!;
+        c.queuedCost -= frameCost(f.length);
+        c.ws.send(f, { binary: true });
+      }
       if (c.queue.length === 0 && c.control.length === 0) this.backlogged.delete(c);
     }
     if (this.backlogged.size === 0 && this.drainTimer) { clearInterval(this.drainTimer); this.drainTimer = undefined; }
@@ -600,7 +615,7 @@ export class RelayServer {
 
   private onWsConnection(ws: WebSocket, remote: string): void {
     const c: WsConn = {
-      ws, id: this.nextConnId++, remote, agent: undefined, queue: [], control: [], openedAt: performance.now(),
+      ws, id: this.nextConnId++, remote, agent: undefined, queue: [], queuedCost: 0, control: [], openedAt: performance.now(),
       close: (code, why) => ws.close(code, why),
     };
     this.wsConns.add(c);
@@ -628,6 +643,7 @@ export class RelayServer {
       this.backlogged.delete(c);
       if (c.agent) this.agents.remove(c.agent, false);
       c.queue.length = 0;
+      c.queuedCost = 0;
     });
   }
 

@@ -82,8 +82,18 @@ export const AUTH_OVERHEAD = AUTH_HEADER_SIZE + AUTH_TAG_SIZE;
 /** Most keys one ACCEPT_FROM carries (and the relay keeps per agent): 32 keys keep the frame
  *  at 1053 bytes, under any Internet path's MTU; an MPC session has far fewer parties. */
 export const MAX_ACCEPT_KEYS = 32;
-/** Largest opaque payload a SEND frame may carry (an agent packet is <= ~1300 bytes). */
-export const DEFAULT_MAX_PAYLOAD = 1400;
+/**
+ * The largest frame the relay accepts or sends: the largest UDP payload over IPv4 (65 535
+ * less the IP header 20 and the UDP header 8). Anything larger cannot be a datagram on every
+ * path, so it is never needed; over IPv6 (65 527) and WebSocket the same bound holds, so a
+ * frame can be forwarded between any two transports and families. Receive buffers are sized
+ * for it (the WebSocket maxPayload on both sides).
+ */
+export const MAX_FRAME_SIZE = 65_535 - 20 - 8;
+/** Largest opaque payload a SEND frame may carry by default: the whole of MAX_FRAME_SIZE.
+ *  An agent on loopback or a LAN sends 64 KiB packets; over the Internet its probes find
+ *  ~1400 (docs/protocol/paths.md "Packet size per path"). */
+export const DEFAULT_MAX_PAYLOAD = MAX_FRAME_SIZE - SEND_HEADER_SIZE;
 
 export const NOISE_PROTOCOL = 'Noise_IK_25519_ChaChaPoly_BLAKE2s';
 /** protocol version 3 (the registration token); version 2 clients fail the handshake */

@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { startRelay, startAgent, registered, waitFor, type Relay, type Agent } from './helpers.js';
 import { encodeBindingRequest, newTransactionId, parseStun } from '../../src/stun/codec.js';
 import {
-  FRAME_REGISTER, FRAME_SEND, FRAME_NOT_REGISTERED, encodeHello, encodeRegister, encodeSend, REGISTER_SIZE, SEND_HEADER_SIZE,
+  FRAME_REGISTER, FRAME_SEND, FRAME_NOT_REGISTERED, encodeHello, encodeRegister, encodeSend, REGISTER_SIZE, SEND_HEADER_SIZE, DEFAULT_MAX_PAYLOAD,
 } from '../../src/relay/wire.js';
 import { PeerKey } from '../../src/common/peer-key.js';
 import { generateKeyPair } from '../../src/noise/index.js';
@@ -109,7 +109,7 @@ describe('relay under bad input', () => {
     const big = Buffer.alloc(SEND_HEADER_SIZE + 1401); big[0] = FRAME_SEND;
     a.socket!.send(big, relay.udpPort, '127.0.0.1');
     a.socket!.send(Buffer.from([FRAME_SEND, 1, 2]), relay.udpPort, '127.0.0.1');
-    expect(a.client.send(a.keyB64, new Uint8Array(1401))).toBe(false); // the client refuses too
+    expect(a.client.send(a.keyB64, new Uint8Array(DEFAULT_MAX_PAYLOAD + 1))).toBe(false); // the client refuses what no relay forwards
     await waitFor(() => c().drops.oversized === o0 + 1 && c().drops.malformed === m0 + 1, 2000, 'oversize/malformed');
   });
 

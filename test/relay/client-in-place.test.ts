@@ -1,7 +1,7 @@
 // RelayClient.sendInPlace: the SEND header is written into the payload's headroom (no
 // copy of the payload), the relay forwards it like any SEND; without headroom it copies.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { FRAME_SEND, REG_TOKEN_SIZE, SEND_HEADER_SIZE } from '../../src/relay/wire.js';
+import { DEFAULT_MAX_PAYLOAD, FRAME_SEND, REG_TOKEN_SIZE, SEND_HEADER_SIZE } from '../../src/relay/wire.js';
 import { startRelay, startAgent, registered, waitFor, type Relay, type Agent } from './helpers.js';
 
 describe('relay client: SEND built in the payload headroom', () => {
@@ -40,7 +40,7 @@ describe('relay client: SEND built in the payload headroom', () => {
     const memory = new Uint8Array(SEND_HEADER_SIZE + 10);
     expect(a.client.sendInPlace(new Uint8Array(32), memory.subarray(SEND_HEADER_SIZE))).toBe(false);
     await registered(a);
-    const big = new Uint8Array(SEND_HEADER_SIZE + 1401);
+    const big = new Uint8Array(SEND_HEADER_SIZE + DEFAULT_MAX_PAYLOAD + 1);
     expect(a.client.sendInPlace(new Uint8Array(32), big.subarray(SEND_HEADER_SIZE))).toBe(false);
     expect(a.client.stats.dropped).toBe(2);
   });

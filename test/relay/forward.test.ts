@@ -34,6 +34,22 @@ describe('relay forwarding between agents', () => {
     });
   }
 
+  it('packets from many senders, interleaved, each name their own sender (text and PeerKey)', async () => {
+    const b = await startAgent(relay, 'udp');
+    // more senders than the client's recent-sender list (8): names come from the id cache too
+    const senders = await Promise.all(Array.from({ length: 10 }, () => startAgent(relay, 'udp')));
+    agents.push(b, ...senders);
+    await Promise.all([b, ...senders].map((x) => registered(x)));
+    const got: Array<[string, string, number]> = [];
+    b.client.on('packet', (k, p, from) => got.push([k, from.text, p[0]!]));
+    for (let round = 0; round < 3; round++) senders.forEach((x, i) => x.client.send(b.keyB64, new Uint8Array([i])));
+    await waitFor(() => got.length === 30, 5000, 'all packets');
+    for (const [k, fromText, i] of got) {
+      expect(k).toBe(senders[i]!.keyB64);
+      expect(fromText).toBe(k);
+    }
+  });
+
   it('a SEND to an unregistered key yields peerGone and a no_peer drop', async () => {
     const a = await startAgent(relay, 'udp');
     agents.push(a);
