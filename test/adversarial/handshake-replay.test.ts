@@ -20,7 +20,15 @@ describe.skipIf(noRaw !== null)('an off-path attacker replaying an initiation', 
     expect(sent).toBeGreaterThan(20_000);
     // the rest is lost in the victim's socket buffer when the machine is busy: cheaper still
     expect(r.monitor.victimSessionDropsDelta! / sent, 'share of the copies the victim dropped and counted').toBeGreaterThan(0.5);
-    expect(extraCpuS(r, 'victim') / seconds, 'victim CPU share the replay flood cost').toBeLessThan(0.1);
+    // per copy the victim handled (the rest the kernel dropped: how many depends on the
+    // machine's load, so a share of a core alone would move with it): a copy that reached
+    // the DH stage would cost two X25519 operations, ~100 µs here (3.0 CPU s for 30 000
+    // before the screen); screened, one costs ~10–15 µs
+    const handled = r.monitor.victimSessionDropsDelta!;
+    const usPerCopy = (extraCpuS(r, 'victim') * 1e6) / handled;
+    console.log(`row 7: victim +${extraCpuS(r, 'victim').toFixed(2)} CPU s for ${handled} copies handled: ${usPerCopy.toFixed(1)} µs each`);
+    expect(usPerCopy, 'victim CPU µs per replayed copy it handled').toBeLessThan(30);
+    expect(extraCpuS(r, 'victim') / seconds, 'victim CPU share the replay flood cost').toBeLessThan(0.3);
     expect(legitWithin(r, LEGIT_FLOOD_ROWS)).toEqual([]);
   }, 90_000);
 });
