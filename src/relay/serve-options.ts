@@ -25,7 +25,7 @@ export const SERVE_DEFAULTS = {
   'max-sources': L.maxSources, 'max-connections': L.maxConnections, 'max-connections-per-source': L.maxConnectionsPerSource,
   'headers-timeout': L.headersTimeoutMs, 'idle-timeout': L.idleTimeoutMs,
   'ws-register-timeout': L.wsRegisterTimeoutMs, 'max-payload': DEFAULT_MAX_PAYLOAD, 'max-agents': 100_000, keepalive: 10, expiry: 35,
-  workers: 1, 'stun-alt-port': 0, lobbies: 256, 'lobbies-per-source': 8, 'lobby-parties': 64, 'lobby-ttl': 3600,
+  workers: 1, 'stun-alt-port': 'auto', lobbies: 256, 'lobbies-per-source': 8, 'lobby-parties': 64, 'lobby-ttl': 3600,
 } as const;
 /** lobby/store.ts HARD_MAX_PARTIES */
 export const LOBBY_MAX_PARTIES = 1000;
@@ -53,7 +53,7 @@ export const SERVE_OPTIONS = {
   key: { kind: 'string', value: 'FILE', help: 'relay private key file (from keygen; must be mode 0600); required' },
   udp: { kind: 'string', value: 'HOST:PORT', help: `UDP address for STUN and relay frames (default ${DEFAULT_UDP})` },
   http: { kind: 'string', value: 'HOST:PORT', help: `HTTP address for the WebSocket endpoint /relay, /metrics and\n/healthz (default ${DEFAULT_HTTP}); "off" disables HTTP` },
-  'stun-alt-port': { kind: 'string', value: 'PORT', help: 'a second UDP port on the --udp host that answers STUN only; both\nname each other in RFC 5780 OTHER-ADDRESS, so one relay lets an\nagent tell an endpoint-independent NAT mapping from a symmetric one\n(usually the UDP port + 1); 0 = off', range: { min: 0, max: 65535 } },
+  'stun-alt-port': { kind: 'string', value: 'PORT|auto', help: 'a second UDP port on the --udp host that answers STUN only; both\nname each other in RFC 5780 OTHER-ADDRESS, so with one relay the\nagents still learn whether their NAT is symmetric (and then punch it\nby birthday probing). auto = the UDP port + 1, skipped with a warning\nif taken, off for an ephemeral --udp port; 0 = off; open it in the\nfirewall too', range: { min: 0, max: 65535 } },
   'tls-cert': { kind: 'string', value: 'FILE', help: 'PEM certificate chain: the HTTP port speaks https and wss' },
   'tls-key': { kind: 'string', value: 'FILE', help: 'PEM private key of that certificate (both or neither)' },
   'public-host': { kind: 'string', value: 'HOST', help: 'the name or address agents reach this relay at: goes into the\nprinted relay address. Needed when listening on a wildcard\naddress (0.0.0.0, ::); otherwise the --udp host is used' },

@@ -22,6 +22,8 @@ export interface ServeSettings {
   workers: number;
   /** the second STUN port (OTHER-ADDRESS); 0 = off */
   stunAltPort: number;
+  /** the port came from `auto`: a bind failure leaves the relay without it (warned), not down */
+  stunAltAuto: boolean;
   limits: RelayLimits;
   maxPayload: number;
   maxAgents: number;
@@ -54,7 +56,8 @@ type NumberName = { [K in ServeOptionName]: ServeOptions[K] extends { range: Num
 /** A number option: its checked value, else its default (`fallback` for one derived from another). */
 function numberOf(c: ServeConfig, name: NumberName, fallback?: number): number {
   const text = c.get(name);
-  if (text === undefined) return fallback ?? SERVE_DEFAULTS[name as keyof typeof SERVE_DEFAULTS];
+  // (stun-alt-port's default, auto, is resolved by its caller before this is asked)
+  if (text === undefined) return fallback ?? (SERVE_DEFAULTS[name as keyof typeof SERVE_DEFAULTS] as number);
   return integerIn(text, c.origin(name), SERVE_OPTIONS[name].range.min, SERVE_OPTIONS[name].range.max);
 }
 
@@ -95,12 +98,17 @@ export function settingsFrom(c: ServeConfig): ServeSettings {
   const expiryS = numberOf(c, 'expiry');
   // an agent refreshes its registration with each keepalive; expiring sooner drops live agents
   if (expiryS <= keepaliveS) throw new UsageError(`${c.origin('expiry')}: ${expiryS} s must be more than the keepalive interval (${keepaliveS} s, ${c.origin('keepalive') === 'default' ? 'the default' : `from ${c.origin('keepalive')}`})`);
-  const stunAltPort = numberOf(c, 'stun-alt-port');
+  // auto (the default): the UDP port + 1 when the UDP port is fixed, best effort (a taken
+  // port is skipped with a warning); an explicit port must bind
+  const altText = c.get('stun-alt-port');
+  const stunAltAuto = altText === undefined || altText === 'auto';
+  if (!stunAltAuto && !/^\d+$/.test(altText)) throw new UsageError(`${c.origin('stun-alt-port')}: expected a port 0..65535 or auto, got ${JSON.stringify(altText)}`);
+  const stunAltPort = stunAltAuto ? (udp.port !== 0 && udp.port < 65535 ? udp.port + 1 : 0) : numberOf(c, 'stun-alt-port');
   if (stunAltPort !== 0 && stunAltPort === udp.port) throw new UsageError(`${c.origin('stun-alt-port')}: the second STUN port must differ from the --udp port (${udp.port})`);
   const lobby = lobbyOf(c);
   const s: Omit<ServeSettings, 'shown'> = {
     keyPath, udp, http, tls: certPath !== undefined ? { certPath, keyPath: tlsKeyPath! } : undefined, publicHost,
-    allowPath: c.get('allow'), workers: numberOf(c, 'workers'), stunAltPort, limits,
+    allowPath: c.get('allow'), workers: numberOf(c, 'workers'), stunAltPort, stunAltAuto, limits,
     maxPayload: numberOf(c, 'max-payload'), maxAgents: numberOf(c, 'max-agents'), keepaliveS, expiryS, lobby, logLevel, logFormat,
   };
   const lobbyShown = (k: (typeof LOBBY_KEYS)[number]): number | null =>
@@ -110,7 +118,7 @@ export function settingsFrom(c: ServeConfig): ServeSettings {
     key: keyPath, udp: hostPort(udp), http: http ? hostPort(http) : 'off', 'tls-cert': certPath ?? null, 'tls-key': tlsKeyPath ?? null,
     'public-host': publicHost ?? null, allow: s.allowPath ?? null,
     ...(Object.fromEntries(Object.entries(LIMIT_OF).map(([name, option]) => [name, limits[option]])) as Record<keyof typeof LIMIT_OF, number>),
-    workers: s.workers, 'stun-alt-port': stunAltPort === 0 ? null : stunAltPort, 'max-payload': s.maxPayload, 'max-agents': s.maxAgents, keepalive: keepaliveS, expiry: expiryS,
+    workers: s.workers, 'stun-alt-port': stunAltPort === 0 ? null : stunAltAuto ? `auto (${stunAltPort})` : stunAltPort, 'max-payload': s.maxPayload, 'max-agents': s.maxAgents, keepalive: keepaliveS, expiry: expiryS,
     lobbies: lobbyShown('lobbies'), 'lobbies-per-source': lobbyShown('lobbies-per-source'), 'lobby-parties': lobbyShown('lobby-parties'), 'lobby-ttl': lobbyShown('lobby-ttl'),
     'log-level': logLevel, 'log-format': logFormat,
   };

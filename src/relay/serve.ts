@@ -82,7 +82,7 @@ async function runRelay(l: Loaded, startConfig: ServeConfig, reloadConfig: () =>
   const server = new RelayServer({
     keyPair: l.keyPair, udp: s.udp, http: s.http, tls: l.tls, allow: l.allow, logger, cluster: link, ...s.limits,
     maxPayload: s.maxPayload, maxAgents: s.maxAgents, keepaliveS: s.keepaliveS, expiryS: s.expiryS, lobby: s.lobby,
-    ...(s.stunAltPort !== 0 ? { stunAltPort: s.stunAltPort, publicAddresses: await publicAddresses(s.publicHost, logger) } : {}),
+    ...(s.stunAltPort !== 0 ? { stunAltPort: s.stunAltPort, stunAltOptional: s.stunAltAuto, publicAddresses: await publicAddresses(s.publicHost, logger) } : {}),
   });
   signals.attach(server, logger);
   let ports;

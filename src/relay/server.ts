@@ -79,6 +79,8 @@ export interface RelayServerOptions extends Partial<RelayLimits> {
   /** a second UDP port on the UDP host that answers STUN only (stun-other.ts); 0 = any free
    *  port; omit for none */
   stunAltPort?: number;
+  /** a failure to bind stunAltPort is logged (warn) and the relay runs without it */
+  stunAltOptional?: boolean;
   /** the relay's public IP addresses, for OTHER-ADDRESS (default: the UDP host unless a wildcard) */
   publicAddresses?: string[];
 }
@@ -201,13 +203,20 @@ export class RelayServer {
     let stunAltPort: number | undefined;
     if (this.o.stunAltPort !== undefined) {
       // STUN only: small buffers, every other datagram is unknown_type
-      const alt = await this.bindUdp(this.o.stunAltPort, 1 << 18, (msg, rinfo) => {
-        if (msg.length > 0 && msg[0]! <= 0x03) this.onStun(msg, rinfo.address, rinfo.port, this.stunOther.fromAlt, alt);
+      const alt: dgram.Socket | undefined = await this.bindUdp(this.o.stunAltPort, 1 << 18, (msg, rinfo) => {
+        if (msg.length > 0 && msg[0]! <= 0x03) this.onStun(msg, rinfo.address, rinfo.port, this.stunOther.fromAlt, alt!);
         else this.drop('unknown_type');
+      }).catch((err: NodeJS.ErrnoException) => {
+        if (!this.o.stunAltOptional) throw err;
+        this.o.logger?.warn({ port: this.o.stunAltPort, err: err.code ?? err.message },
+          `second STUN port ${this.o.stunAltPort} unavailable (${err.code ?? err.message}): agents with only this relay cannot learn their NAT type; free it, or set --stun-alt-port to another port or 0`);
+        return undefined;
       });
-      this.stunAltSock = alt;
-      stunAltPort = alt.address().port;
-      this.stunOther = stunEndpoints(advertisedAddresses(this.o.udp.host, this.o.publicAddresses), udp.address().port, stunAltPort);
+      if (alt) {
+        this.stunAltSock = alt;
+        stunAltPort = alt.address().port;
+        this.stunOther = stunEndpoints(advertisedAddresses(this.o.udp.host, this.o.publicAddresses), udp.address().port, stunAltPort);
+      }
     }
     let httpPort: number | undefined;
     if (this.o.http) {

@@ -42,7 +42,7 @@ const ROWS: Row[] = [
     evidence: (lab, ml) => directFlowTimers(lab, ml, ['ra', 'rb']),
   },
   {
-    title: 'address-restricted NAT ↔ symmetric NAT (counterpart of the matrix\'s port-restricted "EIM NAT ↔ symmetric NAT": relay)',
+    title: 'address-restricted NAT ↔ symmetric NAT (counterpart of the matrix\'s port-restricted "EIM NAT ↔ symmetric NAT" without a second STUN port: relay)',
     expected: 'direct: the symmetric side\'s new mapping is let in by address and found as peer-reflexive',
     spec: { routers: [{ name: 'ra', nat: 'address-restricted' }, { name: 'rs', nat: 'symmetric' }], hosts: [relayHost, { name: 'a', attach: 'ra' }, { name: 's', attach: 'rs' }] },
     parties: ['a', 's'], expect: () => DIRECT,

@@ -9,7 +9,6 @@
 // unsolicited and pass punched flows, the dual-stack host's IPv6 is not NATed, miniupnpd's
 // mappings are reachable from the Internet.
 import type { LabSpec } from '../../src/lab/spec.js';
-import { RELAY_UDP_PORT } from '../../src/lab/mpyc-lab.js';
 import { DIRECT, RELAY_UDP, relayHost, type Row } from './rows.js';
 
 /** How a direct path was found (issue #14: status shows it per peer). */
@@ -68,8 +67,8 @@ export interface TrialsRow extends ReachRow {
 }
 
 // Two relays: each agent learns its NAT's kind by comparing the two relays' STUN answers
-// (nat-type.ts); with one relay the kinds stay unknown and nothing is probed — unless that
-// relay runs a second STUN port (--stun-alt-port), which it names in OTHER-ADDRESS.
+// (nat-type.ts); one relay does the same with its second STUN port (on by default), which
+// it names in OTHER-ADDRESS; without it the kinds stay unknown and nothing is probed.
 const secondRelay = { name: 'relay2', attach: 'internet' };
 const eimVsSymmetric: LabSpec = {
   routers: [{ name: 'ra', nat: 'port-restricted' }, { name: 'rs', nat: 'symmetric' }],
@@ -89,12 +88,11 @@ export const BIRTHDAY_ROWS: (ReachRow | TrialsRow)[] = [
     atLeast: 18,
   },
   {
-    title: 'EIM NAT ↔ symmetric NAT, no port mapping, ONE relay with a second STUN port (--stun-alt-port), 5 fresh trials',
+    title: 'EIM NAT ↔ symmetric NAT, no port mapping, ONE relay with its second STUN port (mpyc-relay\'s default), 5 fresh trials',
     expected: 'direct by birthday probing in at least 4 of 5 trials (the NAT kinds come from the relay\'s two STUN endpoints)',
     spec: { ...eimVsSymmetric, hosts: eimVsSymmetric.hosts.filter((h) => h.name !== 'relay2') },
     parties: ['a', 's'],
     relays: ['relay'],
-    relayArgs: ['--stun-alt-port', String(RELAY_UDP_PORT + 1)],
     expect: () => DIRECT,
     mechanism: 'birthday',
     trials: 5,

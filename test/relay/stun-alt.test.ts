@@ -119,4 +119,48 @@ describe('the second STUN endpoint', () => {
     }
     p.kill('SIGTERM');
   }, 30_000);
+
+  it('by default (auto) a relay on a fixed UDP port answers STUN on the next port too; a taken next port is skipped with a warning, an explicit taken port is an error', async () => {
+    const key = join(dir, 'relay-auto.key');
+    spawnSync(process.execPath, [CLI, 'keygen', '--out', key]);
+    const serve = (udpPort: number, extra: string[] = []): ChildProcess => {
+      const p = spawn(process.execPath, [CLI, 'serve', '--key', key, '--udp', `127.0.0.1:${udpPort}`, '--http', 'off', '--log-format', 'json', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+      procs.push(p);
+      return p;
+    };
+    // a fixed port whose next port is free
+    let base = 0;
+    for (let attempt = 0; attempt < 20 && !base; attempt++) {
+      const b = await freeUdpPort();
+      if (b < 65535) { const t = dgram.createSocket('udp4'); const ok = await new Promise<boolean>((r) => { t.once('error', () => r(false)); t.bind(b + 1, '127.0.0.1', () => r(true)); }); try { t.close(); } catch { /* never bound */ } if (ok) base = b; }
+    }
+    expect(base).toBeGreaterThan(0);
+    const p = serve(base);
+    const listening = await listeningLine<{ udpPort: number; stunAltPort: number | null }>(p);
+    expect(listening.stunAltPort).toBe(base + 1);
+    const s = await socket();
+    expect((await ask(s, base, 2000))?.otherAddress?.port).toBe(base + 1);
+    p.kill('SIGTERM');
+    await new Promise((r) => p.once('exit', r));
+    // the next port taken: the relay starts without it and says why
+    const squatter = dgram.createSocket('udp4');
+    await new Promise<void>((r) => squatter.bind(base + 1, '127.0.0.1', () => r()));
+    socks.push(squatter);
+    const q = serve(base);
+    let err = '';
+    q.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
+    const l2 = await listeningLine<{ stunAltPort: number | null }>(q);
+    expect(l2.stunAltPort).toBeNull();
+    expect(err).toMatch(new RegExp(`second STUN port ${base + 1} unavailable \\(EADDRINUSE\\)`));
+    q.kill('SIGTERM');
+    await new Promise((r) => q.once('exit', r));
+    // the same port asked for explicitly: an error, exit 1
+    const x = serve(base, ['--stun-alt-port', String(base + 1)]);
+    const code = await new Promise<number | null>((r) => x.once('exit', r));
+    expect(code).toBe(1);
+    // an ephemeral UDP port: no second port unless asked for
+    const e = serve(0);
+    expect((await listeningLine<{ stunAltPort: number | null }>(e)).stunAltPort).toBeNull();
+    e.kill('SIGTERM');
+  }, 30_000);
 });
