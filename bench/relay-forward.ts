@@ -56,7 +56,10 @@ const BENCH_LIMITS: Partial<RelayLimits> = {
 };
 /** the same as `mpyc-relay serve` flags */
 const BENCH_LIMIT_FLAGS = ['--rate', '10000000', '--burst', '5000000', '--source-rate', '0', '--dest-rate', '0', '--global-rate', '0',
-  '--handshake-rate', '0', '--handshake-rate-global', '0'];
+  '--handshake-rate', '0', '--handshake-rate-global', '0',
+  // as the in-process relay's expiryS: the senders register once and send no keepalive, and a
+  // full run's alternation outlasts the default 35 s expiry (every later repeat was no_peer)
+  '--expiry', '600'];
 
 async function childRelay(): Promise<void> {
   const server = new RelayServer({
