@@ -6,10 +6,9 @@
 // destination is endpoint-dependent (a symmetric NAT: expect the relay).
 import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
-import { StunClient, parseStun } from '../stun/index.js';
+import { StunClient } from '../stun/index.js';
 import { canonicalIp, endpointText, familyOf, type Family } from './addresses.js';
 
-export { ATTR_OTHER_ADDRESS } from '../stun/index.js';
 /** first sample: the STUN client's retransmissions (300 ms doubling, 4 sends, ≈ 4.5 s) */
 const FIRST_RTO_MS = 300;
 const FIRST_TRANSMISSIONS = 4;
@@ -55,13 +54,6 @@ export interface FamilyReport {
   /** false: the reflexive address is this host's own (no NAT); undefined: no answer */
   nat?: boolean;
   error?: string;
-}
-
-/** OTHER-ADDRESS of a STUN message (the codec's parse), if present and well formed; never throws. */
-export function otherAddressOf(msg: Uint8Array): { address: string; port: number } | undefined {
-  const p = parseStun(msg);
-  const o = p.ok ? p.message.otherAddress : undefined;
-  return o && { address: o.address, port: o.port };
 }
 
 interface Endpoint { client: StunClient; probe: StunProbe }
@@ -115,10 +107,7 @@ export async function probeStun(targets: readonly StunTarget[], samples = DEFAUL
     const own = endpoints.get(endpointText(canonicalIp(from.address) ?? from.address, from.port));
     // a server may answer from another address of its host: the transaction id decides
     for (const e of [...(own ? [own] : []), ...endpoints.values()]) {
-      if (!e.client.handleDatagram(msg)) continue;
-      const other = otherAddressOf(msg);
-      if (other) e.probe.otherAddress = endpointText(other.address, other.port);
-      return;
+      if (e.client.handleDatagram(msg)) return;
     }
   };
   for (const s of sockets.values()) if (typeof s !== 'string') s.on('message', onMessage);
@@ -140,10 +129,11 @@ export async function probeStun(targets: readonly StunTarget[], samples = DEFAUL
         probe.sent++;
         const t0 = performance.now();
         try {
-          const mapped = await client.request();
+          const { mapped, other } = await client.binding();
           probe.rttMs = Math.min(probe.rttMs ?? Infinity, performance.now() - t0);
           probe.answered++;
           probe.reflexive = endpointText(canonicalIp(mapped.address) ?? mapped.address, mapped.port);
+          if (other) probe.otherAddress = endpointText(other.address, other.port);
         } catch (e) {
           if (i === 0) { probe.error = `no answer (${(e as Error).message})`; break; }
         }

@@ -1,64 +1,21 @@
-// netcheck's pure parts: OTHER-ADDRESS parsing (never throws), the mapping classification,
+// netcheck's pure parts: the mapping classification,
 // which proxy the WebSocket takes, the nearest relay.
 import { describe, expect, it } from 'vitest';
-import fc from 'fast-check';
-import { ATTR_OTHER_ADDRESS, classifyMapping, otherAddressOf, parseEndpoint, type StunProbe } from '../../src/agent/netcheck-stun.js';
+import { classifyMapping, parseEndpoint, type StunProbe } from '../../src/agent/netcheck-stun.js';
 import { proxyFor } from '../../src/relay/ws-proxy.js';
 import { nearestRelay, type RelayCheck } from '../../src/agent/netcheck-report.js';
-import { BINDING_SUCCESS, STUN_MAGIC_COOKIE, encodeAddressValue, stunAddressOf } from '../../src/stun/index.js';
-
-/** A Binding success response carrying the given attributes (type, value), lengths as the wire has them. */
-function message(attrs: [number, Uint8Array][]): Uint8Array {
-  const body = attrs.map(([type, v]) => {
-    const a = new Uint8Array(4 + ((v.length + 3) & ~3));
-    new DataView(a.buffer).setUint16(0, type);
-    new DataView(a.buffer).setUint16(2, v.length);
-    a.set(v, 4);
-    return a;
-  });
-  const len = body.reduce((n, a) => n + a.length, 0);
-  const m = new Uint8Array(20 + len);
-  const dv = new DataView(m.buffer);
-  dv.setUint16(0, BINDING_SUCCESS);
-  dv.setUint16(2, len);
-  dv.setUint32(4, STUN_MAGIC_COOKIE);
-  let off = 20;
-  for (const a of body) { m.set(a, off); off += a.length; }
-  return m;
-}
-
-const txid = new Uint8Array(12);
-const plain = (address: string, port: number): Uint8Array => encodeAddressValue(stunAddressOf(address, port), false, txid);
-
-describe('OTHER-ADDRESS (RFC 5780 §7.4)', () => {
-  it('is read in MAPPED-ADDRESS form, IPv4 and IPv6, after other attributes', () => {
-    const mapped = encodeAddressValue(stunAddressOf('203.0.113.7', 41641), true, txid);
-    expect(otherAddressOf(message([[0x0020, mapped], [ATTR_OTHER_ADDRESS, plain('198.51.100.9', 3479)]]))).toEqual({ address: '198.51.100.9', port: 3479 });
-    expect(otherAddressOf(message([[0x8022, new Uint8Array(5)], [ATTR_OTHER_ADDRESS, plain('2001:db8::9', 3479)]]))).toEqual({ address: '2001:db8::9', port: 3479 });
-    expect(otherAddressOf(message([[0x0020, mapped]]))).toBeUndefined();
-  });
-
-  it('a malformed one is ignored: wrong family, wrong length, truncated attribute', () => {
-    const v4 = plain('198.51.100.9', 3479);
-    const badFamily = Uint8Array.from(v4); badFamily[1] = 3;
-    expect(otherAddressOf(message([[ATTR_OTHER_ADDRESS, badFamily]]))).toBeUndefined();
-    expect(otherAddressOf(message([[ATTR_OTHER_ADDRESS, v4.subarray(0, 6)]]))).toBeUndefined();
-    const m = message([[ATTR_OTHER_ADDRESS, v4]]);
-    expect(otherAddressOf(m.subarray(0, m.length - 2))).toBeUndefined();
-  });
-
-  it('fuzz: never throws on any bytes, and any address it returns is a valid endpoint', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (tail, asAttr) => {
-      const m = asAttr ? message([[ATTR_OTHER_ADDRESS, tail]]) : Uint8Array.from([...new Uint8Array(20), ...tail]);
-      const r = otherAddressOf(m);
-      return r === undefined || (parseEndpoint(r.address.includes(':') ? `[${r.address}]:${r.port}` : `${r.address}:${r.port}`) !== null);
-    }), { numRuns: 3000, seed: 5780 });
-  });
-});
 
 function probe(address: string, port: number, reflexive?: string): StunProbe {
   return { relay: 0, address, port, family: address.includes(':') ? 6 : 4, sent: 1, answered: reflexive ? 1 : 0, ...(reflexive ? { reflexive } : {}) };
 }
+
+describe('endpoint text back into its parts', () => {
+  it('IPv4 and bracketed IPv6 (canonical); anything else, or a port above 65535, is null', () => {
+    expect(parseEndpoint('203.0.113.7:41641')).toEqual({ address: '203.0.113.7', port: 41641 });
+    expect(parseEndpoint('[2001:DB8:0::9]:3479')).toEqual({ address: '2001:db8::9', port: 3479 });
+    for (const bad of ['203.0.113.7', '203.0.113.7:65536', '2001:db8::9:3479', '[2001:db8::9]', 'relay.example.org:3478', '']) expect(parseEndpoint(bad)).toBeNull();
+  });
+});
 
 describe('mapping behaviour from the reflexive addresses', () => {
   it('one per destination: endpoint-dependent; the same from every destination: endpoint-independent; one endpoint or none: unknown', () => {
