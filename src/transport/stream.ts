@@ -77,24 +77,33 @@ export class SendSide {
     // range that starts at base and block the advance below forever (the ≥ 2 MB stall).
     if (start < this.base) start = this.base;
     if (end <= start) return;
+    // The common case, in order: the range starts at base and nothing above base was acked
+    // before. base advances straight to `end`; the acked set stays empty (no tuple, no splice).
+    if (start === this.base && this.acked.r.length === 0) {
+      this.advanceBase(end);
+      return;
+    }
     this.acked.add(start, end);
     const first = this.acked.r[0];
-    if (first && first[0] <= this.base && first[1] > this.base) {
-      let drop = first[1] - this.base;
-      this.base = first[1];
-      while (drop > 0 && this.chunks.length) {
-        const c = this.chunks[0]!;
-        if (c.length <= drop) {
-          drop -= c.length;
-          this.chunks.shift();
-        } else {
-          this.chunks[0] = c.subarray(drop);
-          drop = 0;
-        }
+    if (first && first[0] <= this.base && first[1] > this.base) this.advanceBase(first[1]);
+  }
+
+  /** everything below `to` is acknowledged: its chunks go, and so do its ranges */
+  private advanceBase(to: number): void {
+    let drop = to - this.base;
+    this.base = to;
+    while (drop > 0 && this.chunks.length) {
+      const c = this.chunks[0]!;
+      if (c.length <= drop) {
+        drop -= c.length;
+        this.chunks.shift();
+      } else {
+        this.chunks[0] = c.subarray(drop);
+        drop = 0;
       }
-      this.acked.trimBelow(this.base);
-      this.lost.trimBelow(this.base);
     }
+    this.acked.trimBelow(this.base);
+    this.lost.trimBelow(this.base);
   }
 
   onLost(start: number, end: number): void {

@@ -40,6 +40,43 @@ describe('SendSide acknowledgement bookkeeping', () => {
     expect(s.buffered).toBe(0);
   });
 
+  it('in-order ACKs advance base without touching the acked set, dropping whole and partial chunks', () => {
+    const s = new SendSide(null);
+    const a = Uint8Array.from([1, 2, 3, 4]), b = Uint8Array.from([5, 6, 7, 8]);
+    s.push(a);
+    s.push(b);
+    s.sent = 8;
+    s.onLost(0, 8); // all of it declared lost, then acked after all (a spurious loss)
+    s.onAcked(0, 3); // in order, mid-chunk
+    expect(s.base).toBe(3);
+    expect(s.acked.length).toBe(0);
+    expect(s.lost.r).toEqual([[3, 8]]);
+    expect(s.chunks.map((c) => [...c])).toEqual([[4], [5, 6, 7, 8]]);
+    s.onAcked(3, 6); // across the chunk boundary
+    expect(s.base).toBe(6);
+    expect(s.chunks.map((c) => [...c])).toEqual([[7, 8]]);
+    const dst = new Uint8Array(2);
+    s.copy(6, 8, dst, 0); // what is left is still the right bytes
+    expect([...dst]).toEqual([7, 8]);
+    s.onAcked(6, 8);
+    expect(s.base).toBe(8);
+    expect(s.buffered).toBe(0);
+    expect(s.chunks).toEqual([]);
+    expect(s.lost.length).toBe(0);
+  });
+
+  it('an in-order ACK after an out-of-order one also takes the acked range above it', () => {
+    const s = new SendSide(null);
+    s.push(new Uint8Array(3000));
+    s.sent = 3000;
+    s.onAcked(2000, 3000); // out of order: kept in the acked set
+    expect(s.base).toBe(0);
+    s.onAcked(0, 2000); // starts at base, but the acked set is not empty: merged, base jumps to 3000
+    expect(s.base).toBe(3000);
+    expect(s.acked.length).toBe(0);
+    expect(s.chunks).toEqual([]);
+  });
+
   it('onLost only records unacknowledged bytes at or above base', () => {
     const s = new SendSide(null);
     s.push(new Uint8Array(5000));
