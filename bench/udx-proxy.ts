@@ -29,7 +29,7 @@ interface UdxStream {
   connect(socket: UdxSocket, remoteId: number, port: number, host: string): void;
   on(ev: 'data', cb: (d: Buffer) => void): unknown; on(ev: 'end' | 'drain' | 'close', cb: () => void): unknown; on(ev: 'error', cb: (e: Error) => void): unknown;
 }
-interface Udx { createSocket(): UdxSocket; createStream(id: number): UdxStream }
+interface Udx { createSocket(): UdxSocket; createStream(id: number, opts?: { framed?: boolean }): UdxStream }
 const UDX = requireCjs('udx-native') as new () => Udx;
 
 /** the parties a proxy can serve (bounds every index on the wire) */
@@ -39,6 +39,8 @@ const CONTROL_ID = 0x7f000000;
 const MAX_CONNECTION = (1 << 20) - 1;
 const ACCEPTED_ID = (dialler: number, c: number): number => ((dialler + 1) << 20) | c;
 const OPEN = 1;
+/** udx-native reads our u24-prefixed frames whole (lib/sealed-frames.ts) */
+const FRAMED = { framed: true };
 const OPEN_LEN = 5;
 /** local connect retry: from 2 ms, doubling to MPyC's 100 ms, for at most 30 s */
 const RETRY_FIRST_MS = 2, RETRY_MAX_MS = 100, RETRY_FOR_MS = 30_000;
@@ -113,7 +115,7 @@ function connectLocal(onSocket: (s: Socket) => void, onGiveUp: () => void): void
 function accept(p: Peer, c: number): void {
   if (!(c >= 1 && c <= MAX_CONNECTION) || p.accepted.has(c)) return;
   p.accepted.add(c);
-  const stream = udx.createStream(ACCEPTED_ID(p.index, c));
+  const stream = udx.createStream(ACCEPTED_ID(p.index, c), FRAMED);
   stream.connect(socket, c, p.port, p.host);
   stream.pause();
   connectLocal((tcp) => { splice(tcp, stream, new FrameSealer(p.toKey, c), new FrameOpener(p.fromKey, c)); stream.resume(); }, () => stream.destroy());
@@ -122,7 +124,7 @@ function accept(p: Peer, c: number): void {
 function dial(p: Peer, tcp: Socket): void {
   if (nextConnection > MAX_CONNECTION) { tcp.destroy(); return; }
   const c = nextConnection++;
-  const stream = udx.createStream(c);
+  const stream = udx.createStream(c, FRAMED);
   stream.connect(socket, ACCEPTED_ID(own, c), p.port, p.host);
   const open = Buffer.alloc(OPEN_LEN);
   open[0] = OPEN;
@@ -137,7 +139,7 @@ for (const spec of values.peer!) {
   const index = Number(spec.slice(0, eq));
   if (!(Number.isInteger(index) && index >= 0 && index < MAX_PARTIES && index !== own)) throw new Error(`bad --peer ${spec}`);
   const { host, port } = hostPort(spec.slice(eq + 1));
-  const control = udx.createStream(CONTROL_ID + index);
+  const control = udx.createStream(CONTROL_ID + index, FRAMED);
   control.connect(socket, CONTROL_ID + own, port, host);
   const toKey = directionKey(own, index), fromKey = directionKey(index, own);
   const p: Peer = { index, host, port, control, controlSealer: new FrameSealer(toKey, 0), toKey, fromKey, accepted: new Set() };

@@ -4,9 +4,13 @@
 // sodium-native, key set once, in place, detached tag, a counter nonce).
 //
 // Frame layout (on a reliable, ordered udx byte stream, so frames need only a length):
-//   [0..4)        plaintext length n, u32 LE (1 ≤ n ≤ MAX_FRAME_PLAINTEXT), authenticated as AD
-//   [4..4+n)      ciphertext
-//   [4+n..4+n+16) Poly1305 tag
+//   [0..3)        n + 16: the length of the rest of the frame, u24 LE (1 ≤ n ≤
+//                 MAX_FRAME_PLAINTEXT), authenticated as AD
+//   [3..3+n)      ciphertext of n plaintext bytes
+//   [3+n..3+n+16) Poly1305 tag
+// The u24 prefix is what udx-native's framed mode (createStream(id, { framed: true }), as
+// hyperdht uses it for secretstream) reads: its binding then hands JavaScript one whole
+// frame per callback instead of one callback per ~1200-byte packet.
 // Nonce (12 bytes): [0..4) the connection id, u32 LE (fixed per connection; 0 is the
 // control stream) and [4..12) the frame counter, u64 LE, starting at 0. Every direction of
 // every proxy pair has its own key, so (key, nonce) never repeats.
@@ -15,9 +19,12 @@
 // (stream id, sequence and ACK numbers, flags) travels in clear and unauthenticated.
 import { decryptDetached, encryptDetached, NONCE_LEN, TAG_LEN } from '../../src/noise/aead.js';
 
-export const HEADER_LEN = 4;
-/** the largest plaintext per frame: a TCP read is at most 64 KiB in Node */
-export const MAX_FRAME_PLAINTEXT = 65536;
+export const HEADER_LEN = 3;
+/**
+ * the largest plaintext per frame: two frames fit udx-native's 64 KiB + 2 KiB read buffer,
+ * so framed mode delivers them whole (a 64 KiB TCP read becomes two frames)
+ */
+export const MAX_FRAME_PLAINTEXT = 32768;
 export const FRAME_OVERHEAD = HEADER_LEN + TAG_LEN;
 
 /** One direction of one connection: its key, its connection id, its frame counter. */
@@ -33,7 +40,7 @@ export class FrameSealer {
     const n = plain.length;
     if (n < 1 || n > MAX_FRAME_PLAINTEXT) throw new RangeError(`frame plaintext of ${n} bytes`);
     const out = Buffer.allocUnsafe(FRAME_OVERHEAD + n);
-    out.writeUInt32LE(n, 0);
+    out.writeUIntLE(n + TAG_LEN, 0, HEADER_LEN);
     out.set(plain, HEADER_LEN);
     encryptDetached(this.key, this.nonce, this.counter++, out.subarray(0, HEADER_LEN), out.subarray(HEADER_LEN, HEADER_LEN + n), out.subarray(HEADER_LEN + n));
     return out;
@@ -68,7 +75,7 @@ export class FrameOpener {
       if (this.body === null) {
         // fast path: a whole frame at `off`, header included
         if (this.headFill === 0 && chunk.length - off >= HEADER_LEN) {
-          const n = chunk.readUInt32LE(off);
+          const n = chunk.readUIntLE(off, HEADER_LEN) - TAG_LEN;
           if (!validLength(n)) return this.fail();
           const end = off + FRAME_OVERHEAD + n;
           if (end <= chunk.length) {
@@ -82,7 +89,7 @@ export class FrameOpener {
         this.headFill += take;
         off += take;
         if (this.headFill < HEADER_LEN) break;
-        const n = this.head.readUInt32LE(0);
+        const n = this.head.readUIntLE(0, HEADER_LEN) - TAG_LEN;
         if (!validLength(n)) return this.fail();
         this.body = Buffer.allocUnsafe(FRAME_OVERHEAD + n);
         this.head.copy(this.body, 0);
