@@ -28,7 +28,7 @@ export type SystemId = 'tcp' | 'udx' | 'hyperdht' | 'holesail' | 'udx-proxy' | '
 export const SYSTEMS: SystemId[] = ['tcp', 'udx', 'hyperdht', 'holesail', 'udx-proxy', 'floor', 'direct', 'relay-udp', 'relay-ws', 'webrtc'];
 export const SYSTEM_LABEL: Record<SystemId, string> = {
   tcp: 'raw TCP', udx: 'udx-native stream (no crypto, in-process)', hyperdht: 'hyperdht (Noise + udx, in-process)',
-  holesail: 'holesail (hyperdht TCP proxy per side)', 'udx-proxy': 'udx-proxy: our architecture on udx-native + sealed chunks (bench/udx-proxy.ts)', floor: 'floor: 2 bare Node UDP forwarders', direct: 'agent direct',
+  holesail: 'holesail (hyperdht TCP proxy per side)', 'udx-proxy': 'udx-proxy (our architecture on udx-native, sealed chunks)', floor: 'floor: 2 bare Node UDP forwarders', direct: 'agent direct',
   'relay-udp': 'agent via relay (UDP)', 'relay-ws': 'agent via relay (WebSocket)', webrtc: 'WebRTC/SCTP',
 };
 /** systems that need the local hyperdht testnet */

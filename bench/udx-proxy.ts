@@ -39,9 +39,9 @@ const CONTROL_ID = 0x7f000000;
 const MAX_CONNECTION = (1 << 20) - 1;
 const ACCEPTED_ID = (dialler: number, c: number): number => ((dialler + 1) << 20) | c;
 const OPEN = 1;
+const OPEN_LEN = 5;
 /** udx-native reads our u24-prefixed frames whole (lib/sealed-frames.ts) */
 const FRAMED = { framed: true };
-const OPEN_LEN = 5;
 /** local connect retry: from 2 ms, doubling to MPyC's 100 ms, for at most 30 s */
 const RETRY_FIRST_MS = 2, RETRY_MAX_MS = 100, RETRY_FOR_MS = 30_000;
 
@@ -67,7 +67,12 @@ const socket = udx.createSocket();
 const bind = hostPort(values.bind!);
 socket.bind(bind.port, bind.host);
 
-/** Carries one TCP connection over one udx stream, both directions sealed, back-pressure both ways. */
+/**
+ * Carries one TCP connection over one udx stream, both directions sealed; each side pauses
+ * while the other's write buffer is full. (That stops at the udx stream: udx-native keeps
+ * receiving into a paused stream, so a stopped reader never slows the far sender —
+ * docs/native-transport.md, test/bench/udx-proxy.test.ts.)
+ */
 function splice(tcp: Socket, stream: UdxStream, sealer: FrameSealer, opener: FrameOpener): void {
   tcp.setNoDelay(true);
   tcp.on('data', (d: Buffer) => {
