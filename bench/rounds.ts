@@ -1,6 +1,7 @@
 // One benchmark round of any system, with the stall policy of the peers: a round whose
 // connection stalled is retried (at most MAX_STALL_RETRIES times) and counts its stalls.
 import { roundHolesail, roundInProcess, StallError } from './peers.js';
+import { roundUdxProxy } from './udx-proxy-round.js';
 import { roundAgent, roundFloor, roundTcp, roundWebRtc, type Fixture, type RoundResult, type SystemId, type Workload } from './systems.js';
 
 export const MAX_STALL_RETRIES = 2;
@@ -10,6 +11,7 @@ function runOnce(system: SystemId, w: Workload, f: Fixture): Promise<RoundResult
   if (system === 'floor') return roundFloor(w, f.hosts);
   if (system === 'webrtc') return roundWebRtc({ ...w, mpcRounds: 0 }, f.hosts);
   if (system === 'holesail') return roundHolesail(w, f);
+  if (system === 'udx-proxy') return roundUdxProxy(w, f);
   if (system === 'hyperdht' || system === 'udx') return roundInProcess(system, w, f);
   return roundAgent(system, w, f);
 }

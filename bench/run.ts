@@ -1,5 +1,5 @@
-// `npm run bench [-- --quick]`: raw TCP, the peers (udx-native, hyperdht, holesail), the
-// floor, mpyc-agent (direct, relay over UDP, relay over WebSocket) and a WebRTC data
+// `npm run bench [-- --quick]`: raw TCP, the peers (udx-native, hyperdht, holesail), our
+// architecture on udx-native (udx-proxy: the native-transport evaluation), the floor, mpyc-agent (direct, relay over UDP, relay over WebSocket) and a WebRTC data
 // channel, side by side, interleaved round-robin so that
 // machine drift hits every system alike; medians over rounds. Conditions: loopback, and
 // as root an emulated WAN in network namespaces (20 ms RTT; 20 ms RTT + 2 % loss).
@@ -28,7 +28,7 @@ const USAGE = `usage: npm run bench [-- OPTIONS]   (or node dist/bench/run.js OP
 Options:
   --quick              small sample counts (< 2 minutes including WAN)
   --rounds N           rounds per condition (each round runs every system once)
-  --systems a,b        subset of tcp,udx,hyperdht,holesail,floor,direct,relay-udp,relay-ws,webrtc
+  --systems a,b        subset of tcp,udx,hyperdht,holesail,udx-proxy,floor,direct,relay-udp,relay-ws,webrtc
   --conditions a,b     subset of loopback,wan20,wan20loss2 (WAN ones need root)
   --no-wan             loopback only
   --no-relay           skip the relay forwarding measurement (bench/relay-forward.ts: relay

@@ -5,7 +5,7 @@ import { CONDITION_LABEL, type ConditionSummary } from './report.js';
 import { SYSTEM_LABEL, type SystemId } from './systems.js';
 
 const COLORS: Record<SystemId, string> = {
-  tcp: '#333333', udx: '#8c564b', hyperdht: '#e377c2', holesail: '#9467bd', floor: '#999999', direct: '#1f77b4', 'relay-udp': '#2ca02c', 'relay-ws': '#ff7f0e', webrtc: '#d62728',
+  tcp: '#333333', udx: '#8c564b', hyperdht: '#e377c2', holesail: '#9467bd', 'udx-proxy': '#17becf', floor: '#999999', direct: '#1f77b4', 'relay-udp': '#2ca02c', 'relay-ws': '#ff7f0e', webrtc: '#d62728',
 };
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -24,11 +24,11 @@ export const MPC = join(distBench, 'mpc-party.js');
 export const AGENT_CLI = join(distBench, '../src/agent/cli.js');
 export const RELAY_CLI = join(distBench, '../src/relay/cli.js');
 
-export type SystemId = 'tcp' | 'udx' | 'hyperdht' | 'holesail' | 'floor' | 'direct' | 'relay-udp' | 'relay-ws' | 'webrtc';
-export const SYSTEMS: SystemId[] = ['tcp', 'udx', 'hyperdht', 'holesail', 'floor', 'direct', 'relay-udp', 'relay-ws', 'webrtc'];
+export type SystemId = 'tcp' | 'udx' | 'hyperdht' | 'holesail' | 'udx-proxy' | 'floor' | 'direct' | 'relay-udp' | 'relay-ws' | 'webrtc';
+export const SYSTEMS: SystemId[] = ['tcp', 'udx', 'hyperdht', 'holesail', 'udx-proxy', 'floor', 'direct', 'relay-udp', 'relay-ws', 'webrtc'];
 export const SYSTEM_LABEL: Record<SystemId, string> = {
   tcp: 'raw TCP', udx: 'udx-native stream (no crypto, in-process)', hyperdht: 'hyperdht (Noise + udx, in-process)',
-  holesail: 'holesail (hyperdht TCP proxy per side)', floor: 'floor: 2 bare Node UDP forwarders', direct: 'agent direct',
+  holesail: 'holesail (hyperdht TCP proxy per side)', 'udx-proxy': 'udx-proxy (our architecture on udx-native, sealed chunks)', floor: 'floor: 2 bare Node UDP forwarders', direct: 'agent direct',
   'relay-udp': 'agent via relay (UDP)', 'relay-ws': 'agent via relay (WebSocket)', webrtc: 'WebRTC/SCTP',
 };
 /** systems that need the local hyperdht testnet */
