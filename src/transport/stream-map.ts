@@ -372,7 +372,13 @@ export class StreamMap {
         const snd = s.send;
         if (snd.resetCode !== null) return;
         snd.onAcked(fr.off, fr.off + fr.len);
-        if (fr.fin) snd.finAcked = true;
+        if (fr.fin) {
+          snd.finAcked = true;
+          // a FIN marked lost (a PTO probe, or a loss the ACK now shows spurious) needs no
+          // re-send any more: left set, streamWants() would stay true with nothing to
+          // write, and the pacing deadline would sit in the past (a busy loop)
+          snd.finLost = false;
+        }
         if (snd.blocked && snd.buffered <= this.o.sendBufferBytes / 2) {
           snd.blocked = false;
           this.events.push({ type: 'writable', id: s.id });
@@ -632,6 +638,7 @@ export class StreamMap {
       const l0 = snd.lost.r[0];
       if (l0 && l0[0] < snd.base) return `stream ${s.id} lost range below base ${snd.base}`;
       if (snd.base > snd.sent || snd.sent > snd.written) return `stream ${s.id} base/sent/written out of order`;
+      if (snd.finLost && snd.finAcked) return `stream ${s.id} FIN both acknowledged and waiting to be re-sent`;
     }
     return null;
   }
