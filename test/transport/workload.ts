@@ -92,6 +92,9 @@ export function runWorkload(seed: number, imp: Impairments, plans: StreamPlan[],
     if (problem) return;
     const bad = c.checkInvariants();
     if (bad) problem = `invariant (${c === sim.a.conn ? 'a' : 'b'}): ${bad}`;
+    // poll() sent all it could: a deadline not after now asks for a poll that can do
+    // nothing more, i.e. a busy loop (a real driver's timer would fire back to back)
+    else if (!c.closed && c.nextDeadline() <= sim.now) problem = `busy loop (${c === sim.a.conn ? 'a' : 'b'}): deadline ${c.nextDeadline()} ≤ now ${sim.now} right after poll`;
   };
   const runs: StreamRun[] = [];
   const byId = { a: new Map<number, StreamRun>(), b: new Map<number, StreamRun>() };
