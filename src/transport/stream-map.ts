@@ -80,6 +80,8 @@ export class StreamMap {
   private connRecv: ReceiveWindow;
   streamBytesReceived = 0;
   packetsRetransmitted = 0;
+  /** STREAM frames received that brought nothing new (bytes and FIN all had arrived before) */
+  repeatedStreamFrames = 0;
 
   constructor(
     private readonly o: StreamMapOptions,
@@ -259,9 +261,15 @@ export class StreamMap {
   /** `datagramLength`: the size of the packet the frame came in (views vs copies) */
   onStreamFrame(f: StreamFrame, datagramLength: number): ProtocolViolation | null {
     const s = this.accept(f.id, f.target ?? null);
-    if (!s || 'reason' in s) return s;
+    if (!s || 'reason' in s) {
+      if (!s) this.repeatedStreamFrames++; // a stream finished earlier
+      return s;
+    }
     const r = s.recv;
     if (r.resetReceived) return null;
+    // every byte in order already, the FIN (if any) known, the open (if any) seen
+    const repeated = f.offset + f.data.length <= r.contig && (!f.fin || r.finalSize >= 0) && (s.local || s.announced || !f.target);
+    if (repeated) this.repeatedStreamFrames++;
     if (!s.opened && f.target) s.opened = true;
     if (!s.local && s.opened && !s.announced) {
       s.announced = true;
