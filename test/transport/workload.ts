@@ -190,6 +190,16 @@ export function runWorkload(seed: number, imp: Impairments, plans: StreamPlan[],
   if (imp.pathSwitch) {
     const ps = imp.pathSwitch;
     sim.switchPath(ps.at, { ab: { ...imp.ab, delayMs: ps.abDelayMs }, ba: { ...imp.ba, delayMs: ps.baDelayMs } });
+    // a blackhole belongs to the Link objects the switch replaces: the new links go dark for
+    // what is left of it too (queued after the switch, which runs first at the same time)
+    const bh = imp.blackhole;
+    if (bh && ps.at < bh.from + bh.lengthMs) {
+      const t = Math.max(ps.at, bh.from);
+      sim.q.push(t, () => {
+        sim.ab.blackhole(t, bh.from + bh.lengthMs);
+        sim.ba.blackhole(t, bh.from + bh.lengthMs);
+      });
+    }
   }
 
   const dirDone = (d: Dir) => d.receivedBytes === d.data.length && (!d.finPlanned || d.finReceived);
