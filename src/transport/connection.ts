@@ -328,12 +328,24 @@ export class Connection implements FlowClock {
     this.lastReceived = now;
 
     let ackEliciting = false;
+    /** ack-eliciting frames that tell us nothing new: PINGs, STREAM frames of data we had */
+    let eliciting = 0;
+    let pings = 0;
+    const repeatedBefore = this.streams.repeatedStreamFrames;
     for (const f of parsed.frames) {
-      if (f.type !== 'ack' && f.type !== 'padding') ackEliciting = true;
+      if (f.type !== 'ack' && f.type !== 'padding') {
+        ackEliciting = true;
+        eliciting++;
+        if (f.type === 'ping') pings++;
+      }
       this.handleFrame(f, now, packet.length);
       if (this.closed) return 'ok';
     }
     this.acks.onReceived(h.pn, now, ackEliciting);
+    // A probe (PING) or data we already had (re-sent because our ACK was lost or late) is
+    // acknowledged at once, as TCP answers a duplicate segment: coalesced, the two probes of
+    // a PTO would get one ACK, and one lost ACK would cost the whole PTO round again.
+    if (eliciting > 0 && pings + this.streams.repeatedStreamFrames - repeatedBefore === eliciting) this.acks.requestImmediate();
     return 'ok';
   }
 

@@ -197,7 +197,6 @@ export class Recovery {
   /** declares lost what the thresholds say is lost; re-arms the loss timer */
   detectLoss(now: number): void {
     const lossDelay = Math.max(this.timeThreshold * this.rtt.lossRtt, GRANULARITY_MS);
-    const lostSendTime = now - lossDelay;
     this.lossTime = Infinity;
     const lost: SentPacket[] = [];
     const end = Math.min(this.sent.length, this.largestAcked - this.sentBase);
@@ -212,7 +211,9 @@ export class Recovery {
         continue;
       }
       if (i >= end) break;
-      if (p.time <= lostSendTime || this.largestAcked >= p.pn + this.packetThreshold) {
+      // the same sum as the timer below: `p.time <= now - lossDelay` can round the other way
+      // and leave lossTime = now, a timer that fires without declaring anything lost
+      if (p.time + lossDelay <= now || this.largestAcked >= p.pn + this.packetThreshold) {
         this.sent[i] = undefined;
         lost.push(p);
       } else {

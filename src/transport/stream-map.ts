@@ -80,6 +80,8 @@ export class StreamMap {
   private connRecv: ReceiveWindow;
   streamBytesReceived = 0;
   packetsRetransmitted = 0;
+  /** STREAM frames received that brought nothing new (bytes and FIN all had arrived before) */
+  repeatedStreamFrames = 0;
 
   constructor(
     private readonly o: StreamMapOptions,
@@ -259,9 +261,15 @@ export class StreamMap {
   /** `datagramLength`: the size of the packet the frame came in (views vs copies) */
   onStreamFrame(f: StreamFrame, datagramLength: number): ProtocolViolation | null {
     const s = this.accept(f.id, f.target ?? null);
-    if (!s || 'reason' in s) return s;
+    if (!s || 'reason' in s) {
+      if (!s) this.repeatedStreamFrames++; // a stream finished earlier
+      return s;
+    }
     const r = s.recv;
     if (r.resetReceived) return null;
+    // every byte in order already, the FIN (if any) known, the open (if any) seen
+    const repeated = f.offset + f.data.length <= r.contig && (!f.fin || r.finalSize >= 0) && (s.local || s.announced || !f.target);
+    if (repeated) this.repeatedStreamFrames++;
     if (!s.opened && f.target) s.opened = true;
     if (!s.local && s.opened && !s.announced) {
       s.announced = true;
@@ -372,7 +380,13 @@ export class StreamMap {
         const snd = s.send;
         if (snd.resetCode !== null) return;
         snd.onAcked(fr.off, fr.off + fr.len);
-        if (fr.fin) snd.finAcked = true;
+        if (fr.fin) {
+          snd.finAcked = true;
+          // a FIN marked lost (a PTO probe, or a loss the ACK now shows spurious) needs no
+          // re-send any more: left set, streamWants() would stay true with nothing to
+          // write, and the pacing deadline would sit in the past (a busy loop)
+          snd.finLost = false;
+        }
         if (snd.blocked && snd.buffered <= this.o.sendBufferBytes / 2) {
           snd.blocked = false;
           this.events.push({ type: 'writable', id: s.id });
@@ -632,6 +646,7 @@ export class StreamMap {
       const l0 = snd.lost.r[0];
       if (l0 && l0[0] < snd.base) return `stream ${s.id} lost range below base ${snd.base}`;
       if (snd.base > snd.sent || snd.sent > snd.written) return `stream ${s.id} base/sent/written out of order`;
+      if (snd.finLost && snd.finAcked) return `stream ${s.id} FIN both acknowledged and waiting to be re-sent`;
     }
     return null;
   }

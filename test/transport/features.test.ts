@@ -150,6 +150,25 @@ describe('ACK timing', () => {
   });
 });
 
+describe('ACK timing: data the receiver already has', () => {
+  it('is acknowledged at once, every copy: both probes of a PTO get an ACK of their own', () => {
+    // b's ACKs are lost for a while, so a's PTO probes repeat data b already has. Each probe
+    // is answered the moment it arrives; coalesced into one ACK max_ack_delay later, the
+    // second probe would add nothing on a lossy return path (an ACK lost = a PTO lost)
+    const sim = new SimPair(8, { ab: { delayMs: 10 }, ba: { delayMs: 10 } });
+    sim.keepTrace = true;
+    reader(sim);
+    sim.at(100, () => sim.a.conn.write(sim.a.conn.openStream(new Uint8Array([1])), new Uint8Array(100)));
+    sim.ba.blackhole(100, 1500);
+    sim.run(1400);
+    const probes = sim.trace.filter(([t, dir]) => dir === 'a' && t > 101).map(([t]) => t);
+    const acks = sim.trace.filter(([t, dir]) => dir === 'b' && t > 110 + MAX_ACK_DELAY_MS).map(([t]) => t); // after the original's ACK
+    expect(probes.length).toBeGreaterThanOrEqual(6); // three PTOs or more, two probes each
+    expect(acks).toEqual(probes.map((t) => t + 10)); // one ACK per probe, as it arrives
+    expect(sim.a.conn.stats().ptoCount).toBe(probes.length / 2);
+  });
+});
+
 describe('tail loss: the PTO', () => {
   it('a lost last message is re-sent after about one PTO, not after a keepalive or TCP-like RTO', () => {
     const sim = new SimPair(7, { ab: { delayMs: 10 }, ba: { delayMs: 10 } });

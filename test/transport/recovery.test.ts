@@ -42,6 +42,21 @@ describe('Recovery: loss detection', () => {
     expect(lost).toEqual([0]);
   });
 
+  it('the loss timer declares the packet lost when it fires, even where now − delay rounds below the send time', () => {
+    // 500.002 + 22.5 = 522.502, but 522.502 − 22.5 = 500.00199999999995 < 500.002: comparing
+    // the send time with `now − delay` left the packet unlost and the timer at `now` (a
+    // deadline in the past right after the timer ran)
+    const { rec, lost, send, rtt } = setup();
+    send(500.002);
+    send(500.5);
+    rec.onAck(1, 0, [[1, 1]], 520.5); // RTT sample exactly 20 ms: loss delay 22.5 ms
+    expect(rtt.latest).toBe(20);
+    expect(rec.lossTime).toBe(500.002 + 22.5);
+    rec.onTimer(rec.lossTime, 2);
+    expect(lost).toEqual([0]);
+    expect(rec.lossTime).toBe(Infinity);
+  });
+
   it('rejects an ACK of a packet never sent', () => {
     const { rec, send } = setup();
     send(0);

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { StreamMap } from '../../src/transport/stream-map.js';
 import { AckTracker } from '../../src/transport/ack-tracker.js';
 import { PacketBuffers, buildPacket } from '../../src/transport/packet-builder.js';
+import { SF } from '../../src/transport/recovery.js';
 
 const buffers = new PacketBuffers(0, 0);
 import { parseOk } from './packets.js';
@@ -64,6 +65,31 @@ describe('stream scheduling', () => {
     expect(map.hasSendable()).toBe(false); // a waits for credit: no longer in the send queue
     map.onMaxStreamData(a, 300 * 1024);
     expect(map.hasSendable()).toBe(true);
+  });
+});
+
+describe('a FIN marked lost, then acknowledged before it was re-sent', () => {
+  // Found by the property test (seed -702767255, path "13"): the FIN's packet was declared
+  // lost (or requeued for a tail copy) and its ACK came in before the re-send left. The
+  // flag "FIN lost" outlived the FIN's acknowledgement, so the stream kept saying it wanted
+  // to send with nothing to write: the pacing deadline stayed in the past, a busy loop for
+  // as long as the peer kept its half of the stream open.
+  it('leaves nothing to send', () => {
+    const { map } = newMap();
+    const id = map.open(new Uint8Array([1]));
+    map.write(id, new Uint8Array(500));
+    map.finish(id);
+    const p = buildPacket(buffers, { srcEpoch: 1, dstEpoch: 2, pn: 0 }, 1200, 0, new AckTracker(), map, true, false)!;
+    const finFrame = p.frames.find((f) => f.k === SF.Stream && f.fin)!;
+    expect(finFrame).toBeDefined();
+    expect(map.hasSendable()).toBe(false);
+    map.onFrameLost(finFrame);
+    expect(map.hasSendable()).toBe(true); // the bytes and the FIN are due again
+    map.onFrameAcked(finFrame); // … but the original arrives first
+    map.prune();
+    expect(map.hasSendable()).toBe(false);
+    expect(drain(map, 1200)).toEqual([]);
+    expect(map.checkInvariants()).toBeNull();
   });
 });
 

@@ -92,6 +92,9 @@ export function runWorkload(seed: number, imp: Impairments, plans: StreamPlan[],
     if (problem) return;
     const bad = c.checkInvariants();
     if (bad) problem = `invariant (${c === sim.a.conn ? 'a' : 'b'}): ${bad}`;
+    // poll() sent all it could: a deadline not after now asks for a poll that can do
+    // nothing more, i.e. a busy loop (a real driver's timer would fire back to back)
+    else if (!c.closed && c.nextDeadline() <= sim.now) problem = `busy loop (${c === sim.a.conn ? 'a' : 'b'}): deadline ${c.nextDeadline()} ≤ now ${sim.now} right after poll`;
   };
   const runs: StreamRun[] = [];
   const byId = { a: new Map<number, StreamRun>(), b: new Map<number, StreamRun>() };
@@ -187,6 +190,16 @@ export function runWorkload(seed: number, imp: Impairments, plans: StreamPlan[],
   if (imp.pathSwitch) {
     const ps = imp.pathSwitch;
     sim.switchPath(ps.at, { ab: { ...imp.ab, delayMs: ps.abDelayMs }, ba: { ...imp.ba, delayMs: ps.baDelayMs } });
+    // a blackhole belongs to the Link objects the switch replaces: the new links go dark for
+    // what is left of it too (queued after the switch, which runs first at the same time)
+    const bh = imp.blackhole;
+    if (bh && ps.at < bh.from + bh.lengthMs) {
+      const t = Math.max(ps.at, bh.from);
+      sim.q.push(t, () => {
+        sim.ab.blackhole(t, bh.from + bh.lengthMs);
+        sim.ba.blackhole(t, bh.from + bh.lengthMs);
+      });
+    }
   }
 
   const dirDone = (d: Dir) => d.receivedBytes === d.data.length && (!d.finPlanned || d.finReceived);
