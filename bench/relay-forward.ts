@@ -515,6 +515,10 @@ async function main(): Promise<void> {
       when: new Date().toISOString(), pairs, secondsPerPhase: seconds, repeat, payloadBytes: 1200, generatorPinnedToCpu: pinned,
       forwardedPps: Math.round(relayPps), bareNodeUdpForwarderPps: Math.round(floorPps), ratioToBareForwarder: +(relayPps / floorPps).toFixed(3),
       cpuUsPerPacket: { relay: cpu(0), floor: cpu(1) }, floorCpuOverRelayCpu: +(cpu(1) / cpu(0)).toFixed(3),
+      // the cores each forwarder was given (packets/s × CPU per packet) and what the load generator spent per
+      // forwarded packet: packets/s differ more than CPU per packet when one phase was given less CPU
+      coresUsed: { relay: round2((pps(0) * cpu(0)) / 1e6), floor: round2((pps(1) * cpu(1)) / 1e6) },
+      generatorUsPerPacket: { relay: round2(median(series[0]!.map((x) => x.generatorUsPerPacket))), floor: round2(median(series[1]!.map((x) => x.generatorUsPerPacket))) },
       perRepeat: { relay: series[0]!.map((x) => Math.round(x.pps)), floor: series[1]!.map((x) => Math.round(x.pps)) }, workers,
       forwardedGbitPerS: +((relayPps * (1200 + SEND_HEADER_SIZE) * 8) / 1e9).toFixed(2), relayDrops: endStats.drops,
       rssIdleMB: +(rssIdle / 2 ** 20).toFixed(1), rssAfterForwardMB: +(rssForward / 2 ** 20).toFixed(1),
