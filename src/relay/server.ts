@@ -475,7 +475,7 @@ export class RelayServer {
     const cost = frameCost(frame.length);
     if (!take(src.send, this.rates.agent, now, cost)) { this.drop('rate_limited'); return; }
     if (!take(src.source.forward, this.rates.source, now, cost)) { this.drop('source_rate_limited'); return; }
-    const dst = this.agents.byKey.get(frame.toString('latin1', 1 + REG_TOKEN_SIZE, SEND_HEADER_SIZE));
+    const dst = this.agents.keyAt(frame, 1 + REG_TOKEN_SIZE);
     if (dst === undefined) {
       this.drop('no_peer');
       if (take(src.gone, PEER_GONE_RATE, now)) {
