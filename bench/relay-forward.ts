@@ -29,7 +29,7 @@
 // handshakes per source and relay-wide) is off, so what is measured is the forwarding
 // path itself, and 10k registrations from one address do not wait on the handshake budget.
 // Usage: node dist/bench/relay-forward.js [--pairs 8] [--seconds 5] [--repeat 3] [--agents 10000] [--workers 1,2]
-//   [--workers-only] [--pin-generator CPU] [--json FILE]
+//   [--workers-only] [--pin-generator CPU] [--compare BUILD] [--json FILE] (--help)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -406,12 +406,53 @@ function pinGenerator(cpu: string | undefined): string | null {
   return cpu;
 }
 
+/** The in-process relay child of `script` (this file, or another build's copy of it), optionally under --cpu-prof. */
+function spawnRelayChild(script: string, profDir: string | undefined): ChildProcess {
+  return spawn(process.execPath, [...(profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), '--expose-gc', script, '--child-relay'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+}
+
+function relayChildInfo(child: ChildProcess): Promise<{ udpPort: number; key: string }> {
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', (d) => { try { resolve(JSON.parse(String(d))); } catch (e) { reject(e); } });
+    child.once('exit', (c) => reject(new Error(`relay child exited ${c}`)));
+  });
+}
+
+/** --compare: the other build's relay against the floor, and this relay against it (medians, and repeat by repeat: the same minute). */
+function compareResult(build: string, that: Round[], self: Round[], floor: Round[]) {
+  const m = (rs: Round[], f: (r: Round) => number): number => median(rs.map(f));
+  return {
+    build, forwardedPps: Math.round(m(that, (r) => r.pps)), cpuUsPerPacket: round2(m(that, (r) => r.cpuUsPerPacket)),
+    ratioToBareForwarder: +(m(that, (r) => r.pps) / m(floor, (r) => r.pps)).toFixed(3),
+    thisOverThatPps: +(m(self, (r) => r.pps) / m(that, (r) => r.pps)).toFixed(3),
+    thatCpuOverThisCpu: +(m(that, (r) => r.cpuUsPerPacket) / m(self, (r) => r.cpuUsPerPacket)).toFixed(3),
+    perRepeatThisOverThat: self.map((r, i) => +(r.pps / that[i]!.pps).toFixed(2)),
+  };
+}
+
+const HELP = `Usage: node dist/bench/relay-forward.js [options]
+  --pairs N           sender → receiver pairs (default 8)
+  --seconds S         length of one phase (default 5)
+  --repeat N          phases of each target, alternated, order rotated (default 3, at most 20)
+  --agents N          registered agents for the RSS figure (default 10000; 0 skips it)
+  --workers 1,2       also \`mpyc-relay serve --workers N\` for each N in the alternation
+  --workers-only      just the workers' scaling curve
+  --pin-generator CPU this process (the load) on that CPU once the relays run
+  --pin-relay CPUS    the relays with --workers on those CPUs (taskset -c)
+  --compare BUILD     also the relay of another build (a checkout with dist/, e.g. main's) in the same
+                      alternation: A/B of the forwarding path in the same minutes
+  --json FILE         write the result there too
+RELAY_BENCH_PROF=DIR runs this build's relay child under --cpu-prof (profiles in DIR).
+`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     pairs: { type: 'string', default: '8' }, seconds: { type: 'string', default: '5' }, repeat: { type: 'string', default: '3' },
     agents: { type: 'string', default: '10000' }, json: { type: 'string' }, workers: { type: 'string' }, 'child-relay': { type: 'boolean' },
     'child-raw': { type: 'boolean' }, 'workers-only': { type: 'boolean' }, 'pin-generator': { type: 'string' }, 'pin-relay': { type: 'string' },
+    compare: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   } });
+  if (values.help) { process.stdout.write(HELP); return; }
   if (values['child-relay']) { await childRelay(); return; }
   if (values['child-raw']) { await childRaw(); return; }
   const pairs = Number(values.pairs), seconds = Number(values.seconds), agents = Number(values.agents);
@@ -441,12 +482,11 @@ async function main(): Promise<void> {
     }
     return;
   }
-  const child = spawn(process.execPath, [...(process.env.RELAY_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.RELAY_BENCH_PROF] : []), '--expose-gc', fileURLToPath(import.meta.url), '--child-relay'], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const child = spawnRelayChild(fileURLToPath(import.meta.url), process.env.RELAY_BENCH_PROF);
+  // --compare BUILD: the same relay child from another build (e.g. main's) in the same alternation
+  const other = values.compare === undefined ? undefined : spawnRelayChild(join(values.compare, 'dist', 'bench', 'relay-forward.js'), undefined);
   try {
-    const info = await new Promise<{ udpPort: number; key: string }>((resolve, reject) => {
-      child.stdout!.once('data', (d) => { try { resolve(JSON.parse(String(d))); } catch (e) { reject(e); } });
-      child.once('exit', (c) => reject(new Error(`relay child exited ${c}`)));
-    });
+    const info = await relayChildInfo(child);
     const relayKey = PeerKey.fromText(info.key, 'relay key').bytes;
     const rssIdle = rssOf(child.pid!);
 
@@ -456,7 +496,9 @@ async function main(): Promise<void> {
     targets.push(relay, floor);
     const wt = await workerTargets();
     const pinned = pinGenerator(values['pin-generator']);
-    const series = await alternate([relay, floor, ...wt], repeat, seconds);
+    const compared = other ? await relayChildInfo(other).then((o) => relayTarget(other, o.udpPort, PeerKey.fromText(o.key, 'relay key').bytes, pairs)) : undefined;
+    if (compared) targets.push(compared);
+    const series = await alternate([relay, floor, ...wt, ...(compared ? [compared] : [])], repeat, seconds);
     const pps = (k: number): number => median(series[k]!.map((x) => x.pps));
     const cpu = (k: number): number => round2(median(series[k]!.map((x) => x.cpuUsPerPacket)));
     const [relayPps, floorPps] = [pps(0), pps(1)];
@@ -473,18 +515,28 @@ async function main(): Promise<void> {
       when: new Date().toISOString(), pairs, secondsPerPhase: seconds, repeat, payloadBytes: 1200, generatorPinnedToCpu: pinned,
       forwardedPps: Math.round(relayPps), bareNodeUdpForwarderPps: Math.round(floorPps), ratioToBareForwarder: +(relayPps / floorPps).toFixed(3),
       cpuUsPerPacket: { relay: cpu(0), floor: cpu(1) }, floorCpuOverRelayCpu: +(cpu(1) / cpu(0)).toFixed(3),
+      // the cores each forwarder was given (packets/s × CPU per packet) and what the load generator spent per
+      // forwarded packet: packets/s differ more than CPU per packet when one phase was given less CPU
+      coresUsed: { relay: round2((pps(0) * cpu(0)) / 1e6), floor: round2((pps(1) * cpu(1)) / 1e6) },
+      generatorUsPerPacket: { relay: round2(median(series[0]!.map((x) => x.generatorUsPerPacket))), floor: round2(median(series[1]!.map((x) => x.generatorUsPerPacket))) },
       perRepeat: { relay: series[0]!.map((x) => Math.round(x.pps)), floor: series[1]!.map((x) => Math.round(x.pps)) }, workers,
       forwardedGbitPerS: +((relayPps * (1200 + SEND_HEADER_SIZE) * 8) / 1e9).toFixed(2), relayDrops: endStats.drops,
       rssIdleMB: +(rssIdle / 2 ** 20).toFixed(1), rssAfterForwardMB: +(rssForward / 2 ** 20).toFixed(1),
       ...(reg ? { registeredAgents: reg.registered, registrationTimeouts: reg.failures, registrationsPerS: Math.round(reg.perS), rssWithAgentsMB: +(reg.rss / 2 ** 20).toFixed(1), rssRightAfterRegistrationsMB: +(reg.rssBurst / 2 ** 20).toFixed(1),
         heapUsedWithAgentsMB: +(reg.heapUsed / 2 ** 20).toFixed(1), externalWithAgentsMB: +(reg.external / 2 ** 20).toFixed(1) } : {}),
+      ...(compared ? { compare: compareResult(values.compare!, series.at(-1)!, series[0]!, series[1]!) } : {}),
       targets: { ratioToBareForwarder: 0.8, rssMB: 100 },
     };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     process.stdout.write(`relay ${(relayPps / 1000).toFixed(1)}k packets/s (${cpu(0)} µs CPU per packet) vs bare Node forwarder ${(floorPps / 1000).toFixed(1)}k (${cpu(1)} µs): ${(relayPps / floorPps).toFixed(2)}× the packets/s, ${(cpu(1) / cpu(0)).toFixed(2)}× the capacity per core (target ≥ 0.8×)\n`);
+    if (result.compare) {
+      const c = result.compare;
+      process.stdout.write(`relay of ${c.build}: ${(c.forwardedPps / 1000).toFixed(1)}k packets/s (${c.cpuUsPerPacket} µs): ${c.ratioToBareForwarder.toFixed(2)}× the forwarder; this relay / that one: ${c.thisOverThatPps.toFixed(2)}× the packets/s, ${c.thatCpuOverThisCpu.toFixed(2)}× the capacity per core (per repeat: ${c.perRepeatThisOverThat.join(', ')})\n`);
+    }
     if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
   } finally {
     for (const t of targets) t.close();
+    other?.kill('SIGKILL');
     if (process.env.RELAY_BENCH_PROF) { child.disconnect(); await new Promise((r) => child.once('exit', r)); } else child.kill('SIGKILL');
   }
 }

@@ -4,6 +4,7 @@
 import type { PeerKey } from '../common/peer-key.js';
 import type { ControlKeys } from './control-auth.js';
 import type { Bucket, SourceState } from './limits.js';
+import { KeyBytesIndex, UdpIndex } from './agent-index.js';
 
 /** A key that changes source this many times within CONFLICT_WINDOW_MS is in conflict:
  *  NAT rebinding or a UDP -> WebSocket move changes it once, two agents sharing a key
@@ -47,8 +48,10 @@ export interface WsConnRef { agent: Agent | undefined; close(code: number, why: 
 
 export class AgentTable {
   readonly byKey = new Map<string, Agent>();
-  /** UDP bindings: address -> port -> agent (no string building per packet) */
-  private readonly byUdp = new Map<string, Map<number, Agent>>();
+  /** the same agents by their key's bytes: the forwarding path's lookup (agent-index.ts) */
+  private readonly byKeyBytes = new KeyBytesIndex<Agent>();
+  /** UDP bindings by port, then address (agent-index.ts: no string hashed per packet) */
+  private readonly byUdp = new UdpIndex<Agent>();
   udpCount = 0;
   wsCount = 0;
 
@@ -57,7 +60,12 @@ export class AgentTable {
   get size(): number { return this.byKey.size; }
 
   udp(address: string, port: number): Agent | undefined {
-    return this.byUdp.get(address)?.get(port);
+    return this.byUdp.get(address, port);
+  }
+
+  /** The agent whose key is the 32 bytes at `at` of a frame (no string made). */
+  keyAt(frame: Uint8Array, at: number): Agent | undefined {
+    return this.byKeyBytes.get(frame, at);
   }
 
   /**
@@ -75,13 +83,10 @@ export class AgentTable {
       this.remove(old, old.conn !== undefined && old.conn !== agent.conn);
     }
     if (agent.transport === 'udp') {
-      // an address holds one key: evict whoever was registered from it before (this may
-      // delete the per-port map, so look it up again afterwards)
+      // an address holds one key: evict whoever was registered from it before
       const prev = this.udp(agent.address, agent.port);
       if (prev) this.remove(prev, false);
-      let m = this.byUdp.get(agent.address);
-      if (!m) { m = new Map(); this.byUdp.set(agent.address, m); }
-      m.set(agent.port, agent);
+      this.byUdp.add(agent);
       this.udpCount++;
     } else {
       // a WebSocket agent of another cluster worker has no connection here
@@ -92,20 +97,16 @@ export class AgentTable {
     }
     agent.source.agents++;
     this.byKey.set(agent.key.id, agent);
+    this.byKeyBytes.add(agent);
     return conflict;
   }
 
   /** Forget `a` (if it is still installed); closeConn closes its WebSocket too. */
   remove(a: Agent, closeConn: boolean): void {
     let installed = false;
-    if (this.byKey.get(a.key.id) === a) { this.byKey.delete(a.key.id); installed = true; }
+    if (this.byKey.get(a.key.id) === a) { this.byKey.delete(a.key.id); this.byKeyBytes.delete(a); installed = true; }
     if (a.transport === 'udp') {
-      const m = this.byUdp.get(a.address);
-      if (m && m.get(a.port) === a) {
-        m.delete(a.port);
-        if (m.size === 0) this.byUdp.delete(a.address);
-        installed = true;
-      }
+      if (this.byUdp.delete(a)) installed = true;
     } else if (a.conn && a.conn.agent === a) {
       a.conn.agent = undefined;
       installed = true;

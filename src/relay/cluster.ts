@@ -26,8 +26,13 @@ export type ClusterMessage =
   | { t: 'add'; from: number; key: string; transport: 'udp' | 'ws'; address: string; port: number; place: string; token: [number, number] }
   /** the registration of `key` at `place` ended */
   | { t: 'del'; from: number; key: string; place: string }
-  /** the agent's accept set (key ids as text), null = from anyone */
-  | { t: 'accept'; from: number; key: string; keys: string[] | null }
+  /** the agent's accept set (key ids as text), null = from anyone; `seq`: the owner waits for
+   *  every other worker to confirm it ('accepted') before it answers ACCEPT_ACK */
+  | { t: 'accept'; from: number; key: string; keys: string[] | null; seq?: number }
+  /** primary -> the owner: its 'accept' `seq` went to `n` workers (the connected ones) */
+  | { t: 'acceptSent'; to: number; seq: number; n: number }
+  /** a worker holds the accept set `seq` of worker `to` */
+  | { t: 'accepted'; to: number; seq: number }
   /** these agents of worker `to` sent something through another worker */
   | { t: 'seen'; to: number; keys: string[] }
   /** a RECV frame for a WebSocket agent of worker `to` */
@@ -129,15 +134,44 @@ export async function runPrimary(n: number, udp: HostPort, cookieSecret: CookieS
     settled.add(i);
     if (settled.size === n) holder?.close();
   };
+  // a worker takes SIGHUP (reload) once its handler is installed, which its 'ready' says;
+  // before that the signal's default action would end it: it gets the signal on 'ready'
+  const ready = new Set<number>();
+  const hupPending = new Set<number>();
+  let totals: NodeJS.Timeout | undefined;
+  // installed before the first fork: a signal in the workers' start-up reaches them too
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      // the workers are stopping: no more sums to send them
+      if (sig !== 'SIGHUP') clearInterval(totals);
+      for (const [i, w] of workers.entries()) {
+        if (sig === 'SIGHUP' && !ready.has(i)) hupPending.add(i);
+        else w.process.kill(sig);
+      }
+    });
+  }
   for (let i = 0; i < n; i++) {
     const w = cluster.fork();
     workers.push(w);
     w.on('message', (m: ClusterMessage | Ready | Bound) => {
-      if (m.t === 'ready') { w.send({ t: 'setup', workerId: i, workers: n, secret: cookieSecret.secret, epochMs: cookieSecret.epochMs, udpReusePort } satisfies Setup); return; }
+      if (m.t === 'ready') {
+        w.send({ t: 'setup', workerId: i, workers: n, secret: cookieSecret.secret, epochMs: cookieSecret.epochMs, udpReusePort } satisfies Setup);
+        ready.add(i);
+        if (hupPending.delete(i)) w.process.kill('SIGHUP');
+        return;
+      }
       if (m.t === 'bound') { settle(i); return; }
       if (m.t === 'counters') { counters.set(m.from, m.c); return; }
       if ('to' in m) { workers[m.to]?.send(m); return; }
-      for (const [j, o] of workers.entries()) if (j !== (m as { from?: number }).from && o.isConnected()) o.send(m);
+      let sent = 0;
+      for (const [j, o] of workers.entries()) if (j !== (m as { from?: number }).from && o.isConnected()) { o.send(m); sent++; }
+      // the owner counts confirmations from as many workers as hold the set now
+      if (m.t === 'accept' && m.seq !== undefined) w.send({ t: 'acceptSent', to: i, seq: m.seq, n: sent } satisfies ClusterMessage);
+    });
+    // a send to a worker whose channel is closing (it is exiting: SIGTERM, a crash) fails
+    // with EPIPE as an 'error' event; unhandled, it would end the primary with the workers
+    w.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_IPC_CHANNEL_CLOSED') log('relay worker IPC error', { worker: i, err: err.message });
     });
     w.on('exit', (code, signal) => {
       settle(i); // one that failed to bind lets go too
@@ -146,14 +180,11 @@ export async function runPrimary(n: number, udp: HostPort, cookieSecret: CookieS
       if (--alive === 0) process.exit(exitCode);
     });
   }
-  const totals = setInterval(() => {
+  totals = setInterval(() => {
     const sum = { t: 'totals' as const, c: sumSnapshots(counters.values()) };
     for (const w of workers) if (w.isConnected()) w.send(sum);
   }, 1000);
   totals.unref();
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    process.on(sig, () => { for (const w of workers) w.process.kill(sig); });
-  }
 }
 
 function sumSnapshots(parts: Iterable<CounterSnapshot>): CounterSnapshot {

@@ -114,6 +114,8 @@ const CONTROL_QUEUE = 16;
 const PEER_GONE_RATE: Rate = { perS: 10, burst: 10 };
 /** NOT_REGISTERED replies per second relay-wide: they answer spoofable frames */
 const NOT_REGISTERED_RATE: Rate = { perS: 100, burst: 100 };
+/** a cluster accept set still unconfirmed after this is forgotten (a worker died; the agent retransmits) */
+const ACCEPT_CONFIRM_MS = 5000;
 /** a conflict is logged at most this often per key */
 const CONFLICT_LOG_MS = 60_000;
 
@@ -139,9 +141,16 @@ export class RelayServer {
   private readonly notRegBucket: Bucket;
   private readonly wsConns = new Set<WsConn>();
   private readonly backlogged = new Set<WsConn>();
+  /** cluster: accept sets waiting for the other workers' confirmation before ACCEPT_ACK, by seq */
+  private readonly acceptAcks = new Map<number, { agent: Agent; counter: number; confirmed: number; expected: number; at: number }>();
+  /** cluster: each agent's latest waiting accept set (a newer one replaces it) */
+  private readonly acceptAckOf = new Map<string, number>();
+  private nextAcceptSeq = 1;
   /** key id -> when a conflict was last logged */
   private readonly conflictLogged = new Map<string, number>();
   private nextConnId = 1;
+  /** the key whose new registration is being installed (see the AgentTable callback) */
+  private replacingKey: string | undefined;
   private udpSock: dgram.Socket | undefined;
   private stunAltSock: dgram.Socket | undefined;
   private stunOther: StunEndpoints = { fromMain: {}, fromAlt: {} };
@@ -184,7 +193,10 @@ export class RelayServer {
     this.shown = opts.cluster ? new RelayCounters() : this.counters;
     this.agents = new AgentTable((a) => {
       a.ctl?.destroy();
-      if (a.owner === undefined) this.cluster?.send({ t: 'del', from: this.cluster.workerId, key: a.key.text, place: a.place });
+      // a registration replaced by a newer one of the same key here needs no 'del': the
+      // 'add' that follows replaces it at every worker, while a 'del' first would leave the
+      // others a moment without the key (its packets dropped unregistered / no_peer there)
+      if (a.owner === undefined && a.key.id !== this.replacingKey) this.cluster?.send({ t: 'del', from: this.cluster.workerId, key: a.key.text, place: a.place });
     });
     this.allow = opts.allow;
     this.log = opts.logger;
@@ -390,8 +402,29 @@ export class RelayServer {
     agent.lastSeen = performance.now();
     const keys = f.keys.map((k) => PeerKey.fromBytes(k));
     agent.accept = keys.length === 0 ? undefined : new Set(keys.map((k) => k.id));
-    this.cluster?.send({ t: 'accept', from: this.cluster.workerId, key: agent.key.text, keys: keys.length === 0 ? null : keys.map((k) => k.text) });
-    this.sendControl(agent, agent.ctl.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter)));
+    const keyTexts = keys.length === 0 ? null : keys.map((k) => k.text);
+    if (!this.cluster || this.cluster.workers < 2) { this.sendControl(agent, agent.ctl.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter))); return; }
+    // ACCEPT_ACK once every other worker holds the set: after it, no worker forwards what
+    // the set refuses (any worker may read the agent's peers' datagrams)
+    const seq = this.nextAcceptSeq++;
+    const older = this.acceptAckOf.get(agent.key.id);
+    if (older !== undefined) this.acceptAcks.delete(older);
+    this.acceptAckOf.set(agent.key.id, seq);
+    this.acceptAcks.set(seq, { agent, counter: f.counter, confirmed: 0, expected: -1, at: performance.now() });
+    this.cluster.send({ t: 'accept', from: this.cluster.workerId, key: agent.key.text, keys: keyTexts, seq });
+  }
+
+  /** An accept set's confirmation arrived ('accepted' from a worker, or how many the primary asked): ACK once all are in. */
+  private acceptConfirmed(seq: number, confirmed: number, expected?: number): void {
+    const p = this.acceptAcks.get(seq);
+    if (!p) return;
+    p.confirmed += confirmed;
+    if (expected !== undefined) p.expected = expected;
+    if (p.expected < 0 || p.confirmed < p.expected) return;
+    this.acceptAcks.delete(seq);
+    if (this.acceptAckOf.get(p.agent.key.id) === seq) this.acceptAckOf.delete(p.agent.key.id);
+    // still this registration (not evicted or re-registered meanwhile)
+    if (p.agent.ctl && this.agents.byKey.get(p.agent.key.id) === p.agent) this.sendControl(p.agent, p.agent.ctl.seal(FRAME_ACCEPT_ACK, acceptAckBody(p.counter)));
   }
 
   private onRegister(cookie: Uint8Array, msg1: Uint8Array, from: Origin, now: number): void {
@@ -440,7 +473,11 @@ export class RelayServer {
       lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
       gone: newBucket(PEER_GONE_RATE, now), source: src, ctl: controlKeysOf(hs), token: words, owner: undefined, accept: undefined, moves: [],
     };
-    const conflict = this.agents.install(agent, now, (old, inConflict) => { if (inConflict) this.keyConflict(old, agent, now); });
+    this.replacingKey = key.id;
+    let conflict: boolean;
+    try {
+      conflict = this.agents.install(agent, now, (old, inConflict) => { if (inConflict) this.keyConflict(old, agent, now); });
+    } finally { this.replacingKey = undefined; }
     this.cluster?.send({ t: 'add', from: this.cluster.workerId, key: key.text, transport: agent.transport, address: agent.address, port: agent.port, place: agent.place, token: agent.token });
     this.counters.registrations++;
     from.reply(encodeRegistered(msg2));
@@ -475,7 +512,7 @@ export class RelayServer {
     const cost = frameCost(frame.length);
     if (!take(src.send, this.rates.agent, now, cost)) { this.drop('rate_limited'); return; }
     if (!take(src.source.forward, this.rates.source, now, cost)) { this.drop('source_rate_limited'); return; }
-    const dst = this.agents.byKey.get(frame.toString('latin1', 1 + REG_TOKEN_SIZE, SEND_HEADER_SIZE));
+    const dst = this.agents.keyAt(frame, 1 + REG_TOKEN_SIZE);
     if (dst === undefined) {
       this.drop('no_peer');
       if (take(src.gone, PEER_GONE_RATE, now)) {
@@ -538,8 +575,16 @@ export class RelayServer {
       case 'accept': {
         const a = this.agents.byKey.get(PeerKey.fromText(m.key).id);
         if (a && a.owner === m.from) a.accept = m.keys ? new Set(m.keys.map((k) => PeerKey.fromText(k).id)) : undefined;
+        // confirmed whether or not the agent is known here: this worker forwards nothing the set refuses
+        if (m.seq !== undefined) this.cluster!.send({ t: 'accepted', to: m.from, seq: m.seq });
         return;
       }
+      case 'acceptSent':
+        this.acceptConfirmed(m.seq, 0, m.n);
+        return;
+      case 'accepted':
+        this.acceptConfirmed(m.seq, 1);
+        return;
       case 'seen':
         for (const k of m.keys) { const a = local(k); if (a) a.lastSeen = now; }
         return;
@@ -692,6 +737,10 @@ export class RelayServer {
     // WebSocket connections that never registered go quickly: they hold a descriptor
     for (const c of this.wsConns) if (!c.agent && now - c.openedAt > this.o.wsRegisterTimeoutMs) c.ws.terminate();
     for (const [k, t] of this.conflictLogged) if (now - t > CONFLICT_LOG_MS) this.conflictLogged.delete(k);
+    // a confirmation lost with a worker that died: the agent retransmits its set every second
+    for (const [seq, p] of this.acceptAcks) {
+      if (now - p.at > ACCEPT_CONFIRM_MS) { this.acceptAcks.delete(seq); if (this.acceptAckOf.get(p.agent.key.id) === seq) this.acceptAckOf.delete(p.agent.key.id); }
+    }
     this.cookies.prune(now);
     this.sources.sweep(now);
     if (this.cluster) {
