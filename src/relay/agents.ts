@@ -55,7 +55,8 @@ export class AgentTable {
   udpCount = 0;
   wsCount = 0;
 
-  constructor(private readonly onRemoved: (a: Agent) => void) {}
+  /** `onRemoved` hears of every agent that leaves the table; `replaced`: by a newer registration of its key */
+  constructor(private readonly onRemoved: (a: Agent, replaced: boolean) => void) {}
 
   get size(): number { return this.byKey.size; }
 
@@ -80,7 +81,7 @@ export class AgentTable {
       agent.moves = old.place === agent.place ? old.moves : [...old.moves.filter((t) => now - t < CONFLICT_WINDOW_MS), now];
       conflict = agent.moves.length >= CONFLICT_FLIPS;
       if (old.place !== agent.place) onMoved?.(old, conflict);
-      this.remove(old, old.conn !== undefined && old.conn !== agent.conn);
+      this.forget(old, old.conn !== undefined && old.conn !== agent.conn, true);
     }
     if (agent.transport === 'udp') {
       // an address holds one key: evict whoever was registered from it before
@@ -103,6 +104,10 @@ export class AgentTable {
 
   /** Forget `a` (if it is still installed); closeConn closes its WebSocket too. */
   remove(a: Agent, closeConn: boolean): void {
+    this.forget(a, closeConn, false);
+  }
+
+  private forget(a: Agent, closeConn: boolean, replaced: boolean): void {
     let installed = false;
     if (this.byKey.get(a.key.id) === a) { this.byKey.delete(a.key.id); this.byKeyBytes.delete(a); installed = true; }
     if (a.transport === 'udp') {
@@ -115,7 +120,7 @@ export class AgentTable {
     if (installed) {
       if (a.transport === 'udp') this.udpCount--; else this.wsCount--;
       a.source.agents--;
-      this.onRemoved(a);
+      this.onRemoved(a, replaced);
     }
   }
 

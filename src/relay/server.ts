@@ -149,8 +149,6 @@ export class RelayServer {
   /** key id -> when a conflict was last logged */
   private readonly conflictLogged = new Map<string, number>();
   private nextConnId = 1;
-  /** the key whose new registration is being installed (see the AgentTable callback) */
-  private replacingKey: string | undefined;
   private udpSock: dgram.Socket | undefined;
   private stunAltSock: dgram.Socket | undefined;
   private stunOther: StunEndpoints = { fromMain: {}, fromAlt: {} };
@@ -191,12 +189,12 @@ export class RelayServer {
     this.cluster = opts.cluster;
     this.cookies = new CookieJar(10, 500_000, opts.cluster?.cookieSecret);
     this.shown = opts.cluster ? new RelayCounters() : this.counters;
-    this.agents = new AgentTable((a) => {
+    this.agents = new AgentTable((a, replaced) => {
       a.ctl?.destroy();
       // a registration replaced by a newer one of the same key here needs no 'del': the
       // 'add' that follows replaces it at every worker, while a 'del' first would leave the
       // others a moment without the key (its packets dropped unregistered / no_peer there)
-      if (a.owner === undefined && a.key.id !== this.replacingKey) this.cluster?.send({ t: 'del', from: this.cluster.workerId, key: a.key.text, place: a.place });
+      if (a.owner === undefined && !replaced) this.cluster?.send({ t: 'del', from: this.cluster.workerId, key: a.key.text, place: a.place });
     });
     this.allow = opts.allow;
     this.log = opts.logger;
@@ -473,11 +471,7 @@ export class RelayServer {
       lastSeen: now, send: newBucket(this.rates.agent, now), receive: newBucket(this.rates.dest, now),
       gone: newBucket(PEER_GONE_RATE, now), source: src, ctl: controlKeysOf(hs), token: words, owner: undefined, accept: undefined, moves: [],
     };
-    this.replacingKey = key.id;
-    let conflict: boolean;
-    try {
-      conflict = this.agents.install(agent, now, (old, inConflict) => { if (inConflict) this.keyConflict(old, agent, now); });
-    } finally { this.replacingKey = undefined; }
+    const conflict = this.agents.install(agent, now, (old, inConflict) => { if (inConflict) this.keyConflict(old, agent, now); });
     this.cluster?.send({ t: 'add', from: this.cluster.workerId, key: key.text, transport: agent.transport, address: agent.address, port: agent.port, place: agent.place, token: agent.token });
     this.counters.registrations++;
     from.reply(encodeRegistered(msg2));
