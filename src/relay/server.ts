@@ -412,6 +412,12 @@ export class RelayServer {
     this.cluster.send({ t: 'accept', from: this.cluster.workerId, key: agent.key.text, keys: keyTexts, seq });
   }
 
+  /** The accept set `seq` of `agent` waits no longer (answered, or its confirmation was lost). */
+  private forgetAcceptAck(seq: number, agent: Agent): void {
+    this.acceptAcks.delete(seq);
+    if (this.acceptAckOf.get(agent.key.id) === seq) this.acceptAckOf.delete(agent.key.id);
+  }
+
   /** An accept set's confirmation arrived ('accepted' from a worker, or how many the primary asked): ACK once all are in. */
   private acceptConfirmed(seq: number, confirmed: number, expected?: number): void {
     const p = this.acceptAcks.get(seq);
@@ -419,8 +425,7 @@ export class RelayServer {
     p.confirmed += confirmed;
     if (expected !== undefined) p.expected = expected;
     if (p.expected < 0 || p.confirmed < p.expected) return;
-    this.acceptAcks.delete(seq);
-    if (this.acceptAckOf.get(p.agent.key.id) === seq) this.acceptAckOf.delete(p.agent.key.id);
+    this.forgetAcceptAck(seq, p.agent);
     // still this registration (not evicted or re-registered meanwhile)
     if (p.agent.ctl && this.agents.byKey.get(p.agent.key.id) === p.agent) this.sendControl(p.agent, p.agent.ctl.seal(FRAME_ACCEPT_ACK, acceptAckBody(p.counter)));
   }
@@ -733,7 +738,7 @@ export class RelayServer {
     for (const [k, t] of this.conflictLogged) if (now - t > CONFLICT_LOG_MS) this.conflictLogged.delete(k);
     // a confirmation lost with a worker that died: the agent retransmits its set every second
     for (const [seq, p] of this.acceptAcks) {
-      if (now - p.at > ACCEPT_CONFIRM_MS) { this.acceptAcks.delete(seq); if (this.acceptAckOf.get(p.agent.key.id) === seq) this.acceptAckOf.delete(p.agent.key.id); }
+      if (now - p.at > ACCEPT_CONFIRM_MS) this.forgetAcceptAck(seq, p.agent);
     }
     this.cookies.prune(now);
     this.sources.sweep(now);
