@@ -1,11 +1,13 @@
 // STUN as an amplifier: no answer is ever larger than the Binding success response the
 // source would get (attack 9: unknown comprehension-required attributes, 24 B in -> 64 B
-// out), and the codec round-trips and never throws on garbage (fast-check, seeded).
+// out), and the codec round-trips and never throws on garbage (fast-check, seeded);
+// RFC 5780 OTHER-ADDRESS read in MAPPED-ADDRESS form wherever it sits, ignored when malformed.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
+import { isIP } from 'node:net';
 import {
-  answerBindingRequest, bindingSuccessSize, encodeBindingRequest, encodeBindingSuccess, parseStun,
-  BINDING_ERROR, type StunAddress,
+  answerBindingRequest, bindingSuccessSize, encodeAddressValue, encodeBindingRequest, encodeBindingSuccess, parseStun, stunAddressOf,
+  ATTR_OTHER_ADDRESS, BINDING_ERROR, BINDING_SUCCESS, STUN_MAGIC_COOKIE, type StunAddress,
 } from '../../src/stun/codec.js';
 
 const SEED = 0x57a9;
@@ -67,6 +69,36 @@ describe('STUN response bounds', () => {
   });
 });
 
+/** A Binding success response carrying the given attributes (type, value), lengths as the wire has them. */
+function message(attrs: [number, Uint8Array][]): Uint8Array {
+  const body = attrs.map(([type, v]) => {
+    const a = new Uint8Array(4 + ((v.length + 3) & ~3));
+    new DataView(a.buffer).setUint16(0, type);
+    new DataView(a.buffer).setUint16(2, v.length);
+    a.set(v, 4);
+    return a;
+  });
+  const len = body.reduce((n, a) => n + a.length, 0);
+  const m = new Uint8Array(20 + len);
+  const dv = new DataView(m.buffer);
+  dv.setUint16(0, BINDING_SUCCESS);
+  dv.setUint16(2, len);
+  dv.setUint32(4, STUN_MAGIC_COOKIE);
+  let off = 20;
+  for (const a of body) { m.set(a, off); off += a.length; }
+  return m;
+}
+
+const txid = new Uint8Array(12);
+const plain = (address: string, port: number): Uint8Array => encodeAddressValue(stunAddressOf(address, port), false, txid);
+
+/** OTHER-ADDRESS as the codec parses it, if present and well formed */
+function otherAddressOf(msg: Uint8Array): { address: string; port: number } | undefined {
+  const p = parseStun(msg);
+  const o = p.ok ? p.message.otherAddress : undefined;
+  return o && { address: o.address, port: o.port };
+}
+
 describe('OTHER-ADDRESS (RFC 5780): the relay\'s second STUN endpoint', () => {
   const other4: StunAddress = { family: 'IPv4', address: '198.51.100.9', port: 3479 };
   const other6: StunAddress = { family: 'IPv6', address: '2001:db8::9', port: 3479 };
@@ -105,5 +137,29 @@ describe('OTHER-ADDRESS (RFC 5780): the relay\'s second STUN endpoint', () => {
     }), { seed: SEED, numRuns: 300 });
     const ok = answerBindingRequest(Buffer.from(encodeBindingRequest(new Uint8Array(12))), v4, other4);
     expect(ok.kind === 'reply' && ok.data.length).toBe(52);
+  });
+
+  it('is read in MAPPED-ADDRESS form, IPv4 and IPv6, after other attributes', () => {
+    const mapped = encodeAddressValue(stunAddressOf('203.0.113.7', 41641), true, txid);
+    expect(otherAddressOf(message([[0x0020, mapped], [ATTR_OTHER_ADDRESS, plain('198.51.100.9', 3479)]]))).toEqual({ address: '198.51.100.9', port: 3479 });
+    expect(otherAddressOf(message([[0x8022, new Uint8Array(5)], [ATTR_OTHER_ADDRESS, plain('2001:db8::9', 3479)]]))).toEqual({ address: '2001:db8::9', port: 3479 });
+    expect(otherAddressOf(message([[0x0020, mapped]]))).toBeUndefined();
+  });
+
+  it('a malformed one is ignored: wrong family, wrong length, truncated attribute', () => {
+    const v4 = plain('198.51.100.9', 3479);
+    const badFamily = Uint8Array.from(v4); badFamily[1] = 3;
+    expect(otherAddressOf(message([[ATTR_OTHER_ADDRESS, badFamily]]))).toBeUndefined();
+    expect(otherAddressOf(message([[ATTR_OTHER_ADDRESS, v4.subarray(0, 6)]]))).toBeUndefined();
+    const m = message([[ATTR_OTHER_ADDRESS, v4]]);
+    expect(otherAddressOf(m.subarray(0, m.length - 2))).toBeUndefined();
+  });
+
+  it('fuzz: never throws on any bytes, and any address it returns is a valid endpoint', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (tail, asAttr) => {
+      const m = asAttr ? message([[ATTR_OTHER_ADDRESS, tail]]) : Uint8Array.from([...new Uint8Array(20), ...tail]);
+      const r = otherAddressOf(m);
+      return r === undefined || (isIP(r.address) !== 0 && Number.isInteger(r.port) && r.port >= 0 && r.port <= 65535);
+    }), { numRuns: 3000, seed: 5780 });
   });
 });

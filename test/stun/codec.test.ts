@@ -135,4 +135,18 @@ describe('STUN client (sans-I/O)', () => {
     expect(c.handleDatagram(encodeBindingSuccess(tx.message.transactionId, { family: 'IPv4', address: '5.6.7.8', port: 4242 }), 2)).toBe(true);
     await expect(p).resolves.toEqual({ family: 'IPv4', address: '5.6.7.8', port: 4242 });
   });
+
+  it('returns OTHER-ADDRESS beside the mapped address when the answer names one, and only then', async () => {
+    let req: Uint8Array | undefined;
+    const c = new StunClient({ send: (d) => { req = d; } });
+    const txOf = (): Uint8Array => { const tx = parseStun(req!); if (!tx.ok) throw new Error('bad request'); return tx.message.transactionId; };
+    const mapped = { family: 'IPv4' as const, address: '203.0.113.7', port: 41641 };
+    const withOther = c.binding(0);
+    expect(c.handleDatagram(encodeBindingSuccess(txOf(), mapped, { family: 'IPv4', address: '198.51.100.9', port: 3479 }), 1)).toBe(true);
+    await expect(withOther).resolves.toEqual({ mapped, other: { family: 'IPv4', address: '198.51.100.9', port: 3479 } });
+    const without = c.binding(2);
+    expect(c.handleDatagram(encodeBindingSuccess(txOf(), mapped), 3)).toBe(true);
+    await expect(without).resolves.toEqual({ mapped });
+    c.close();
+  });
 });
