@@ -6,9 +6,9 @@
 // Ping-pong only (no loss recovery: a bulk transfer would overflow socket buffers).
 //   A: node forwarder.js --side a --tcp-port L --host HA --udp-port UA --peer-host HB --peer-udp UB
 //   B: node forwarder.js --side b --host HB --udp-port UB --peer-host HA --peer-udp UA --target-port T
-import { createSocket } from 'node:dgram';
 import { createServer, connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { createUdpSocket } from '../src/common/udp-socket.js';
 
 const MAX_DATAGRAM = 1200;
 const { values } = parseArgs({ options: {
@@ -18,7 +18,8 @@ const { values } = parseArgs({ options: {
 const host = values.host!;
 const peerHost = values['peer-host']!;
 const peerPort = Number(values['peer-udp']);
-const udp = createSocket('udp4');
+// the agent's own socket set-up: IP literals answered in the same call (no resolver tick per send)
+const udp = createUdpSocket({ type: 'udp4' });
 let tcp: Socket | null = null;
 const pending: Buffer[] = [];
 

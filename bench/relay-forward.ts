@@ -48,6 +48,7 @@ import {
 import { controlKeysOf, type ControlKeys } from '../src/relay/control-auth.js';
 import { median } from './lib/stats.js';
 import { cpuSeconds } from './lib/procstat.js';
+import { createUdpSocket } from '../src/common/udp-socket.js';
 
 /** The relay's budgets for a benchmark: the per-agent rate far above the offered load, every
  *  budget a one-address load generator would exhaust off (0). */
@@ -76,9 +77,13 @@ async function childRelay(): Promise<void> {
   process.on('disconnect', () => process.exit(0));
 }
 
-/** Floor: a bare Node UDP forwarder (recv -> send to one fixed port), no relay logic. */
+/**
+ * Floor: a bare Node UDP forwarder (recv -> send to one fixed port), no relay logic. Its
+ * socket answers IP literals in the same call like the relay's (createUdpSocket), so the
+ * ratio measures the relay's own logic, not a lookup tick the floor would pay and it not.
+ */
 async function childRaw(): Promise<void> {
-  const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
+  const sock = createUdpSocket({ type: 'udp4', recvBufferSize: 8 << 20, sendBufferSize: 8 << 20 });
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   let dest = 0, forwarded = 0;
   sock.on('message', (m) => { if (dest) { sock.send(m, dest, '127.0.0.1'); forwarded++; } });

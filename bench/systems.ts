@@ -73,6 +73,10 @@ export interface RoundResult {
   mpcMsPer1000?: number;
   /** the slowest party's first MPC round (ms): includes waiting for connections */
   mpcFirstRoundMs?: number;
+  /** per party (index = pid), ms from the last party's start: its own start (≤ 0), all its
+   *  connections made (MPyC's start() done), its round 0 done, and its first rounds'
+   *  latencies (warm-up included) — where the first round went */
+  mpcStartUp?: Array<{ startMs: number; connectedMs: number; round0DoneMs: number; firstRoundsMs: number[] }>;
   /** every MPC round latency of every party after the warm-up rounds (ms) */
   mpcRoundMs?: number[];
   /** spawn of the agents (or WebRTC peers) → first byte at the server (ms) */
@@ -228,6 +232,13 @@ export async function mpc(res: RoundResult, w: Workload, hosts: Hosts, bases: nu
   const started = Math.max(...parties.map((p) => p.startedAtMs as number));
   const round0Done = Math.max(...parties.map((p) => (p.firstRoundDoneAtMs as number | null) ?? Number.NaN));
   res.mpcFirstRoundMs = round0Done - started;
+  const fromLast = (t: number): number => Math.round((t - started) * 100) / 100;
+  res.mpcStartUp = parties.map((p) => ({
+    startMs: fromLast(p.startedAtMs as number),
+    connectedMs: fromLast((p.startedAtMs as number) + (p.connectedMs as number)),
+    round0DoneMs: fromLast((p.firstRoundDoneAtMs as number | null) ?? Number.NaN),
+    firstRoundsMs: (p.roundLatenciesMs as number[]).slice(0, 6).map((x) => Math.round(x * 100) / 100),
+  }));
   const wall = Math.max(...lat.map((l) => l.reduce((a, b) => a + b, 0)));
   res.mpcMsPer1000 = (wall * 1000) / (w.mpcRounds - skip);
   res.mpcRoundMs = lat.flat().map((x) => Math.round(x * 1000) / 1000);

@@ -7,13 +7,12 @@
 //              0x10–0x1F  agent↔agent session message          (src/session)
 //              0x20–0x3F  agent↔relay frame (isRelayFrame)     (src/relay)
 //              otherwise  dropped, counted as unknown_type
-import { createSocket, type Socket } from 'node:dgram';
-import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
-import { isIP } from 'node:net';
+import type { Socket } from 'node:dgram';
 import type { Logger } from 'pino';
 import { looksLikeStun } from '../stun/codec.js';
 import { isRelayFrame } from '../relay/wire.js';
 import { familyOf, type Family } from './addresses.js';
+import { createUdpSocket } from '../common/udp-socket.js';
 
 /**
  * Receive and send buffer requested for each UDP socket: a bulk transfer's window of
@@ -193,27 +192,11 @@ export class UdpEndpoint {
   }
 }
 
-/**
- * dgram resolves every destination before sending, and Node's resolver answers even an IP
- * literal on the next tick: each send would then leave after the current callback instead
- * of during it. Our destinations are addresses (a relay's host name is resolved once, by
- * the relay set), so a literal is answered at once; anything else still goes to the resolver.
- */
-export function literalFirstLookup(
-  host: string, options: LookupOneOptions | number,
-  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  const family = isIP(host);
-  if (family !== 0) callback(null, host, family);
-  else dnsLookup(host, typeof options === 'number' ? { family: options } : options, callback);
-}
-
 function bind(family: Family, at: UdpBind): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = createSocket({
+    const s = createUdpSocket({
       type: family === 4 ? 'udp4' : 'udp6', ipv6Only: family === 6,
       recvBufferSize: UDP_SOCKET_BUFFER_BYTES, sendBufferSize: UDP_SOCKET_BUFFER_BYTES,
-      lookup: literalFirstLookup,
     });
     s.once('error', (err) => {
       s.close();

@@ -16,7 +16,8 @@
 //
 // Messages (structured clone over IPC; `to` = one worker, otherwise every other worker):
 import cluster, { type Worker } from 'node:cluster';
-import * as dgram from 'node:dgram';
+import type * as dgram from 'node:dgram';
+import { createUdpSocket } from '../common/udp-socket.js';
 import type { CookieSecret } from './cookie.js';
 import type { HostPort } from './server.js';
 import type { RelayCounters } from './metrics.js';
@@ -83,7 +84,7 @@ function bindReusePort(at: HostPort, buffers?: number): Promise<dgram.Socket> {
   const opts: dgram.SocketOptions & { reusePort?: boolean } = {
     type: at.host.includes(':') ? 'udp6' : 'udp4', reusePort: true, ...(buffers ? { recvBufferSize: buffers, sendBufferSize: buffers } : {}),
   };
-  const s = dgram.createSocket(opts);
+  const s = createUdpSocket(opts);
   return new Promise((resolve, reject) => {
     s.once('error', (e) => { s.close(); reject(e); });
     s.bind({ port: at.port, address: at.host, exclusive: true }, () => resolve(s));

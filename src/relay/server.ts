@@ -2,7 +2,7 @@
 // /healthz over HTTP(S) (docs/protocol/relay.md, docs/relay.md). Every frame is decoded by
 // wire.ts; frames that change an agent's state are authenticated (control-auth.ts); every
 // budget lives in limits.ts; the agent table in agents.ts; the HTTP port in http-front.ts.
-import * as dgram from 'node:dgram';
+import type * as dgram from 'node:dgram';
 import type * as http from 'node:http';
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
@@ -28,6 +28,7 @@ import { HttpFront, type HttpLimits } from './http-front.js';
 import { RelayCounters, createRelayMetrics, type DropReason, type RegFailure } from './metrics.js';
 import { reusePortSocket, snapshot, type ClusterLink, type ClusterMessage } from './cluster.js';
 import { createLobbyService, type LobbyOption, type LobbyService } from '../lobby/http.js';
+import { createUdpSocket } from '../common/udp-socket.js';
 
 export interface HostPort { host: string; port: number }
 
@@ -251,7 +252,7 @@ export class RelayServer {
   /** `reusePort`: a worker of a cluster binds its own socket on the relay's port (cluster.ts, SO_REUSEPORT) */
   private async bindUdp(port: number, buffers: number, onMessage: (msg: Buffer, rinfo: dgram.RemoteInfo) => void, reusePort?: number): Promise<dgram.Socket> {
     const s = reusePort !== undefined ? await reusePortSocket(this.o.udp.host, reusePort, buffers)
-      : dgram.createSocket({ type: this.o.udp.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: buffers, sendBufferSize: buffers });
+      : createUdpSocket({ type: this.o.udp.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: buffers, sendBufferSize: buffers });
     s.on('message', (msg, rinfo) => { try { onMessage(msg, rinfo); } catch (err) { this.handlerError(err, 'UDP'); } });
     s.on('error', (err) => this.log?.error({ err: err.message, port }, 'UDP socket error'));
     if (reusePort !== undefined) return s;

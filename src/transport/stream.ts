@@ -84,6 +84,9 @@ export class SendSide {
       return;
     }
     this.acked.add(start, end);
+    // bytes declared lost and then acknowledged after all (a spurious loss, or the ACK of a
+    // copy that raced the declaration) must not be re-sent: base trims only what is below it
+    if (this.lost.length > 0) this.lost.remove(start, end);
     const first = this.acked.r[0];
     if (first && first[0] <= this.base && first[1] > this.base) this.advanceBase(first[1]);
   }

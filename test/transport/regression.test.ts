@@ -77,6 +77,21 @@ describe('SendSide acknowledgement bookkeeping', () => {
     expect(s.chunks).toEqual([]);
   });
 
+  it('an out-of-order ACK of bytes declared lost takes them off the lost set (no spurious re-send)', () => {
+    const s = new SendSide(null);
+    s.push(new Uint8Array(3000));
+    s.sent = 3000;
+    s.onLost(0, 3000); // every byte declared lost
+    s.onAcked(1000, 2000); // then a copy of the middle arrives after all: base stays at 0
+    expect(s.base).toBe(0);
+    expect(s.lost.r).toEqual([[0, 1000], [2000, 3000]]);
+    s.onAcked(2500, 3500); // partly beyond what was lost
+    expect(s.lost.r).toEqual([[0, 1000], [2000, 2500]]);
+    s.onAcked(0, 1000); // base reaches the acked range: lost keeps only [2000, 2500)
+    expect(s.base).toBe(2000);
+    expect(s.lost.r).toEqual([[2000, 2500]]);
+  });
+
   it('onLost only records unacknowledged bytes at or above base', () => {
     const s = new SendSide(null);
     s.push(new Uint8Array(5000));
