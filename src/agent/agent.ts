@@ -540,6 +540,7 @@ export class Agent implements AgentHandle {
     await Promise.race([listenersClosed, new Promise((r) => setTimeout(r, LISTENER_CLOSE_BOUND_MS).unref())]);
     await unmapped;
     this.sessions?.close();
+    // before the UDP socket closes: the relays' LEAVEs go out on it
     this.relays?.close();
     await this.udp?.close();
   }

@@ -338,11 +338,18 @@ export class RelaySet {
     this.stunTimer.unref();
   }
 
+  /**
+   * The agent is stopping, its sockets still open: every relay we are registered with gets
+   * one LEAVE (RelayClient.leave) so it forgets us now and our peers' packets to us get
+   * PEER_GONE instead of vanishing until the relay's expiry (~35 s). One datagram each and no
+   * waiting: stopping must not depend on a relay answering (a lost LEAVE only leaves the
+   * relay's expiry to do it, as before LEAVE existed).
+   */
   close(): void {
     this.closed = true;
     if (this.stunTimer) clearTimeout(this.stunTimer);
     for (const s of this.stun.values()) s.close();
-    for (const m of this.members) m.client.close();
+    for (const m of this.members) m.client.leave();
   }
 }
 

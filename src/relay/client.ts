@@ -13,12 +13,12 @@
 // Registration: HELLO(nonce) -> CHALLENGE(cookie, nonce) -> REGISTER(cookie, IK msg 1) ->
 // REGISTERED(IK msg 2: registered or rejected). The handshake's split() gives the control
 // keys that authenticate RESTARTING, PEER_GONE, KEY_CONFLICT, ACCEPT_ACK (relay -> agent)
-// and ACCEPT_FROM (agent -> relay); nothing else is encrypted with them (the payloads we
+// and ACCEPT_FROM, LEAVE (agent -> relay); nothing else is encrypted with them (the payloads we
 // forward are already end-to-end encrypted by the agents). Unauthenticated frames never
 // change the registration: a NOT_REGISTERED only starts a rate-limited parallel
 // registration while the current one stays in use.
 //
-// API: start(), close(), send(peerKey, payload), handleDatagram(buf), setAcceptFrom(keys);
+// API: start(), close(), leave(), send(peerKey, payload), handleDatagram(buf), setAcceptFrom(keys);
 // getters state, transport, publicKey; events 'packet', 'peerGone', 'state', 'keyConflict'.
 import { EventEmitter } from 'node:events';
 import { timingSafeEqual } from 'node:crypto';
@@ -29,7 +29,7 @@ import { HandshakeState, type KeyPair } from '../noise/index.js';
 import { PeerKey } from '../common/peer-key.js';
 import {
   FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE, FRAME_KEY_CONFLICT, FRAME_NOT_REGISTERED,
-  FRAME_PEER_GONE, FRAME_PONG, FRAME_RECV, FRAME_REGISTERED, FRAME_RESTARTING, KEY_SIZE,
+  FRAME_LEAVE, FRAME_PEER_GONE, FRAME_PONG, FRAME_RECV, FRAME_REGISTERED, FRAME_RESTARTING, KEY_SIZE,
   MAX_ACCEPT_KEYS, MAX_FRAME_SIZE, NOISE_PROTOCOL, FRAME_SEND, NONCE_SIZE, RECV_HEADER_SIZE, REG_TOKEN_SIZE, SEND_HEADER_SIZE, STATUS_REGISTERED, TOKEN_SIZE, DEFAULT_MAX_PAYLOAD,
   acceptFromBody, dataFrameProblem, decodeFrame, decodeRegisteredPayload, encodeHello, encodePing, encodeRegister,
   encodeSend, registrationPrologue, type RelayFrame,
@@ -107,6 +107,9 @@ function keyAt(frame: Uint8Array, at: number, key: Uint8Array): boolean {
 const NOT_REGISTERED_EVERY_MS = 5000;
 const ACCEPT_RETRY_MS = 1000;
 const REJECTED_RETRY_MS = 30_000;
+/** leave() over WebSocket: the relay has this long to answer the close handshake (the LEAVE
+ *  goes out ahead of it) before the connection is torn down */
+const WS_LEAVE_CLOSE_MS = 1000;
 /** bounded id -> key cache so RECV frames name their sender without a base64 encode */
 const KEY_CACHE = 4096;
 /** senders a RECV is matched against by its key bytes before the id cache (no string made):
@@ -204,11 +207,34 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   /** Stop: close the WebSocket, clear timers, zero every key. Emits state 'closed'. */
   close(): void {
+    this.end(false);
+  }
+
+  /**
+   * Stop for good, telling the relay: when registered, one LEAVE (sealed with our control
+   * key) over the transport in use, so the relay forgets us now rather than at expiry and
+   * our peers' packets to us get PEER_GONE; then close() (over WebSocket a normal close that
+   * sends the LEAVE first, bounded by WS_LEAVE_CLOSE_MS). Best effort: nothing is awaited or
+   * retransmitted (a lost LEAVE leaves the relay's expiry to do it); never throws. Returns
+   * whether a LEAVE was handed to the transport.
+   */
+  leave(): boolean {
+    if (this._state === 'closed') return false;
+    let sent = false;
+    try {
+      if (this._state === 'registered' && this.ctl) sent = this.transmit(this.ctl.seal(FRAME_LEAVE));
+    } catch { /* best effort: the close below is what matters */ }
+    this.end(sent);
+    return sent;
+  }
+
+  /** close() and leave(): `flushWs` closes the WebSocket after what it has buffered. */
+  private end(flushWs: boolean): void {
     if (this._state === 'closed') return;
     this.clearTimers();
     this.endAttempt();
     this.endRegistration();
-    this.closeWs();
+    this.closeWs(flushWs);
     this.setState('closed');
   }
 
@@ -563,12 +589,19 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     });
   }
 
-  private closeWs(): void {
+  /** Drop our WebSocket; `flush`: by a close handshake, which sends what is buffered first
+   *  (terminate() would discard a LEAVE still in the buffer), torn down if it takes too long. */
+  private closeWs(flush = false): void {
     const ws = this.ws;
     this.ws = undefined;
     if (ws) {
       ws.removeAllListeners('message');
       ws.on('error', () => {});
+      if (flush) {
+        try { ws.close(1000, 'leaving'); } catch { /* already closing */ }
+        setTimeout(() => ws.terminate(), WS_LEAVE_CLOSE_MS).unref();
+        return;
+      }
       try { ws.terminate(); } catch { /* already closed */ }
     }
   }

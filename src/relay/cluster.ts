@@ -40,14 +40,14 @@ export type ClusterMessage =
   | { t: 'fwd'; to: number; key: string; frame: Uint8Array }
   /** agent `key` of worker `to` sent to `missing`, which is not registered: seal PEER_GONE */
   | { t: 'gone'; to: number; key: string; missing: Uint8Array }
-  /** an authenticated agent -> relay frame for an agent of worker `to` */
+  /** an authenticated agent -> relay frame (ACCEPT_FROM, LEAVE) for an agent of worker `to`, which holds its keys */
   | { t: 'ctl'; to: number; key: string; frame: Uint8Array }
   /** worker -> primary: its counters; primary -> workers: the sums */
   | { t: 'counters'; from: number; c: CounterSnapshot }
   | { t: 'totals'; c: CounterSnapshot };
 
 export type CounterSnapshot = Pick<RelayCounters, 'forwardedPackets' | 'forwardedBytes' | 'stunRequests' | 'stunDrops'
-  | 'registrations' | 'handlerErrors' | 'keyConflicts' | 'drops' | 'regFailures' | 'httpRefused'>;
+  | 'registrations' | 'handlerErrors' | 'keyConflicts' | 'leaves' | 'drops' | 'regFailures' | 'httpRefused'>;
 
 /** What a worker's RelayServer needs from the cluster. */
 export interface ClusterLink {
@@ -67,7 +67,7 @@ export function snapshot(c: RelayCounters): CounterSnapshot {
   return {
     forwardedPackets: c.forwardedPackets, forwardedBytes: c.forwardedBytes, stunRequests: c.stunRequests,
     stunDrops: c.stunDrops, registrations: c.registrations, handlerErrors: c.handlerErrors, keyConflicts: c.keyConflicts,
-    drops: { ...c.drops }, regFailures: { ...c.regFailures }, httpRefused: { ...c.httpRefused },
+    leaves: c.leaves, drops: { ...c.drops }, regFailures: { ...c.regFailures }, httpRefused: { ...c.httpRefused },
   };
 }
 
@@ -195,11 +195,12 @@ function sumSnapshots(parts: Iterable<CounterSnapshot>): CounterSnapshot {
     for (const p of list) for (const [x, v] of Object.entries(p[k])) o[x] = (o[x] ?? 0) + v;
     return o;
   };
-  const num = (k: 'forwardedPackets' | 'forwardedBytes' | 'stunRequests' | 'stunDrops' | 'registrations' | 'handlerErrors' | 'keyConflicts'): number =>
+  const num = (k: 'forwardedPackets' | 'forwardedBytes' | 'stunRequests' | 'stunDrops' | 'registrations' | 'handlerErrors' | 'keyConflicts' | 'leaves'): number =>
     list.reduce((s, p) => s + p[k], 0);
   return {
     forwardedPackets: num('forwardedPackets'), forwardedBytes: num('forwardedBytes'), stunRequests: num('stunRequests'),
     stunDrops: num('stunDrops'), registrations: num('registrations'), handlerErrors: num('handlerErrors'), keyConflicts: num('keyConflicts'),
+    leaves: num('leaves'),
     drops: add('drops') as CounterSnapshot['drops'], regFailures: add('regFailures') as CounterSnapshot['regFailures'],
     httpRefused: add('httpRefused') as CounterSnapshot['httpRefused'],
   };

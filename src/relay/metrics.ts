@@ -31,6 +31,8 @@ export class RelayCounters {
   handlerErrors = 0;
   /** the same key registered from two sources that keep evicting each other */
   keyConflicts = 0;
+  /** registrations the agent ended itself (LEAVE: it stopped) */
+  leaves = 0;
   readonly httpRefused: Record<HttpRefusal, number> = { total: 0, per_source: 0 };
   readonly drops: Record<DropReason, number> = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
   readonly regFailures: Record<RegFailure, number> = Object.fromEntries(REG_FAILURES.map((r) => [r, 0])) as Record<RegFailure, number>;
@@ -71,6 +73,7 @@ export function createRelayMetrics(c: RelayCounters, g: GaugeSource): Registry {
   mirrorCounter(r, 'mpyc_relay_forwarded_bytes_total', 'Bytes of forwarded frames', [], () => [[{}, c.forwardedBytes]]);
   mirrorCounter(r, 'mpyc_relay_stun_requests_total', 'STUN Binding requests answered', [], () => [[{}, c.stunRequests]]);
   mirrorCounter(r, 'mpyc_relay_registrations_total', 'Successful registrations', [], () => [[{}, c.registrations]]);
+  mirrorCounter(r, 'mpyc_relay_leaves_total', 'Registrations ended by the agent (LEAVE: it stopped)', [], () => [[{}, c.leaves]]);
   mirrorCounter(r, 'mpyc_relay_dropped_total', 'Frames dropped, by reason', ['reason'],
     () => [...DROP_REASONS.map((k) => [{ reason: k }, c.drops[k]] as [Record<string, string>, number]),
       [{ reason: 'stun_malformed' }, c.stunDrops]]);

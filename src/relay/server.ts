@@ -30,6 +30,8 @@ import { reusePortSocket, snapshot, type ClusterLink, type ClusterMessage } from
 import { createLobbyService, type LobbyOption, type LobbyService } from '../lobby/http.js';
 import { createUdpSocket } from '../common/udp-socket.js';
 
+import { FRAME_LEAVE } from './wire.js';
+
 export interface HostPort { host: string; port: number }
 
 /** Every limit of the relay; defaults and reasons in docs/relay.md ("Limits"). */
@@ -119,6 +121,10 @@ const NOT_REGISTERED_RATE: Rate = { perS: 100, burst: 100 };
 const ACCEPT_CONFIRM_MS = 5000;
 /** a conflict is logged at most this often per key */
 const CONFLICT_LOG_MS = 60_000;
+
+/** An agent's registration as its log lines name it. */
+const whereIs = (a: Agent): { key: string; transport: 'udp' | 'ws'; address: string; port: number } =>
+  ({ key: a.key.text, transport: a.transport, address: a.address, port: a.port });
 
 export class RelayServer {
   /** this process's counters */
@@ -385,24 +391,39 @@ export class RelayServer {
       case FRAME_ACCEPT_FROM:
         this.onAcceptFrom(f, agent, from);
         return;
+      case FRAME_LEAVE:
+        this.onLeave(f, agent);
+        return;
       default:
         this.drop('unexpected_frame');
     }
   }
 
+  /**
+   * The agent's control keys if `agent` itself sent this authenticated frame (counter newer
+   * than any before, tag right under its k_ar): only then may the frame change anything; a
+   * failure is counted `bad_auth`. An agent registered at another worker of a cluster has
+   * its control keys there: the frame goes to that worker ('ctl'), which verifies it and
+   * acts; nothing happens here.
+   */
+  private verified(f: Extract<RelayFrame, { counter: number }>, agent: Agent): Agent['ctl'] {
+    if (!agent.ctl) {
+      this.cluster?.send({ t: 'ctl', to: agent.owner!, key: agent.key.text, frame: new Uint8Array(f.signed.buffer, f.signed.byteOffset, f.signed.length + f.tag.length) });
+      return undefined;
+    }
+    if (!agent.ctl.open(f)) { this.drop('bad_auth'); return undefined; }
+    agent.lastSeen = performance.now();
+    return agent.ctl;
+  }
+
   private onAcceptFrom(f: Extract<RelayFrame, { type: typeof FRAME_ACCEPT_FROM }>, agent: Agent | undefined, from: Origin): void {
     if (!agent) { this.drop('unregistered'); this.notRegistered(from.reply); return; }
-    if (!agent.ctl) {
-      // registered at another worker, which holds the keys to verify it
-      this.cluster?.send({ t: 'ctl', to: agent.owner!, key: agent.key.text, frame: new Uint8Array(f.signed.buffer, f.signed.byteOffset, f.signed.length + f.tag.length) });
-      return;
-    }
-    if (!agent.ctl.open(f)) { this.drop('bad_auth'); return; }
-    agent.lastSeen = performance.now();
+    const ctl = this.verified(f, agent);
+    if (!ctl) return;
     const keys = f.keys.map((k) => PeerKey.fromBytes(k));
     agent.accept = keys.length === 0 ? undefined : new Set(keys.map((k) => k.id));
     const keyTexts = keys.length === 0 ? null : keys.map((k) => k.text);
-    if (!this.cluster || this.cluster.workers < 2) { this.sendControl(agent, agent.ctl.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter))); return; }
+    if (!this.cluster || this.cluster.workers < 2) { this.sendControl(agent, ctl.seal(FRAME_ACCEPT_ACK, acceptAckBody(f.counter))); return; }
     // ACCEPT_ACK once every other worker holds the set: after it, no worker forwards what
     // the set refuses (any worker may read the agent's peers' datagrams)
     const seq = this.nextAcceptSeq++;
@@ -411,6 +432,21 @@ export class RelayServer {
     this.acceptAckOf.set(agent.key.id, seq);
     this.acceptAcks.set(seq, { agent, counter: f.counter, confirmed: 0, expected: -1, at: performance.now() });
     this.cluster.send({ t: 'accept', from: this.cluster.workerId, key: agent.key.text, keys: keyTexts, seq });
+  }
+
+  /**
+   * LEAVE: the agent is stopping. Its registration goes now, by the removal expiry does (the
+   * table's callback destroys the control keys and, in a cluster, tells every worker), so a
+   * peer's SEND to it gets PEER_GONE at once instead of vanishing until expiry. No answer:
+   * the agent does not wait. A WebSocket stays open unregistered: the agent closes it next.
+   */
+  private onLeave(f: Extract<RelayFrame, { type: typeof FRAME_LEAVE }>, agent: Agent | undefined): void {
+    // no NOT_REGISTERED answer: it would only ask a leaving sender to register again
+    if (!agent) { this.drop('unregistered'); return; }
+    if (!this.verified(f, agent)) return;
+    this.agents.remove(agent, false);
+    this.counters.leaves++;
+    this.log?.info(whereIs(agent), 'agent left');
   }
 
   /** The accept set `seq` of `agent` waits no longer (answered, or its confirmation was lost). */
@@ -482,7 +518,7 @@ export class RelayServer {
     this.counters.registrations++;
     from.reply(encodeRegistered(msg2));
     if (conflict) this.sendControl(agent, agent.ctl!.seal(FRAME_KEY_CONFLICT));
-    this.log?.info({ key: key.text, transport: agent.transport, address: agent.address, port: agent.port }, 'agent registered');
+    this.log?.info(whereIs(agent), 'agent registered');
   }
 
   /** One key, two places evicting each other: tell both agents (authenticated) and the operator. */
@@ -731,7 +767,7 @@ export class RelayServer {
       // agents registered at another worker expire there
       if (a.owner === undefined && a.lastSeen < limit) {
         this.agents.remove(a, true);
-        this.log?.info({ key: a.key.text, transport: a.transport, address: a.address, port: a.port }, 'registration expired');
+        this.log?.info(whereIs(a), 'registration expired');
       }
     }
     // WebSocket connections that never registered go quickly: they hold a descriptor

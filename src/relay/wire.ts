@@ -25,6 +25,7 @@
 //  0x2C ACCEPT_FROM  a->r  body = count u8 | key (32) x count, count <= 32   29 + 32 count
 //  0x2D ACCEPT_ACK   r->a  body = counter u64 of the ACCEPT_FROM applied          36 bytes
 //  0x2E KEY_CONFLICT r->a  body empty                                             28 bytes
+//  0x2F LEAVE        a->r  body empty: forget this registration now (it stops)    28 bytes
 // 0x2B (version 1's unauthenticated REJECTED) is reserved.
 
 /** The first-byte range of relay frames on a shared UDP socket (ARCHITECTURE.md). */
@@ -45,6 +46,8 @@ export const FRAME_NOT_REGISTERED = 0x2a;
 export const FRAME_ACCEPT_FROM = 0x2c;
 export const FRAME_ACCEPT_ACK = 0x2d;
 export const FRAME_KEY_CONFLICT = 0x2e;
+/** a->r, authenticated, empty body: the agent stops; the relay forgets it at once instead of at expiry */
+export const FRAME_LEAVE = 0x2f;
 
 /** REGISTERED payload status */
 export const STATUS_REGISTERED = 0;
@@ -133,6 +136,7 @@ export type RelayFrame =
   | { type: typeof FRAME_NOT_REGISTERED }
   | ({ type: typeof FRAME_PEER_GONE; key: Uint8Array } & AuthFrame)
   | ({ type: typeof FRAME_RESTARTING | typeof FRAME_KEY_CONFLICT } & AuthFrame)
+  | ({ type: typeof FRAME_LEAVE } & AuthFrame)
   | ({ type: typeof FRAME_ACCEPT_FROM; keys: Uint8Array[] } & AuthFrame)
   | ({ type: typeof FRAME_ACCEPT_ACK; acked: number } & AuthFrame);
 
@@ -228,7 +232,8 @@ export function decodeFrame(buf: Uint8Array, maxPayload = DEFAULT_MAX_PAYLOAD): 
       return a ? ok({ type: t, key: a.body, ...a }) : drop('malformed');
     }
     case FRAME_RESTARTING:
-    case FRAME_KEY_CONFLICT: {
+    case FRAME_KEY_CONFLICT:
+    case FRAME_LEAVE: {
       const a = authParts(buf, 0);
       return a ? ok({ type: t, ...a }) : drop('malformed');
     }
@@ -341,7 +346,7 @@ export function encodeNotRegistered(): Uint8Array {
 
 export type AuthFrameType =
   typeof FRAME_PEER_GONE | typeof FRAME_RESTARTING | typeof FRAME_KEY_CONFLICT
-  | typeof FRAME_ACCEPT_FROM | typeof FRAME_ACCEPT_ACK;
+  | typeof FRAME_ACCEPT_FROM | typeof FRAME_ACCEPT_ACK | typeof FRAME_LEAVE;
 
 /** An authenticated frame with a zero tag; control-auth.ts fills the tag in place. */
 export function encodeAuthFrame(type: AuthFrameType, counter: number, body: Uint8Array): Buffer {

@@ -8,6 +8,8 @@ import { RelayServer } from '../../src/relay/server.js';
 import type { ClusterLink, ClusterMessage } from '../../src/relay/cluster.js';
 import { newCookieSecret } from '../../src/relay/cookie.js';
 import { generateKeyPair } from '../../src/noise/index.js';
+import { FRAME_LEAVE } from '../../src/relay/wire.js';
+import type { ControlKeys } from '../../src/relay/control-auth.js';
 import { startAgent, registered, waitFor, type Relay, type Agent } from './helpers.js';
 
 interface Worker { server: RelayServer; relay: Relay; handlers: Array<(m: ClusterMessage) => void>; held: ClusterMessage[] | undefined }
@@ -90,5 +92,26 @@ describe('relay cluster replication', () => {
     c.release(2);
     await waitFor(() => a.client.acceptSetAcknowledged, 3000, 'ACCEPT_ACK after worker 2 confirmed');
     expect(c.workers[2]!.server.lookup(a.keyB64)?.accepting).toBe(1);
+  });
+
+  it('a LEAVE read by a worker without the agent\'s keys goes to its owner and removes the agent at every worker; a bad one removes nothing', async () => {
+    const c = await cluster(2);
+    cleanup.push(c.stop);
+    const a = await startAgent(c.workers[0]!.relay, 'udp');
+    cleanup.push(() => a.close());
+    await registered(a);
+    await waitFor(() => c.workers[1]!.server.lookup(a.keyB64) !== undefined, 2000, 'the key at worker 1');
+    // from the agent's own address:port to worker 1's socket: what the kernel does when it
+    // hands the agent's datagram to another worker
+    const ctl = (a.client as unknown as { ctl: ControlKeys }).ctl;
+    const toWorker1 = (f: Uint8Array): void => { a.socket!.send(f, c.workers[1]!.relay.udpPort, '127.0.0.1'); };
+    const bad = Buffer.from(ctl.seal(FRAME_LEAVE)); bad[bad.length - 1]! ^= 1;
+    toWorker1(bad);
+    await waitFor(() => c.workers[0]!.server.counters.drops.bad_auth === 1, 2000, 'the owner refuses the bad LEAVE');
+    expect(c.workers.every((w) => w.server.lookup(a.keyB64) !== undefined)).toBe(true);
+    toWorker1(ctl.seal(FRAME_LEAVE));
+    await waitFor(() => c.workers.every((w) => w.server.lookup(a.keyB64) === undefined), 2000, 'the key gone at every worker');
+    expect(c.workers[0]!.server.counters.leaves).toBe(1);
+    expect(c.workers[1]!.server.counters.drops.bad_auth).toBe(0);
   });
 });

@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
   AUTH_OVERHEAD, CHALLENGE_SIZE, DEFAULT_MAX_PAYLOAD, FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_CHALLENGE,
-  FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_NOT_REGISTERED, FRAME_PEER_GONE, FRAME_PING, FRAME_PONG, FRAME_RECV,
+  FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_LEAVE, FRAME_NOT_REGISTERED, FRAME_PEER_GONE, FRAME_PING, FRAME_PONG, FRAME_RECV,
   FRAME_REGISTER, FRAME_REGISTERED, FRAME_RESTARTING, FRAME_SEND, HELLO_SIZE, IK_MSG1_SIZE, IK_MSG2_SIZE,
   MAX_ACCEPT_KEYS, REGISTER_SIZE, RELAY_FRAME_FIRST, RELAY_FRAME_LAST, acceptAckBody, acceptFromBody, decodeFrame,
   decodeRegisteredPayload, encodeAuthFrame, encodeChallenge, encodeHello, encodeNotRegistered, encodePing, encodePong,
@@ -34,6 +34,7 @@ const validFrames = fc.oneof(
   fc.tuple(fc.maxSafeNat(), bytes(32)).map(([c, k]) => encodeAuthFrame(FRAME_PEER_GONE, c, k)),
   fc.maxSafeNat().map((c) => encodeAuthFrame(FRAME_RESTARTING, c, new Uint8Array(0))),
   fc.maxSafeNat().map((c) => encodeAuthFrame(FRAME_KEY_CONFLICT, c, new Uint8Array(0))),
+  fc.maxSafeNat().map((c) => encodeAuthFrame(FRAME_LEAVE, c, new Uint8Array(0))),
   fc.tuple(fc.maxSafeNat(), fc.maxSafeNat()).map(([c, a]) => encodeAuthFrame(FRAME_ACCEPT_ACK, c, acceptAckBody(a))),
   fc.tuple(fc.nat(1000), fc.array(bytes(32), { maxLength: MAX_ACCEPT_KEYS })).map(([c, ks]) => encodeAuthFrame(FRAME_ACCEPT_FROM, c, acceptFromBody(ks))),
 );
@@ -70,6 +71,8 @@ describe('relay frame codec', () => {
         expect(af.type === FRAME_ACCEPT_FROM && af.keys.length === keys.length && af.keys.every((k, i) => eq(k, keys[i]!))).toBe(true);
         const ack = decoded(encodeAuthFrame(FRAME_ACCEPT_ACK, counter, acceptAckBody(counter)));
         expect(ack.type === FRAME_ACCEPT_ACK && ack.counter === counter).toBe(true);
+        const lv = decoded(encodeAuthFrame(FRAME_LEAVE, counter, new Uint8Array(0)));
+        expect(lv.type === FRAME_LEAVE && lv.counter === counter && lv.body.length === 0 && lv.tag.length === 16).toBe(true);
       }), { seed: SEED, numRuns: 200 });
     const p = { status: 1, reason: 2, keepaliveS: 10, expiryS: 35, token: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 0xff]) };
     expect(decodeRegisteredPayload(encodeRegisteredPayload(p))).toEqual(p);
@@ -87,6 +90,7 @@ describe('relay frame codec', () => {
     expect(SEND_HEADER_SIZE).toBe(41);
     expect(encodeAuthFrame(FRAME_PEER_GONE, 1, new Uint8Array(32)).length).toBe(60);
     expect(encodeAuthFrame(FRAME_RESTARTING, 1, new Uint8Array(0)).length).toBe(AUTH_OVERHEAD);
+    expect(encodeAuthFrame(FRAME_LEAVE, 1, new Uint8Array(0)).length).toBe(28);
     expect(encodeAuthFrame(FRAME_ACCEPT_FROM, 1, acceptFromBody(Array(MAX_ACCEPT_KEYS).fill(new Uint8Array(32)))).length).toBeLessThanOrEqual(1100);
     expect(() => acceptFromBody(Array(MAX_ACCEPT_KEYS + 1).fill(new Uint8Array(32)))).toThrow(RangeError);
   });
@@ -129,6 +133,27 @@ describe('relay frame codec', () => {
     }
   });
 
+  it('LEAVE is exactly 28 bytes (an empty authenticated body): every other length is malformed', () => {
+    const l = encodeAuthFrame(FRAME_LEAVE, 7, new Uint8Array(0));
+    expect(decodeFrame(l).ok).toBe(true);
+    for (let n = 0; n <= 64; n++) {
+      if (n === 28) continue;
+      const g = Buffer.alloc(n);
+      l.copy(g, 0, 0, Math.min(n, l.length));
+      expect(decodeFrame(g)).toEqual({ ok: false, drop: 'malformed' });
+    }
+    // a LEAVE's counter above 2^53 - 1 is malformed like every authenticated frame's
+    l.writeBigUInt64BE(1n << 60n, 4);
+    expect(decodeFrame(l)).toEqual({ ok: false, drop: 'malformed' });
+    // any 28 bytes of that header: a LEAVE with those counter and tag bytes, or (counter too large) malformed
+    fc.assert(fc.property(bytes(24), (rest) => {
+      const b = Buffer.concat([Buffer.from([FRAME_LEAVE, 0, 0, 0]), rest]);
+      const d = decodeFrame(b);
+      if (b.readBigUInt64BE(4) > BigInt(Number.MAX_SAFE_INTEGER)) expect(d).toEqual({ ok: false, drop: 'malformed' });
+      else expect(d.ok && d.frame.type === FRAME_LEAVE && eq(d.frame.tag, rest.subarray(8)) && d.frame.counter === Number(b.readBigUInt64BE(4))).toBe(true);
+    }), { seed: SEED, numRuns: 500 });
+  });
+
   it('reserved types (0x2B, version 1 REJECTED, and the rest of the range) are unexpected_frame', () => {
     expect(decodeFrame(new Uint8Array([0x2b, 1, 0, 0]))).toEqual({ ok: false, drop: 'unexpected_frame' });
     expect(decodeFrame(new Uint8Array([0x3f]))).toEqual({ ok: false, drop: 'unexpected_frame' });
@@ -149,6 +174,10 @@ describe('relay frame codec', () => {
   it('authenticated frames: nonzero padding bytes or an ACCEPT_FROM count that disagrees with the length are malformed', () => {
     const f = encodeAuthFrame(FRAME_RESTARTING, 5, new Uint8Array(0)); f[2] = 1;
     expect(decodeFrame(f).ok).toBe(false);
+    for (const at of [1, 2, 3]) {
+      const l = encodeAuthFrame(FRAME_LEAVE, 5, new Uint8Array(0)); l[at] = 1;
+      expect(decodeFrame(l)).toEqual({ ok: false, drop: 'malformed' });
+    }
     const a = encodeAuthFrame(FRAME_ACCEPT_FROM, 1, acceptFromBody([new Uint8Array(32)])); a[12] = 2;
     expect(decodeFrame(a)).toEqual({ ok: false, drop: 'malformed' });
     const over = encodeAuthFrame(FRAME_ACCEPT_FROM, 1, new Uint8Array(1 + 33 * 32)); over[12] = MAX_ACCEPT_KEYS + 1;
