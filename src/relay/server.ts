@@ -13,7 +13,7 @@ import { answerBindingRequest, stunAddressOf, type StunAddress } from '../stun/c
 import { advertisedAddresses, stunEndpoints, type StunEndpoints } from './stun-other.js';
 import { DEFAULT_LIMITS } from './limit-defaults.js';
 import {
-  FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_PEER_GONE, FRAME_PING,
+  FRAME_ACCEPT_ACK, FRAME_ACCEPT_FROM, FRAME_HELLO, FRAME_KEY_CONFLICT, FRAME_LEAVE, FRAME_PEER_GONE, FRAME_PING,
   FRAME_RECV, FRAME_REGISTER, FRAME_RESTARTING, FRAME_SEND, KEY_SIZE, NOISE_PROTOCOL,
   REJECT_FULL, REJECT_NOT_ALLOWED, SEND_HEADER_SIZE, DEFAULT_MAX_PAYLOAD, STATUS_REGISTERED, STATUS_REJECTED,
   RECV_OFFSET_IN_SEND, REG_TOKEN_SIZE, acceptAckBody, dataFrameProblem, decodeFrame, encodeChallenge, encodeNotRegistered,
@@ -29,8 +29,6 @@ import { RelayCounters, createRelayMetrics, type DropReason, type RegFailure } f
 import { reusePortSocket, snapshot, type ClusterLink, type ClusterMessage } from './cluster.js';
 import { createLobbyService, type LobbyOption, type LobbyService } from '../lobby/http.js';
 import { createUdpSocket } from '../common/udp-socket.js';
-
-import { FRAME_LEAVE } from './wire.js';
 
 export interface HostPort { host: string; port: number }
 
