@@ -54,14 +54,20 @@ async function cluster(n: number) {
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
 
+/** An agent registered at worker 0 over UDP, once every worker of `c` knows its key. */
+async function agentAtEveryWorker(c: Awaited<ReturnType<typeof cluster>>): Promise<Agent> {
+  const a = await startAgent(c.workers[0]!.relay, 'udp');
+  cleanup.push(() => a.close());
+  await registered(a);
+  await waitFor(() => c.workers.every((w) => w.server.lookup(a.keyB64) !== undefined), 2000, 'the key at every worker');
+  return a;
+}
+
 describe('relay cluster replication', () => {
   it('a key registering again at its worker (a NAT rebinding) never goes missing at the other workers', async () => {
     const c = await cluster(2);
     cleanup.push(c.stop);
-    const a = await startAgent(c.workers[0]!.relay, 'udp');
-    cleanup.push(() => a.close());
-    await registered(a);
-    await waitFor(() => c.workers[1]!.server.lookup(a.keyB64) !== undefined, 2000, 'the key at worker 1');
+    const a = await agentAtEveryWorker(c);
     // from now on, after every message worker 1 handles, the key must still be there
     const missingAfter: string[] = [];
     c.after(1, (m) => { if (!c.workers[1]!.server.lookup(a.keyB64)) missingAfter.push(m.t); });
@@ -78,10 +84,7 @@ describe('relay cluster replication', () => {
   it('ACCEPT_ACK comes once every other worker holds the accept set', async () => {
     const c = await cluster(3);
     cleanup.push(c.stop);
-    const a = await startAgent(c.workers[0]!.relay, 'udp');
-    cleanup.push(() => a.close());
-    await registered(a);
-    await waitFor(() => c.workers.every((w) => w.server.lookup(a.keyB64) !== undefined), 2000, 'the key at every worker');
+    const a = await agentAtEveryWorker(c);
     // worker 2 is slow: the set reaches worker 1 at once, worker 2 only when released
     c.hold(2);
     a.client.setAcceptFrom([generateKeyPair().publicKey].map((k) => Buffer.from(k).toString('base64')));
@@ -97,10 +100,7 @@ describe('relay cluster replication', () => {
   it('a LEAVE read by a worker without the agent\'s keys goes to its owner and removes the agent at every worker; a bad one removes nothing', async () => {
     const c = await cluster(2);
     cleanup.push(c.stop);
-    const a = await startAgent(c.workers[0]!.relay, 'udp');
-    cleanup.push(() => a.close());
-    await registered(a);
-    await waitFor(() => c.workers[1]!.server.lookup(a.keyB64) !== undefined, 2000, 'the key at worker 1');
+    const a = await agentAtEveryWorker(c);
     // from the agent's own address:port to worker 1's socket: what the kernel does when it
     // hands the agent's datagram to another worker
     const ctl = (a.client as unknown as { ctl: ControlKeys }).ctl;
