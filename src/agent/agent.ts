@@ -131,8 +131,10 @@ export class Agent implements AgentHandle {
     const now = performance.now();
     for (const { p, key } of peers) {
       const log = this.log.child({ peer: p.index });
+      // the bytewise-smaller key is side 0 of the pair: its streams' ids, and it leads the pair's relay choice
+      const side = ownKey.compare(key) < 0 ? 0 : 1;
       const streams = new PeerStreams({
-        side: ownKey.compare(key) < 0 ? 0 : 1,
+        side,
         // a packet queued behind a handshake may have started one: its retry is a deadline
         sendDatagram: (d) => {
           mark(Stage.built, p.index);
@@ -163,7 +165,7 @@ export class Agent implements AgentHandle {
         relayOnly: this.cfg.relayOnly,
         offlineAfterMs: this.cfg.peerOfflineMs ?? DEFAULT_OFFLINE_AFTER_MS,
         offlineCloseMs: this.cfg.offlineCloseMs ?? DEFAULT_OFFLINE_CLOSE_MS,
-      }, now, this.cfg.relays.length);
+      }, now, this.cfg.relays.length, side === 0);
       this.links.set(key.id, link);
       this.byIndex.set(p.index, link);
       this.byText.set(key.text, link);
@@ -317,7 +319,7 @@ export class Agent implements AgentHandle {
   private activeRoute(link: PeerLink): Route | null {
     const a = link.paths.active;
     if (a.kind === 'direct') return a;
-    const relay = this.relays?.pick(link.relayMask, link.lastRelayHeard);
+    const relay = this.relays?.pick(link.relayMask, link.lastRelayHeard, link.leadsRelayChoice);
     if (relay !== link.relayInUse) this.relayRouteChanged(link, relay);
     return relay === undefined ? null : link.relayRoutes[relay]!;
   }
@@ -337,7 +339,7 @@ export class Agent implements AgentHandle {
   private pathChanged(link: PeerLink): void {
     const a = link.paths.active;
     const relays = this.relays!;
-    link.streams.pathChanged(a.kind === 'direct' ? directPathMaxPacket(a.address) : relays.maxPacket(link.relayInUse ?? relays.pick(link.relayMask, link.lastRelayHeard)));
+    link.streams.pathChanged(a.kind === 'direct' ? directPathMaxPacket(a.address) : relays.maxPacket(link.relayInUse ?? relays.pick(link.relayMask, link.lastRelayHeard, link.leadsRelayChoice)));
   }
 
   /**

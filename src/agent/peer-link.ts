@@ -95,7 +95,7 @@ export class PeerLink {
   lastError?: string;
   /** relays the peer says it is registered with (RELAYS); undefined until it tells us */
   relayMask?: number;
-  /** the relay its latest relayed packet came through */
+  /** the relay its latest relayed packet came through (followed when the peer leads the choice) */
   lastRelayHeard?: number;
   /** the relay our relayed packets to it use now (to log a relay → relay move as a path change) */
   relayInUse?: number;
@@ -124,6 +124,8 @@ export class PeerLink {
     private readonly ctx: LinkContext,
     now: number,
     relays: number,
+    /** our key is the pair's smaller: the peer follows our relay choice (chooseRelay in relay-set.ts) */
+    readonly leadsRelayChoice: boolean,
   ) {
     this.relayRoutes = Array.from({ length: relays }, (_, relay) => ({ kind: 'relay', relay, peer: key }));
     this.paths = new PeerPaths(ctx.relayOnly);

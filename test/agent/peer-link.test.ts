@@ -27,7 +27,7 @@ function setup(opts: { offlineAfterMs?: number; offlineCloseMs?: number } = {}) 
     offlineAfterMs: opts.offlineAfterMs ?? 15_000,
     offlineCloseMs: opts.offlineCloseMs ?? 15_000,
   };
-  const link = new PeerLink(2, 'carol', PeerKey.fromBytes(generateKeyPair().publicKey), streams as unknown as PeerStreams, ctx, 0, 1);
+  const link = new PeerLink(2, 'carol', PeerKey.fromBytes(generateKeyPair().publicKey), streams as unknown as PeerStreams, ctx, 0, 1, true);
   /** runs the link's timers from `from` to `to` the way the agent does: at each deadline */
   const run = (from: number, to: number): void => {
     let now = from;
