@@ -53,10 +53,13 @@ describe('agent feedback', () => {
     expect(a0.status().peers[0]).toMatchObject({ liveness: 'waiting', rttMs: undefined });
     const a1 = await cl.startAgent(1, { relayOnly: true });
     await waitFor(() => a0.status().peers[0]!.state === 'relay' && a1.status().peers[0]!.liveness === 'connected', 10_000, 'connected');
-    // a session, but nothing measured yet (no stream, the transport's first keepalive is 5 s
-    // away): no RTT, rather than the transport's initial guess
-    expect(a0.status().peers[0]).toMatchObject({ liveness: 'connected', rttMs: undefined });
+    // a session and no stream: the RTT shown is a measured one or none, never the
+    // transport's initial guess. (A fresh connection's first keepalive may already have been
+    // acknowledged — a real sample, which the histogram then holds; CI saw 3.4 ms once.)
+    const early = a0.status().peers[0]!;
+    expect(early.liveness).toBe('connected');
     const m1 = await a0.metrics();
+    if (early.rttMs !== undefined) expect(histogramCount(m1, 1), `status shows ${early.rttMs} ms: a sample must exist`).toBeGreaterThan(0);
     expect(m1).toMatch(/mpyc_agent_retransmitted_packets_total\{peer="1"\} \d+/);
     const before = histogramCount(m1, 1);
     const res = await a0.ping(1, { count: 3, intervalMs: 20 });
