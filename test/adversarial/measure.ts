@@ -25,7 +25,13 @@ export function sampleProc(pid: number): ProcSample {
 export interface LegitLoad { rounds: number; msgSize: number; bulkBytes: number; timeoutMs: number }
 
 /** the legitimate workload of every row: identical before and during each attack */
-export const LEGIT_LOAD: LegitLoad = { rounds: 300, msgSize: 32, bulkBytes: 256 * 1024, timeoutMs: 20_000 };
+/**
+ * (bulk: 1 MiB, ~20 ms on loopback; at 256 KiB a transfer lasted ~5 ms, still in slow start,
+ * and one scheduler hiccup on these 2 shared cores cut its figure by 3×: CI saw baselines of
+ * 22–109 MB/s for the same work, and figures during an attack above their baseline as often
+ * as below)
+ */
+export const LEGIT_LOAD: LegitLoad = { rounds: 300, msgSize: 32, bulkBytes: 1024 * 1024, timeoutMs: 20_000 };
 
 /** one run of the workload */
 export interface LegitRun { ok: boolean; error?: string; roundsMs: number[]; bulkMBps: number }
@@ -38,7 +44,9 @@ export interface LegitResult {
   /** MPyC round latency (m = 2: one message each way) over every run, ms */
   p50Ms: number;
   p99Ms: number;
-  /** the bulk message's throughput, median over the runs, MB/s */
+  /** the bulk message's throughput, the best run's, MB/s: what the pair can still move (a
+   *  hiccup slows one run; an attack that starves the victim slows every run, and stalls
+   *  show in the round p99) */
   bulkMBps: number;
   wallMs: number;
 }
@@ -82,7 +90,7 @@ export async function legitRuns(w: World, seconds: number): Promise<LegitResult>
   const bulk = runs.filter((r) => r.ok).map((r) => r.bulkMBps).sort((x, y) => x - y);
   return {
     ok: !failed, ...(failed ? { error: failed.error } : {}), runs: runs.length,
-    p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99), bulkMBps: bulk.length ? bulk[Math.floor(bulk.length / 2)]! : 0,
+    p50Ms: percentile(lat, 0.5), p99Ms: percentile(lat, 0.99), bulkMBps: bulk.length ? bulk[bulk.length - 1]! : 0,
     wallMs: performance.now() - t0,
   };
 }
