@@ -319,9 +319,14 @@ export class Agent implements AgentHandle {
   private activeRoute(link: PeerLink): Route | null {
     const a = link.paths.active;
     if (a.kind === 'direct') return a;
-    const relay = this.relays?.pick(link.relayMask, link.lastRelayHeard, link.leadsRelayChoice);
+    const relay = this.relayFor(link);
     if (relay !== link.relayInUse) this.relayRouteChanged(link, relay);
     return relay === undefined ? null : link.relayRoutes[relay]!;
+  }
+
+  /** The relay this peer's packets take now (chooseRelay: what it told us, what we heard, who leads). */
+  private relayFor(link: PeerLink): number | undefined {
+    return this.relays?.pick(link.relayMask, link.lastRelayHeard, link.leadsRelayChoice);
   }
 
   private relayRouteChanged(link: PeerLink, relay: number | undefined): void {
@@ -339,7 +344,7 @@ export class Agent implements AgentHandle {
   private pathChanged(link: PeerLink): void {
     const a = link.paths.active;
     const relays = this.relays!;
-    link.streams.pathChanged(a.kind === 'direct' ? directPathMaxPacket(a.address) : relays.maxPacket(link.relayInUse ?? relays.pick(link.relayMask, link.lastRelayHeard, link.leadsRelayChoice)));
+    link.streams.pathChanged(a.kind === 'direct' ? directPathMaxPacket(a.address) : relays.maxPacket(link.relayInUse ?? this.relayFor(link)));
   }
 
   /**

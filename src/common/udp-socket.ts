@@ -1,7 +1,8 @@
 // The data path's UDP sockets (the agent's endpoint, the relay's port and its workers') are
-// created here, with an address lookup that answers IP literals in the same call. dgram resolves every destination before it sends,
-// and Node's resolver answers even an IP literal on the next tick, so each send would leave
-// after the current callback instead of during it, through one more tick and its closure.
+// created here, with an address lookup that answers IP literals in the same call. dgram
+// resolves every destination before it sends, and Node's resolver answers even an IP
+// literal on the next tick, so each send would leave after the current callback instead of
+// during it, through one more tick and its closure.
 // The agent sends only to addresses (a relay's host name is resolved once, by the relay
 // set) and the relay only to the source addresses of its agents; anything else still goes
 // to the resolver.
